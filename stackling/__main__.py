@@ -1,0 +1,5 @@
+import sys
+
+from stackling.cli import main
+
+sys.exit(main())

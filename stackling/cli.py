@@ -1,0 +1,302 @@
+"""The ``stackling`` command: start, stop, status, wait and clouds-yaml.
+
+The conventions are LocalStack's: ``start`` runs in the foreground, ``start -d`` detaches,
+``wait`` blocks until every API answers. Every command understands the same options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from stackling.settings import DEFAULT_PORTS, Settings, default_data_dir
+
+LOG = logging.getLogger("stackling")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    p.add_argument("--data-dir", default=None,
+                   help="database, volumes, images, logs, pid file and clouds.yaml "
+                        f"(default {default_data_dir()}; env STACKLING_DATA_DIR)")
+    p.add_argument("--config-dir", default=env("STACKLING_CONFIG_DIR"),
+                   help="holds nova.conf, cinder.conf, stackling.conf (default <data-dir>/etc)")
+    p.add_argument("--topology", default=env("STACKLING_TOPOLOGY"),
+                   help="topology YAML (default: the seed's three zones)")
+    p.add_argument("--host", default=env("STACKLING_HOST", "127.0.0.1"),
+                   help="address to listen on and to advertise (default 127.0.0.1)")
+    p.add_argument("--port-offset", type=int, default=int(env("STACKLING_PORT_OFFSET", "0")),
+                   help="added to every default port (5000, 8774, 8776, 9292)")
+    p.add_argument("--database-url", default=env("STACKLING_DATABASE_URL"),
+                   help="SQLAlchemy URL, e.g. postgresql://user@127.0.0.1/db "
+                        "(default: SQLite in the data dir)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings(data_dir=Path(args.data_dir) if args.data_dir else default_data_dir(),
+                    config_dir=Path(args.config_dir) if args.config_dir else None,
+                    topology_file=Path(args.topology) if args.topology else None,
+                    host=args.host, port_offset=args.port_offset,
+                    database_url=args.database_url)
+
+
+def _forward(args: argparse.Namespace) -> list[str]:
+    out = []
+    for opt in ("data_dir", "config_dir", "topology", "host", "port_offset", "database_url"):
+        value = getattr(args, opt)
+        if value is not None:
+            out += ["--" + opt.replace("_", "-"), str(value)]
+    return out
+
+
+# -- clouds.yaml -----------------------------------------------------------------------
+
+
+def clouds(settings: Settings, config=None) -> dict:
+    from stackling import conf as conf_mod
+
+    config = config or conf_mod.load(settings.config_dir)
+    b = config.stackling.bootstrap
+    region = _region(settings)
+
+    def entry(user: str, password: str, project: str) -> dict:
+        return {"auth": {"auth_url": settings.url("identity") + "/v3", "username": user,
+                         "password": password, "project_name": project,
+                         "user_domain_name": "Default", "project_domain_name": "Default"},
+                "region_name": region, "identity_api_version": 3, "interface": "public"}
+
+    return {"stackling": entry(b.admin_username, b.admin_password, b.admin_project),
+            "stackling-demo": entry(b.demo_username, b.demo_password, b.demo_project)}
+
+
+def _region(settings: Settings) -> str:
+    from stackling.topology import Topology
+
+    return Topology.load(settings.topology_file).region
+
+
+def write_clouds_yaml(settings: Settings, config=None) -> list[str]:
+    """Write our two entries into <data-dir>/clouds.yaml, keeping any others.
+
+    Returns the names of our entries that existed with different content (the caller
+    says so; a backup of the old file is kept as clouds.yaml.bak).
+    """
+    import yaml
+
+    path = settings.clouds_yaml
+    ours = clouds(settings, config)
+    existing: dict = {}
+    if path.exists():
+        existing = yaml.safe_load(path.read_text()) or {}
+    entries = existing.setdefault("clouds", {})
+    changed = [name for name in ours if name in entries and entries[name] != ours[name]]
+    if changed:
+        path.with_suffix(".yaml.bak").write_text(path.read_text())
+    if changed or any(name not in entries for name in ours):
+        entries.update(ours)
+        path.write_text(yaml.safe_dump(existing, sort_keys=False))
+    return changed
+
+
+def usage_text(settings: Settings) -> str:
+    return (f"stackling is running: identity {settings.url('identity')}/v3\n"
+            f"Use it with the openstack CLI or openstacksdk:\n"
+            f"  export OS_CLIENT_CONFIG_FILE={settings.clouds_yaml}\n"
+            f"  export OS_CLOUD=stackling        # admin; stackling-demo for a member user\n"
+            f"or copy {settings.clouds_yaml} to ~/.config/openstack/clouds.yaml\n")
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+def _pid(settings: Settings) -> int | None:
+    try:
+        pid = int(settings.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    running = _pid(settings)
+    if running and running != os.getpid():
+        print(f"stackling is already running (pid {running}) for {settings.data_dir}",
+              file=sys.stderr)
+        return 1
+    if args.detach:
+        settings.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log = open(settings.log_file, "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "stackling", "start", *_forward(args)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True)
+        # The child rewrites the pid file once it serves; `wait` watches this pid meanwhile.
+        settings.pid_file.write_text(str(proc.pid))
+        print(f"stackling starting in the background (pid {proc.pid}); "
+              f"log: {settings.log_file}\nRun `stackling wait` to block until it is ready.")
+        return 0
+    return run_foreground(settings)
+
+
+def run_foreground(settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from stackling.cloud import Cloud
+
+    t0 = time.perf_counter()
+    cloud = Cloud(settings)
+    cloud.setup()
+    cloud.start()
+    try:
+        cloud.serve()
+    except OSError as exc:
+        LOG.error("cannot listen: %s", exc)
+        cloud.stop()
+        return 1
+    settings.pid_file.write_text(str(os.getpid()))
+    changed = write_clouds_yaml(settings, cloud.config)
+    for name in changed:
+        LOG.warning("clouds.yaml entry %r was changed to match this cloud "
+                    "(old file kept as clouds.yaml.bak)", name)
+    LOG.info("ready in %.0f ms", (time.perf_counter() - t0) * 1000)
+    sys.stdout.write(usage_text(settings))
+    sys.stdout.flush()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    LOG.info("stopping")
+    cloud.stop()
+    try:
+        settings.pid_file.unlink()
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    pid = _pid(settings)
+    if pid is None:
+        print("stackling is not running")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print("stackling stopped")
+            return 0
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    settings.pid_file.unlink(missing_ok=True)
+    print("stackling killed after timeout")
+    return 0
+
+
+def _probe(url: str, timeout: float = 1.0) -> int | None:
+    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (OSError, urllib.error.URLError):
+        return None
+
+
+def api_states(settings: Settings) -> dict[str, int | None]:
+    return {name: _probe(settings.url(name) + "/") for name in DEFAULT_PORTS}
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    pid = _pid(settings)
+    states = api_states(settings)
+    up = all(code is not None and code < 500 for code in states.values())
+    if args.format == "json":
+        print(json.dumps({"running": pid is not None, "pid": pid, "ready": up,
+                          "data_dir": str(settings.data_dir),
+                          "apis": {k: {"url": settings.url(k), "status": v}
+                                   for k, v in states.items()}}))
+    else:
+        print(f"stackling: {'running (pid %s)' % pid if pid else 'not running'}"
+              f" - data dir {settings.data_dir}")
+        for name, code in states.items():
+            print(f"  {name:<9} {settings.url(name):<28} "
+                  f"{'answers (HTTP %s)' % code if code else 'down'}")
+    return 0 if up else 3
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    deadline = time.monotonic() + args.timeout
+    while True:
+        states = api_states(settings)
+        if all(code is not None and code < 500 for code in states.values()):
+            return 0
+        if settings.pid_file.exists() and _pid(settings) is None:
+            print(f"stackling exited; see {settings.log_file}", file=sys.stderr)
+            return 1
+        if time.monotonic() >= deadline:
+            down = [k for k, v in states.items() if v is None or v >= 500]
+            print(f"timed out after {args.timeout}s waiting for: {', '.join(down)}",
+                  file=sys.stderr)
+            return 1
+        time.sleep(0.02)
+
+
+def cmd_clouds_yaml(args: argparse.Namespace) -> int:
+    import yaml
+
+    settings = settings_from(args)
+    sys.stdout.write(yaml.safe_dump({"clouds": clouds(settings)}, sort_keys=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stackling", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("start", help="start a cloud (foreground; -d to detach)")
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    p.set_defaults(func=cmd_start)
+    p = sub.add_parser("stop", help="stop the cloud of this data dir")
+    p.add_argument("--timeout", type=float, default=15.0)
+    p.set_defaults(func=cmd_stop)
+    p = sub.add_parser("status", help="is it running, and does every API answer")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("wait", help="block until every API answers")
+    p.add_argument("-t", "--timeout", type=float, default=60.0)
+    p.set_defaults(func=cmd_wait)
+    p = sub.add_parser("clouds-yaml", help="print the clouds.yaml for this cloud")
+    p.set_defaults(func=cmd_clouds_yaml)
+    for p in sub.choices.values():
+        _add_common(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

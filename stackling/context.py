@@ -1,0 +1,45 @@
+"""RequestContext: who is calling, with which roles, plus the cloud they are calling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+# Keystone's default implied roles: admin implies member, member implies reader.
+IMPLIED_ROLES = {"admin": {"member", "reader"}, "member": {"reader"}}
+
+
+@dataclass
+class RequestContext:
+    cloud: Cloud
+    user_id: str | None = None
+    user_name: str | None = None
+    user_domain_id: str | None = None
+    project_id: str | None = None
+    project_name: str | None = None
+    project_domain_id: str | None = None
+    domain_id: str | None = None
+    roles: list[str] = field(default_factory=list)
+    token: str | None = None
+    token_data: dict[str, Any] | None = None
+    request_id: str = ""
+    is_service: bool = False
+
+    @property
+    def effective_roles(self) -> set[str]:
+        roles = set(self.roles)
+        for role in list(roles):
+            roles |= IMPLIED_ROLES.get(role, set())
+        return roles
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.effective_roles
+
+    @classmethod
+    def admin(cls, cloud: Cloud, project_id: str | None = None) -> RequestContext:
+        """A context for internal callers (workers, bootstrap), like nova's get_admin_context."""
+        return cls(cloud=cloud, project_id=project_id, roles=["admin"], is_service=True)

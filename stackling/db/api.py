@@ -1,0 +1,136 @@
+"""Engine, sessions and the transaction helpers every object module uses.
+
+``with db.reader() as s`` and ``with db.writer() as s`` mark the transaction boundary
+where the work is done, as placement's reader/writer decorators do. SQLite is the
+embedded default; PostgreSQL (psycopg) and MariaDB (PyMySQL) work by URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+LOG = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Pick the drivers we ship for bare ``postgresql://`` and ``mysql://`` URLs."""
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    elif u.drivername in ("mysql", "mariadb"):
+        u = u.set(drivername="mysql+pymysql")
+    if u.drivername.startswith("mysql") and "charset" not in u.query:
+        u = u.update_query_dict({"charset": "utf8mb4"})
+    return u.render_as_string(hide_password=False)
+
+
+class Database:
+    """One engine and its session factory."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        kwargs: dict = {"future": True}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=3600)
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # NOTE: SQLite has one writer at a time; serialising our own writers in-process
+        # avoids busy-waiting and SQLITE_BUSY on read-to-write upgrades.
+        self._write_lock = threading.RLock() if self.is_sqlite else None
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Session]:
+        lock = self._write_lock or contextlib.nullcontext()
+        with lock, self._sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -----------------------------------------------------------------------
+
+    def migrate(self) -> str:
+        """Bring the schema to the newest revision; returns what was done.
+
+        A fresh database gets the whole schema from the models and is stamped at head
+        (alembic's documented "create_all, then stamp" recipe: fast, and identical to
+        running every revision, which ``tests/functional/test_migrations.py`` checks). A
+        database at an older revision is upgraded through the revisions.
+        """
+        from stackling.db import models
+
+        with self.engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            current = None
+            if "alembic_version" in tables:
+                current = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        head = _head_revision()
+        if current == head:
+            return "current"
+        if not tables - {"alembic_version"}:
+            models.Base.metadata.create_all(self.engine)
+            _alembic("stamp", self, head)
+            return "created"
+        _alembic("upgrade", self, "head")
+        return "upgraded"
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _head_revision() -> str:
+    """The head revision id, read from the revision files without importing alembic."""
+    revisions, downs = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        text = path.read_text()
+        for line in text.splitlines():
+            if line.startswith("revision ="):
+                revisions.add(line.split("=", 1)[1].strip().strip("\"'"))
+            elif line.startswith("down_revision ="):
+                value = line.split("=", 1)[1].strip()
+                if value != "None":
+                    downs.add(value.strip("\"'"))
+    heads = revisions - downs
+    if len(heads) != 1:
+        raise RuntimeError(f"expected one alembic head, found {sorted(heads)}")
+    return heads.pop()
+
+
+def alembic_config(db: Database):
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = db.engine
+    return cfg
+
+
+def _alembic(action: str, db: Database, revision: str) -> None:
+    from alembic import command
+
+    getattr(command, action)(alembic_config(db), revision)

@@ -1,0 +1,208 @@
+"""SQLAlchemy tables for every service.
+
+Identity, the service registry and host aggregates live here; the compute, volume and
+image modules add theirs in ``models_<area>.py`` files imported at the bottom, so that
+``Base.metadata`` always holds the whole schema. Timestamps are naive UTC, as in Nova
+and Cinder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    """Keystone-style id: 32 hex characters."""
+    return uuid.uuid4().hex
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TimestampMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, onupdate=utcnow)
+
+
+# -- identity --------------------------------------------------------------------------
+
+
+class Domain(Base):
+    __tablename__ = "identity_domain"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Project(Base):
+    __tablename__ = "identity_project"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("identity_domain.id"))
+    parent_id: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class User(Base):
+    __tablename__ = "identity_user"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("identity_domain.id"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    default_project_id: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(255))
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Role(Base):
+    __tablename__ = "identity_role"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    domain_id: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class RoleAssignment(Base):
+    """``type`` is ``UserProject`` or ``UserDomain``, as in Keystone's assignment table."""
+
+    __tablename__ = "identity_assignment"
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("identity_role.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    inherited: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Region(Base):
+    __tablename__ = "identity_region"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    parent_region_id: Mapped[str | None] = mapped_column(String(255))
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class CatalogService(Base):
+    __tablename__ = "identity_service"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    endpoints: Mapped[list[Endpoint]] = relationship(
+        back_populates="service", cascade="all, delete-orphan", lazy="selectin")
+
+
+class Endpoint(Base):
+    __tablename__ = "identity_endpoint"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    service_id: Mapped[str] = mapped_column(ForeignKey("identity_service.id"))
+    interface: Mapped[str] = mapped_column(String(8))
+    region_id: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    service: Mapped[CatalogService] = relationship(back_populates="endpoints")
+
+
+class RevocationEvent(Base):
+    """A revoked token (by audit id) or every token of a user issued before a time."""
+
+    __tablename__ = "identity_revocation_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    issued_before: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# -- service registry (Nova's and Cinder's services tables in one) ----------------------
+
+
+class Service(TimestampMixin, Base):
+    """A running service: ``project`` is ``nova`` or ``cinder``; heartbeats bump updated_at."""
+
+    __tablename__ = "service"
+    __table_args__ = (UniqueConstraint("project", "host", "binary"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    project: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str] = mapped_column(String(255))
+    binary: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str | None] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    report_count: Mapped[int] = mapped_column(Integer, default=0)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    forced_down: Mapped[bool] = mapped_column(Boolean, default=False)
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    replication_status: Mapped[str | None] = mapped_column(String(36), default="disabled")
+    active_backend_id: Mapped[str | None] = mapped_column(String(255))
+    cluster_name: Mapped[str | None] = mapped_column(String(255))
+    capabilities: Mapped[dict | None] = mapped_column(JSON)
+    last_seen_up: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+# -- host aggregates (Nova) -------------------------------------------------------------
+
+
+class Aggregate(TimestampMixin, Base):
+    __tablename__ = "compute_aggregate"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    hosts: Mapped[list[AggregateHost]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="AggregateHost.id")
+    metadata_items: Mapped[list[AggregateMetadata]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin")
+
+
+class AggregateHost(Base):
+    __tablename__ = "compute_aggregate_host"
+    __table_args__ = (UniqueConstraint("aggregate_id", "host"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    aggregate_id: Mapped[int] = mapped_column(ForeignKey("compute_aggregate.id",
+                                                         ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255), index=True)
+
+
+class AggregateMetadata(Base):
+    __tablename__ = "compute_aggregate_metadata"
+    __table_args__ = (UniqueConstraint("aggregate_id", "key"),
+                      Index("ix_aggregate_metadata_key", "key"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    aggregate_id: Mapped[int] = mapped_column(ForeignKey("compute_aggregate.id",
+                                                         ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+# The area modules define their tables on the same Base; importing them here keeps
+# Base.metadata complete for create_all, alembic and the migrations test.
+from stackling.db import models_compute, models_image, models_volume  # noqa: E402,F401

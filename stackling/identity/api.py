@@ -1,0 +1,572 @@
+"""Keystone v3 API handlers: discovery, tokens, catalog and the admin CRUD resources."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stackling import discovery, exception, policy
+from stackling.db.models import (CatalogService, Domain, Endpoint, Project, Region, Role,
+                                 RoleAssignment, User)
+from stackling.web.app import (ApiApp, Request, ServiceInfo, empty_response, json_response,
+                               read_json)
+from stackling.web.router import Router
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+
+class Forbidden(exception.Forbidden):
+    msg_fmt = "You are not authorized to perform the requested action: %(action)s."
+
+
+INFO = ServiceInfo(
+    name="identity", fault_style="keystone",
+    unexpected_message="An unexpected error prevented the server from fulfilling your "
+                       "request.",
+    request_id_headers=("x-openstack-request-id",),
+)
+
+ADMIN = policy.ADMIN
+SELF = "role:admin or self"
+policy.register({
+    **{f"identity:{verb}_{noun}": ADMIN
+       for verb in ("list", "get", "create", "update", "delete")
+       for noun in ("users", "user", "projects", "project", "domains", "domain", "roles", "role",
+                    "services", "service", "endpoints", "endpoint", "regions", "region")},
+    "identity:get_region": policy.ANY, "identity:list_regions": policy.ANY,
+    "identity:get_project": "role:admin or owner",
+    "identity:get_user": SELF,
+    "identity:list_user_projects": SELF,
+    "identity:list_role_assignments": ADMIN,
+    "identity:grant": ADMIN, "identity:revoke_grant": ADMIN, "identity:check_grant": ADMIN,
+    "identity:list_grants": ADMIN,
+    "identity:validate_token": policy.ANY, "identity:revoke_token": policy.ANY,
+})
+
+NOUNS = {"users": User, "projects": Project, "roles": Role, "domains": Domain,
+         "services": CatalogService, "endpoints": Endpoint, "regions": Region}
+SINGULAR = {"users": "user", "projects": "project", "roles": "role", "domains": "domain",
+            "services": "service", "endpoints": "endpoint", "regions": "region"}
+
+
+def authorize(req: Request, action: str, target: dict | None = None) -> None:
+    policy.authorize(req.context, action, target, error=Forbidden)
+
+
+def base(req: Request) -> str:
+    return req.app.cloud.public_url("identity")
+
+
+# -- discovery -------------------------------------------------------------------------
+
+
+def versions(req: Request):
+    doc = discovery.identity_version(base(req))
+    return json_response({"versions": {"values": [doc]}}, status=300,
+                         headers={"Location": f"{base(req)}/v3/"})
+
+
+def version_v3(req: Request):
+    return json_response({"version": discovery.identity_version(base(req))})
+
+
+# -- tokens ----------------------------------------------------------------------------
+
+
+def issue_token(req: Request):
+    body = read_json(req)
+    if not isinstance(body, dict) or "auth" not in body:
+        raise exception.BadRequest(
+            "Expecting to find auth in request body. The server could not comply with the "
+            "request since it is either malformed or otherwise incorrect. The client is "
+            "assumed to be in error.")
+    identity = req.app.cloud.identity
+    token, info = identity.authenticate(body["auth"])
+    catalog = "nocatalog" not in req.GET
+    return json_response(identity.token_body(info, catalog), status=201,
+                         headers={"X-Subject-Token": token})
+
+
+def _subject(req: Request):
+    subject = req.headers.get("X-Subject-Token")
+    if not subject:
+        raise exception.NotFound("Could not find token: None.")
+    return subject, req.app.cloud.identity.validate(subject)
+
+
+def validate_token(req: Request):
+    subject, info = _subject(req)
+    body = req.app.cloud.identity.token_body(info, "nocatalog" not in req.GET)
+    return json_response(body, headers={"X-Subject-Token": subject})
+
+
+def revoke_token(req: Request):
+    subject, _ = _subject(req)
+    req.app.cloud.identity.revoke(subject)
+    return empty_response(204)
+
+
+def auth_catalog(req: Request):
+    ctx = req.context
+    if not ctx.project_id and not ctx.domain_id:
+        raise exception.Forbidden("The service catalog is empty.")
+    return json_response({"catalog": req.app.cloud.identity.catalog(ctx.project_id),
+                          "links": {"self": f"{base(req)}/v3/auth/catalog",
+                                    "previous": None, "next": None}})
+
+
+def auth_projects(req: Request):
+    with req.app.cloud.db.reader() as s:
+        ids = s.scalars(select(RoleAssignment.target_id).where(
+            RoleAssignment.actor_id == req.context.user_id,
+            RoleAssignment.type == "UserProject")).all()
+        rows = s.scalars(select(Project).where(Project.id.in_(set(ids)),
+                                               Project.enabled)).all()
+        return _list_response(req, "projects", rows, "/v3/auth/projects")
+
+
+def auth_domains(req: Request):
+    with req.app.cloud.db.reader() as s:
+        ids = s.scalars(select(RoleAssignment.target_id).where(
+            RoleAssignment.actor_id == req.context.user_id,
+            RoleAssignment.type == "UserDomain")).all()
+        rows = s.scalars(select(Domain).where(Domain.id.in_(set(ids)))).all()
+        return _list_response(req, "domains", rows, "/v3/auth/domains")
+
+
+# -- views -----------------------------------------------------------------------------
+
+
+def view(req: Request, noun: str, row: Any) -> dict:
+    link = {"self": f"{base(req)}/v3/{noun}/{row.id}"}
+    if noun == "users":
+        out = {"id": row.id, "name": row.name, "domain_id": row.domain_id,
+               "enabled": row.enabled, "password_expires_at": None, "options": {}}
+        if row.default_project_id:
+            out["default_project_id"] = row.default_project_id
+        if row.description is not None:
+            out["description"] = row.description
+        if row.email is not None:
+            out["email"] = row.email
+        out.update(row.extra or {})
+    elif noun == "projects":
+        out = {"id": row.id, "name": row.name, "domain_id": row.domain_id,
+               "description": row.description or "", "enabled": row.enabled,
+               "parent_id": row.parent_id or row.domain_id, "is_domain": False,
+               "tags": row.tags or [], "options": {}}
+        out.update(row.extra or {})
+    elif noun == "domains":
+        out = {"id": row.id, "name": row.name, "description": row.description or "",
+               "enabled": row.enabled, "tags": [], "options": {}}
+    elif noun == "roles":
+        out = {"id": row.id, "name": row.name, "domain_id": row.domain_id,
+               "description": row.description, "options": {}}
+    elif noun == "services":
+        out = {"id": row.id, "type": row.type, "name": row.name,
+               "description": row.description, "enabled": row.enabled}
+    elif noun == "endpoints":
+        out = {"id": row.id, "interface": row.interface, "region": row.region_id,
+               "region_id": row.region_id, "service_id": row.service_id, "url": row.url,
+               "enabled": row.enabled}
+    else:  # regions
+        out = {"id": row.id, "description": row.description,
+               "parent_region_id": row.parent_region_id}
+    out["links"] = link
+    return out
+
+
+def _list_response(req: Request, noun: str, rows, path: str | None = None):
+    return json_response({
+        noun: [view(req, noun, r) for r in rows],
+        "links": {"self": f"{base(req)}{path or req.path_info}", "previous": None,
+                  "next": None}})
+
+
+# -- generic CRUD ----------------------------------------------------------------------
+
+FILTERS = {
+    "users": ("name", "domain_id", "enabled"),
+    "projects": ("name", "domain_id", "enabled", "parent_id", "is_domain"),
+    "roles": ("name", "domain_id"),
+    "domains": ("name", "enabled"),
+    "services": ("type", "name"),
+    "endpoints": ("interface", "service_id", "region_id"),
+    "regions": ("parent_region_id",),
+}
+
+
+def _bool(text: str) -> bool:
+    return text.lower() not in ("0", "false", "no", "off")
+
+
+def list_entities(req: Request, noun: str):
+    authorize(req, f"identity:list_{noun}")
+    model = NOUNS[noun]
+    stmt = select(model)
+    for key in FILTERS[noun]:
+        if key in req.GET:
+            value = req.GET[key]
+            column = "region_id" if key == "region_id" else key
+            if key == "is_domain":
+                if _bool(value):
+                    return _list_response(req, noun, [])
+                continue
+            stmt = stmt.where(getattr(model, column) == (
+                _bool(value) if key == "enabled" else value))
+    if noun == "endpoints" and "region" in req.GET:
+        stmt = stmt.where(Endpoint.region_id == req.GET["region"])
+    with req.app.cloud.db.reader() as s:
+        rows = s.scalars(stmt.order_by(model.id)).all()
+        return _list_response(req, noun, rows)
+
+
+def _get(s: Session, noun: str, entity_id: str):
+    row = s.get(NOUNS[noun], entity_id)
+    if row is None:
+        raise exception.NotFound(f"Could not find {SINGULAR[noun]}: {entity_id}.")
+    return row
+
+
+def get_entity(req: Request, noun: str, entity_id: str):
+    target = {"projects": {"project_id": entity_id}, "users": {"user_id": entity_id}}.get(noun)
+    authorize(req, f"identity:get_{SINGULAR[noun]}", target)
+    with req.app.cloud.db.reader() as s:
+        return json_response({SINGULAR[noun]: view(req, noun, _get(s, noun, entity_id))})
+
+
+def _body(req: Request, noun: str) -> dict:
+    body = read_json(req)
+    key = SINGULAR[noun]
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise exception.BadRequest(
+            f"Expecting to find {key} in request body. The server could not comply with "
+            "the request since it is either malformed or otherwise incorrect. The client "
+            "is assumed to be in error.")
+    return body[key]
+
+
+def _require(data: dict, field: str, noun: str) -> Any:
+    if data.get(field) in (None, ""):
+        raise exception.BadRequest(
+            f"Invalid input for field '{field}': '{field}' is a required property")
+    return data[field]
+
+
+def _conflict(s: Session, noun: str, stmt, name: str, where: str = "") -> None:
+    if s.scalar(stmt) is not None:
+        raise exception.Conflict(
+            f"Conflict occurred attempting to store {SINGULAR[noun]} - Duplicate entry found "
+            f"with name {name}{where}.")
+
+
+def _apply(req: Request, s: Session, noun: str, row: Any, data: dict, creating: bool) -> None:
+    identity = req.app.cloud.identity
+    simple = {"users": ("name", "enabled", "default_project_id", "description", "email"),
+              "projects": ("name", "enabled", "description", "tags"),
+              "domains": ("name", "enabled", "description"),
+              "roles": ("name", "description"),
+              "services": ("type", "name", "description", "enabled"),
+              "endpoints": ("interface", "url", "enabled", "service_id"),
+              "regions": ("description", "parent_region_id")}[noun]
+    for key in simple:
+        if key in data:
+            setattr(row, key, data[key])
+    if noun in ("users", "projects") and creating:
+        row.domain_id = data.get("domain_id") or req.context.project_domain_id or "default"
+        if s.get(Domain, row.domain_id) is None:
+            raise exception.BadRequest(f"Could not find domain: {row.domain_id}.")
+    if noun == "projects" and creating:
+        row.parent_id = data.get("parent_id") or row.domain_id
+    if noun == "users" and "password" in data:
+        row.password_hash = identity.hash_password(str(data["password"]))
+    if noun == "endpoints":
+        region = data.get("region_id", data.get("region"))
+        if region is not None or creating:
+            row.region_id = region
+        if row.interface not in ("public", "internal", "admin"):
+            raise exception.BadRequest(
+                f"Invalid input for field 'interface': '{row.interface}' does not match "
+                "'^(admin|internal|public)$'")
+        if s.get(CatalogService, row.service_id) is None:
+            raise exception.BadRequest(f"Could not find service: {row.service_id}.")
+    extra_keys = set(data) - set(simple) - {"id", "domain_id", "password", "parent_id",
+                                            "region", "region_id", "links", "options",
+                                            "is_domain"}
+    if noun in ("users", "projects") and extra_keys:
+        row.extra = {**(row.extra or {}), **{k: data[k] for k in extra_keys}}
+
+
+def _uniqueness(s: Session, noun: str, row: Any) -> None:
+    model = NOUNS[noun]
+    if noun in ("users", "projects"):
+        _conflict(s, noun, select(model.id).where(model.name == row.name,
+                                                  model.domain_id == row.domain_id,
+                                                  model.id != row.id),
+                  row.name, f" at domain ID {row.domain_id}")
+    elif noun in ("roles", "domains"):
+        _conflict(s, noun, select(model.id).where(model.name == row.name, model.id != row.id),
+                  row.name)
+
+
+def create_entity(req: Request, noun: str):
+    authorize(req, f"identity:create_{SINGULAR[noun]}")
+    data = _body(req, noun)
+    model = NOUNS[noun]
+    required = {"users": ["name"], "projects": ["name"], "roles": ["name"],
+                "domains": ["name"], "services": ["type"],
+                "endpoints": ["service_id", "interface", "url"], "regions": []}[noun]
+    for field in required:
+        _require(data, field, noun)
+    with req.app.cloud.db.writer() as s:
+        row = model()
+        if noun == "regions":
+            row.id = data.get("id") or uuid.uuid4().hex
+            if s.get(Region, row.id) is not None:
+                raise exception.Conflict(
+                    f"Conflict occurred attempting to store region - Duplicate ID, {row.id}.")
+            row.description = ""
+        elif noun == "domains" and data.get("explicit_domain_id"):
+            row.id = data["explicit_domain_id"]
+        else:
+            row.id = uuid.uuid4().hex
+        if noun in ("users", "projects", "domains", "services", "endpoints"):
+            row.enabled = True
+        _apply(req, s, noun, row, data, creating=True)
+        _uniqueness(s, noun, row)
+        s.add(row)
+        s.flush()
+        out = view(req, noun, row)
+    req.app.cloud.identity.invalidate()
+    return json_response({SINGULAR[noun]: out}, status=201)
+
+
+def update_entity(req: Request, noun: str, entity_id: str):
+    authorize(req, f"identity:update_{SINGULAR[noun]}")
+    data = _body(req, noun)
+    if "id" in data and data["id"] != entity_id:
+        raise exception.BadRequest("Cannot change ID")
+    with req.app.cloud.db.writer() as s:
+        row = _get(s, noun, entity_id)
+        password_changed = noun == "users" and "password" in data
+        disabled = "enabled" in data and not data["enabled"]
+        _apply(req, s, noun, row, data, creating=False)
+        _uniqueness(s, noun, row)
+        s.flush()
+        out = view(req, noun, row)
+    if noun == "users" and (password_changed or disabled):
+        req.app.cloud.identity.revoke_user(entity_id)
+    req.app.cloud.identity.invalidate()
+    return json_response({SINGULAR[noun]: out})
+
+
+def delete_entity(req: Request, noun: str, entity_id: str):
+    authorize(req, f"identity:delete_{SINGULAR[noun]}")
+    with req.app.cloud.db.writer() as s:
+        row = _get(s, noun, entity_id)
+        if noun == "domains":
+            if row.enabled:
+                raise exception.Forbidden(
+                    "Cannot delete a domain that is enabled, please disable it first.")
+            if s.scalar(select(Project.id).where(Project.domain_id == entity_id).limit(1)) \
+                    or s.scalar(select(User.id).where(User.domain_id == entity_id).limit(1)):
+                raise exception.Forbidden("Cannot delete a domain that still has projects "
+                                          "or users.")
+        if noun in ("users", "projects", "domains"):
+            column = RoleAssignment.actor_id if noun == "users" else RoleAssignment.target_id
+            for a in s.scalars(select(RoleAssignment).where(column == entity_id)):
+                s.delete(a)
+        if noun == "roles":
+            for a in s.scalars(select(RoleAssignment).where(
+                    RoleAssignment.role_id == entity_id)):
+                s.delete(a)
+        s.delete(row)
+    if noun == "users":
+        req.app.cloud.identity.revoke_user(entity_id)
+    req.app.cloud.identity.invalidate()
+    return empty_response(204)
+
+
+def user_projects(req: Request, user_id: str):
+    authorize(req, "identity:list_user_projects", {"user_id": user_id})
+    with req.app.cloud.db.reader() as s:
+        _get(s, "users", user_id)
+        ids = s.scalars(select(RoleAssignment.target_id).where(
+            RoleAssignment.actor_id == user_id, RoleAssignment.type == "UserProject")).all()
+        rows = s.scalars(select(Project).where(Project.id.in_(set(ids)))).all()
+        return _list_response(req, "projects", rows)
+
+
+def change_password(req: Request, user_id: str):
+    body = read_json(req)
+    data = (body or {}).get("user") or {}
+    if req.context.user_id != user_id:
+        raise Forbidden(action="identity:change_password")
+    with req.app.cloud.db.writer() as s:
+        user = _get(s, "users", user_id)
+        if not req.app.cloud.identity.passwords.check(str(data.get("original_password")),
+                                                      user.password_hash):
+            raise exception.Unauthorized()
+        user.password_hash = req.app.cloud.identity.hash_password(str(data.get("password")))
+    req.app.cloud.identity.revoke_user(user_id)
+    return empty_response(204)
+
+
+# -- role grants -----------------------------------------------------------------------
+
+
+def _grant_key(s: Session, kind: str, target_id: str, user_id: str, role_id: str):
+    _get(s, kind, target_id)
+    _get(s, "users", user_id)
+    _get(s, "roles", role_id)
+    type_ = "UserProject" if kind == "projects" else "UserDomain"
+    return (type_, user_id, target_id, role_id)
+
+
+def grant_role(req: Request, kind: str, target_id: str, user_id: str, role_id: str):
+    method = req.method
+    action = {"PUT": "identity:grant", "DELETE": "identity:revoke_grant"}.get(
+        method, "identity:check_grant")
+    authorize(req, action)
+    with req.app.cloud.db.writer() as s:
+        key = _grant_key(s, kind, target_id, user_id, role_id)
+        existing = s.get(RoleAssignment, key)
+        if method == "PUT":
+            if existing is None:
+                s.add(RoleAssignment(type=key[0], actor_id=user_id, target_id=target_id,
+                                     role_id=role_id))
+        elif existing is None:
+            raise exception.NotFound(f"Could not find role assignment with role: {role_id}, "
+                                     f"user or group: {user_id}, project, domain, or system: "
+                                     f"{target_id}.")
+        elif method == "DELETE":
+            s.delete(existing)
+    if method != "HEAD" and method != "GET":
+        req.app.cloud.identity.invalidate()
+    return empty_response(204)
+
+
+def list_grants(req: Request, kind: str, target_id: str, user_id: str):
+    authorize(req, "identity:list_grants")
+    with req.app.cloud.db.reader() as s:
+        _get(s, kind, target_id)
+        _get(s, "users", user_id)
+        rows = s.scalars(select(Role).join(RoleAssignment, RoleAssignment.role_id == Role.id)
+                         .where(RoleAssignment.actor_id == user_id,
+                                RoleAssignment.target_id == target_id)).all()
+        return _list_response(req, "roles", rows)
+
+
+def role_assignments(req: Request):
+    authorize(req, "identity:list_role_assignments")
+    stmt = select(RoleAssignment)
+    q = req.GET
+    if "user.id" in q:
+        stmt = stmt.where(RoleAssignment.actor_id == q["user.id"])
+    if "scope.project.id" in q:
+        stmt = stmt.where(RoleAssignment.target_id == q["scope.project.id"],
+                          RoleAssignment.type == "UserProject")
+    if "scope.domain.id" in q:
+        stmt = stmt.where(RoleAssignment.target_id == q["scope.domain.id"],
+                          RoleAssignment.type == "UserDomain")
+    if "role.id" in q:
+        stmt = stmt.where(RoleAssignment.role_id == q["role.id"])
+    if "group.id" in q:
+        return json_response({"role_assignments": [], "links": {
+            "self": f"{base(req)}/v3/role_assignments", "previous": None, "next": None}})
+    names = "include_names" in q and _bool(q["include_names"] or "true")
+    out = []
+    with req.app.cloud.db.reader() as s:
+        for a in s.scalars(stmt):
+            scope_kind = "project" if a.type == "UserProject" else "domain"
+            role: dict[str, Any] = {"id": a.role_id}
+            user: dict[str, Any] = {"id": a.actor_id}
+            scope: dict[str, Any] = {"id": a.target_id}
+            if names:
+                r = s.get(Role, a.role_id)
+                u = s.get(User, a.actor_id)
+                role["name"] = r.name if r else None
+                if u:
+                    d = s.get(Domain, u.domain_id)
+                    user.update(name=u.name, domain={"id": d.id, "name": d.name})
+                t = s.get(Project if scope_kind == "project" else Domain, a.target_id)
+                if t is not None:
+                    scope["name"] = t.name
+                    if scope_kind == "project":
+                        d = s.get(Domain, t.domain_id)
+                        scope["domain"] = {"id": d.id, "name": d.name}
+            kind = "projects" if scope_kind == "project" else "domains"
+            out.append({
+                "role": role, "user": user, "scope": {scope_kind: scope},
+                "links": {"assignment": f"{base(req)}/v3/{kind}/{a.target_id}/users/"
+                                        f"{a.actor_id}/roles/{a.role_id}"}})
+    return json_response({"role_assignments": out, "links": {
+        "self": f"{base(req)}/v3/role_assignments", "previous": None, "next": None}})
+
+
+# -- routes ----------------------------------------------------------------------------
+
+
+def _crud(noun: str) -> list[tuple[str, dict]]:
+    def lst(req):
+        return list_entities(req, noun)
+
+    def create(req):
+        return create_entity(req, noun)
+
+    def get(req, entity_id):
+        return get_entity(req, noun, entity_id)
+
+    def update(req, entity_id):
+        return update_entity(req, noun, entity_id)
+
+    def delete(req, entity_id):
+        return delete_entity(req, noun, entity_id)
+
+    return [(f"/v3/{noun}", {"GET": lst, "POST": create}),
+            (f"/v3/{noun}/{{entity_id}}", {"GET": get, "PATCH": update, "DELETE": delete})]
+
+
+def _grants(kind: str) -> list[tuple[str, dict]]:
+    def one(req, target_id, user_id, role_id):
+        return grant_role(req, kind, target_id, user_id, role_id)
+
+    def many(req, target_id, user_id):
+        return list_grants(req, kind, target_id, user_id)
+
+    return [(f"/v3/{kind}/{{target_id}}/users/{{user_id}}/roles/{{role_id}}",
+             {"PUT": one, "GET": one, "HEAD": one, "DELETE": one}),
+            (f"/v3/{kind}/{{target_id}}/users/{{user_id}}/roles", {"GET": many})]
+
+
+ROUTES: list[tuple[str, dict]] = [
+    ("/", {"GET": versions}),
+    ("/v3", {"GET": version_v3}),
+    ("/v3/auth/tokens", {"POST": issue_token, "GET": validate_token, "HEAD": validate_token,
+                         "DELETE": revoke_token}),
+    ("/v3/auth/catalog", {"GET": auth_catalog}),
+    ("/v3/auth/projects", {"GET": auth_projects}),
+    ("/v3/auth/domains", {"GET": auth_domains}),
+    ("/v3/users/{user_id}/projects", {"GET": user_projects}),
+    ("/v3/users/{user_id}/password", {"POST": change_password}),
+    ("/v3/role_assignments", {"GET": role_assignments}),
+    *_grants("projects"), *_grants("domains"),
+    *[route for noun in NOUNS for route in _crud(noun)],
+]
+PUBLIC = {"/", "/v3", "/v3/auth/tokens"}
+
+
+class IdentityApp(ApiApp):
+    """Token issue is public only for POST; every other method on it needs a token."""
+
+    def _context(self, req, public, request_id):
+        if req.path_info.rstrip("/") == "/v3/auth/tokens" and req.method != "POST":
+            public = False
+        return super()._context(req, public, request_id)
+
+
+def build_app(cloud: Cloud) -> ApiApp:
+    return IdentityApp(cloud, INFO, Router(ROUTES, public=PUBLIC))

@@ -1,0 +1,297 @@
+"""Keystone's core: authenticate, issue, validate and revoke tokens; build the catalog."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stackling import exception
+from stackling.context import IMPLIED_ROLES, RequestContext
+from stackling.db.models import (CatalogService, Domain, Project, RevocationEvent, Role,
+                                 RoleAssignment, User, utcnow)
+from stackling.identity.passwords import PasswordChecker, hash_password
+from stackling.identity.tokens import FernetProvider, TokenPayload, new_audit_id
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+# Validated tokens are remembered this long; every identity write clears the cache.
+TOKEN_CACHE_SECONDS = 300
+
+
+def isotime(ts: float | dt.datetime) -> str:
+    if isinstance(ts, (int, float)):
+        ts = dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(tzinfo=None)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+class Unauthorized(exception.Unauthorized):
+    pass
+
+
+@dataclass
+class AuthInfo:
+    """A validated token: who, in what scope, with which roles, and its rendered body."""
+
+    payload: TokenPayload
+    user: dict[str, Any]
+    project: dict[str, Any] | None
+    domain: dict[str, Any] | None
+    roles: list[dict[str, str]] = field(default_factory=list)
+
+    def context(self, cloud: Cloud, token: str, request_id: str) -> RequestContext:
+        return RequestContext(
+            cloud=cloud, user_id=self.user["id"], user_name=self.user["name"],
+            user_domain_id=self.user["domain"]["id"],
+            project_id=self.project["id"] if self.project else None,
+            project_name=self.project["name"] if self.project else None,
+            project_domain_id=self.project["domain"]["id"] if self.project else None,
+            domain_id=self.domain["id"] if self.domain else None,
+            roles=[r["name"] for r in self.roles], token=token, request_id=request_id)
+
+
+class Identity:
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        self.tokens = FernetProvider(cloud.settings.data_dir / "fernet-keys")
+        self.passwords = PasswordChecker()
+        self._cache: dict[str, tuple[float, AuthInfo]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def conf(self):
+        return self.cloud.config.stackling
+
+    def hash_password(self, password: str) -> str:
+        return hash_password(password, self.conf.identity.password_hash_rounds)
+
+    def invalidate(self) -> None:
+        """Forget validated tokens (after any change to users, roles or revocations)."""
+        with self._lock:
+            self._cache.clear()
+
+    # -- authenticate ------------------------------------------------------------------
+
+    def authenticate(self, auth: dict) -> tuple[str, AuthInfo]:
+        """Check the ``auth`` object of POST /v3/auth/tokens; return the new token."""
+        if not isinstance(auth, dict) or not isinstance(auth.get("identity"), dict):
+            raise exception.BadRequest(
+                "Expecting to find identity in auth. The server could not comply with the "
+                "request since it is either malformed or otherwise incorrect. The client is "
+                "assumed to be in error.")
+        identity = auth["identity"]
+        methods = identity.get("methods")
+        if not isinstance(methods, list) or not methods:
+            raise exception.BadRequest("Expecting to find methods in identity. The server "
+                                       "could not comply with the request since it is either "
+                                       "malformed or otherwise incorrect. The client is "
+                                       "assumed to be in error.")
+        parent_audit = None
+        with self.cloud.db.reader() as s:
+            if "password" in methods:
+                user = self._password_user(s, identity.get("password") or {})
+                method_list = ["password"]
+            elif "token" in methods:
+                tok = (identity.get("token") or {}).get("id")
+                if not tok:
+                    raise Unauthorized()
+                try:
+                    prior = self.validate(tok)
+                except exception.StacklingError:
+                    raise Unauthorized() from None
+                user = s.get(User, prior.user["id"])
+                method_list = list(dict.fromkeys(["token", *prior.payload.methods]))
+                parent_audit = prior.payload.audit_id
+            else:
+                raise Unauthorized()
+            if user is None or not user.enabled:
+                raise Unauthorized()
+            project_id, domain_id = self._scope(s, user, auth.get("scope"))
+        now = time.time()
+        payload = TokenPayload(user.id, tuple(method_list), project_id, domain_id, now,
+                               now + self.conf.token.expiration, new_audit_id(),
+                               parent_audit)
+        token = self.tokens.issue(payload)
+        return token, self._load(payload, token)
+
+    def _password_user(self, s: Session, password: dict) -> User | None:
+        spec = password.get("user") or {}
+        secret = spec.get("password")
+        if not isinstance(secret, str):
+            raise Unauthorized()
+        if spec.get("id"):
+            user = s.get(User, spec["id"])
+        elif spec.get("name"):
+            domain = self._find_domain(s, spec.get("domain") or {})
+            user = s.scalar(select(User).where(User.name == spec["name"],
+                                               User.domain_id == domain.id))
+        else:
+            raise Unauthorized()
+        if user is None or not self.passwords.check(secret, user.password_hash):
+            raise Unauthorized()
+        return user
+
+    def _find_domain(self, s: Session, ref: dict) -> Domain:
+        if ref.get("id"):
+            domain = s.get(Domain, ref["id"])
+        elif ref.get("name"):
+            domain = s.scalar(select(Domain).where(Domain.name == ref["name"]))
+        else:
+            raise Unauthorized()
+        if domain is None or not domain.enabled:
+            raise Unauthorized()
+        return domain
+
+    def _scope(self, s: Session, user: User, scope: Any) -> tuple[str | None, str | None]:
+        if not scope:
+            return None, None
+        if not isinstance(scope, dict):
+            raise exception.BadRequest("Malformed scope.")
+        if "project" in scope:
+            ref = scope["project"] or {}
+            if ref.get("id"):
+                project = s.get(Project, ref["id"])
+            else:
+                domain = self._find_domain(s, ref.get("domain") or {})
+                project = s.scalar(select(Project).where(Project.name == ref.get("name"),
+                                                         Project.domain_id == domain.id))
+            if project is None or not project.enabled or not self._role_ids(s, user.id,
+                                                                              project.id):
+                raise Unauthorized()
+            return project.id, None
+        if "domain" in scope:
+            domain = self._find_domain(s, scope["domain"] or {})
+            if not self._role_ids(s, user.id, domain.id):
+                raise Unauthorized()
+            return None, domain.id
+        raise Unauthorized()
+
+    @staticmethod
+    def _role_ids(s: Session, user_id: str, target_id: str) -> list[str]:
+        return list(s.scalars(select(RoleAssignment.role_id).where(
+            RoleAssignment.actor_id == user_id, RoleAssignment.target_id == target_id)))
+
+    # -- validate ----------------------------------------------------------------------
+
+    def validate(self, token: str) -> AuthInfo:
+        """Return the token's AuthInfo; raise NotFound when invalid, expired or revoked."""
+        now = time.time()
+        cached = self._cache.get(token)
+        if cached is not None and cached[0] > now:
+            if cached[1].payload.expires_at > now:
+                return cached[1]
+        payload = self.tokens.decode(token)
+        info = self._load(payload, token)
+        with self._lock:
+            if len(self._cache) > 10000:
+                self._cache.clear()
+            self._cache[token] = (now + TOKEN_CACHE_SECONDS, info)
+        return info
+
+    def _load(self, payload: TokenPayload, token: str) -> AuthInfo:
+        not_found = exception.NotFound(f"Could not find token: {token}")
+        issued = dt.datetime.fromtimestamp(payload.issued_at, dt.timezone.utc).replace(
+            tzinfo=None)
+        with self.cloud.db.reader() as s:
+            audits = [payload.audit_id] + ([payload.parent_audit_id]
+                                           if payload.parent_audit_id else [])
+            revoked = s.scalar(select(RevocationEvent.id).where(
+                (RevocationEvent.audit_id.in_(audits))
+                | ((RevocationEvent.user_id == payload.user_id)
+                   & (RevocationEvent.issued_before >= issued))).limit(1))
+            if revoked is not None:
+                raise not_found
+            user = s.get(User, payload.user_id)
+            if user is None or not user.enabled:
+                raise not_found
+            user_domain = s.get(Domain, user.domain_id)
+            user_view = {"id": user.id, "name": user.name, "password_expires_at": None,
+                         "domain": {"id": user_domain.id, "name": user_domain.name}}
+            project_view = domain_view = None
+            target = payload.project_id or payload.domain_id
+            if payload.project_id:
+                project = s.get(Project, payload.project_id)
+                if project is None or not project.enabled:
+                    raise not_found
+                pdomain = s.get(Domain, project.domain_id)
+                project_view = {"id": project.id, "name": project.name,
+                                "domain": {"id": pdomain.id, "name": pdomain.name}}
+            elif payload.domain_id:
+                domain = s.get(Domain, payload.domain_id)
+                if domain is None or not domain.enabled:
+                    raise not_found
+                domain_view = {"id": domain.id, "name": domain.name}
+            roles: list[dict[str, str]] = []
+            if target:
+                assigned = list(s.scalars(select(Role).join(
+                    RoleAssignment, RoleAssignment.role_id == Role.id).where(
+                    RoleAssignment.actor_id == user.id, RoleAssignment.target_id == target)))
+                if not assigned:
+                    raise not_found
+                names = {r.name for r in assigned}
+                implied = set().union(*(IMPLIED_ROLES.get(n, set()) for n in names)) - names
+                if implied:
+                    assigned += list(s.scalars(select(Role).where(Role.name.in_(implied))))
+                roles = [{"id": r.id, "name": r.name} for r in assigned]
+        return AuthInfo(payload, user_view, project_view, domain_view, roles)
+
+    def revoke(self, token: str) -> None:
+        payload = self.tokens.decode(token)
+        with self.cloud.db.writer() as s:
+            s.add(RevocationEvent(audit_id=payload.audit_id, user_id=None,
+                                  issued_before=utcnow()))
+        self.invalidate()
+
+    def revoke_user(self, user_id: str) -> None:
+        """Revoke every token of a user (password change, disable, delete)."""
+        with self.cloud.db.writer() as s:
+            s.add(RevocationEvent(user_id=user_id, issued_before=utcnow()))
+        self.invalidate()
+
+    # -- token body --------------------------------------------------------------------
+
+    def token_body(self, info: AuthInfo, catalog: bool = True) -> dict:
+        p = info.payload
+        token: dict[str, Any] = {
+            "methods": list(p.methods), "user": info.user,
+            "audit_ids": [p.audit_id] + ([p.parent_audit_id] if p.parent_audit_id else []),
+            "expires_at": isotime(p.expires_at), "issued_at": isotime(p.issued_at),
+        }
+        if info.project:
+            token["project"] = info.project
+            token["is_domain"] = False
+        if info.domain:
+            token["domain"] = info.domain
+        if info.project or info.domain:
+            token["roles"] = info.roles
+            if catalog:
+                token["catalog"] = self.catalog(info.project["id"] if info.project else None)
+        return {"token": token}
+
+    def catalog(self, project_id: str | None) -> list[dict]:
+        with self.cloud.db.reader() as s:
+            services = list(s.scalars(select(CatalogService).where(CatalogService.enabled)))
+            out = []
+            for svc in services:
+                endpoints = []
+                for ep in svc.endpoints:
+                    if not ep.enabled:
+                        continue
+                    url = ep.url
+                    if project_id:
+                        url = url.replace("$(project_id)s", project_id).replace(
+                            "%(project_id)s", project_id)
+                    elif "$(project_id)s" in url or "%(project_id)s" in url:
+                        continue
+                    endpoints.append({"id": ep.id, "interface": ep.interface,
+                                      "region": ep.region_id, "region_id": ep.region_id,
+                                      "url": url})
+                out.append({"id": svc.id, "type": svc.type, "name": svc.name or "",
+                            "endpoints": endpoints})
+        return out

@@ -1,0 +1,81 @@
+"""One small RPC interface between the APIs and the workers.
+
+``cast`` (fire and forget) and ``call`` (wait for the result) to a named topic such as
+``scheduler``, ``compute.<host>`` or ``cinder-volume.<host>@<backend>``. The default
+transport runs endpoints in-process on a thread pool. Arguments travel as JSON, even
+in-process, so that every message can go over a broker unchanged later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
+
+LOG = logging.getLogger(__name__)
+
+
+class NoSuchTopic(Exception):
+    pass
+
+
+class Transport(Protocol):
+    def register(self, topic: str, endpoint: object) -> None: ...
+    def cast(self, topic: str, method: str, **kwargs: Any) -> None: ...
+    def call(self, topic: str, method: str, timeout: float | None = None,
+             **kwargs: Any) -> Any: ...
+    def stop(self) -> None: ...
+
+
+class InProcessTransport:
+    def __init__(self, workers: int = 16) -> None:
+        self._endpoints: dict[str, object] = {}
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc")
+        self._lock = threading.Lock()
+        self._pending: set[Future] = set()
+
+    def register(self, topic: str, endpoint: object) -> None:
+        self._endpoints[topic] = endpoint
+
+    def _method(self, topic: str, method: str) -> Callable[..., Any]:
+        endpoint = self._endpoints.get(topic)
+        if endpoint is None:
+            raise NoSuchTopic(topic)
+        return getattr(endpoint, method)
+
+    def cast(self, topic: str, method: str, **kwargs: Any) -> None:
+        fn = self._method(topic, method)
+        payload = json.loads(json.dumps(kwargs))
+
+        def run() -> None:
+            try:
+                fn(**payload)
+            except Exception:
+                LOG.exception("cast %s.%s failed", topic, method)
+
+        future = self._pool.submit(run)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def call(self, topic: str, method: str, timeout: float | None = None, **kwargs: Any) -> Any:
+        fn = self._method(topic, method)
+        result = fn(**json.loads(json.dumps(kwargs)))
+        return json.loads(json.dumps(result))
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait for the casts under way (tests use this to make workers synchronous)."""
+        with self._lock:
+            pending = list(self._pending)
+        for f in pending:
+            f.result(timeout=timeout)
+
+    def stop(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,1 @@
+"""Real-data layer: Glance's image file store and the file volume backend's data path."""

@@ -1,0 +1,86 @@
+"""Topology: regions, compute hosts, aggregates with zones, and cinder-volume backends.
+
+A YAML file (``--topology``) declares the layout; the default is the seed's. Loading
+goes through the code the APIs use: aggregates through the Nova aggregate objects,
+services through the service registry, so the APIs show exactly what was declared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+DEFAULT = Path(__file__).with_name("default-topology.yaml")
+
+
+class TopologyError(ValueError):
+    pass
+
+
+@dataclass
+class ComputeHost:
+    name: str
+    vcpus: int = 16
+    memory_mb: int = 32768
+    local_gb: int = 500
+
+
+@dataclass
+class AggregateSpec:
+    name: str
+    availability_zone: str | None = None
+    hosts: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class VolumeBackend:
+    host: str
+    backend: str
+    availability_zone: str | None = None
+    capacity_gb: int = 1000
+    volume_backend_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}@{self.backend}"
+
+
+@dataclass
+class Topology:
+    region: str = "RegionOne"
+    controller: str = "controller"
+    compute_hosts: list[ComputeHost] = field(default_factory=list)
+    aggregates: list[AggregateSpec] = field(default_factory=list)
+    volume_backends: list[VolumeBackend] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Topology:
+        path = path or DEFAULT
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise TopologyError(f"cannot read topology {path}: {exc}") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Topology:
+        try:
+            topo = cls(
+                region=str(data.get("region", "RegionOne")),
+                controller=str(data.get("controller", "controller")),
+                compute_hosts=[ComputeHost(**h) for h in data.get("compute_hosts", [])],
+                aggregates=[AggregateSpec(**a) for a in data.get("aggregates", [])],
+                volume_backends=[VolumeBackend(**b) for b in data.get("volume_backends", [])],
+            )
+        except TypeError as exc:
+            raise TopologyError(f"invalid topology: {exc}") from exc
+        known = {h.name for h in topo.compute_hosts}
+        for agg in topo.aggregates:
+            for host in agg.hosts:
+                if host not in known:
+                    raise TopologyError(
+                        f"aggregate {agg.name} names host {host}, which is not a compute host")
+        return topo

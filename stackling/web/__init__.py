@@ -1,0 +1,1 @@
+"""The HTTP layer shared by the four APIs: routing, auth, microversions and fault bodies."""

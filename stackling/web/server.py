@@ -1,0 +1,44 @@
+"""Serve each API on its own port with cheroot, a threaded HTTP/1.1 WSGI server."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from cheroot import wsgi
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+
+class Server:
+    def __init__(self, name: str, host: str, port: int, app, threads: int = 16) -> None:
+        self.name = name
+        self.wsgi = wsgi.Server((host, port), app, numthreads=threads,
+                                server_name=f"stackling-{name}")
+        # Keep-alive clients each hold a worker thread; grow the pool when they do.
+        self.wsgi.max = 128
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.wsgi.prepare()  # binds now, so a busy port fails the start at once
+        self.thread = threading.Thread(target=self.wsgi.serve, name=f"http-{self.name}",
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.wsgi.stop()
+
+
+def serve_all(cloud: Cloud) -> list[Server]:
+    servers = []
+    try:
+        for name, app in cloud.apps.items():
+            server = Server(name, cloud.settings.host, cloud.settings.port(name), app)
+            server.start()
+            servers.append(server)
+    except Exception:
+        for server in servers:
+            server.stop()
+        raise
+    return servers

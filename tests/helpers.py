@@ -1,0 +1,238 @@
+"""Test helpers: an in-process API client and cloud factory, and a live-cloud launcher."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import webob
+
+from stackling.cloud import Cloud
+from stackling.settings import DEFAULT_PORTS, Settings
+
+PASSWORD = "secret"
+
+
+def write_config(config_dir: Path, nova: str = "", cinder: str = "", stackling: str = "",
+                 fast_hash: bool = True) -> None:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "nova.conf").write_text(nova)
+    (config_dir / "cinder.conf").write_text(cinder)
+    extra = "\n[identity]\npassword_hash_rounds = 4\n" if fast_hash and \
+        "password_hash_rounds" not in stackling else ""
+    (config_dir / "stackling.conf").write_text(stackling + extra)
+
+
+def make_cloud(base: Path, nova: str = "", cinder: str = "", stackling: str = "",
+               topology: str | None = None, database_url: str | None = None) -> Cloud:
+    """A started in-process cloud (no ports bound): call its apps through ApiClient."""
+    config_dir = base / "etc"
+    write_config(config_dir, nova, cinder, stackling)
+    topology_file = None
+    if topology is not None:
+        topology_file = base / "topology.yaml"
+        topology_file.write_text(topology)
+    settings = Settings(data_dir=base / "data", config_dir=config_dir,
+                        topology_file=topology_file, database_url=database_url)
+    cloud = Cloud(settings)
+    cloud.setup()
+    cloud.start()
+    return cloud
+
+
+class Response:
+    """What a test needs of an answer: status, headers, parsed JSON body."""
+
+    def __init__(self, resp: webob.Response) -> None:
+        self.raw = resp
+        self.status = resp.status_int
+        self.headers = resp.headers
+        self.body = resp.body
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+class ApiClient:
+    """Calls a cloud's WSGI apps in-process, logged in as one user."""
+
+    def __init__(self, cloud: Cloud, user: str = "admin", project: str = "admin",
+                 password: str = PASSWORD) -> None:
+        self.cloud = cloud
+        self.user, self.project, self.password = user, project, password
+        self._token: str | None = None
+        self.project_id: str | None = None
+        self.user_id: str | None = None
+
+    def login(self) -> str:
+        resp = self.request("identity", "POST", "/v3/auth/tokens", {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": self.user, "domain": {"name": "Default"}, "password": self.password}}},
+            "scope": {"project": {"name": self.project, "domain": {"name": "Default"}}}}},
+            token=None)
+        assert resp.status == 201, resp
+        body = resp.json["token"]
+        self.project_id = body["project"]["id"]
+        self.user_id = body["user"]["id"]
+        return resp.headers["X-Subject-Token"]
+
+    @property
+    def token(self) -> str:
+        if self._token is None:
+            self._token = self.login()
+        return self._token
+
+    def request(self, service: str, method: str, path: str, body: Any = None,
+                headers: dict[str, str] | None = None, token: str | None | bool = True,
+                raw: bytes | None = None) -> Response:
+        req = webob.Request.blank(path, method=method)
+        req.headers["Accept"] = "application/json"
+        if body is not None:
+            req.body = json.dumps(body).encode()
+            req.content_type = "application/json"
+        if raw is not None:
+            req.body = raw
+        if token is True:
+            token = self.token
+        if token:
+            req.headers["X-Auth-Token"] = token
+        for k, v in (headers or {}).items():
+            req.headers[k] = v
+        return Response(req.get_response(self.cloud.apps[service]))
+
+    def get(self, service: str, path: str, **kw: Any) -> Response:
+        return self.request(service, "GET", path, **kw)
+
+    def post(self, service: str, path: str, body: Any = None, **kw: Any) -> Response:
+        return self.request(service, "POST", path, body, **kw)
+
+    def put(self, service: str, path: str, body: Any = None, **kw: Any) -> Response:
+        return self.request(service, "PUT", path, body, **kw)
+
+    def patch(self, service: str, path: str, body: Any = None, **kw: Any) -> Response:
+        return self.request(service, "PATCH", path, body, **kw)
+
+    def delete(self, service: str, path: str, **kw: Any) -> Response:
+        return self.request(service, "DELETE", path, **kw)
+
+    def as_user(self, user: str, project: str, password: str = PASSWORD) -> ApiClient:
+        return ApiClient(self.cloud, user, project, password)
+
+
+# -- live clouds -----------------------------------------------------------------------
+
+
+def _ports_free(offset: int) -> bool:
+    for port in DEFAULT_PORTS.values():
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + offset))
+            except OSError:
+                return False
+    return True
+
+
+def free_port_offset(start: int = 20000) -> int:
+    """A port offset whose four ports are free (tests run clouds side by side)."""
+    base = start + (os.getpid() % 200) * 100
+    for offset in range(base, base + 20000, 100):
+        if offset + 9292 < 65000 and _ports_free(offset):
+            return offset
+    raise RuntimeError("no free port offset")
+
+
+class LiveCloud:
+    """A cloud started with the real `stackling start -d`, for the CLI and SDK tests."""
+
+    def __init__(self, base: Path, database_url: str | None = None, nova: str = "",
+                 cinder: str = "", stackling: str = "", topology: str | None = None) -> None:
+        self.base = base
+        self.data_dir = base / "data"
+        self.config_dir = base / "etc"
+        write_config(self.config_dir, nova, cinder, stackling, fast_hash=False)
+        self.topology = None
+        if topology is not None:
+            self.topology = base / "topology.yaml"
+            self.topology.write_text(topology)
+        self.offset = free_port_offset()
+        self.database_url = database_url
+
+    @property
+    def args(self) -> list[str]:
+        args = ["--data-dir", str(self.data_dir), "--config-dir", str(self.config_dir),
+                "--port-offset", str(self.offset)]
+        if self.database_url:
+            args += ["--database-url", self.database_url]
+        if self.topology:
+            args += ["--topology", str(self.topology)]
+        return args
+
+    def stackling(self, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "stackling", *cmd, *self.args],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def start(self) -> None:
+        r = self.stackling("start", "-d")
+        assert r.returncode == 0, r.stderr
+        w = self.stackling("wait", "--timeout", "30")
+        assert w.returncode == 0, (w.stderr, self.log())
+
+    def stop(self) -> None:
+        self.stackling("stop")
+
+    def log(self) -> str:
+        path = self.data_dir / "logs" / "stackling.log"
+        return path.read_text() if path.exists() else ""
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{DEFAULT_PORTS[service] + self.offset}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env["OS_CLIENT_CONFIG_FILE"] = str(self.data_dir / "clouds.yaml")
+        env["OS_CLOUD"] = "stackling"
+        return env
+
+    def openstack(self, *args: str, cloud: str = "stackling", timeout: float = 120
+                  ) -> subprocess.CompletedProcess:
+        """Run the real `openstack` CLI against this cloud."""
+        env = self.env
+        env["OS_CLOUD"] = cloud
+        return subprocess.run(["openstack", *args], capture_output=True, text=True, env=env,
+                              timeout=timeout)
+
+    def openstack_json(self, *args: str, cloud: str = "stackling") -> Any:
+        r = self.openstack(*args, "-f", "json", cloud=cloud)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def connect(self, cloud: str = "stackling"):
+        """An openstacksdk Connection to this cloud."""
+        import openstack
+
+        config = openstack.config.OpenStackConfig(
+            config_files=[str(self.data_dir / "clouds.yaml")])
+        return openstack.connection.Connection(config=config.get_one(cloud=cloud))
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
+    """Poll until predicate() returns a truthy value; bounded in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
