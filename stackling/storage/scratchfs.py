@@ -1,4 +1,4 @@
-"""Throwaway reflink-capable filesystems (XFS or btrfs in a loop-mounted file) for tests and benches."""
+"""Throwaway reflink filesystems (XFS or btrfs in a loop-mounted file) for tests and benches."""
 
 from __future__ import annotations
 
