@@ -22,6 +22,7 @@ class RequestContext:
     project_name: str | None = None
     project_domain_id: str | None = None
     domain_id: str | None = None
+    system_scope: bool = False
     roles: list[str] = field(default_factory=list)
     token: str | None = None
     token_data: dict[str, Any] | None = None

@@ -88,8 +88,27 @@ class Role(Base):
     extra: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class Group(Base):
+    __tablename__ = "identity_group"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("identity_domain.id"))
+    description: Mapped[str | None] = mapped_column(Text)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class GroupMembership(Base):
+    __tablename__ = "identity_group_membership"
+    user_id: Mapped[str] = mapped_column(ForeignKey("identity_user.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("identity_group.id",
+                                                     ondelete="CASCADE"), primary_key=True)
+
+
 class RoleAssignment(Base):
-    """``type`` is ``UserProject`` or ``UserDomain``, as in Keystone's assignment table."""
+    """``type`` is UserProject, UserDomain, UserSystem, GroupProject or GroupDomain, as in
+    Keystone's assignment tables; ``actor_id`` is a user or group id."""
 
     __tablename__ = "identity_assignment"
     type: Mapped[str] = mapped_column(String(16), primary_key=True)

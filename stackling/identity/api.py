@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stackling import discovery, exception, policy
-from stackling.db.models import (CatalogService, Domain, Endpoint, Project, Region, Role,
-                                 RoleAssignment, User)
+from stackling.db.models import (CatalogService, Domain, Endpoint, Group, GroupMembership,
+                                 Project, Region, Role, RoleAssignment, User)
 from stackling.web.app import (ApiApp, Request, ServiceInfo, empty_response, json_response,
                                read_json)
 from stackling.web.router import Router
@@ -36,8 +36,13 @@ policy.register({
     **{f"identity:{verb}_{noun}": ADMIN
        for verb in ("list", "get", "create", "update", "delete")
        for noun in ("users", "user", "projects", "project", "domains", "domain", "roles", "role",
-                    "services", "service", "endpoints", "endpoint", "regions", "region")},
+                    "services", "service", "endpoints", "endpoint", "regions", "region",
+                    "groups", "group")},
+    "identity:list_users_in_group": ADMIN, "identity:add_user_to_group": ADMIN,
+    "identity:remove_user_from_group": ADMIN, "identity:check_user_in_group": ADMIN,
+    "identity:list_groups_for_user": SELF,
     "identity:get_region": policy.ANY, "identity:list_regions": policy.ANY,
+    "identity:get_domain": "role:admin or owner",
     "identity:get_project": "role:admin or owner",
     "identity:get_user": SELF,
     "identity:list_user_projects": SELF,
@@ -48,9 +53,10 @@ policy.register({
 })
 
 NOUNS = {"users": User, "projects": Project, "roles": Role, "domains": Domain,
-         "services": CatalogService, "endpoints": Endpoint, "regions": Region}
+         "services": CatalogService, "endpoints": Endpoint, "regions": Region, "groups": Group}
 SINGULAR = {"users": "user", "projects": "project", "roles": "role", "domains": "domain",
-            "services": "service", "endpoints": "endpoint", "regions": "region"}
+            "services": "service", "endpoints": "endpoint", "regions": "region",
+            "groups": "group"}
 
 
 def authorize(req: Request, action: str, target: dict | None = None) -> None:
@@ -112,28 +118,29 @@ def revoke_token(req: Request):
 
 def auth_catalog(req: Request):
     ctx = req.context
-    if not ctx.project_id and not ctx.domain_id:
+    if not ctx.project_id and not ctx.domain_id and not ctx.system_scope:
         raise exception.Forbidden("The service catalog is empty.")
     return json_response({"catalog": req.app.cloud.identity.catalog(ctx.project_id),
                           "links": {"self": f"{base(req)}/v3/auth/catalog",
                                     "previous": None, "next": None}})
 
 
+def _targets(s: Session, req: Request, kinds: tuple[str, ...]) -> set[str]:
+    actors = req.app.cloud.identity.actor_ids(s, req.context.user_id)
+    return set(s.scalars(select(RoleAssignment.target_id).where(
+        RoleAssignment.actor_id.in_(actors), RoleAssignment.type.in_(kinds))))
+
+
 def auth_projects(req: Request):
     with req.app.cloud.db.reader() as s:
-        ids = s.scalars(select(RoleAssignment.target_id).where(
-            RoleAssignment.actor_id == req.context.user_id,
-            RoleAssignment.type == "UserProject")).all()
-        rows = s.scalars(select(Project).where(Project.id.in_(set(ids)),
-                                               Project.enabled)).all()
+        ids = _targets(s, req, ("UserProject", "GroupProject"))
+        rows = s.scalars(select(Project).where(Project.id.in_(ids), Project.enabled)).all()
         return _list_response(req, "projects", rows, "/v3/auth/projects")
 
 
 def auth_domains(req: Request):
     with req.app.cloud.db.reader() as s:
-        ids = s.scalars(select(RoleAssignment.target_id).where(
-            RoleAssignment.actor_id == req.context.user_id,
-            RoleAssignment.type == "UserDomain")).all()
+        ids = _targets(s, req, ("UserDomain", "GroupDomain"))
         rows = s.scalars(select(Domain).where(Domain.id.in_(set(ids)))).all()
         return _list_response(req, "domains", rows, "/v3/auth/domains")
 
@@ -172,6 +179,9 @@ def view(req: Request, noun: str, row: Any) -> dict:
         out = {"id": row.id, "interface": row.interface, "region": row.region_id,
                "region_id": row.region_id, "service_id": row.service_id, "url": row.url,
                "enabled": row.enabled}
+    elif noun == "groups":
+        out = {"id": row.id, "name": row.name, "domain_id": row.domain_id,
+               "description": row.description or ""}
     else:  # regions
         out = {"id": row.id, "description": row.description,
                "parent_region_id": row.parent_region_id}
@@ -196,6 +206,7 @@ FILTERS = {
     "services": ("type", "name"),
     "endpoints": ("interface", "service_id", "region_id"),
     "regions": ("parent_region_id",),
+    "groups": ("name", "domain_id"),
 }
 
 
@@ -232,7 +243,10 @@ def _get(s: Session, noun: str, entity_id: str):
 
 
 def get_entity(req: Request, noun: str, entity_id: str):
-    target = {"projects": {"project_id": entity_id}, "users": {"user_id": entity_id}}.get(noun)
+    target = {"projects": {"project_id": entity_id}, "users": {"user_id": entity_id},
+              # "owner" of a domain: the caller's project lives in it.
+              "domains": {"project_id": req.context.project_id
+                          if req.context.project_domain_id == entity_id else None}}.get(noun)
     authorize(req, f"identity:get_{SINGULAR[noun]}", target)
     with req.app.cloud.db.reader() as s:
         return json_response({SINGULAR[noun]: view(req, noun, _get(s, noun, entity_id))})
@@ -247,6 +261,34 @@ def _body(req: Request, noun: str) -> dict:
             "the request since it is either malformed or otherwise incorrect. The client "
             "is assumed to be in error.")
     return body[key]
+
+
+# Keystone's schema limits (keystone/resource/schema.py, keystone/identity/schema.py).
+NAME_LIMITS = {"projects": 64, "domains": 64, "users": 255, "roles": 255, "services": 255}
+BOOL_FIELDS = ("enabled",)
+
+
+def _validate(noun: str, data: dict) -> None:
+    for field in BOOL_FIELDS:
+        if field in data and not isinstance(data[field], bool):
+            raise exception.BadRequest(
+                f"Invalid input for field '{field}': {data[field]!r} is not of type "
+                "'boolean'")
+    if "name" in data:
+        name, limit = data["name"], NAME_LIMITS.get(noun, 255)
+        if not isinstance(name, str) or not name.strip():
+            raise exception.BadRequest(
+                f"Invalid input for field 'name': {name!r} is not of type 'string'"
+                if not isinstance(name, str) else
+                f"Invalid input for field 'name': {name!r} does not match '[\\S]+'")
+        if len(name) > limit:
+            raise exception.BadRequest(
+                f"Invalid input for field 'name': {name!r} is too long")
+    for field in ("description", "url", "type", "interface"):
+        if field in data and data[field] is not None and not isinstance(data[field], str):
+            raise exception.BadRequest(
+                f"Invalid input for field '{field}': {data[field]!r} is not of type "
+                "'string'")
 
 
 def _require(data: dict, field: str, noun: str) -> Any:
@@ -271,14 +313,15 @@ def _apply(req: Request, s: Session, noun: str, row: Any, data: dict, creating: 
               "roles": ("name", "description"),
               "services": ("type", "name", "description", "enabled"),
               "endpoints": ("interface", "url", "enabled", "service_id"),
-              "regions": ("description", "parent_region_id")}[noun]
+              "regions": ("description", "parent_region_id"),
+              "groups": ("name", "description")}[noun]
     for key in simple:
         if key in data:
             setattr(row, key, data[key])
-    if noun in ("users", "projects") and creating:
+    if noun in ("users", "projects", "groups") and creating:
         row.domain_id = data.get("domain_id") or req.context.project_domain_id or "default"
         if s.get(Domain, row.domain_id) is None:
-            raise exception.BadRequest(f"Could not find domain: {row.domain_id}.")
+            raise exception.NotFound(f"Could not find domain: {row.domain_id}.")
     if noun == "projects" and creating:
         row.parent_id = data.get("parent_id") or row.domain_id
     if noun == "users" and "password" in data:
@@ -293,6 +336,9 @@ def _apply(req: Request, s: Session, noun: str, row: Any, data: dict, creating: 
                 "'^(admin|internal|public)$'")
         if s.get(CatalogService, row.service_id) is None:
             raise exception.BadRequest(f"Could not find service: {row.service_id}.")
+        # Keystone creates a region named by an endpoint when it does not exist yet.
+        if row.region_id and s.get(Region, row.region_id) is None:
+            s.add(Region(id=row.region_id, description=""))
     extra_keys = set(data) - set(simple) - {"id", "domain_id", "password", "parent_id",
                                             "region", "region_id", "links", "options",
                                             "is_domain"}
@@ -302,7 +348,7 @@ def _apply(req: Request, s: Session, noun: str, row: Any, data: dict, creating: 
 
 def _uniqueness(s: Session, noun: str, row: Any) -> None:
     model = NOUNS[noun]
-    if noun in ("users", "projects"):
+    if noun in ("users", "projects", "groups"):
         _conflict(s, noun, select(model.id).where(model.name == row.name,
                                                   model.domain_id == row.domain_id,
                                                   model.id != row.id),
@@ -315,16 +361,28 @@ def _uniqueness(s: Session, noun: str, row: Any) -> None:
 def create_entity(req: Request, noun: str):
     authorize(req, f"identity:create_{SINGULAR[noun]}")
     data = _body(req, noun)
-    model = NOUNS[noun]
     required = {"users": ["name"], "projects": ["name"], "roles": ["name"],
-                "domains": ["name"], "services": ["type"],
+                "domains": ["name"], "services": ["type"], "groups": ["name"],
                 "endpoints": ["service_id", "interface", "url"], "regions": []}[noun]
     for field in required:
         _require(data, field, noun)
+    _validate(noun, data)
+    return _create(req, noun, data, data.get("id") if noun == "regions" else None)
+
+
+def create_region_with_id(req: Request, entity_id: str):
+    authorize(req, "identity:create_region")
+    data = _body(req, "regions")
+    _validate("regions", data)
+    return _create(req, "regions", data, entity_id)
+
+
+def _create(req: Request, noun: str, data: dict, region_id: str | None):
+    model = NOUNS[noun]
     with req.app.cloud.db.writer() as s:
         row = model()
         if noun == "regions":
-            row.id = data.get("id") or uuid.uuid4().hex
+            row.id = region_id or uuid.uuid4().hex
             if s.get(Region, row.id) is not None:
                 raise exception.Conflict(
                     f"Conflict occurred attempting to store region - Duplicate ID, {row.id}.")
@@ -335,6 +393,8 @@ def create_entity(req: Request, noun: str):
             row.id = uuid.uuid4().hex
         if noun in ("users", "projects", "domains", "services", "endpoints"):
             row.enabled = True
+        if noun == "groups":
+            row.description = ""
         _apply(req, s, noun, row, data, creating=True)
         _uniqueness(s, noun, row)
         s.add(row)
@@ -349,6 +409,7 @@ def update_entity(req: Request, noun: str, entity_id: str):
     data = _body(req, noun)
     if "id" in data and data["id"] != entity_id:
         raise exception.BadRequest("Cannot change ID")
+    _validate(noun, data)
     with req.app.cloud.db.writer() as s:
         row = _get(s, noun, entity_id)
         password_changed = noun == "users" and "password" in data
@@ -371,11 +432,8 @@ def delete_entity(req: Request, noun: str, entity_id: str):
             if row.enabled:
                 raise exception.Forbidden(
                     "Cannot delete a domain that is enabled, please disable it first.")
-            if s.scalar(select(Project.id).where(Project.domain_id == entity_id).limit(1)) \
-                    or s.scalar(select(User.id).where(User.domain_id == entity_id).limit(1)):
-                raise exception.Forbidden("Cannot delete a domain that still has projects "
-                                          "or users.")
-        if noun in ("users", "projects", "domains"):
+            _delete_domain_content(s, entity_id)
+        if noun in ("users", "projects", "domains", "groups"):
             column = RoleAssignment.actor_id if noun == "users" else RoleAssignment.target_id
             for a in s.scalars(select(RoleAssignment).where(column == entity_id)):
                 s.delete(a)
@@ -388,6 +446,65 @@ def delete_entity(req: Request, noun: str, entity_id: str):
         req.app.cloud.identity.revoke_user(entity_id)
     req.app.cloud.identity.invalidate()
     return empty_response(204)
+
+
+def _delete_domain_content(s: Session, domain_id: str) -> None:
+    """Keystone deletes a domain's projects, users and groups with it."""
+    for model in (Project, User, Group):
+        for row in s.scalars(select(model).where(model.domain_id == domain_id)):
+            column = RoleAssignment.target_id if model is Project else RoleAssignment.actor_id
+            for a in s.scalars(select(RoleAssignment).where(column == row.id)):
+                s.delete(a)
+            if model is not Project:
+                member_col = (GroupMembership.user_id if model is User
+                              else GroupMembership.group_id)
+                for m in s.scalars(select(GroupMembership).where(member_col == row.id)):
+                    s.delete(m)
+            s.delete(row)
+    s.flush()
+
+
+# -- groups ----------------------------------------------------------------------------
+
+
+def group_users(req: Request, group_id: str):
+    authorize(req, "identity:list_users_in_group")
+    with req.app.cloud.db.reader() as s:
+        _get(s, "groups", group_id)
+        rows = s.scalars(select(User).join(GroupMembership, GroupMembership.user_id == User.id)
+                         .where(GroupMembership.group_id == group_id)).all()
+        return _list_response(req, "users", rows)
+
+
+def group_member(req: Request, group_id: str, user_id: str):
+    action = {"PUT": "identity:add_user_to_group",
+              "DELETE": "identity:remove_user_from_group"}.get(
+        req.method, "identity:check_user_in_group")
+    authorize(req, action)
+    with req.app.cloud.db.writer() as s:
+        _get(s, "groups", group_id)
+        _get(s, "users", user_id)
+        existing = s.get(GroupMembership, (user_id, group_id))
+        if req.method == "PUT":
+            if existing is None:
+                s.add(GroupMembership(user_id=user_id, group_id=group_id))
+        elif existing is None:
+            raise exception.NotFound(f"Could not find user: {user_id}.")
+        elif req.method == "DELETE":
+            s.delete(existing)
+    if req.method in ("PUT", "DELETE"):
+        req.app.cloud.identity.invalidate()
+    return empty_response(204)
+
+
+def user_groups(req: Request, user_id: str):
+    authorize(req, "identity:list_groups_for_user", {"user_id": user_id})
+    with req.app.cloud.db.reader() as s:
+        _get(s, "users", user_id)
+        rows = s.scalars(select(Group).join(GroupMembership,
+                                            GroupMembership.group_id == Group.id)
+                         .where(GroupMembership.user_id == user_id)).all()
+        return _list_response(req, "groups", rows)
 
 
 def user_projects(req: Request, user_id: str):
@@ -403,8 +520,6 @@ def user_projects(req: Request, user_id: str):
 def change_password(req: Request, user_id: str):
     body = read_json(req)
     data = (body or {}).get("user") or {}
-    if req.context.user_id != user_id:
-        raise Forbidden(action="identity:change_password")
     with req.app.cloud.db.writer() as s:
         user = _get(s, "users", user_id)
         if not req.app.cloud.identity.passwords.check(str(data.get("original_password")),
@@ -418,21 +533,29 @@ def change_password(req: Request, user_id: str):
 # -- role grants -----------------------------------------------------------------------
 
 
-def _grant_key(s: Session, kind: str, target_id: str, user_id: str, role_id: str):
-    _get(s, kind, target_id)
-    _get(s, "users", user_id)
+ASSIGNMENT_TYPES = {("projects", "users"): "UserProject", ("domains", "users"): "UserDomain",
+                    ("system", "users"): "UserSystem", ("projects", "groups"): "GroupProject",
+                    ("domains", "groups"): "GroupDomain"}
+
+
+def _grant_key(s: Session, kind: str, target_id: str, user_id: str, role_id: str,
+               actor: str = "users"):
+    if kind != "system":
+        _get(s, kind, target_id)
+    _get(s, actor, user_id)
     _get(s, "roles", role_id)
-    type_ = "UserProject" if kind == "projects" else "UserDomain"
+    type_ = ASSIGNMENT_TYPES[(kind, actor)]
     return (type_, user_id, target_id, role_id)
 
 
-def grant_role(req: Request, kind: str, target_id: str, user_id: str, role_id: str):
+def grant_role(req: Request, kind: str, target_id: str, user_id: str, role_id: str,
+               actor: str = "users"):
     method = req.method
     action = {"PUT": "identity:grant", "DELETE": "identity:revoke_grant"}.get(
         method, "identity:check_grant")
     authorize(req, action)
     with req.app.cloud.db.writer() as s:
-        key = _grant_key(s, kind, target_id, user_id, role_id)
+        key = _grant_key(s, kind, target_id, user_id, role_id, actor)
         existing = s.get(RoleAssignment, key)
         if method == "PUT":
             if existing is None:
@@ -449,11 +572,13 @@ def grant_role(req: Request, kind: str, target_id: str, user_id: str, role_id: s
     return empty_response(204)
 
 
-def list_grants(req: Request, kind: str, target_id: str, user_id: str):
+def list_grants(req: Request, kind: str, target_id: str, user_id: str,
+                actor: str = "users"):
     authorize(req, "identity:list_grants")
     with req.app.cloud.db.reader() as s:
-        _get(s, kind, target_id)
-        _get(s, "users", user_id)
+        if kind != "system":
+            _get(s, kind, target_id)
+        _get(s, actor, user_id)
         rows = s.scalars(select(Role).join(RoleAssignment, RoleAssignment.role_id == Role.id)
                          .where(RoleAssignment.actor_id == user_id,
                                 RoleAssignment.target_id == target_id)).all()
@@ -472,15 +597,30 @@ def role_assignments(req: Request):
     if "scope.domain.id" in q:
         stmt = stmt.where(RoleAssignment.target_id == q["scope.domain.id"],
                           RoleAssignment.type == "UserDomain")
+    if "scope.system" in q:
+        stmt = stmt.where(RoleAssignment.type == "UserSystem")
     if "role.id" in q:
         stmt = stmt.where(RoleAssignment.role_id == q["role.id"])
     if "group.id" in q:
-        return json_response({"role_assignments": [], "links": {
-            "self": f"{base(req)}/v3/role_assignments", "previous": None, "next": None}})
+        stmt = stmt.where(RoleAssignment.actor_id == q["group.id"])
     names = "include_names" in q and _bool(q["include_names"] or "true")
     out = []
     with req.app.cloud.db.reader() as s:
         for a in s.scalars(stmt):
+            if a.type == "UserSystem":
+                out.append({"role": {"id": a.role_id}, "user": {"id": a.actor_id},
+                            "scope": {"system": {"all": True}},
+                            "links": {"assignment": f"{base(req)}/v3/system/users/"
+                                                    f"{a.actor_id}/roles/{a.role_id}"}})
+                continue
+            if a.type.startswith("Group"):
+                kind = "projects" if a.type == "GroupProject" else "domains"
+                scope_kind = kind[:-1]
+                out.append({"role": {"id": a.role_id}, "group": {"id": a.actor_id},
+                            "scope": {scope_kind: {"id": a.target_id}},
+                            "links": {"assignment": f"{base(req)}/v3/{kind}/{a.target_id}/"
+                                                    f"groups/{a.actor_id}/roles/{a.role_id}"}})
+                continue
             scope_kind = "project" if a.type == "UserProject" else "domain"
             role: dict[str, Any] = {"id": a.role_id}
             user: dict[str, Any] = {"id": a.actor_id}
@@ -531,15 +671,28 @@ def _crud(noun: str) -> list[tuple[str, dict]]:
 
 
 def _grants(kind: str) -> list[tuple[str, dict]]:
-    def one(req, target_id, user_id, role_id):
+    def one(req, user_id, role_id, target_id="system"):
         return grant_role(req, kind, target_id, user_id, role_id)
 
-    def many(req, target_id, user_id):
+    def many(req, user_id, target_id="system"):
         return list_grants(req, kind, target_id, user_id)
+
+    if kind == "system":
+        return [("/v3/system/users/{user_id}/roles/{role_id}",
+                 {"PUT": one, "GET": one, "HEAD": one, "DELETE": one}),
+                ("/v3/system/users/{user_id}/roles", {"GET": many})]
+    def group_one(req, target_id, group_id, role_id):
+        return grant_role(req, kind, target_id, group_id, role_id, actor="groups")
+
+    def group_many(req, target_id, group_id):
+        return list_grants(req, kind, target_id, group_id, actor="groups")
 
     return [(f"/v3/{kind}/{{target_id}}/users/{{user_id}}/roles/{{role_id}}",
              {"PUT": one, "GET": one, "HEAD": one, "DELETE": one}),
-            (f"/v3/{kind}/{{target_id}}/users/{{user_id}}/roles", {"GET": many})]
+            (f"/v3/{kind}/{{target_id}}/users/{{user_id}}/roles", {"GET": many}),
+            (f"/v3/{kind}/{{target_id}}/groups/{{group_id}}/roles/{{role_id}}",
+             {"PUT": group_one, "GET": group_one, "HEAD": group_one, "DELETE": group_one}),
+            (f"/v3/{kind}/{{target_id}}/groups/{{group_id}}/roles", {"GET": group_many})]
 
 
 ROUTES: list[tuple[str, dict]] = [
@@ -552,11 +705,18 @@ ROUTES: list[tuple[str, dict]] = [
     ("/v3/auth/domains", {"GET": auth_domains}),
     ("/v3/users/{user_id}/projects", {"GET": user_projects}),
     ("/v3/users/{user_id}/password", {"POST": change_password}),
+    ("/v3/users/{user_id}/groups", {"GET": user_groups}),
+    ("/v3/groups/{group_id}/users", {"GET": group_users}),
+    ("/v3/groups/{group_id}/users/{user_id}", {"PUT": group_member, "HEAD": group_member,
+                                               "GET": group_member,
+                                               "DELETE": group_member}),
     ("/v3/role_assignments", {"GET": role_assignments}),
-    *_grants("projects"), *_grants("domains"),
+    *_grants("projects"), *_grants("domains"), *_grants("system"),
+    ("/v3/regions/{entity_id}", {"PUT": create_region_with_id}),
     *[route for noun in NOUNS for route in _crud(noun)],
 ]
-PUBLIC = {"/", "/v3", "/v3/auth/tokens"}
+# Changing one's password needs the original password, not a token (Keystone).
+PUBLIC = {"/", "/v3", "/v3/auth/tokens", "/v3/users/{user_id}/password"}
 
 
 class IdentityApp(ApiApp):

@@ -13,13 +13,16 @@ from sqlalchemy.orm import Session
 
 from stackling import exception
 from stackling.context import IMPLIED_ROLES, RequestContext
-from stackling.db.models import (CatalogService, Domain, Project, RevocationEvent, Role,
-                                 RoleAssignment, User, utcnow)
+from stackling.db.models import (CatalogService, Domain, GroupMembership, Project,
+                                 RevocationEvent, Role, RoleAssignment, User, utcnow)
 from stackling.identity.passwords import PasswordChecker, hash_password
 from stackling.identity.tokens import FernetProvider, TokenPayload, new_audit_id
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
+
+# The target id of system role assignments, and the scope marker of system tokens.
+SYSTEM = "system"
 
 # Validated tokens are remembered this long; every identity write clears the cache.
 TOKEN_CACHE_SECONDS = 300
@@ -44,6 +47,7 @@ class AuthInfo:
     project: dict[str, Any] | None
     domain: dict[str, Any] | None
     roles: list[dict[str, str]] = field(default_factory=list)
+    system: bool = False
 
     def context(self, cloud: Cloud, token: str, request_id: str) -> RequestContext:
         return RequestContext(
@@ -53,6 +57,7 @@ class AuthInfo:
             project_name=self.project["name"] if self.project else None,
             project_domain_id=self.project["domain"]["id"] if self.project else None,
             domain_id=self.domain["id"] if self.domain else None,
+            system_scope=self.system,
             roles=[r["name"] for r in self.roles], token=token, request_id=request_id)
 
 
@@ -62,6 +67,7 @@ class Identity:
         self.tokens = FernetProvider(cloud.settings.data_dir / "fernet-keys")
         self.passwords = PasswordChecker()
         self._cache: dict[str, tuple[float, AuthInfo]] = {}
+        self._catalogs: dict[str | None, list[dict]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -75,6 +81,7 @@ class Identity:
         """Forget validated tokens (after any change to users, roles or revocations)."""
         with self._lock:
             self._cache.clear()
+            self._catalogs.clear()
 
     # -- authenticate ------------------------------------------------------------------
 
@@ -93,6 +100,7 @@ class Identity:
                                        "malformed or otherwise incorrect. The client is "
                                        "assumed to be in error.")
         parent_audit = None
+        expires_at = None
         with self.cloud.db.reader() as s:
             if "password" in methods:
                 user = self._password_user(s, identity.get("password") or {})
@@ -108,6 +116,8 @@ class Identity:
                 user = s.get(User, prior.user["id"])
                 method_list = list(dict.fromkeys(["token", *prior.payload.methods]))
                 parent_audit = prior.payload.audit_id
+                # A token made from a token never outlives it (Keystone keeps the expiry).
+                expires_at = prior.payload.expires_at
             else:
                 raise Unauthorized()
             if user is None or not user.enabled:
@@ -115,7 +125,7 @@ class Identity:
             project_id, domain_id = self._scope(s, user, auth.get("scope"))
         now = time.time()
         payload = TokenPayload(user.id, tuple(method_list), project_id, domain_id, now,
-                               now + self.conf.token.expiration, new_audit_id(),
+                               expires_at or now + self.conf.token.expiration, new_audit_id(),
                                parent_audit)
         token = self.tokens.issue(payload)
         return token, self._load(payload, token)
@@ -170,12 +180,23 @@ class Identity:
             if not self._role_ids(s, user.id, domain.id):
                 raise Unauthorized()
             return None, domain.id
+        if "system" in scope:
+            if not self._role_ids(s, user.id, SYSTEM):
+                raise Unauthorized()
+            return None, SYSTEM
         raise Unauthorized()
 
     @staticmethod
-    def _role_ids(s: Session, user_id: str, target_id: str) -> list[str]:
+    def actor_ids(s: Session, user_id: str) -> list[str]:
+        """The user and the groups it belongs to: whoever may hold its role assignments."""
+        groups = s.scalars(select(GroupMembership.group_id).where(
+            GroupMembership.user_id == user_id))
+        return [user_id, *groups]
+
+    def _role_ids(self, s: Session, user_id: str, target_id: str) -> list[str]:
         return list(s.scalars(select(RoleAssignment.role_id).where(
-            RoleAssignment.actor_id == user_id, RoleAssignment.target_id == target_id)))
+            RoleAssignment.actor_id.in_(self.actor_ids(s, user_id)),
+            RoleAssignment.target_id == target_id)))
 
     # -- validate ----------------------------------------------------------------------
 
@@ -222,6 +243,8 @@ class Identity:
                 pdomain = s.get(Domain, project.domain_id)
                 project_view = {"id": project.id, "name": project.name,
                                 "domain": {"id": pdomain.id, "name": pdomain.name}}
+            elif payload.domain_id == SYSTEM:
+                domain_view = None
             elif payload.domain_id:
                 domain = s.get(Domain, payload.domain_id)
                 if domain is None or not domain.enabled:
@@ -231,7 +254,10 @@ class Identity:
             if target:
                 assigned = list(s.scalars(select(Role).join(
                     RoleAssignment, RoleAssignment.role_id == Role.id).where(
-                    RoleAssignment.actor_id == user.id, RoleAssignment.target_id == target)))
+                    RoleAssignment.actor_id.in_(self.actor_ids(s, user.id)),
+                    RoleAssignment.target_id == target)))
+                # A role held directly and through a group counts once.
+                assigned = list({r.id: r for r in assigned}.values())
                 if not assigned:
                     raise not_found
                 names = {r.name for r in assigned}
@@ -239,7 +265,8 @@ class Identity:
                 if implied:
                     assigned += list(s.scalars(select(Role).where(Role.name.in_(implied))))
                 roles = [{"id": r.id, "name": r.name} for r in assigned]
-        return AuthInfo(payload, user_view, project_view, domain_view, roles)
+        return AuthInfo(payload, user_view, project_view, domain_view, roles,
+                        system=payload.domain_id == SYSTEM)
 
     def revoke(self, token: str) -> None:
         payload = self.tokens.decode(token)
@@ -268,13 +295,24 @@ class Identity:
             token["is_domain"] = False
         if info.domain:
             token["domain"] = info.domain
-        if info.project or info.domain:
+        if info.system:
+            token["system"] = {"all": True}
+        if info.project or info.domain or info.system:
             token["roles"] = info.roles
             if catalog:
                 token["catalog"] = self.catalog(info.project["id"] if info.project else None)
         return {"token": token}
 
     def catalog(self, project_id: str | None) -> list[dict]:
+        """The catalog for a project (cached until the next identity write)."""
+        cached = self._catalogs.get(project_id)
+        if cached is None:
+            cached = self._build_catalog(project_id)
+            with self._lock:
+                self._catalogs[project_id] = cached
+        return cached
+
+    def _build_catalog(self, project_id: str | None) -> list[dict]:
         with self.cloud.db.reader() as s:
             services = list(s.scalars(select(CatalogService).where(CatalogService.enabled)))
             out = []

@@ -178,3 +178,58 @@ def test_compute_without_token_is_401(admin):
     assert resp.status == 401
     assert resp.json["error"]["code"] == 401
     assert "WWW-Authenticate" in resp.headers
+
+
+def test_group_roles_count_for_members(admin):
+    project = admin.post("identity", "/v3/projects", {"project": {"name": "gp"}}).json[
+        "project"]
+    user = admin.post("identity", "/v3/users", {"user": {"name": "gu", "password": "pw"}}).json[
+        "user"]
+    group = admin.post("identity", "/v3/groups", {"group": {"name": "g1"}})
+    assert group.status == 201
+    gid = group.json["group"]["id"]
+    member = admin.get("identity", "/v3/roles?name=member").json["roles"][0]
+    assert admin.put("identity", f"/v3/groups/{gid}/users/{user['id']}").status == 204
+    assert admin.put("identity", f"/v3/projects/{project['id']}/groups/{gid}/roles/"
+                                 f"{member['id']}").status == 204
+    client = ApiClient(admin.cloud, "gu", "gp", "pw")
+    assert client.get("identity", f"/v3/projects/{project['id']}").status == 200
+    names = [r["name"] for r in client.get("identity", "/v3/auth/tokens", headers={
+        "X-Subject-Token": client.token}).json["token"]["roles"]]
+    assert sorted(names) == ["member", "reader"]
+    listed = admin.get("identity", f"/v3/role_assignments?group.id={gid}").json
+    assert listed["role_assignments"][0]["group"]["id"] == gid
+    assert admin.delete("identity", f"/v3/groups/{gid}/users/{user['id']}").status == 204
+    again = admin.post("identity", "/v3/auth/tokens", password_auth("gu", "pw", "gp"),
+                       token=None)
+    assert again.status == 401
+
+
+def test_system_scope_and_rescope_keeps_expiry(admin):
+    admin_role = admin.get("identity", "/v3/roles?name=admin").json["roles"][0]
+    assert admin.put("identity", f"/v3/system/users/{admin.user_id}/roles/"
+                                 f"{admin_role['id']}").status == 204
+    body = password_auth(project=None)
+    body["auth"]["scope"] = {"system": {"all": True}}
+    resp = admin.post("identity", "/v3/auth/tokens", body, token=None)
+    assert resp.status == 201
+    assert resp.json["token"]["system"] == {"all": True}
+    assert "catalog" in resp.json["token"]
+    original = admin.post("identity", "/v3/auth/tokens", password_auth(), token=None)
+    rescoped = admin.post("identity", "/v3/auth/tokens", {"auth": {
+        "identity": {"methods": ["token"],
+                     "token": {"id": original.headers["X-Subject-Token"]}},
+        "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}}}}, token=None)
+    assert rescoped.json["token"]["expires_at"] == original.json["token"]["expires_at"]
+
+
+def test_validation_errors_are_400(admin):
+    long_name = admin.post("identity", "/v3/projects", {"project": {"name": "x" * 65}})
+    assert long_name.status == 400
+    svc = admin.post("identity", "/v3/services", {"service": {"type": "t"}}).json["service"]
+    bad = admin.post("identity", "/v3/endpoints", {"endpoint": {
+        "service_id": svc["id"], "interface": "public", "url": "http://x",
+        "enabled": "False"}})
+    assert bad.status == 400
+    no_domain = admin.post("identity", "/v3/users", {"user": {"name": "n", "domain_id": "nope"}})
+    assert no_domain.status == 404
