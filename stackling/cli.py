@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -271,6 +272,48 @@ def cmd_clouds_yaml(args: argparse.Namespace) -> int:
     return 0
 
 
+def admin_token(settings: Settings) -> str:
+    """Log in as the bootstrap admin of the running cloud."""
+    from stackling import conf as conf_mod
+
+    b = conf_mod.load(settings.config_dir).stackling.bootstrap
+    body = json.dumps({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": b.admin_username, "domain": {"name": "Default"},
+        "password": b.admin_password}}},
+        "scope": {"project": {"name": b.admin_project, "domain": {"name": "Default"}}}}})
+    req = urllib.request.Request(settings.url("identity") + "/v3/auth/tokens?nocatalog",
+                                 data=body.encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.headers["X-Subject-Token"]
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    kind = args.kind + "s"
+    fmt = "text" if args.format == "text" else "json"
+    url = (f"{settings.url('identity')}/_stackling/explain/{kind}/"
+           f"{urllib.parse.quote(args.ident)}?format={fmt}")
+    try:
+        req = urllib.request.Request(url, headers={"X-Auth-Token": admin_token(settings)})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            body = resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        try:
+            detail = next(iter(json.loads(detail).values()))["message"]
+        except (ValueError, KeyError, TypeError, StopIteration):
+            pass
+        print(f"cannot explain {args.kind} {args.ident}: {detail}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"stackling is not answering at {settings.url('identity')}: {exc}",
+              file=sys.stderr)
+        return 1
+    sys.stdout.write(body if fmt == "text" else json.dumps(json.loads(body), indent=2) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stackling", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -288,6 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_wait)
     p = sub.add_parser("clouds-yaml", help="print the clouds.yaml for this cloud")
     p.set_defaults(func=cmd_clouds_yaml)
+    p = sub.add_parser("explain", help="why a server or volume landed where it did, or "
+                                       "failed, and which option would change that")
+    p.add_argument("kind", choices=["server", "volume"])
+    p.add_argument("ident", help="id or name")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_explain)
     for p in sub.choices.values():
         _add_common(p)
     return parser

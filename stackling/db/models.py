@@ -222,6 +222,30 @@ class AggregateMetadata(Base):
     value: Mapped[str] = mapped_column(String(255))
 
 
+# -- placement decisions (stackling's own: what `stackling explain` reads) ---------------
+
+
+class Decision(Base):
+    """One placement decision with its inputs: zone chosen, host or backend picked, fallback.
+
+    ``request_id`` ties a decision to the API request that made it, so a server's chain
+    can include what Cinder decided for the volume Nova asked for (``caused_by``).
+    """
+
+    __tablename__ = "stackling_decision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    caused_by: Mapped[str | None] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    inputs: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 # The area modules define their tables on the same Base; importing them here keeps
 # Base.metadata complete for create_all, alembic and the migrations test.
 from stackling.db import models_compute, models_image, models_volume  # noqa: E402,F401

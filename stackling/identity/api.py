@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stackling import discovery, exception, policy
+from stackling import discovery, exception, explain, policy
 from stackling.db.models import (CatalogService, Domain, Endpoint, Group, GroupMembership,
                                  Project, Region, Role, RoleAssignment, User)
 from stackling.web.app import (ApiApp, Request, ServiceInfo, empty_response, json_response,
@@ -714,6 +714,8 @@ ROUTES: list[tuple[str, dict]] = [
     *_grants("projects"), *_grants("domains"), *_grants("system"),
     ("/v3/regions/{entity_id}", {"PUT": create_region_with_id}),
     *[route for noun in NOUNS for route in _crud(noun)],
+    # stackling's own, clearly outside OpenStack's paths: placement explanations.
+    *explain.ROUTES,
 ]
 # Changing one's password needs the original password, not a token (Keystone).
 PUBLIC = {"/", "/v3", "/v3/auth/tokens", "/v3/users/{user_id}/password"}

@@ -1,0 +1,82 @@
+"""Explain placement: why a server or volume landed where it did, or why it failed.
+
+The chain comes from the recorded decisions (``stackling.decisions``). Each fix offered
+is checked by re-running the decisions with that one change (``counterfactuals``), never
+guessed. Served to admins at ``GET /_stackling/explain/{servers|volumes}/{id}`` on the
+identity port, and printed by ``stackling explain``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from stackling import decisions, exception, policy
+from stackling.web.app import Request, json_response
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+policy.register({"stackling:explain": policy.ADMIN})
+
+# Area modules add checkers here: kind -> fn(cloud, resource_id, chain) -> list of fixes.
+FIX_FINDERS: dict[str, list] = {"servers": [], "volumes": []}
+# kind -> fn(cloud, id_or_name) -> (resource_id, summary dict) ; raises NotFound.
+RESOLVERS: dict[str, Any] = {}
+
+
+def explain(cloud: Cloud, kind: str, ident: str) -> dict[str, Any]:
+    resolver = RESOLVERS.get(kind)
+    if resolver is None:
+        raise exception.NotFound(f"stackling cannot explain {kind} yet.")
+    resource_id, summary = resolver(cloud, ident)
+    chain = decisions.history(cloud, kind[:-1], resource_id)
+    fixes: list[dict[str, Any]] = []
+    for finder in FIX_FINDERS.get(kind, []):
+        fixes.extend(finder(cloud, resource_id, chain))
+    return {"kind": kind[:-1], "id": resource_id, "resource": summary, "chain": chain,
+            "fixes": fixes}
+
+
+def render_text(result: dict[str, Any]) -> str:
+    res = result["resource"]
+    lines = [f"{result['kind']} {res.get('name') or ''} ({result['id']}): "
+             f"status {res.get('status')}"
+             + (f", zone {res['availability_zone']}" if res.get("availability_zone") else "")
+             + (f", host {res['host']}" if res.get("host") else "")]
+    if res.get("fault"):
+        lines.append(f"  fault: {res['fault']}")
+    lines.append("")
+    lines.append("What was decided, in order:")
+    if not result["chain"]:
+        lines.append("  (no placement decision was recorded)")
+    for i, d in enumerate(result["chain"], 1):
+        mark = {"ok": "ok", "failed": "FAILED", "fallback": "FALLBACK"}.get(d["outcome"],
+                                                                          d["outcome"])
+        lines.append(f"  {i}. [{d['service']}] {d['step']}: {mark}")
+        for text in d["summary"].splitlines():
+            lines.append(f"       {text}")
+    if result["fixes"]:
+        lines.append("")
+        lines.append("What would change the outcome (each checked by re-running the "
+                     "decisions with that change):")
+        for fix in result["fixes"]:
+            lines.append(f"  - {fix['change']}")
+            lines.append(f"      → {fix['outcome']}")
+    return "\n".join(lines) + "\n"
+
+
+def explain_handler(req: Request, kind: str, ident: str):
+    policy.authorize(req.context, "stackling:explain")
+    if kind not in ("servers", "volumes"):
+        raise exception.NotFound("Only servers and volumes can be explained.")
+    result = explain(req.app.cloud, kind, ident)
+    if req.GET.get("format") == "text":
+        import webob
+
+        resp = webob.Response(content_type="text/plain", charset="utf-8")
+        resp.text = render_text(result)
+        return resp
+    return json_response(result)
+
+
+ROUTES = [("/_stackling/explain/{kind}/{ident}", {"GET": explain_handler})]
