@@ -236,3 +236,15 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def settle(cloud: Cloud, timeout: float = 30.0) -> None:
+    """Drain RPC casts until none is pending (casts that cast again included)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cloud.rpc.drain(timeout=timeout)
+        with cloud.rpc._lock:
+            if not cloud.rpc._pending:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError("RPC casts still pending")

@@ -1,3 +1,78 @@
-"""Compute (Nova v2.1)."""
+"""Compute (Nova v2.1): the API, the conductor/scheduler and one compute manager per host."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from stackling.compute.api import build_app  # noqa: F401
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+
+def setup(cloud: Cloud, fresh: bool) -> None:
+    """On a fresh database: the seed flavors and the topology's aggregates.
+
+    Aggregates go through the aggregate object functions (the API's own rules); their
+    hosts are added in start(), once the hosts' nova-compute services exist.
+    """
+    if not fresh:
+        return
+    from stackling.compute import aggregates, flavors
+
+    flavors.seed(cloud)
+    for spec in cloud.topology.aggregates:
+        agg = aggregates.create(cloud, spec.name, spec.availability_zone)
+        if spec.metadata:
+            aggregates.set_metadata(cloud, agg["id"], dict(spec.metadata))
+
+
+def start(cloud: Cloud) -> None:
+    from stackling import servicegroup
+    from stackling.compute import driver, hypervisors, manager
+
+    topo = cloud.topology
+    fresh_hosts = []
+    for host in topo.compute_hosts:
+        spec = servicegroup.ServiceSpec("nova", "nova-compute", host.name, topic="compute")
+        existed = _service_exists(cloud, spec)
+        cloud.heartbeat.add(servicegroup.register(cloud, spec))
+        if not existed:
+            fresh_hosts.append(host.name)
+        hypervisors.ensure_node(cloud, host)
+        fake = driver.FakeDriver(host.name, host.vcpus, host.memory_mb, host.local_gb)
+        cloud.rpc.register(f"compute.{host.name}", manager.ComputeManager(cloud, host.name, fake))
+    for binary, topic in (("nova-scheduler", "scheduler"), ("nova-conductor", "conductor")):
+        spec = servicegroup.ServiceSpec("nova", binary, topo.controller, topic=topic)
+        cloud.heartbeat.add(servicegroup.register(cloud, spec))
+    conductor = manager.Conductor(cloud)
+    cloud.rpc.register("scheduler", conductor)
+    cloud.rpc.register("conductor", conductor)
+    _seed_aggregate_hosts(cloud, set(fresh_hosts))
+
+
+def _service_exists(cloud: Cloud, spec) -> bool:
+    from sqlalchemy import select
+
+    from stackling.db.models import Service
+
+    with cloud.db.reader() as s:
+        return s.scalar(select(Service.id).where(
+            Service.project == spec.project, Service.host == spec.host,
+            Service.binary == spec.binary)) is not None
+
+
+def _seed_aggregate_hosts(cloud: Cloud, new_hosts: set[str]) -> None:
+    """Put each newly registered host into its topology aggregates (first start only)."""
+    from stackling.compute import aggregates
+
+    if not new_hosts:
+        return
+    by_name = {a["name"]: a for a in aggregates.list_all(cloud)}
+    for spec in cloud.topology.aggregates:
+        agg = by_name.get(spec.name)
+        if agg is None:
+            continue
+        for host in spec.hosts:
+            if host in new_hosts and host not in agg["hosts"]:
+                aggregates.add_host(cloud, agg["id"], host)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling import discovery
+from stackling.compute import (aggregates, availability_zones, flavors, hypervisors, quotas,
+                               servers, services)
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.microversion import Version, VersionSpec
 from stackling.web.router import Router
@@ -12,8 +14,8 @@ from stackling.web.router import Router
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
-# The microversion range we honour, for every resource we serve.
-VERSIONS = VersionSpec("compute", Version(2, 1), Version(2, 1),
+# The microversion range we honour, for every resource we serve (doc/api-versions.md).
+VERSIONS = VersionSpec("compute", Version(2, 1), Version(2, 100),
                        legacy_header="X-OpenStack-Nova-API-Version")
 
 INFO = ServiceInfo(
@@ -33,12 +35,61 @@ def version_v21(req: Request) -> object:
     return json_response({"version": discovery.compute_version(base, VERSIONS)})
 
 
+P = "/v2.1"
 ROUTES: list[tuple[str, dict]] = [
     ("/", {"GET": versions_root}),
-    ("/v2.1", {"GET": version_v21}),
+    (P, {"GET": version_v21}),
+    # zones, services, aggregates
+    (f"{P}/os-availability-zone", {"GET": availability_zones.list_zones}),
+    (f"{P}/os-availability-zone/detail", {"GET": availability_zones.list_zones_detail}),
+    (f"{P}/os-services", {"GET": services.list_services}),
+    (f"{P}/os-services/{{service_id}}", {"PUT": services.update_service,
+                                         "DELETE": services.delete_service}),
+    (f"{P}/os-aggregates", {"GET": aggregates.list_aggregates,
+                            "POST": aggregates.create_aggregate}),
+    (f"{P}/os-aggregates/{{aggregate_id}}", {"GET": aggregates.show_aggregate,
+                                             "PUT": aggregates.update_aggregate,
+                                             "DELETE": aggregates.delete_aggregate}),
+    (f"{P}/os-aggregates/{{aggregate_id}}/action", {"POST": aggregates.aggregate_action}),
+    # hypervisors
+    (f"{P}/os-hypervisors", {"GET": hypervisors.list_hypervisors}),
+    (f"{P}/os-hypervisors/detail", {"GET": hypervisors.list_hypervisors_detail}),
+    (f"{P}/os-hypervisors/statistics", {"GET": hypervisors.hypervisor_statistics}),
+    (f"{P}/os-hypervisors/{{hypervisor_id}}", {"GET": hypervisors.show_hypervisor}),
+    # flavors
+    (f"{P}/flavors", {"GET": flavors.list_flavors, "POST": flavors.create_flavor}),
+    (f"{P}/flavors/detail", {"GET": flavors.list_flavors_detail}),
+    (f"{P}/flavors/{{flavor_id}}", {"GET": flavors.show_flavor, "PUT": flavors.update_flavor,
+                                    "DELETE": flavors.delete_flavor}),
+    (f"{P}/flavors/{{flavor_id}}/action", {"POST": flavors.flavor_action}),
+    (f"{P}/flavors/{{flavor_id}}/os-flavor-access", {"GET": flavors.list_flavor_access}),
+    (f"{P}/flavors/{{flavor_id}}/os-extra_specs", {"GET": flavors.list_extra_specs,
+                                                   "POST": flavors.create_extra_specs}),
+    (f"{P}/flavors/{{flavor_id}}/os-extra_specs/{{key}}", {
+        "GET": flavors.show_extra_spec, "PUT": flavors.update_extra_spec,
+        "DELETE": flavors.delete_extra_spec}),
+    # quotas and limits
+    (f"{P}/limits", {"GET": quotas.show_limits}),
+    (f"{P}/os-quota-sets/{{project_id_q}}", {"GET": quotas.show_quota_set,
+                                             "PUT": quotas.update_quota_set,
+                                             "DELETE": quotas.delete_quota_set}),
+    (f"{P}/os-quota-sets/{{project_id_q}}/defaults", {"GET": quotas.show_defaults}),
+    (f"{P}/os-quota-sets/{{project_id_q}}/detail", {"GET": quotas.show_quota_set_detail}),
+    # servers
+    (f"{P}/servers", {"GET": servers.list_servers, "POST": servers.create_server}),
+    (f"{P}/servers/detail", {"GET": servers.list_servers_detail}),
+    (f"{P}/servers/{{server_id}}", {"GET": servers.show_server, "PUT": servers.update_server,
+                                    "DELETE": servers.delete_server}),
+    (f"{P}/servers/{{server_id}}/action", {"POST": servers.server_action}),
+    (f"{P}/servers/{{server_id}}/metadata", {"GET": servers.list_metadata,
+                                             "POST": servers.create_metadata,
+                                             "PUT": servers.replace_metadata}),
+    (f"{P}/servers/{{server_id}}/metadata/{{key}}", {
+        "GET": servers.show_metadata_item, "PUT": servers.update_metadata_item,
+        "DELETE": servers.delete_metadata_item}),
 ]
-PUBLIC = {"/", "/v2.1"}
+PUBLIC = {"/", P}
 
 
 def build_app(cloud: Cloud) -> ApiApp:
-    return ApiApp(cloud, INFO, Router(ROUTES, project_prefix="/v2.1", public=PUBLIC))
+    return ApiApp(cloud, INFO, Router(ROUTES, project_prefix=P, public=PUBLIC))

@@ -1,5 +1,157 @@
-"""compute tables (see stackling.db.models for the conventions)."""
+"""compute tables (see stackling.db.models for the conventions).
+
+Nova's instances, faults, metadata, flavors (+ extra specs and access), compute nodes
+and quota limits. Aggregates and services live in ``models.py`` (shared with Cinder).
+"""
 
 from __future__ import annotations
 
-from stackling.db.models import Base  # noqa: F401
+import datetime as dt
+
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String,
+                        Text, UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from stackling.db.models import Base, TimestampMixin, new_uuid, utcnow
+
+
+class Instance(TimestampMixin, Base):
+    """A server. ``deleted`` is 0 while it lives (Nova's soft-delete convention)."""
+
+    __tablename__ = "compute_instance"
+    __table_args__ = (Index("ix_compute_instance_project", "project_id", "deleted"),
+                      Index("ix_compute_instance_host", "host", "deleted"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(255))
+    display_description: Mapped[str | None] = mapped_column(Text)
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255))
+    node: Mapped[str | None] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    vm_state: Mapped[str] = mapped_column(String(32), default="building")
+    task_state: Mapped[str | None] = mapped_column(String(32))
+    power_state: Mapped[int] = mapped_column(Integer, default=0)
+    image_ref: Mapped[str | None] = mapped_column(String(255))
+    flavor: Mapped[dict] = mapped_column(JSON, default=dict)
+    vcpus: Mapped[int] = mapped_column(Integer, default=0)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=0)
+    root_gb: Mapped[int] = mapped_column(Integer, default=0)
+    ephemeral_gb: Mapped[int] = mapped_column(Integer, default=0)
+    key_name: Mapped[str | None] = mapped_column(String(255))
+    user_data: Mapped[str | None] = mapped_column(Text)
+    config_drive: Mapped[str] = mapped_column(String(255), default="")
+    access_ip_v4: Mapped[str | None] = mapped_column(String(64))
+    access_ip_v6: Mapped[str | None] = mapped_column(String(64))
+    reservation_id: Mapped[str | None] = mapped_column(String(255))
+    launch_index: Mapped[int] = mapped_column(Integer, default=0)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    locked_reason: Mapped[str | None] = mapped_column(String(255))
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    # The RequestSpec, flattened: the zone asked for (or default_schedule_zone), the
+    # forced host/node, the hints. pinned_availability_zone (2.96) shows requested_az.
+    requested_az: Mapped[str | None] = mapped_column(String(255))
+    scheduler_hints: Mapped[dict] = mapped_column(JSON, default=dict)
+    launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    metadata_items: Mapped[list[InstanceMetadata]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="InstanceMetadata.id")
+
+
+class InstanceMetadata(Base):
+    __tablename__ = "compute_instance_metadata"
+    __table_args__ = (UniqueConstraint("instance_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("compute_instance.id",
+                                                        ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class InstanceFault(Base):
+    __tablename__ = "compute_instance_fault"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    code: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(String(255))
+    details: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Flavor(TimestampMixin, Base):
+    __tablename__ = "compute_flavor"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flavorid: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    vcpus: Mapped[int] = mapped_column(Integer)
+    root_gb: Mapped[int] = mapped_column(Integer, default=0)
+    ephemeral_gb: Mapped[int] = mapped_column(Integer, default=0)
+    swap: Mapped[int] = mapped_column(Integer, default=0)
+    rxtx_factor: Mapped[float] = mapped_column(Float, default=1.0)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    extra_specs: Mapped[list[FlavorExtraSpec]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="FlavorExtraSpec.id")
+    projects: Mapped[list[FlavorProject]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="FlavorProject.id")
+
+
+class FlavorExtraSpec(Base):
+    __tablename__ = "compute_flavor_extra_spec"
+    __table_args__ = (UniqueConstraint("flavor_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flavor_id: Mapped[int] = mapped_column(ForeignKey("compute_flavor.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class FlavorProject(Base):
+    __tablename__ = "compute_flavor_project"
+    __table_args__ = (UniqueConstraint("flavor_id", "project_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flavor_id: Mapped[int] = mapped_column(ForeignKey("compute_flavor.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(String(255))
+
+
+class ComputeNode(TimestampMixin, Base):
+    """One hypervisor: totals from the topology, usage kept by claims (placement's job)."""
+
+    __tablename__ = "compute_node"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    hypervisor_hostname: Mapped[str] = mapped_column(String(255), unique=True)
+    hypervisor_type: Mapped[str] = mapped_column(String(255), default="fake")
+    hypervisor_version: Mapped[int] = mapped_column(Integer, default=1000)
+    host_ip: Mapped[str] = mapped_column(String(64), default="127.0.0.1")
+    vcpus: Mapped[int] = mapped_column(Integer)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    local_gb: Mapped[int] = mapped_column(Integer)
+    vcpus_used: Mapped[int] = mapped_column(Integer, default=0)
+    memory_mb_used: Mapped[int] = mapped_column(Integer, default=0)
+    local_gb_used: Mapped[int] = mapped_column(Integer, default=0)
+    running_vms: Mapped[int] = mapped_column(Integer, default=0)
+    reserved_vcpus: Mapped[int] = mapped_column(Integer, default=0)
+    reserved_memory_mb: Mapped[int] = mapped_column(Integer, default=0)
+    reserved_disk_gb: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_allocation_ratio: Mapped[float] = mapped_column(Float, default=4.0)
+    ram_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
+    disk_allocation_ratio: Mapped[float] = mapped_column(Float, default=1.0)
+
+
+class Quota(TimestampMixin, Base):
+    """Nova's per-project quota limits (rows only where a limit differs from the default)."""
+
+    __tablename__ = "compute_quota"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(255))
+    hard_limit: Mapped[int] = mapped_column(Integer)

@@ -1,5 +1,117 @@
-"""volume tables (see stackling.db.models for the conventions)."""
+"""volume tables (see stackling.db.models for the conventions).
+
+Rows are deleted for real when Cinder would soft-delete them; metadata and glance
+metadata are JSON columns rather than Cinder's key/value side tables.
+"""
 
 from __future__ import annotations
 
-from stackling.db.models import Base  # noqa: F401
+import datetime as dt
+
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from stackling.db.models import Base, TimestampMixin, new_uuid, utcnow
+
+
+class VolumeType(TimestampMixin, Base):
+    __tablename__ = "volume_type"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra_specs: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Volume(TimestampMixin, Base):
+    __tablename__ = "volume"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    display_description: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(255), default="creating")
+    previous_status: Mapped[str | None] = mapped_column(String(255))
+    attach_status: Mapped[str] = mapped_column(String(255), default="detached")
+    migration_status: Mapped[str | None] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255), index=True)
+    volume_type_id: Mapped[str | None] = mapped_column(ForeignKey("volume_type.id"))
+    snapshot_id: Mapped[str | None] = mapped_column(String(36))
+    source_volid: Mapped[str | None] = mapped_column(String(36))
+    group_id: Mapped[str | None] = mapped_column(String(36))
+    bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
+    replication_status: Mapped[str | None] = mapped_column(String(255))
+    provider_id: Mapped[str | None] = mapped_column(String(255))
+    encryption_key_id: Mapped[str | None] = mapped_column(String(36))
+    use_quota: Mapped[bool] = mapped_column(Boolean, default=True)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    admin_metadata: Mapped[dict] = mapped_column(JSON, default=dict)
+    glance_metadata: Mapped[dict] = mapped_column(JSON, default=dict)
+    scheduled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Snapshot(TimestampMixin, Base):
+    __tablename__ = "volume_snapshot"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(255), default="creating")
+    progress: Mapped[str | None] = mapped_column(String(255))
+    volume_size: Mapped[int] = mapped_column(Integer)
+    volume_type_id: Mapped[str | None] = mapped_column(String(36))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    display_description: Mapped[str | None] = mapped_column(Text)
+    use_quota: Mapped[bool] = mapped_column(Boolean, default=True)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+
+
+class Quota(TimestampMixin, Base):
+    """A per-project hard limit overriding the configured default."""
+
+    __tablename__ = "volume_quota"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(300))
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaUsage(TimestampMixin, Base):
+    __tablename__ = "volume_quota_usage"
+    __table_args__ = (UniqueConstraint("project_id", "resource"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(300))
+    in_use: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Reservation(TimestampMixin, Base):
+    __tablename__ = "volume_reservation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    resource: Mapped[str] = mapped_column(String(300))
+    delta: Mapped[int] = mapped_column(Integer)
+    expire: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Message(Base):
+    """A user message about an asynchronous failure (GET /messages)."""
+
+    __tablename__ = "volume_message"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(255))
+    resource_type: Mapped[str | None] = mapped_column(String(36))
+    resource_uuid: Mapped[str | None] = mapped_column(String(255))
+    event_id: Mapped[str] = mapped_column(String(255))
+    message_level: Mapped[str] = mapped_column(String(255), default="ERROR")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling import discovery
+from stackling.image import images
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.router import Router
 
@@ -27,12 +28,29 @@ def versions_list(req: Request) -> object:
     return json_response(discovery.image_versions(req.app.cloud.public_url("image")))
 
 
+def import_info(req: Request) -> object:
+    return json_response({"import-methods": {
+        "description": "Import methods available.", "type": "array",
+        "value": ["glance-direct", "web-download", "copy-image"]}})
+
+
 ROUTES: list[tuple[str, dict]] = [
     ("/", {"GET": versions_root}),
     ("/versions", {"GET": versions_list}),
+    ("/v2/images", {"GET": images.list_images, "POST": images.create_image}),
+    ("/v2/images/{image_id}", {"GET": images.show_image, "PATCH": images.update_image,
+                               "DELETE": images.delete_image}),
+    ("/v2/images/{image_id}/file", {"GET": images.download_image, "PUT": images.upload_image}),
+    ("/v2/images/{image_id}/tags/{tag}", {"PUT": images.add_tag, "DELETE": images.delete_tag}),
+    ("/v2/images/{image_id}/actions/deactivate", {"POST": images.deactivate_image}),
+    ("/v2/images/{image_id}/actions/reactivate", {"POST": images.reactivate_image}),
+    ("/v2/schemas/image", {"GET": images.schema_image}),
+    ("/v2/schemas/images", {"GET": images.schema_images}),
+    ("/v2/info/import", {"GET": import_info}),
 ]
 PUBLIC = {"/", "/versions"}
 
 
 def build_app(cloud: Cloud) -> ApiApp:
+    images.store(cloud)
     return ApiApp(cloud, INFO, Router(ROUTES, public=PUBLIC))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling import discovery
+from stackling.volume import (availability_zones, limits, messages, quotas, services,
+                              snapshots, types, volumes)
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.microversion import Version, VersionSpec
 from stackling.web.router import Router
@@ -12,7 +14,8 @@ from stackling.web.router import Router
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
-VERSIONS = VersionSpec("volume", Version(3, 0), Version(3, 0))
+# See doc/api-versions.md ("Block Storage") for what each version changes here.
+VERSIONS = VersionSpec("volume", Version(3, 0), Version(3, 71))
 
 INFO = ServiceInfo(
     name="volume", fault_style="compute", versions=VERSIONS,
@@ -36,6 +39,42 @@ def version_v3(req: Request) -> object:
 ROUTES: list[tuple[str, dict]] = [
     ("/", {"GET": versions_root}),
     ("/v3", {"GET": version_v3}),
+    ("/v3/volumes", {"GET": volumes.list_volumes, "POST": volumes.create_volume}),
+    ("/v3/volumes/detail", {"GET": volumes.list_volumes_detail}),
+    ("/v3/volumes/{volume_id}", {"GET": volumes.show_volume, "PUT": volumes.update_volume,
+                                 "DELETE": volumes.delete_volume}),
+    ("/v3/volumes/{volume_id}/action", {"POST": volumes.volume_action}),
+    ("/v3/volumes/{volume_id}/metadata", {"GET": volumes.get_metadata,
+                                          "POST": volumes.create_metadata,
+                                          "PUT": volumes.replace_metadata}),
+    ("/v3/volumes/{volume_id}/metadata/{key}", {"GET": volumes.show_metadata_item,
+                                                "PUT": volumes.update_metadata_item,
+                                                "DELETE": volumes.delete_metadata_item}),
+    ("/v3/snapshots", {"GET": snapshots.list_snapshots, "POST": snapshots.create_snapshot}),
+    ("/v3/snapshots/detail", {"GET": snapshots.list_snapshots_detail}),
+    ("/v3/snapshots/{snapshot_id}", {"GET": snapshots.show_snapshot,
+                                     "PUT": snapshots.update_snapshot,
+                                     "DELETE": snapshots.delete_snapshot}),
+    ("/v3/snapshots/{snapshot_id}/action", {"POST": snapshots.snapshot_action}),
+    ("/v3/types", {"GET": types.list_types, "POST": types.create_type}),
+    ("/v3/types/{type_id}", {"GET": types.show_type, "PUT": types.update_type,
+                             "DELETE": types.delete_type}),
+    ("/v3/types/{type_id}/extra_specs", {"GET": types.list_extra_specs,
+                                         "POST": types.create_extra_specs}),
+    ("/v3/types/{type_id}/extra_specs/{key}", {"GET": types.show_extra_spec,
+                                               "PUT": types.update_extra_spec,
+                                               "DELETE": types.delete_extra_spec}),
+    ("/v3/os-availability-zone", {"GET": availability_zones.list_zones}),
+    ("/v3/os-services", {"GET": services.list_services}),
+    ("/v3/os-services/{action}", {"PUT": services.update_service}),
+    ("/v3/os-quota-sets/{target_project}", {"GET": quotas.show_quota,
+                                            "PUT": quotas.update_quota,
+                                            "DELETE": quotas.delete_quota}),
+    ("/v3/os-quota-sets/{target_project}/defaults", {"GET": quotas.show_defaults}),
+    ("/v3/limits", {"GET": limits.show_limits}),
+    ("/v3/messages", {"GET": messages.list_messages}),
+    ("/v3/messages/{message_id}", {"GET": messages.show_message,
+                                   "DELETE": messages.delete_message}),
 ]
 PUBLIC = {"/", "/v3"}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -68,7 +69,7 @@ def test_openstacksdk(live_cloud, disk):
     image = conn.image.create_image(name=f"sdk-img-{tag}", filename=str(disk),
                                     disk_format="qcow2", container_format="bare",
                                     wait=True)
-    assert image.status == "active"
+    assert conn.image.get_image(image.id).status == "active"
     vol = conn.block_storage.create_volume(size=1, image_id=image.id, name=f"sdk-vol-{tag}",
                                            availability_zone="nova")
     vol = conn.block_storage.wait_for_status(vol, "available", wait=60, interval=0.2)
@@ -215,6 +216,8 @@ def test_ansible_openstack_cloud(live_cloud, disk, tmp_path):
     env = live_cloud.env
     env["ANSIBLE_STDOUT_CALLBACK"] = "json"
     env["ANSIBLE_LOCALHOST_WARNING"] = "False"
+    # The modules must run under this Python, the one that has openstacksdk.
+    env["ANSIBLE_PYTHON_INTERPRETER"] = sys.executable
     env["ANSIBLE_INVENTORY_UNPARSED_WARNING"] = "False"
     proc = subprocess.run(["ansible-playbook", str(playbook)], capture_output=True,
                           text=True, env=env, timeout=600)

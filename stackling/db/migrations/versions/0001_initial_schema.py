@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:15:05.235549
+Create Date: 2026-11-25 21:44:02.776904
 """
 
 from alembic import op
@@ -26,6 +26,123 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name'),
     sa.UniqueConstraint('uuid')
+    )
+    op.create_table('compute_flavor',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('flavorid', sa.String(length=255), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('memory_mb', sa.Integer(), nullable=False),
+    sa.Column('vcpus', sa.Integer(), nullable=False),
+    sa.Column('root_gb', sa.Integer(), nullable=False),
+    sa.Column('ephemeral_gb', sa.Integer(), nullable=False),
+    sa.Column('swap', sa.Integer(), nullable=False),
+    sa.Column('rxtx_factor', sa.Float(), nullable=False),
+    sa.Column('is_public', sa.Boolean(), nullable=False),
+    sa.Column('disabled', sa.Boolean(), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('flavorid'),
+    sa.UniqueConstraint('name')
+    )
+    op.create_table('compute_instance',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('uuid', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('display_name', sa.String(length=255), nullable=False),
+    sa.Column('display_description', sa.Text(), nullable=True),
+    sa.Column('hostname', sa.String(length=255), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('node', sa.String(length=255), nullable=True),
+    sa.Column('availability_zone', sa.String(length=255), nullable=True),
+    sa.Column('vm_state', sa.String(length=32), nullable=False),
+    sa.Column('task_state', sa.String(length=32), nullable=True),
+    sa.Column('power_state', sa.Integer(), nullable=False),
+    sa.Column('image_ref', sa.String(length=255), nullable=True),
+    sa.Column('flavor', sa.JSON(), nullable=False),
+    sa.Column('vcpus', sa.Integer(), nullable=False),
+    sa.Column('memory_mb', sa.Integer(), nullable=False),
+    sa.Column('root_gb', sa.Integer(), nullable=False),
+    sa.Column('ephemeral_gb', sa.Integer(), nullable=False),
+    sa.Column('key_name', sa.String(length=255), nullable=True),
+    sa.Column('user_data', sa.Text(), nullable=True),
+    sa.Column('config_drive', sa.String(length=255), nullable=False),
+    sa.Column('access_ip_v4', sa.String(length=64), nullable=True),
+    sa.Column('access_ip_v6', sa.String(length=64), nullable=True),
+    sa.Column('reservation_id', sa.String(length=255), nullable=True),
+    sa.Column('launch_index', sa.Integer(), nullable=False),
+    sa.Column('locked', sa.Boolean(), nullable=False),
+    sa.Column('locked_reason', sa.String(length=255), nullable=True),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('requested_az', sa.String(length=255), nullable=True),
+    sa.Column('scheduler_hints', sa.JSON(), nullable=False),
+    sa.Column('launched_at', sa.DateTime(), nullable=True),
+    sa.Column('terminated_at', sa.DateTime(), nullable=True),
+    sa.Column('deleted', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('uuid')
+    )
+    with op.batch_alter_table('compute_instance', schema=None) as batch_op:
+        batch_op.create_index('ix_compute_instance_host', ['host', 'deleted'], unique=False)
+        batch_op.create_index('ix_compute_instance_project', ['project_id', 'deleted'], unique=False)
+
+    op.create_table('compute_instance_fault',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('instance_uuid', sa.String(length=36), nullable=False),
+    sa.Column('code', sa.Integer(), nullable=False),
+    sa.Column('message', sa.String(length=255), nullable=False),
+    sa.Column('details', sa.Text(), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compute_instance_fault_instance_uuid'), ['instance_uuid'], unique=False)
+
+    op.create_table('compute_node',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('uuid', sa.String(length=36), nullable=False),
+    sa.Column('host', sa.String(length=255), nullable=False),
+    sa.Column('hypervisor_hostname', sa.String(length=255), nullable=False),
+    sa.Column('hypervisor_type', sa.String(length=255), nullable=False),
+    sa.Column('hypervisor_version', sa.Integer(), nullable=False),
+    sa.Column('host_ip', sa.String(length=64), nullable=False),
+    sa.Column('vcpus', sa.Integer(), nullable=False),
+    sa.Column('memory_mb', sa.Integer(), nullable=False),
+    sa.Column('local_gb', sa.Integer(), nullable=False),
+    sa.Column('vcpus_used', sa.Integer(), nullable=False),
+    sa.Column('memory_mb_used', sa.Integer(), nullable=False),
+    sa.Column('local_gb_used', sa.Integer(), nullable=False),
+    sa.Column('running_vms', sa.Integer(), nullable=False),
+    sa.Column('reserved_vcpus', sa.Integer(), nullable=False),
+    sa.Column('reserved_memory_mb', sa.Integer(), nullable=False),
+    sa.Column('reserved_disk_gb', sa.Integer(), nullable=False),
+    sa.Column('cpu_allocation_ratio', sa.Float(), nullable=False),
+    sa.Column('ram_allocation_ratio', sa.Float(), nullable=False),
+    sa.Column('disk_allocation_ratio', sa.Float(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('hypervisor_hostname'),
+    sa.UniqueConstraint('uuid')
+    )
+    with op.batch_alter_table('compute_node', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compute_node_host'), ['host'], unique=False)
+
+    op.create_table('compute_quota',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('resource', sa.String(length=255), nullable=False),
+    sa.Column('hard_limit', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('project_id', 'resource')
     )
     op.create_table('identity_domain',
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -73,6 +190,32 @@ def upgrade() -> None:
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('image',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=30), nullable=False),
+    sa.Column('visibility', sa.String(length=20), nullable=False),
+    sa.Column('protected', sa.Boolean(), nullable=False),
+    sa.Column('os_hidden', sa.Boolean(), nullable=False),
+    sa.Column('owner', sa.String(length=255), nullable=True),
+    sa.Column('size', sa.BigInteger(), nullable=True),
+    sa.Column('virtual_size', sa.BigInteger(), nullable=True),
+    sa.Column('checksum', sa.String(length=32), nullable=True),
+    sa.Column('os_hash_algo', sa.String(length=64), nullable=True),
+    sa.Column('os_hash_value', sa.String(length=128), nullable=True),
+    sa.Column('disk_format', sa.String(length=20), nullable=True),
+    sa.Column('container_format', sa.String(length=20), nullable=True),
+    sa.Column('min_disk', sa.Integer(), nullable=False),
+    sa.Column('min_ram', sa.Integer(), nullable=False),
+    sa.Column('properties', sa.JSON(), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('image', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_image_owner'), ['owner'], unique=False)
+
     op.create_table('service',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -97,6 +240,106 @@ def upgrade() -> None:
     sa.UniqueConstraint('project', 'host', 'binary'),
     sa.UniqueConstraint('uuid')
     )
+    op.create_table('stackling_decision',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('resource_type', sa.String(length=16), nullable=False),
+    sa.Column('resource_id', sa.String(length=36), nullable=True),
+    sa.Column('request_id', sa.String(length=64), nullable=True),
+    sa.Column('caused_by', sa.String(length=64), nullable=True),
+    sa.Column('service', sa.String(length=32), nullable=False),
+    sa.Column('step', sa.String(length=64), nullable=False),
+    sa.Column('outcome', sa.String(length=16), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=False),
+    sa.Column('inputs', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('stackling_decision', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stackling_decision_request_id'), ['request_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_stackling_decision_resource_id'), ['resource_id'], unique=False)
+
+    op.create_table('volume_message',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('request_id', sa.String(length=255), nullable=True),
+    sa.Column('resource_type', sa.String(length=36), nullable=True),
+    sa.Column('resource_uuid', sa.String(length=255), nullable=True),
+    sa.Column('event_id', sa.String(length=255), nullable=False),
+    sa.Column('message_level', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('volume_message', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_volume_message_project_id'), ['project_id'], unique=False)
+
+    op.create_table('volume_quota',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('resource', sa.String(length=300), nullable=False),
+    sa.Column('hard_limit', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('project_id', 'resource')
+    )
+    op.create_table('volume_quota_usage',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('resource', sa.String(length=300), nullable=False),
+    sa.Column('in_use', sa.Integer(), nullable=False),
+    sa.Column('reserved', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('project_id', 'resource')
+    )
+    op.create_table('volume_reservation',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('uuid', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('resource', sa.String(length=300), nullable=False),
+    sa.Column('delta', sa.Integer(), nullable=False),
+    sa.Column('expire', sa.DateTime(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('volume_reservation', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_volume_reservation_uuid'), ['uuid'], unique=False)
+
+    op.create_table('volume_snapshot',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('volume_id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('user_id', sa.String(length=255), nullable=True),
+    sa.Column('status', sa.String(length=255), nullable=False),
+    sa.Column('progress', sa.String(length=255), nullable=True),
+    sa.Column('volume_size', sa.Integer(), nullable=False),
+    sa.Column('volume_type_id', sa.String(length=36), nullable=True),
+    sa.Column('display_name', sa.String(length=255), nullable=True),
+    sa.Column('display_description', sa.Text(), nullable=True),
+    sa.Column('use_quota', sa.Boolean(), nullable=False),
+    sa.Column('metadata', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('volume_snapshot', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_volume_snapshot_project_id'), ['project_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_volume_snapshot_volume_id'), ['volume_id'], unique=False)
+
+    op.create_table('volume_type',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.String(length=255), nullable=True),
+    sa.Column('is_public', sa.Boolean(), nullable=False),
+    sa.Column('extra_specs', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('name')
+    )
     op.create_table('compute_aggregate_host',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('aggregate_id', sa.Integer(), nullable=False),
@@ -120,6 +363,32 @@ def upgrade() -> None:
     with op.batch_alter_table('compute_aggregate_metadata', schema=None) as batch_op:
         batch_op.create_index('ix_aggregate_metadata_key', ['key'], unique=False)
 
+    op.create_table('compute_flavor_extra_spec',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('flavor_id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=255), nullable=False),
+    sa.Column('value', sa.String(length=255), nullable=False),
+    sa.ForeignKeyConstraint(['flavor_id'], ['compute_flavor.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('flavor_id', 'key')
+    )
+    op.create_table('compute_flavor_project',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('flavor_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.ForeignKeyConstraint(['flavor_id'], ['compute_flavor.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('flavor_id', 'project_id')
+    )
+    op.create_table('compute_instance_metadata',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('instance_id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=255), nullable=False),
+    sa.Column('value', sa.String(length=255), nullable=False),
+    sa.ForeignKeyConstraint(['instance_id'], ['compute_instance.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('instance_id', 'key')
+    )
     op.create_table('identity_assignment',
     sa.Column('type', sa.String(length=16), nullable=False),
     sa.Column('actor_id', sa.String(length=64), nullable=False),
@@ -138,6 +407,16 @@ def upgrade() -> None:
     sa.Column('enabled', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['service_id'], ['identity_service.id'], ),
     sa.PrimaryKeyConstraint('id')
+    )
+    op.create_table('identity_group',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('domain_id', sa.String(length=64), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('extra', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['domain_id'], ['identity_domain.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('domain_id', 'name')
     )
     op.create_table('identity_project',
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -168,15 +447,69 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('domain_id', 'name')
     )
+    op.create_table('volume',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('user_id', sa.String(length=255), nullable=True),
+    sa.Column('display_name', sa.String(length=255), nullable=True),
+    sa.Column('display_description', sa.Text(), nullable=True),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=255), nullable=False),
+    sa.Column('previous_status', sa.String(length=255), nullable=True),
+    sa.Column('attach_status', sa.String(length=255), nullable=False),
+    sa.Column('migration_status', sa.String(length=255), nullable=True),
+    sa.Column('availability_zone', sa.String(length=255), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('volume_type_id', sa.String(length=36), nullable=True),
+    sa.Column('snapshot_id', sa.String(length=36), nullable=True),
+    sa.Column('source_volid', sa.String(length=36), nullable=True),
+    sa.Column('group_id', sa.String(length=36), nullable=True),
+    sa.Column('bootable', sa.Boolean(), nullable=False),
+    sa.Column('multiattach', sa.Boolean(), nullable=False),
+    sa.Column('replication_status', sa.String(length=255), nullable=True),
+    sa.Column('provider_id', sa.String(length=255), nullable=True),
+    sa.Column('encryption_key_id', sa.String(length=36), nullable=True),
+    sa.Column('use_quota', sa.Boolean(), nullable=False),
+    sa.Column('metadata', sa.JSON(), nullable=False),
+    sa.Column('admin_metadata', sa.JSON(), nullable=False),
+    sa.Column('glance_metadata', sa.JSON(), nullable=False),
+    sa.Column('scheduled_at', sa.DateTime(), nullable=True),
+    sa.Column('launched_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['volume_type_id'], ['volume_type.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('volume', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_volume_host'), ['host'], unique=False)
+        batch_op.create_index(batch_op.f('ix_volume_project_id'), ['project_id'], unique=False)
+
+    op.create_table('identity_group_membership',
+    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('group_id', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['group_id'], ['identity_group.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['identity_user.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', 'group_id')
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('identity_group_membership')
+    with op.batch_alter_table('volume', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_volume_project_id'))
+        batch_op.drop_index(batch_op.f('ix_volume_host'))
+
+    op.drop_table('volume')
     op.drop_table('identity_user')
     op.drop_table('identity_project')
+    op.drop_table('identity_group')
     op.drop_table('identity_endpoint')
     op.drop_table('identity_assignment')
+    op.drop_table('compute_instance_metadata')
+    op.drop_table('compute_flavor_project')
+    op.drop_table('compute_flavor_extra_spec')
     with op.batch_alter_table('compute_aggregate_metadata', schema=None) as batch_op:
         batch_op.drop_index('ix_aggregate_metadata_key')
 
@@ -185,7 +518,32 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_compute_aggregate_host_host'))
 
     op.drop_table('compute_aggregate_host')
+    op.drop_table('volume_type')
+    with op.batch_alter_table('volume_snapshot', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_volume_snapshot_volume_id'))
+        batch_op.drop_index(batch_op.f('ix_volume_snapshot_project_id'))
+
+    op.drop_table('volume_snapshot')
+    with op.batch_alter_table('volume_reservation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_volume_reservation_uuid'))
+
+    op.drop_table('volume_reservation')
+    op.drop_table('volume_quota_usage')
+    op.drop_table('volume_quota')
+    with op.batch_alter_table('volume_message', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_volume_message_project_id'))
+
+    op.drop_table('volume_message')
+    with op.batch_alter_table('stackling_decision', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stackling_decision_resource_id'))
+        batch_op.drop_index(batch_op.f('ix_stackling_decision_request_id'))
+
+    op.drop_table('stackling_decision')
     op.drop_table('service')
+    with op.batch_alter_table('image', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_image_owner'))
+
+    op.drop_table('image')
     op.drop_table('identity_service')
     op.drop_table('identity_role')
     with op.batch_alter_table('identity_revocation_event', schema=None) as batch_op:
@@ -195,5 +553,20 @@ def downgrade() -> None:
     op.drop_table('identity_revocation_event')
     op.drop_table('identity_region')
     op.drop_table('identity_domain')
+    op.drop_table('compute_quota')
+    with op.batch_alter_table('compute_node', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compute_node_host'))
+
+    op.drop_table('compute_node')
+    with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compute_instance_fault_instance_uuid'))
+
+    op.drop_table('compute_instance_fault')
+    with op.batch_alter_table('compute_instance', schema=None) as batch_op:
+        batch_op.drop_index('ix_compute_instance_project')
+        batch_op.drop_index('ix_compute_instance_host')
+
+    op.drop_table('compute_instance')
+    op.drop_table('compute_flavor')
     op.drop_table('compute_aggregate')
     # ### end Alembic commands ###

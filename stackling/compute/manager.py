@@ -1,0 +1,202 @@
+"""The workers: conductor/scheduler (pick a host, claim) and a compute manager per host.
+
+Build: the API writes the instance (BUILD/scheduling) and casts ``build_instance`` to the
+``scheduler`` topic. The conductor reads host states, runs the pure scheduler, claims the
+resources with a compare-and-swap UPDATE on the compute node (placement's job), records
+host/node/zone and casts ``build_and_run_instance`` to ``compute.<host>``, whose driver
+spawns it. No host → ERROR with fault ``No valid host was found. ...``.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+
+from stackling.compute import availability_zones as az
+from stackling.compute import driver as virt
+from stackling.compute import scheduler
+from stackling.db.models import utcnow
+from stackling.db.models_compute import ComputeNode, Instance, InstanceFault
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+LOG = logging.getLogger(__name__)
+
+
+def instance_dict(inst: Instance) -> dict:
+    return {"uuid": inst.uuid, "vcpus": inst.vcpus, "memory_mb": inst.memory_mb,
+            "root_gb": inst.root_gb + inst.ephemeral_gb, "host": inst.host, "node": inst.node}
+
+
+def claim(cloud: Cloud, node: str, vcpus: int, memory_mb: int, disk_gb: int) -> bool:
+    """Take the resources on ``node`` if they still fit (compare-and-swap); True on success."""
+    n = ComputeNode
+    with cloud.db.writer() as s:
+        result = s.execute(
+            update(n).where(
+                n.hypervisor_hostname == node,
+                n.vcpus_used + vcpus <= (n.vcpus - n.reserved_vcpus) * n.cpu_allocation_ratio,
+                n.memory_mb_used - n.reserved_memory_mb + memory_mb
+                <= (n.memory_mb - n.reserved_memory_mb) * n.ram_allocation_ratio,
+                n.local_gb_used + disk_gb
+                <= (n.local_gb - n.reserved_disk_gb) * n.disk_allocation_ratio)
+            .values(vcpus_used=n.vcpus_used + vcpus, memory_mb_used=n.memory_mb_used + memory_mb,
+                    local_gb_used=n.local_gb_used + disk_gb, running_vms=n.running_vms + 1,
+                    updated_at=utcnow()))
+        return result.rowcount == 1
+
+
+def release(s, node: str | None, vcpus: int, memory_mb: int, disk_gb: int) -> None:
+    """Give a claim back (inside the caller's write transaction)."""
+    if not node:
+        return
+    n = ComputeNode
+    s.execute(update(n).where(n.hypervisor_hostname == node).values(
+        vcpus_used=n.vcpus_used - vcpus, memory_mb_used=n.memory_mb_used - memory_mb,
+        local_gb_used=n.local_gb_used - disk_gb, running_vms=n.running_vms - 1,
+        updated_at=utcnow()))
+
+
+def set_error(cloud: Cloud, instance_uuid: str, message: str, details: str,
+              code: int = 500, host: str | None = None) -> None:
+    with cloud.db.writer() as s:
+        inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+        if inst is None or inst.deleted:
+            return
+        inst.vm_state, inst.task_state = "error", None
+        s.add(InstanceFault(instance_uuid=instance_uuid, code=code, message=message[:255],
+                            details=details, host=host))
+
+
+class Conductor:
+    """The ``scheduler`` topic: schedule_and_build_instances, as nova-conductor does."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+
+    def build_instance(self, instance_uuid: str) -> None:
+        cloud = self.cloud
+        conf = cloud.config.nova
+        with cloud.db.reader() as s:
+            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            if inst is None or inst.deleted:
+                return
+            hints = inst.scheduler_hints or {}
+            spec = scheduler.RequestSpec(
+                vcpus=inst.vcpus, memory_mb=inst.memory_mb,
+                disk_gb=inst.root_gb + inst.ephemeral_gb,
+                availability_zone=inst.requested_az,
+                force_host=hints.get("_force_host"), force_node=hints.get("_force_node"),
+                requested_host=hints.get("_requested_host"),
+                requested_node=hints.get("_requested_node"))
+            states = scheduler.read_host_states(s, conf)
+        chosen = None
+        try:
+            for _ in range(conf.scheduler.max_attempts):
+                hosts = scheduler.select_hosts(scheduler.HostIndex.build(states), spec)
+                chosen = next((h for h in hosts if claim(cloud, h.node, spec.vcpus,
+                                                         spec.memory_mb, spec.disk_gb)), None)
+                if chosen is not None:
+                    break
+                with cloud.db.reader() as s:
+                    states = scheduler.read_host_states(s, conf)
+            if chosen is None:
+                raise scheduler.NoValidHost()
+        except scheduler.NoValidHost as exc:
+            set_error(cloud, instance_uuid, str(exc), traceback.format_exc())
+            return
+        with cloud.db.writer() as s:
+            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            if inst is None or inst.deleted:
+                release(s, chosen.node, spec.vcpus, spec.memory_mb, spec.disk_gb)
+                return
+            inst.host, inst.node = chosen.host, chosen.node
+            # Since Pike the instance takes the chosen host's zone.
+            inst.availability_zone = az.zone_of_host(s, conf, chosen.host)
+            inst.task_state = "spawning"
+        cloud.rpc.cast(f"compute.{chosen.host}", "build_and_run_instance",
+                       instance_uuid=instance_uuid)
+
+
+class ComputeManager:
+    """The ``compute.<host>`` topic."""
+
+    def __init__(self, cloud: Cloud, host: str, driver: virt.ComputeDriver) -> None:
+        self.cloud = cloud
+        self.host = host
+        self.driver = driver
+
+    def _load(self, instance_uuid: str) -> dict | None:
+        with self.cloud.db.reader() as s:
+            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            return None if inst is None or inst.deleted else instance_dict(inst)
+
+    def _finish(self, instance_uuid: str, **values) -> None:
+        with self.cloud.db.writer() as s:
+            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            if inst is not None and not inst.deleted:
+                for k, v in values.items():
+                    setattr(inst, k, v)
+
+    def build_and_run_instance(self, instance_uuid: str) -> None:
+        inst = self._load(instance_uuid)
+        if inst is None:
+            return
+        try:
+            self.driver.spawn(inst)
+        except Exception as exc:  # the build failed on this host
+            with self.cloud.db.writer() as s:
+                release(s, inst["node"], inst["vcpus"], inst["memory_mb"], inst["root_gb"])
+            set_error(self.cloud, instance_uuid,
+                      f"Build of instance {instance_uuid} aborted: {exc}",
+                      traceback.format_exc(), host=self.host)
+            return
+        self._finish(instance_uuid, vm_state="active", task_state=None,
+                     power_state=self.driver.get_power_state(inst), launched_at=utcnow())
+
+    def start_instance(self, instance_uuid: str) -> None:
+        inst = self._load(instance_uuid)
+        if inst is not None:
+            self.driver.power_on(inst)
+            self._finish(instance_uuid, vm_state="active", task_state=None,
+                         power_state=self.driver.get_power_state(inst))
+
+    def stop_instance(self, instance_uuid: str) -> None:
+        inst = self._load(instance_uuid)
+        if inst is not None:
+            self.driver.power_off(inst)
+            self._finish(instance_uuid, vm_state="stopped", task_state=None,
+                         power_state=self.driver.get_power_state(inst))
+
+    def reboot_instance(self, instance_uuid: str, reboot_type: str) -> None:
+        inst = self._load(instance_uuid)
+        if inst is not None:
+            self.driver.reboot(inst, reboot_type)
+            self._finish(instance_uuid, vm_state="active", task_state=None,
+                         power_state=self.driver.get_power_state(inst))
+
+    def terminate_instance(self, instance_uuid: str) -> None:
+        with self.cloud.db.reader() as s:
+            row = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            inst = None if row is None else instance_dict(row)
+        if inst is None:
+            return
+        self.driver.destroy(inst)
+        delete_instance_row(self.cloud, instance_uuid, release_claim=True)
+
+
+def delete_instance_row(cloud: Cloud, instance_uuid: str, release_claim: bool) -> None:
+    """Soft-delete the instance (Nova: deleted = id) and give its resources back."""
+    with cloud.db.writer() as s:
+        inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+        if inst is None or inst.deleted:
+            return
+        if release_claim and inst.node:
+            release(s, inst.node, inst.vcpus, inst.memory_mb, inst.root_gb + inst.ephemeral_gb)
+        now = utcnow()
+        inst.deleted, inst.deleted_at, inst.terminated_at = inst.id, now, now
+        inst.vm_state, inst.task_state, inst.power_state = "deleted", None, virt.NOSTATE

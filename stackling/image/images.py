@@ -1,0 +1,592 @@
+"""Glance v2 image handlers: CRUD, JSON-patch updates, tags, and streamed data in and out.
+
+Image data lives in an ``ImageStore`` under ``<data_dir>/images``: uploads are streamed
+from the request (never whole in memory) and hashed on the way (md5 ``checksum``,
+sha512 ``os_hash_value``); downloads are streamed from the file, with ``Range`` support.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
+
+import webob
+from sqlalchemy import select
+
+from stackling import exception
+from stackling.db.models import utcnow
+from stackling.db.models_image import Image
+from stackling.storage import imagestore
+from stackling.web.app import Request, empty_response, json_response, read_json
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+LOG = logging.getLogger(__name__)
+
+DISK_FORMATS = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso",
+                "ploop"]
+CONTAINER_FORMATS = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"]
+VISIBILITIES = ["public", "private", "shared", "community"]
+STATUSES = ["queued", "saving", "active", "killed", "deleted", "uploading", "importing",
+            "pending_delete", "deactivated"]
+# glance/domain/__init__.py, Image.valid_state_targets
+VALID_TARGETS = {
+    "queued": ("saving", "uploading", "importing", "active", "deleted"),
+    "saving": ("active", "killed", "deleted", "queued"),
+    "uploading": ("importing", "queued", "deleted"),
+    "importing": ("active", "deleted", "queued"),
+    "active": ("pending_delete", "deleted", "deactivated"),
+    "killed": ("deleted",),
+    "pending_delete": ("deleted",),
+    "deleted": (),
+    "deactivated": ("active", "deleted"),
+}
+READ_ONLY = ("checksum", "os_hash_algo", "os_hash_value", "created_at", "size",
+             "virtual_size", "status", "updated_at", "self", "file", "schema",
+             "direct_url", "stores")
+RESERVED = ("location", "deleted", "deleted_at", "locations")
+BASE_ATTRS = ("id", "name", "visibility", "protected", "os_hidden", "owner", "disk_format",
+              "container_format", "min_disk", "min_ram", "tags")
+PATCH_TYPES = ("application/openstack-images-v2.1-json-patch",
+               "application/openstack-images-v2.0-json-patch")
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
+                     r"[0-9a-fA-F]{12}$")
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 1000
+
+
+def store(cloud: Cloud) -> imagestore.ImageStore:
+    """The image file store of this cloud (one per process, under the data dir)."""
+    st = getattr(cloud, "image_store", None)
+    if st is None:
+        st = imagestore.ImageStore(cloud.settings.data_dir / "images")
+        cloud.image_store = st
+    return st
+
+
+def _ts(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def view(row: Image) -> dict:
+    out = {
+        "id": row.id, "name": row.name, "status": row.status, "visibility": row.visibility,
+        "protected": row.protected, "os_hidden": row.os_hidden, "checksum": row.checksum,
+        "os_hash_algo": row.os_hash_algo, "os_hash_value": row.os_hash_value,
+        "owner": row.owner, "size": row.size, "virtual_size": row.virtual_size,
+        "container_format": row.container_format, "disk_format": row.disk_format,
+        "min_disk": row.min_disk, "min_ram": row.min_ram,
+        "created_at": _ts(row.created_at), "updated_at": _ts(row.updated_at),
+        "tags": list(row.tags or []), "self": f"/v2/images/{row.id}",
+        "file": f"/v2/images/{row.id}/file", "schema": "/v2/schemas/image",
+    }
+    for key, value in (row.properties or {}).items():
+        out.setdefault(key, value)
+    return out
+
+
+# -- access ----------------------------------------------------------------------------
+
+
+def _visible(req: Request, row: Image) -> bool:
+    ctx = req.context
+    if ctx.is_admin or row.visibility in ("public", "community"):
+        return True
+    return row.owner is not None and row.owner == ctx.project_id
+
+
+def _get(s, req: Request, image_id: str) -> Image:
+    row = s.get(Image, image_id)
+    if row is None or not _visible(req, row):
+        raise exception.NotFound(f"No image found with ID {image_id}")
+    return row
+
+
+def _check_mutable(req: Request, row: Image) -> None:
+    if not req.context.is_admin and row.owner != req.context.project_id:
+        raise exception.Forbidden("You are not permitted to modify this image.")
+
+
+def _schema_error(field: str, value: Any, detail: str) -> exception.BadRequest:
+    return exception.BadRequest(
+        f"Provided object does not match schema 'image': {detail}\n\nFailed validating "
+        f"'{field}' in schema")
+
+
+def _validate_attr(req: Request, key: str, value: Any) -> Any:
+    """Check one user-settable attribute; returns the value to store."""
+    if key in READ_ONLY:
+        raise exception.Forbidden(f"Attribute '{key}' is read-only.")
+    if key in RESERVED:
+        raise exception.Forbidden(f"Attribute '{key}' is reserved.")
+    if key == "disk_format" and value is not None and value not in DISK_FORMATS:
+        raise _schema_error("enum", value, f"{value!r} is not one of {DISK_FORMATS}")
+    if key == "container_format" and value is not None and value not in CONTAINER_FORMATS:
+        raise _schema_error("enum", value, f"{value!r} is not one of {CONTAINER_FORMATS}")
+    if key == "visibility":
+        if value not in VISIBILITIES:
+            raise _schema_error("enum", value, f"{value!r} is not one of {VISIBILITIES}")
+        if value == "public" and not req.context.is_admin:
+            raise exception.Forbidden("You are not authorized to complete publicize_image "
+                                      "action.")
+    if key in ("min_disk", "min_ram"):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _schema_error("type", value, f"{value!r} is not of type 'integer'")
+    if key in ("protected", "os_hidden") and not isinstance(value, bool):
+        raise _schema_error("type", value, f"{value!r} is not of type 'boolean'")
+    if key == "name" and value is not None and (not isinstance(value, str) or len(value) > 255):
+        raise _schema_error("maxLength", value, f"{value!r} is too long")
+    if key == "tags":
+        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+            raise _schema_error("type", value, f"{value!r} is not of type 'array'")
+        return list(dict.fromkeys(value))
+    if key == "owner" and value is not None and not isinstance(value, str):
+        raise _schema_error("type", value, f"{value!r} is not of type 'string'")
+    if key not in BASE_ATTRS and not isinstance(value, str):
+        raise _schema_error("type", value, f"{value!r} is not of type 'string'")
+    return value
+
+
+def _set(row: Image, key: str, value: Any) -> None:
+    if key in BASE_ATTRS and key != "id":
+        setattr(row, key, value)
+    else:
+        props = dict(row.properties or {})
+        props[key] = value
+        row.properties = props
+
+
+# -- handlers --------------------------------------------------------------------------
+
+
+def create_image(req: Request):
+    """POST /v2/images: 201 with the queued image and its Location."""
+    body = read_json(req)
+    if not isinstance(body, dict):
+        raise exception.BadRequest("Malformed request body")
+    image_id = body.pop("id", None)
+    if image_id is not None:
+        if not isinstance(image_id, str) or not UUID_RE.match(image_id):
+            raise _schema_error("pattern", image_id, f"{image_id!r} does not match pattern")
+        image_id = str(uuid.UUID(image_id))
+    values = {k: _validate_attr(req, k, v) for k, v in body.items()}
+    cloud = req.app.cloud
+    with cloud.db.writer() as s:
+        if image_id and s.get(Image, image_id) is not None:
+            raise exception.Conflict(f"Image with identifier {image_id} already exists!")
+        row = Image(id=image_id or str(uuid.uuid4()), owner=req.context.project_id,
+                    status="queued", visibility="shared", properties={}, tags=[])
+        for k, v in values.items():
+            _set(row, k, v)
+        s.add(row)
+        s.flush()
+        out = view(row)
+    return json_response(out, status=201, headers={
+        "Location": f"{cloud.public_url('image')}/v2/images/{out['id']}",
+        "OpenStack-image-import-methods": "glance-direct,web-download,copy-image"})
+
+
+def show_image(req: Request, image_id: str):
+    with req.app.cloud.db.reader() as s:
+        return json_response(view(_get(s, req, image_id)))
+
+
+def _bool_param(value: str) -> bool | None:
+    v = value.strip().lower()
+    if v in ("true", "1", "yes"):
+        return True
+    if v in ("false", "0", "no"):
+        return False
+    raise exception.BadRequest(f"Invalid value '{value}' for 'os_hidden' filter. Valid "
+                               "values are 'true' or 'false'.")
+
+
+def _int_param(name: str, value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise exception.BadRequest(f"{name} param must be an integer") from None
+    if n < 0:
+        raise exception.BadRequest(f"{name} param must be positive")
+    return n
+
+
+def list_images(req: Request):
+    """GET /v2/images: filters, sorting, limit/marker and the ``next`` link."""
+    params = req.GET
+    ctx = req.context
+    limit = min(_int_param("limit", params["limit"]) if "limit" in params else DEFAULT_LIMIT,
+                MAX_LIMIT)
+    sort_keys: list[tuple[str, str]] = []
+    if "sort" in params:
+        for item in params["sort"].split(","):
+            key, _, direction = item.strip().partition(":")
+            sort_keys.append((key, direction or "desc"))
+    else:
+        keys = params.getall("sort_key") or ["created_at"]
+        dirs = params.getall("sort_dir") or ["desc"]
+        for i, key in enumerate(keys):
+            sort_keys.append((key, dirs[min(i, len(dirs) - 1)]))
+    for key, direction in sort_keys:
+        if direction not in ("asc", "desc"):
+            raise exception.BadRequest(f"Invalid sort direction: {direction}")
+    with req.app.cloud.db.reader() as s:
+        rows = [r for r in s.scalars(select(Image)) if _visible(req, r)]
+    images = [view(r) for r in rows]
+    visibility = params.get("visibility")
+    if visibility and visibility != "all":
+        images = [i for i in images if i["visibility"] == visibility]
+    elif not visibility and not ctx.is_admin:
+        images = [i for i in images if i["visibility"] != "community"
+                  or i["owner"] == ctx.project_id]
+    hidden = _bool_param(params["os_hidden"]) if "os_hidden" in params else False
+    images = [i for i in images if i["os_hidden"] == hidden]
+    for tag in params.getall("tag"):
+        images = [i for i in images if tag in i["tags"]]
+    if "size_min" in params:
+        lo = _int_param("size_min", params["size_min"])
+        images = [i for i in images if (i["size"] or 0) >= lo]
+    if "size_max" in params:
+        hi = _int_param("size_max", params["size_max"])
+        images = [i for i in images if (i["size"] or 0) <= hi]
+    skip = {"limit", "marker", "sort", "sort_key", "sort_dir", "visibility", "os_hidden",
+            "tag", "size_min", "size_max", "member_status"}
+    for key in set(params.keys()) - skip:
+        wanted = params[key]
+        if key in ("status", "name", "disk_format", "container_format", "owner", "id") and \
+                wanted.startswith("in:"):
+            choices = wanted[3:].split(",")
+            images = [i for i in images if str(i.get(key)) in choices]
+        else:
+            images = [i for i in images if str(i.get(key)) == wanted
+                      or (isinstance(i.get(key), bool) and str(i[key]).lower() == wanted)]
+    for key, direction in reversed(sort_keys + [("id", sort_keys[-1][1])]):
+        images.sort(key=lambda i, k=key: (i.get(k) is not None, i.get(k) or ""),
+                    reverse=direction == "desc")
+    if "marker" in params:
+        ids = [i["id"] for i in images]
+        if params["marker"] not in ids:
+            raise exception.BadRequest(f"Invalid marker. Image {params['marker']} could not "
+                                       "be found.")
+        images = images[ids.index(params["marker"]) + 1:]
+    page = images[:limit]
+    body: dict = {"images": page, "first": "/v2/images", "schema": "/v2/schemas/images"}
+    if page and len(page) == limit:
+        query = [(k, v) for k, v in params.items() if k != "marker"]
+        query.append(("marker", page[-1]["id"]))
+        body["next"] = "/v2/images?" + "&".join(f"{k}={quote(v)}"
+                                               for k, v in query)
+    return json_response(body)
+
+
+def _patch_path(path: str) -> str:
+    if not isinstance(path, str) or not path.startswith("/") or path.count("/") != 1:
+        raise exception.BadRequest(f"Invalid JSON pointer for this resource: '{path}'")
+    return path[1:].replace("~1", "/").replace("~0", "~")
+
+
+def update_image(req: Request, image_id: str):
+    """PATCH /v2/images/{id} with an openstack-images-v2.1 JSON-patch document."""
+    ctype = (req.content_type or "").lower()
+    if ctype not in PATCH_TYPES:
+        raise _unsupported_patch(ctype)
+    ops = read_json(req)
+    if not isinstance(ops, list):
+        raise exception.BadRequest("Request body must be a JSON array of operation objects.")
+    with req.app.cloud.db.writer() as s:
+        row = _get(s, req, image_id)
+        _check_mutable(req, row)
+        for op in ops:
+            if not isinstance(op, dict) or "op" not in op or "path" not in op:
+                raise exception.BadRequest("Operation objects must contain exactly one "
+                                           "member named \"add\", \"remove\", or \"replace\".")
+            kind = op["op"]
+            key = _patch_path(op["path"])
+            if kind in ("add", "replace"):
+                if "value" not in op:
+                    raise exception.BadRequest(f'Operation "{kind}" requires a member named '
+                                               '"value".')
+                if key == "id":
+                    raise exception.Forbidden("Attribute 'id' is read-only.")
+                exists = key in BASE_ATTRS or key in (row.properties or {})
+                if kind == "replace" and not exists:
+                    raise exception.Conflict(f"Property {key} does not exist.")
+                _set(row, key, _validate_attr(req, key, op["value"]))
+            elif kind == "remove":
+                if key in BASE_ATTRS or key in READ_ONLY:
+                    raise exception.Forbidden(f"Attribute '{key}' is read-only."
+                                              if key in READ_ONLY or key == "id" else
+                                              f"Attribute '{key}' can't be removed.")
+                props = dict(row.properties or {})
+                if key not in props:
+                    raise exception.Conflict(f"Property {key} does not exist.")
+                del props[key]
+                row.properties = props
+            else:
+                raise exception.BadRequest(f"Invalid operation: `{kind}`.")
+        row.updated_at = utcnow()
+        s.flush()
+        return json_response(view(row))
+
+
+def _unsupported_patch(ctype: str) -> exception.StacklingError:
+    err = exception.UnsupportedMediaType(
+        f"Unsupported Content-Type: {ctype}")
+    err.headers = {"Accept-Patch": ", ".join(PATCH_TYPES)}
+    return err
+
+
+def delete_image(req: Request, image_id: str):
+    cloud = req.app.cloud
+    with cloud.db.writer() as s:
+        row = _get(s, req, image_id)
+        _check_mutable(req, row)
+        if row.protected:
+            raise exception.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        s.delete(row)
+    store(cloud).delete(image_id)
+    return empty_response(204)
+
+
+def add_tag(req: Request, image_id: str, tag: str):
+    with req.app.cloud.db.writer() as s:
+        row = _get(s, req, image_id)
+        _check_mutable(req, row)
+        if len(tag) > 255:
+            raise exception.BadRequest("Provided object does not match schema 'image': "
+                                       f"'{tag}' is too long")
+        if tag not in (row.tags or []):
+            row.tags = [*(row.tags or []), tag]
+            row.updated_at = utcnow()
+    return empty_response(204)
+
+
+def delete_tag(req: Request, image_id: str, tag: str):
+    with req.app.cloud.db.writer() as s:
+        row = _get(s, req, image_id)
+        _check_mutable(req, row)
+        if tag not in (row.tags or []):
+            raise exception.NotFound(f"Tag {tag} not found.")
+        row.tags = [t for t in row.tags if t != tag]
+        row.updated_at = utcnow()
+    return empty_response(204)
+
+
+def _transition(row: Image, target: str) -> None:
+    if target not in VALID_TARGETS.get(row.status, ()):
+        raise exception.Conflict(f"Image status transition from {row.status} to {target} is "
+                                 "not allowed")
+    row.status = target
+
+
+def _body_chunks(req: Request, chunk: int = imagestore.CHUNK_SIZE):
+    """The request body as a stream of chunks: Content-Length bounded, or to EOF if chunked."""
+    stream = req.environ["wsgi.input"]
+    length = req.content_length
+    if length is not None:
+        remaining = length
+        while remaining > 0:
+            data = stream.read(min(chunk, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            yield data
+        return
+    if req.environ.get("wsgi.input_terminated") or \
+            "chunked" in req.headers.get("Transfer-Encoding", "").lower():
+        while True:
+            data = stream.read(chunk)
+            if not data:
+                return
+            yield data
+
+
+def upload_image(req: Request, image_id: str):
+    """PUT /v2/images/{id}/file: queued → saving → active; 204."""
+    ctype = (req.content_type or "").lower()
+    if ctype != "application/octet-stream":
+        raise exception.UnsupportedMediaType(content_type=req.content_type or "None")
+    cloud = req.app.cloud
+    with cloud.db.writer() as s:
+        row = _get(s, req, image_id)
+        _check_mutable(req, row)
+        if row.status == "deactivated":
+            raise exception.Forbidden("Image is deactivated")
+        if not row.disk_format or not row.container_format:
+            raise exception.BadRequest("Properties disk_format, container_format must be set "
+                                       "prior to saving data.")
+        _transition(row, "saving")
+    try:
+        stored = store(cloud).write(image_id, _body_chunks(req))
+    except Exception as exc:
+        # glance/api/v2/image_data.py _restore: a failed upload puts the image back in queue.
+        LOG.warning("upload of image %s failed: %s", image_id, exc)
+        with cloud.db.writer() as s:
+            row = s.get(Image, image_id)
+            if row is not None and row.status == "saving":
+                row.status = "queued"
+        if isinstance(exc, imagestore.ImageStoreError):
+            raise exception.BadRequest(f"Failed to upload image data: {exc}") from None
+        raise
+    with cloud.db.writer() as s:
+        row = s.get(Image, image_id)
+        if row is None:  # deleted while uploading
+            store(cloud).delete(image_id)
+            raise exception.Conflict("Image was deleted while it was being uploaded.")
+        row.size = stored.size
+        row.checksum = stored.checksum
+        row.os_hash_algo = stored.os_hash_algo
+        row.os_hash_value = stored.os_hash_value
+        # qcow2 (and the other container formats) carry their size in the header; raw is
+        # its own size.
+        row.virtual_size = stored.virtual_size if stored.virtual_size is not None else \
+            stored.size
+        _transition(row, "active")
+    return empty_response(204)
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int]:
+    """``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` → [start, end) ; 416 when unsatisfiable."""
+    m = re.match(r"^bytes=(\d*)-(\d*)$", header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        raise _RangeError(size)
+    if not m.group(1):
+        n = int(m.group(2))
+        start, end = max(size - n, 0), size
+    else:
+        start = int(m.group(1))
+        end = int(m.group(2)) + 1 if m.group(2) else size
+    end = min(end, size)
+    if start >= size or start >= end:
+        raise _RangeError(size)
+    return start, end
+
+
+class _RangeError(exception.StacklingError):
+    code = 416
+    msg_fmt = "Requested range not satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.headers = {"Content-Range": f"bytes */{size}"}
+
+
+def download_image(req: Request, image_id: str):
+    """GET /v2/images/{id}/file: 200 stream, 206 for a Range, 204 before any data."""
+    cloud = req.app.cloud
+    with cloud.db.reader() as s:
+        row = _get(s, req, image_id)
+        status, checksum = row.status, row.checksum
+    if status == "deactivated" and not req.context.is_admin:
+        raise exception.Forbidden("The requested image has been deactivated. Image data "
+                                  "download is forbidden.")
+    st = store(cloud)
+    if status not in ("active", "deactivated") or not st.exists(image_id):
+        return empty_response(204)
+    size = st.size(image_id)
+    start, end, code = 0, size, 200
+    rng = req.headers.get("Range") or req.headers.get("Content-Range")
+    if rng:
+        if rng.startswith("bytes ") and "/" in rng:  # Content-Range: bytes a-b/total
+            rng = "bytes=" + rng[6:].split("/")[0]
+        start, end = _parse_range(rng, size)
+        code = 206
+    reader = st.open_range(image_id, start, end)
+    resp = webob.Response(status=code, app_iter=reader, content_type="application/octet-stream",
+                          charset=None)
+    resp.content_length = end - start
+    if code == 206:
+        resp.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    elif checksum:
+        resp.headers["Content-MD5"] = checksum
+    return resp
+
+
+def deactivate_image(req: Request, image_id: str):
+    if not req.context.is_admin:
+        raise exception.Forbidden("You are not authorized to complete deactivate action.")
+    with req.app.cloud.db.writer() as s:
+        row = _get(s, req, image_id)
+        if row.status != "deactivated":
+            if row.status != "active":
+                raise exception.Forbidden("Not allowed to deactivate image in status "
+                                          f"'{row.status}'")
+            _transition(row, "deactivated")
+    return empty_response(204)
+
+
+def reactivate_image(req: Request, image_id: str):
+    if not req.context.is_admin:
+        raise exception.Forbidden("You are not authorized to complete reactivate action.")
+    with req.app.cloud.db.writer() as s:
+        row = _get(s, req, image_id)
+        if row.status != "active":
+            if row.status != "deactivated":
+                raise exception.Forbidden("Not allowed to reactivate image in status "
+                                          f"'{row.status}'")
+            _transition(row, "active")
+    return empty_response(204)
+
+
+# -- schemas ---------------------------------------------------------------------------
+
+
+def image_schema() -> dict:
+    """A trimmed version of Glance's ``image`` schema; enough for glanceclient's checks."""
+    string_or_null = {"type": ["null", "string"]}
+    return {
+        "name": "image", "additionalProperties": {"type": "string"},
+        "links": [{"href": "{self}", "rel": "self"}, {"href": "{file}", "rel": "enclosure"},
+                  {"href": "{schema}", "rel": "describedby"}],
+        "properties": {
+            "id": {"type": "string", "pattern": "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-"
+                   "([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"},
+            "name": {"type": ["null", "string"], "maxLength": 255},
+            "status": {"type": "string", "readOnly": True, "enum": STATUSES},
+            "visibility": {"type": "string", "enum": VISIBILITIES},
+            "protected": {"type": "boolean"}, "os_hidden": {"type": "boolean"},
+            "checksum": {**string_or_null, "readOnly": True, "maxLength": 32},
+            "os_hash_algo": {**string_or_null, "readOnly": True, "maxLength": 64},
+            "os_hash_value": {**string_or_null, "readOnly": True, "maxLength": 128},
+            "owner": {**string_or_null, "maxLength": 255},
+            "size": {"type": ["null", "integer"], "readOnly": True},
+            "virtual_size": {"type": ["null", "integer"], "readOnly": True},
+            "container_format": {"type": ["null", "string"],
+                                 "enum": [None, *CONTAINER_FORMATS]},
+            "disk_format": {"type": ["null", "string"], "enum": [None, *DISK_FORMATS]},
+            "created_at": {"type": "string", "readOnly": True},
+            "updated_at": {"type": "string", "readOnly": True},
+            "tags": {"type": "array", "items": {"type": "string", "maxLength": 255}},
+            "min_ram": {"type": "integer"}, "min_disk": {"type": "integer"},
+            "self": {"type": "string", "readOnly": True},
+            "file": {"type": "string", "readOnly": True},
+            "schema": {"type": "string", "readOnly": True},
+            "direct_url": {"type": "string", "readOnly": True},
+            "locations": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+
+
+def schema_image(req: Request):
+    return json_response(image_schema())
+
+
+def schema_images(req: Request):
+    return json_response({
+        "name": "images", "properties": {
+            "images": {"type": "array", "items": image_schema()},
+            "schema": {"type": "string"}, "first": {"type": "string"},
+            "next": {"type": "string"}},
+        "links": [{"href": "{first}", "rel": "first"}, {"href": "{next}", "rel": "next"},
+                  {"href": "{schema}", "rel": "describedby"}]})
+
+
+def image_meta(cloud: Cloud, image_id: str) -> dict | None:
+    """The image view by id, without access checks (for the volume service's workers)."""
+    with cloud.db.reader() as s:
+        row = s.get(Image, image_id)
+        return view(row) if row is not None else None

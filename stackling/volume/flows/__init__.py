@@ -1,0 +1,1 @@
+"""TaskFlow flows of the volume service."""

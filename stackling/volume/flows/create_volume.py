@@ -1,0 +1,342 @@
+"""The API half of volume creation: a TaskFlow linear flow of five tasks.
+
+1. ExtractVolumeRequestTask: validate and normalise the request (reference 1.4, in order).
+2. QuotaReserveTask: reserve volumes/gigabytes (and the per-type keys).
+3. EntryCreateTask: insert the row, status ``creating``.
+4. QuotaCommitTask: commit the reservation.
+5. VolumeCastTask: cast ``create_volume`` to the scheduler (the asynchronous half).
+
+A failure before the commit leaves no row and no reserved quota behind; after the
+commit the row stays (in ``error``) and the quota is given back.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+from taskflow import engines, task
+from taskflow.patterns import linear_flow
+from taskflow.types import failure as ft
+
+from stackling import exception, policy
+from stackling.db.models import utcnow
+from stackling.db.models_volume import Volume
+from stackling.volume import common, errors, quota, zones
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+LOG = logging.getLogger(__name__)
+GiB = 1024 ** 3
+ACTION = "volume:create"
+
+
+class ExtractVolumeRequestTask(task.Task):
+    """Validate the request and work out size, type and candidate zones.
+
+    Provides: size, volume_type, volume_type_id, availability_zones, refresh_az,
+    multiattach, replication_status, bootable.
+    Reversion strategy: N/A (nothing was changed; the error becomes the HTTP answer).
+    """
+
+    default_provides = {"size", "volume_type", "volume_type_id", "availability_zones",
+                        "refresh_az", "multiattach", "replication_status", "bootable"}
+
+    def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cloud = cloud
+
+    def execute(self, context, size, availability_zone, volume_type, snapshot,
+                source_volume, image_meta, backup, valid_zones) -> dict:
+        given = {"snapshot": snapshot, "imageRef": image_meta, "source volume": source_volume,
+                 "backup": backup}
+        if sum(v is not None for v in given.values()) > 1:
+            raise exception.InvalidInput(
+                reason="May specify only one of " + ", ".join(sorted(given)))
+        policy.authorize(context, ACTION, {"project_id": context.project_id})
+        if snapshot is not None and snapshot["status"] != "available":
+            raise errors.InvalidSnapshot(
+                reason="Originating snapshot status must be one of 'available' values")
+        if source_volume is not None and source_volume["status"] not in ("available",
+                                                                         "in-use"):
+            raise errors.InvalidVolume(
+                reason="Originating source volume status must be one of 'available, "
+                       "in-use' values")
+        size = self._extract_size(size, snapshot, source_volume, backup)
+        if image_meta is not None:
+            self._check_image(image_meta, size)
+        vtype = self._extract_type(volume_type, snapshot, source_volume, image_meta)
+        specs = vtype["extra_specs"] if vtype else {}
+        azs, refresh = zones.extract_availability_zones(
+            availability_zone, valid_zones, common.state(self.cloud).zone_options(),
+            snapshot_az=snapshot and snapshot.get("volume_availability_zone"),
+            source_az=source_volume and source_volume.get("availability_zone"),
+            type_zones=specs.get("RESKEY:availability_zones"))
+        bootable = False
+        if source_volume is not None:
+            bootable = bool(source_volume.get("bootable"))
+        elif snapshot is not None:
+            bootable = bool(snapshot.get("volume_bootable"))
+        return {"size": size, "volume_type": vtype,
+                "volume_type_id": vtype["id"] if vtype else None,
+                "availability_zones": azs, "refresh_az": refresh,
+                "multiattach": specs.get("multiattach", "").lower() == "<is> true",
+                "replication_status": "enabled" if specs.get("replication_enabled", "")
+                .lower() == "<is> true" else "disabled",
+                "bootable": bootable}
+
+    @staticmethod
+    def _extract_size(size, snapshot, source_volume, backup) -> int:
+        if size is None:
+            if snapshot is not None:
+                size = snapshot["volume_size"]
+            elif source_volume is not None:
+                size = source_volume["size"]
+            elif backup is not None:
+                size = backup["size"]
+        try:
+            value = int(size)
+            if value <= 0 or isinstance(size, float) or isinstance(size, bool):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise exception.InvalidInput(
+                reason=f"Volume size '{size}' must be an integer and greater than 0") from None
+        if snapshot is not None and value < snapshot["volume_size"]:
+            raise exception.InvalidInput(
+                reason=f"Volume size '{value}'GB cannot be smaller than the snapshot size "
+                       f"{snapshot['volume_size']}GB. They must be >= original snapshot size.")
+        if source_volume is not None and value < source_volume["size"]:
+            raise exception.InvalidInput(
+                reason=f"Volume size '{value}'GB cannot be smaller than original volume size"
+                       f"  {source_volume['size']}GB. They must be >= original volume size.")
+        if backup is not None and value < backup["size"]:
+            raise exception.InvalidInput(
+                reason=f"Volume size {value}GB cannot be smaller than the backup size "
+                       f"{backup['size']}GB. It must be >= backup size.")
+        return value
+
+    @staticmethod
+    def _check_image(image: dict, size: int) -> None:
+        """cinder/volume/volume_utils.py check_image_metadata, in its order."""
+        image_id = image["id"]
+        if image.get("status") != "active":
+            raise exception.InvalidInput(reason=f"Image {image_id} is not active.")
+        image_size = image.get("size") or 0
+        image_gb = math.ceil(image_size / GiB)
+        if image_gb > size:
+            raise exception.InvalidInput(
+                reason=f"Size of specified image {image_gb}GB is larger than volume size "
+                       f"{size}GB.")
+        min_disk = image.get("min_disk") or 0
+        if size < min_disk:
+            raise exception.InvalidInput(
+                reason=f"Volume size {size}GB cannot be smaller than the image minDisk size "
+                       f"{min_disk}GB.")
+        vsize = image.get("virtual_size")
+        if vsize:
+            virtual_gb = math.ceil(vsize / GiB)
+            if virtual_gb > size:
+                raise errors.ImageUnacceptable(
+                    image_id=image_id,
+                    reason=f"Image virtual size is {virtual_gb}GB and doesn't fit in a "
+                           f"volume of size {size}GB.")
+
+    def _extract_type(self, volume_type, snapshot, source_volume, image_meta) -> dict | None:
+        if volume_type is not None:
+            return volume_type
+        ref = None
+        if source_volume is not None:
+            ref = source_volume.get("volume_type_id")
+        elif snapshot is not None:
+            ref = snapshot.get("volume_type_id")
+        elif image_meta is not None:
+            ref = image_meta.get("cinder_img_volume_type")
+        with self.cloud.db.reader() as s:
+            row = None
+            if ref:
+                try:
+                    row = common.find_type(s, ref)
+                except exception.NotFound:
+                    row = None
+            if row is None:
+                row = common.default_type(self.cloud, s)
+            return common.type_dict(row)
+
+
+class QuotaReserveTask(task.Task):
+    """Check per_volume_gigabytes, then reserve volumes, gigabytes and the per-type keys.
+
+    Provides: reservations.
+    Reversion strategy: roll the reservation back (a no-op once committed, since a
+    commit consumes the reservation rows).
+    """
+
+    default_provides = "reservations"
+
+    def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cloud = cloud
+
+    def execute(self, context, size, volume_type) -> list[str]:
+        quota.check_per_volume(self.cloud, context.project_id, size)
+        deltas = quota.volume_deltas(size, volume_type["name"] if volume_type else None)
+        return quota.reserve(self.cloud, context.project_id, deltas)
+
+    def revert(self, result, **kwargs: Any) -> None:
+        if isinstance(result, ft.Failure) or not result:
+            return
+        try:
+            quota.rollback(self.cloud, result)
+        except Exception:
+            LOG.exception("Failed to roll back reservations %s", result)
+
+
+class EntryCreateTask(task.Task):
+    """Insert the volume row (status ``creating``, zone only if exactly one candidate).
+
+    Provides: volume_id, volume (the row as inserted, detached: what the API answers with,
+    as Cinder returns its in-memory object rather than re-reading the row).
+    Reversion strategy: delete the row, unless the quota was already committed (then
+    the row stays, in ``error``, as in Cinder).
+    """
+
+    default_provides = {"volume_id", "volume"}
+
+    def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cloud = cloud
+
+    def execute(self, context, size, volume_type_id, availability_zones, multiattach,
+                replication_status, bootable, name, description, metadata, snapshot,
+                source_volume, image_meta) -> dict:
+        with self.cloud.db.writer() as s:
+            row = Volume(
+                project_id=context.project_id, user_id=context.user_id, size=size,
+                status="creating", attach_status="detached", display_name=name,
+                display_description=description, metadata_=dict(metadata or {}),
+                volume_type_id=volume_type_id, multiattach=multiattach,
+                replication_status=replication_status, bootable=bootable,
+                availability_zone=availability_zones[0] if len(availability_zones) == 1
+                else None,
+                snapshot_id=snapshot["id"] if snapshot else None,
+                source_volid=source_volume["id"] if source_volume else None,
+                use_quota=True, glance_metadata={}, admin_metadata={})
+            s.add(row)
+            s.flush()
+            s.refresh(row)
+            s.expunge(row)
+            return {"volume_id": row.id, "volume": row}
+
+    def revert(self, result, reservations, **kwargs: Any) -> None:
+        if isinstance(result, ft.Failure) or not result:
+            return
+        try:
+            with self.cloud.db.writer() as s:
+                row = s.get(Volume, result["volume_id"])
+                if row is None:
+                    return
+                if quota.pending(self.cloud, reservations):
+                    s.delete(row)
+                else:
+                    row.status = "error"
+        except Exception:
+            LOG.exception("Failed to undo the creation of volume %s", result["volume_id"])
+
+
+class QuotaCommitTask(task.Task):
+    """Commit the reservation.
+
+    Reversion strategy: give the committed quota back (a negative booking) and mark the
+    row as no longer consuming quota, so that deleting it later does not give it back twice.
+    """
+
+    def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cloud = cloud
+
+    def execute(self, reservations) -> None:
+        quota.commit(self.cloud, reservations)
+
+    def revert(self, result, context, size, volume_type, volume_id, **kwargs: Any) -> None:
+        if isinstance(result, ft.Failure):
+            return
+        try:
+            quota.release(self.cloud, context.project_id,
+                          quota.volume_deltas(size, volume_type["name"] if volume_type
+                                              else None))
+            with self.cloud.db.writer() as s:
+                row = s.get(Volume, volume_id)
+                if row is not None:
+                    row.use_quota = False
+        except Exception:
+            LOG.exception("Failed to give back the quota of volume %s", volume_id)
+
+
+class VolumeCastTask(task.Task):
+    """Build the request spec and cast ``create_volume`` to the scheduler.
+
+    A volume from a snapshot (with snapshot_same_host) or from a source volume is pinned
+    to the source's backend.
+    Reversion strategy: set the volume to ``error`` (only when a later step failed).
+    """
+
+    def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cloud = cloud
+
+    def execute(self, context, volume_id, size, volume_type, availability_zones, snapshot,
+                source_volume, image_meta) -> None:
+        backend = None
+        if snapshot is not None and self.cloud.config.cinder.snapshot_same_host:
+            backend = snapshot.get("volume_host")
+        elif source_volume is not None:
+            backend = source_volume.get("host")
+        spec = {
+            "volume_id": volume_id, "project_id": context.project_id,
+            "user_id": context.user_id, "request_id": context.request_id,
+            "volume_properties": {"size": size, "availability_zone":
+                                  availability_zones[0] if len(availability_zones) == 1
+                                  else None, "project_id": context.project_id},
+            "volume_type": volume_type, "availability_zones": availability_zones,
+            "snapshot_id": snapshot["id"] if snapshot else None,
+            "source_volid": source_volume["id"] if source_volume else None,
+            "image_id": image_meta["id"] if image_meta else None,
+            "image_meta": image_meta,
+            "resource_backend": backend.split("#")[0] if backend else None,
+        }
+        with self.cloud.db.writer() as s:
+            row = s.get(Volume, volume_id)
+            row.scheduled_at = None
+        self.cloud.rpc.cast(common.SCHEDULER_TOPIC, "create_volume", request_spec=spec,
+                            filter_properties={})
+
+    def revert(self, result, volume_id, **kwargs: Any) -> None:
+        if isinstance(result, ft.Failure):
+            return
+        with self.cloud.db.writer() as s:
+            row = s.get(Volume, volume_id)
+            if row is not None:
+                row.status = "error"
+                row.updated_at = utcnow()
+
+
+def get_flow(cloud: Cloud) -> linear_flow.Flow:
+    """The five tasks in order, with the request's raw values rebound to their names."""
+    flow = linear_flow.Flow("volume_create_api")
+    flow.add(ExtractVolumeRequestTask(
+        cloud, rebind={"size": "raw_size", "availability_zone": "raw_availability_zone",
+                       "volume_type": "raw_volume_type"}))
+    flow.add(QuotaReserveTask(cloud), EntryCreateTask(cloud), QuotaCommitTask(cloud),
+             VolumeCastTask(cloud))
+    return flow
+
+
+def run(cloud: Cloud, store: dict) -> dict:
+    """Run the flow; returns the engine's results (volume_id, refresh_az, ...)."""
+    engine = engines.load(get_flow(cloud), store=store, engine="serial")
+    engine.run()
+    return {"volume_id": engine.storage.fetch("volume_id"),
+            "volume": engine.storage.fetch("volume"),
+            "refresh_az": engine.storage.fetch("refresh_az")}

@@ -1,0 +1,239 @@
+"""cinder-volume: one manager per backend (``host@backend``), driving the file driver.
+
+create: blank, from image (status ``downloading``; qcow2 converted with qemu-img, raw
+cloned or copied with the kernel's fast paths), from snapshot, from source volume.
+Failures that another backend could fix go back to the scheduler (up to
+scheduler_max_attempts); image and source errors go straight to ``error``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+
+from stackling.db.models import Service, utcnow
+from stackling.db.models_volume import Snapshot, Volume, VolumeType
+from stackling.storage import imagestore, volumefiles
+from stackling.volume import common, messages, quota
+from stackling.volume.drivers.file import FileDriver
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+LOG = logging.getLogger(__name__)
+
+# Errors for which Cinder never reschedules (cinder/volume/flows/manager/create_volume.py).
+NO_RESCHEDULE = (volumefiles.ImageUnacceptable, volumefiles.ImageConversionError,
+                 volumefiles.VolumeTooSmall, volumefiles.VolumeNotFound,
+                 imagestore.ImageNotStored)
+# Image fields copied into the volume's glance metadata (volume_image_metadata).
+IMAGE_FIELDS = ("id", "name", "checksum", "container_format", "disk_format", "min_disk",
+                "min_ram", "size")
+NOT_COPIED = {"id", "name", "status", "visibility", "protected", "os_hidden", "owner",
+              "virtual_size", "created_at", "updated_at", "tags", "self", "file", "schema",
+              "os_hash_algo", "os_hash_value", "checksum", "container_format", "disk_format",
+              "min_disk", "min_ram", "size", "direct_url", "locations", "stores"}
+
+
+def glance_metadata(image: dict) -> dict:
+    """Cinder stores every value as a string, ``image_id``/``image_name`` for id/name."""
+    out = {}
+    for key in IMAGE_FIELDS:
+        value = image.get(key)
+        if value is not None:
+            out[{"id": "image_id", "name": "image_name"}.get(key, key)] = str(value)
+    for key, value in image.items():
+        if key not in NOT_COPIED and value is not None:
+            out[key] = str(value)
+    return out
+
+
+class VolumeManager:
+    """The ``cinder-volume.<host>@<backend>`` RPC endpoint."""
+
+    def __init__(self, cloud: Cloud, spec: common.BackendSpec) -> None:
+        self.cloud = cloud
+        self.spec = spec
+        self.driver = FileDriver(spec)
+
+    # -- capabilities --------------------------------------------------------------------
+
+    def report(self) -> None:
+        caps = self.driver.capabilities()
+        with self.cloud.db.writer() as s:
+            s.execute(update(Service).where(Service.project == "cinder",
+                                            Service.host == self.spec.name,
+                                            Service.binary == common.VOLUME_TOPIC)
+                      .values(capabilities=caps))
+
+    # -- volumes -------------------------------------------------------------------------
+
+    def create_volume(self, volume_id: str, request_spec: dict,
+                      filter_properties: dict) -> None:
+        with self.cloud.db.reader() as s:
+            row = s.get(Volume, volume_id)
+            if row is None:
+                return
+            size = row.size
+        image = request_spec.get("image_meta")
+        try:
+            if request_spec.get("snapshot_id"):
+                self.driver.create_volume_from_snapshot(volume_id, request_spec["snapshot_id"],
+                                                        size)
+                self._finish(volume_id, {})
+            elif request_spec.get("source_volid"):
+                self.driver.create_cloned_volume(volume_id, request_spec["source_volid"], size)
+                self._finish(volume_id, {})
+            elif image:
+                self._set(volume_id, status="downloading")
+                # NOTE: the bytes are read straight from the image store's file (same
+                # process) instead of GET /v2/images/{id}/file; the metadata came through
+                # the Image API when the request was validated.
+                path = self.cloud.image_store.path(image["id"])
+                if not path.is_file():
+                    raise imagestore.ImageNotStored(f"no data for image {image['id']}")
+                method = self.driver.create_volume_from_image(
+                    volume_id, path, image.get("disk_format") or "raw", size)
+                LOG.info("Volume %s created from image %s (%s)", volume_id, image["id"],
+                         method)
+                self._finish(volume_id, {"bootable": True,
+                                         "glance_metadata": glance_metadata(image)})
+            else:
+                self.driver.create_volume(volume_id, size)
+                self._finish(volume_id, {})
+        except Exception as exc:
+            self._failed(volume_id, request_spec, filter_properties, exc, image is not None)
+        finally:
+            self._report_quietly()
+
+    def _finish(self, volume_id: str, extra: dict) -> None:
+        with self.cloud.db.writer() as s:
+            row = s.get(Volume, volume_id)
+            if row is None:   # deleted while being created
+                self.driver.delete_volume(volume_id)
+                return
+            if row.snapshot_id or row.source_volid:
+                src = s.get(Snapshot, row.snapshot_id) if row.snapshot_id else None
+                src_vol = s.get(Volume, src.volume_id if src else row.source_volid)
+                if src_vol is not None:
+                    row.bootable = src_vol.bootable
+                    if src_vol.glance_metadata:
+                        row.glance_metadata = dict(src_vol.glance_metadata)
+            for k, v in extra.items():
+                setattr(row, k, v)
+            row.status = "available"
+            row.launched_at = utcnow()
+
+    def _set(self, volume_id: str, **values) -> None:
+        with self.cloud.db.writer() as s:
+            row = s.get(Volume, volume_id)
+            if row is not None:
+                for k, v in values.items():
+                    setattr(row, k, v)
+
+    def _failed(self, volume_id: str, spec: dict, filter_properties: dict, exc: Exception,
+                from_image: bool) -> None:
+        LOG.error("Volume %s failed to be created on %s: %s", volume_id, self.spec.name, exc)
+        retry = filter_properties.get("retry") or {}
+        max_attempts = self.cloud.config.cinder.scheduler_max_attempts
+        if not isinstance(exc, NO_RESCHEDULE) and retry.get("num_attempts", 1) < max_attempts:
+            self._set(volume_id, status="creating", host=None)
+            retry = {**retry, "exc": str(exc)}
+            self.cloud.rpc.cast(common.SCHEDULER_TOPIC, "create_volume", request_spec=spec,
+                                filter_properties={**filter_properties, "retry": retry})
+            return
+        self._set(volume_id, status="error")
+        messages.record(self.cloud, project_id=spec["project_id"],
+                        request_id=spec.get("request_id"), resource_type="VOLUME",
+                        resource_uuid=volume_id, action="005" if from_image else "008",
+                        detail="001" if from_image else "012")
+
+    def delete_volume(self, volume_id: str) -> None:
+        with self.cloud.db.reader() as s:
+            row = s.get(Volume, volume_id)
+            if row is None:
+                return
+            project, size, use_quota = row.project_id, row.size, row.use_quota
+            vtype = s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
+            type_name = vtype.name if vtype else None
+        try:
+            self.driver.delete_volume(volume_id)
+        except Exception:
+            LOG.exception("Failed to delete volume %s", volume_id)
+            self._set(volume_id, status="error_deleting")
+            return
+        with self.cloud.db.writer() as s:
+            row = s.get(Volume, volume_id)
+            if row is not None:
+                s.delete(row)
+        if use_quota:
+            quota.release(self.cloud, project, quota.volume_deltas(size, type_name))
+        self._report_quietly()
+
+    def extend_volume(self, volume_id: str, new_size: int, reservations: list[str]) -> None:
+        try:
+            self.driver.extend_volume(volume_id, new_size)
+        except Exception as exc:
+            LOG.error("Failed to extend volume %s: %s", volume_id, exc)
+            quota.rollback(self.cloud, reservations)
+            self._set(volume_id, status="error_extending")
+            with self.cloud.db.reader() as s:
+                project = s.get(Volume, volume_id).project_id
+            messages.record(self.cloud, project_id=project, request_id=None,
+                            resource_type="VOLUME", resource_uuid=volume_id, action="007",
+                            detail="010")
+            return
+        quota.commit(self.cloud, reservations)
+        self._set(volume_id, status="available", size=new_size)
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def create_snapshot(self, snapshot_id: str) -> None:
+        with self.cloud.db.reader() as s:
+            snap = s.get(Snapshot, snapshot_id)
+            if snap is None:
+                return
+            volume_id = snap.volume_id
+        try:
+            self.driver.create_snapshot(volume_id, snapshot_id)
+        except Exception as exc:
+            LOG.error("Failed to create snapshot %s: %s", snapshot_id, exc)
+            status = "error"
+        else:
+            status = "available"
+        with self.cloud.db.writer() as s:
+            snap = s.get(Snapshot, snapshot_id)
+            if snap is not None:
+                snap.status = status
+                snap.progress = "100%" if status == "available" else snap.progress
+        self._report_quietly()
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        try:
+            self.driver.delete_snapshot(snapshot_id)
+        except Exception:
+            LOG.exception("Failed to delete snapshot %s", snapshot_id)
+            with self.cloud.db.writer() as s:
+                snap = s.get(Snapshot, snapshot_id)
+                if snap is not None:
+                    snap.status = "error_deleting"
+            return
+        with self.cloud.db.writer() as s:
+            snap = s.get(Snapshot, snapshot_id)
+            if snap is None:
+                return
+            project, size, use_quota = snap.project_id, snap.volume_size, snap.use_quota
+            vtype = s.get(VolumeType, snap.volume_type_id) if snap.volume_type_id else None
+            type_name = vtype.name if vtype else None
+            s.delete(snap)
+        if use_quota:
+            quota.release(self.cloud, project, quota.snapshot_deltas(size, type_name))
+        self._report_quietly()
+
+    def _report_quietly(self) -> None:
+        try:
+            self.report()
+        except Exception:
+            LOG.exception("capability report failed for %s", self.spec.name)

@@ -1,0 +1,559 @@
+"""Cinder v3 volume handlers: create (through the TaskFlow API flow), list, show, update,
+delete, metadata and the volume actions we honour (os-extend, os-reset_status, ...)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from stackling import clients, exception
+from stackling.db.models_volume import Snapshot, Volume, VolumeType
+from stackling.volume import common, errors, quota, views
+from stackling.volume.flows import create_volume as create_flow
+from stackling.web.app import Request, empty_response, json_response, read_json
+
+LOG = logging.getLogger(__name__)
+
+CREATE_KEYS = {"name", "description", "display_name", "display_description", "size",
+               "availability_zone", "volume_type", "metadata", "snapshot_id", "source_volid",
+               "imageRef", "image_id", "consistencygroup_id", "multiattach", "group_id",
+               "backup_id", "source_replica", "scheduler_hints"}
+UPDATE_KEYS = {"name", "description", "display_name", "display_description", "metadata"}
+DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing")
+DELETE_REFUSED = ("Volume status must be available or error or error_restoring or "
+                  "error_extending or error_managing and must not be migrating, attached, "
+                  "belong to a group, have snapshots, awaiting a transfer, or be "
+                  "disassociated from snapshots after volume transfer.")
+MULTIATTACH_REMOVED = ("multiattach parameter has been removed. The default behavior is to "
+                       "use multiattach enabled volume types. Contact your administrator to "
+                       "create a multiattach enabled volume type and use it to create "
+                       "multiattach volumes.")
+LIST_FILTERS = ("name", "status", "metadata", "bootable", "migration_status",
+                "availability_zone", "group_id", "size", "volume_type", "volume_type_id",
+                "id", "user_id", "consumes_quota")
+
+
+def _body(req: Request, key: str) -> dict:
+    body = read_json(req)
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise exception.ValidationError(
+            field=key, value=json.dumps(body) if not isinstance(body, dict) else None,
+            detail=f"'{key}' is a required property")
+    return body[key]
+
+
+def _check_unknown(req: Request, data: dict, allowed: set[str]) -> None:
+    """Unknown keys are tolerated before 3.53 and rejected from 3.53 (schema validation)."""
+    if req.version is not None and req.version.matches("3.53"):
+        extra = sorted(set(data) - allowed)
+        if extra:
+            quoted = ", ".join(f"'{k}'" for k in extra)
+            verb = "was" if len(extra) == 1 else "were"
+            raise exception.BadRequest(
+                f"Additional properties are not allowed ({quoted} {verb} unexpected)")
+
+
+def _check_size_schema(size: Any) -> None:
+    if size is None:
+        return
+    if isinstance(size, bool) or not isinstance(size, (int, str)):
+        raise exception.ValidationError(field="size", value=size,
+                                        detail=f"{size!r} is not of type 'integer', 'string', "
+                                               "'null'")
+    if isinstance(size, int) and size < 1:
+        raise exception.ValidationError(field="size", value=size,
+                                        detail=f"{size} is less than the minimum of 1")
+    if isinstance(size, str) and not re.match(r"^[0-9]+$", size):
+        raise exception.ValidationError(field="size", value=size,
+                                        detail=f"'{size}' does not match '^[0-9]+$'")
+
+
+def _type_row(s, req: Request, row: Volume) -> VolumeType | None:
+    return s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
+
+
+def detail(s, req: Request, row: Volume) -> dict:
+    return views.volume_detail(req, row, _type_row(s, req, row))
+
+
+# -- image reference -------------------------------------------------------------------
+
+
+def resolve_image(req: Request, ref: str) -> dict:
+    """Cinder's imageRef rules: id (last path segment) first, then a name search."""
+    glance = clients.ServiceClient.for_context(req.context, "image")
+    image_id = ref.rstrip("/").split("/")[-1]
+    if common.UUID_RE.match(image_id):
+        try:
+            return glance.get(f"/v2/images/{image_id}")
+        except clients.ApiError:
+            pass
+    try:
+        from urllib.parse import quote
+
+        found = glance.get(f"/v2/images?name={quote(ref)}&limit=1000")["images"]
+    except clients.ApiError:
+        found = []
+    if len(found) > 1:
+        raise exception.Conflict(f"Multiple matches found for '{ref}', use an ID to be more "
+                                 "specific.")
+    if not found:
+        raise exception.BadRequest("Invalid image identifier or unable to access requested "
+                                   "image.")
+    return found[0]
+
+
+# -- create ----------------------------------------------------------------------------
+
+
+def create_volume(req: Request):
+    """POST /volumes: 202 with the detail view, status ``creating``; the rest is async."""
+    data = _body(req, "volume")
+    _check_unknown(req, data, CREATE_KEYS)
+    cloud = req.app.cloud
+    ctx = req.context
+    name = data.get("name", data.get("display_name"))
+    description = data.get("description", data.get("display_description"))
+    image_ref = data.get("imageRef", data.get("image_id"))
+    size = data.get("size")
+    _check_size_schema(size)
+    zone = data.get("availability_zone")
+    if zone is not None and (not isinstance(zone, str) or not 1 <= len(zone) <= 255):
+        raise exception.ValidationError(field="availability_zone", value=zone,
+                                        detail=f"{zone!r} is not valid")
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise exception.ValidationError(field="metadata", value=metadata,
+                                        detail=f"{metadata!r} is not of type 'object'")
+    if data.get("multiattach") is True or str(data.get("multiattach")).lower() == "true":
+        raise exception.BadRequest(MULTIATTACH_REMOVED)
+    vtype = snapshot = source = None
+    with cloud.db.reader() as s:
+        if data.get("volume_type"):
+            vtype = common.type_dict(common.find_type(s, str(data["volume_type"])))
+        if data.get("snapshot_id"):
+            snap = common.get_snapshot(s, req, data["snapshot_id"])
+            svol = s.get(Volume, snap.volume_id)
+            snapshot = {"id": snap.id, "status": snap.status, "volume_size": snap.volume_size,
+                        "volume_type_id": snap.volume_type_id,
+                        "volume_availability_zone": svol.availability_zone if svol else None,
+                        "volume_bootable": svol.bootable if svol else False,
+                        "volume_host": svol.host if svol else None}
+        if data.get("source_volid"):
+            src = common.get_volume(s, req, data["source_volid"])
+            source = {"id": src.id, "status": src.status, "size": src.size,
+                      "availability_zone": src.availability_zone,
+                      "volume_type_id": src.volume_type_id, "bootable": src.bootable,
+                      "host": src.host}
+        if data.get("backup_id"):
+            raise exception.NotFound(f"Backup {data['backup_id']} could not be found.")
+        if data.get("group_id"):
+            raise exception.NotFound(f"Group {data['group_id']} could not be found.")
+    image = resolve_image(req, str(image_ref)) if image_ref else None
+    if size is None:
+        if snapshot:
+            size = snapshot["volume_size"]
+        elif source:
+            size = source["size"]
+    # cinder/volume/api.py API.create
+    common.authorize(req, "volume:create_from_image" if image else "volume:create")
+    if size is not None:
+        try:
+            ok = int(size) > 0 and not isinstance(size, bool)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise exception.InvalidInput(
+                reason=f"Invalid volume size provided for create request: {size} (size "
+                       "argument must be an integer (or string representation of an "
+                       "integer) and greater than zero).")
+    state = common.state(cloud)
+    store = {
+        "context": ctx, "raw_size": size, "raw_availability_zone": zone,
+        "raw_volume_type": vtype, "snapshot": snapshot, "source_volume": source,
+        "image_meta": image, "backup": None, "valid_zones": state.valid_zones(),
+        "name": name, "description": description, "metadata": metadata,
+    }
+    current = cloud.config.stackling.stackling.behaviour_release == "current"
+    try:
+        result = create_flow.run(cloud, store)
+    except errors.InvalidAvailabilityZone:
+        if current:
+            state.zone_cache.get(refresh=True)
+        raise
+    if result["refresh_az"] and current:
+        state.zone_cache.get(refresh=True)
+    with cloud.db.reader() as s:
+        return json_response({"volume": detail(s, req, result["volume"])}, status=202)
+
+
+# -- read ------------------------------------------------------------------------------
+
+
+def _parse_metadata_filter(value: str) -> dict:
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            out = parse(value)
+            if isinstance(out, dict):
+                return {str(k): str(v) for k, v in out.items()}
+        except (ValueError, SyntaxError):
+            continue
+    raise exception.InvalidInput(reason=f"Invalid metadata filter: {value}")
+
+
+def _sort_keys(params) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = []
+    if "sort" in params:
+        for item in params["sort"].split(","):
+            key, _, direction = item.strip().partition(":")
+            keys.append((key, direction or "desc"))
+    elif "sort_key" in params or "sort_dir" in params:
+        keys.append((params.get("sort_key", "created_at"), params.get("sort_dir", "desc")))
+    else:
+        keys.append(("created_at", "desc"))
+    for _, d in keys:
+        if d not in ("asc", "desc"):
+            raise exception.InvalidInput(reason=f"Invalid sort dirs passed: {d}")
+    return keys
+
+
+def paginate(req: Request, items: list[dict], rows_key: str, path: str,
+             sort_map: dict | None = None) -> dict:
+    """Cinder's sort, marker, limit, offset and the ``<rows>_links`` next link."""
+    params = req.GET
+    keys = _sort_keys(params)
+    for key, direction in reversed(keys + [("id", keys[-1][1])]):
+        key = (sort_map or {}).get(key, key)
+        items.sort(key=lambda i, k=key: (i.get(k) is not None, str(i.get(k) or "")),
+                   reverse=direction == "desc")
+    if "marker" in params:
+        ids = [i["id"] for i in items]
+        if params["marker"] not in ids:
+            raise exception.NotFound(f"Marker {params['marker']} could not be found.")
+        items = items[ids.index(params["marker"]) + 1:]
+    if "offset" in params:
+        try:
+            items = items[int(params["offset"]):]
+        except ValueError:
+            raise exception.InvalidInput(reason="offset must be an integer") from None
+    max_limit = req.app.cloud.config.cinder.osapi_max_limit
+    limit = max_limit
+    if "limit" in params:
+        try:
+            limit = min(int(params["limit"]), max_limit)
+            if limit < 0:
+                raise ValueError
+        except ValueError:
+            raise exception.InvalidInput(reason="limit param must be an integer") from None
+    total = len(items)
+    page = items[:limit]
+    out: dict = {rows_key: page}
+    if page and len(page) == limit and total > limit:
+        base = req.app.cloud.public_url("volume")
+        query = "&".join(f"{k}={v}" for k, v in params.items() if k != "marker")
+        query = (query + "&" if query else "") + f"marker={page[-1]['id']}"
+        out[f"{rows_key}_links"] = [{"href": f"{base}/v3/{req.context.project_id}/{path}?"
+                                     f"{query}", "rel": "next"}]
+    return out
+
+
+def _filter(req: Request, items: list[tuple[Volume, dict]]) -> list[dict]:
+    params = req.GET
+    out = []
+    like = req.version is not None and req.version.matches("3.34")
+    for row, view in items:
+        keep = True
+        for key in LIST_FILTERS:
+            for pkey in (key, f"{key}~"):
+                if pkey not in params:
+                    continue
+                wanted = params[pkey]
+                if key == "metadata":
+                    md = _parse_metadata_filter(wanted)
+                    keep &= all(view["metadata"].get(k) == v for k, v in md.items())
+                elif key == "bootable":
+                    keep &= row.bootable == common.is_true(wanted)
+                elif key == "volume_type":
+                    keep &= wanted in (view["volume_type"], row.volume_type_id)
+                elif key == "consumes_quota":
+                    keep &= row.use_quota == common.is_true(wanted)
+                elif pkey.endswith("~") and like:
+                    keep &= wanted.lower() in str(view.get(key) or "").lower()
+                elif key == "volume_type_id":
+                    keep &= row.volume_type_id == wanted
+                else:
+                    keep &= str(view.get(key)) == wanted
+        if keep:
+            out.append(view)
+    return out
+
+
+def _list(req: Request, detailed: bool):
+    common.authorize(req, "volume:get_all")
+    ctx = req.context
+    params = req.GET
+    all_tenants = ctx.is_admin and common.is_true(params.get("all_tenants", "0"))
+    with req.app.cloud.db.reader() as s:
+        q = select(Volume)
+        if not all_tenants:
+            q = q.where(Volume.project_id == (params.get("project_id") if ctx.is_admin and
+                                              "project_id" in params else ctx.project_id))
+        rows = s.scalars(q).all()
+        types = {t.id: t for t in s.scalars(select(VolumeType))}
+        items = [(r, views.volume_detail(req, r, types.get(r.volume_type_id))) for r in rows]
+    filtered = _filter(req, items)
+    out = paginate(req, filtered, "volumes", "volumes/detail" if detailed else "volumes",
+                   {"name": "name"})
+    if not detailed:
+        out["volumes"] = [{"id": v["id"], "name": v["name"], "links": v["links"]}
+                          for v in out["volumes"]]
+    if req.version is not None and req.version.matches("3.45") and \
+            common.is_true(params.get("with_count", "false")):
+        out["count"] = len(filtered)
+    return json_response(out)
+
+
+def list_volumes(req: Request):
+    return _list(req, detailed=False)
+
+
+def list_volumes_detail(req: Request):
+    return _list(req, detailed=True)
+
+
+def show_volume(req: Request, volume_id: str):
+    with req.app.cloud.db.reader() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume:get", {"project_id": row.project_id})
+        return json_response({"volume": detail(s, req, row)})
+
+
+def update_volume(req: Request, volume_id: str):
+    data = _body(req, "volume")
+    _check_unknown(req, data, UPDATE_KEYS)
+    with req.app.cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume:update", {"project_id": row.project_id})
+        if "name" in data or "display_name" in data:
+            row.display_name = data.get("name", data.get("display_name"))
+        if "description" in data or "display_description" in data:
+            row.display_description = data.get("description", data.get("display_description"))
+        if "metadata" in data:
+            row.metadata_ = {str(k): str(v) for k, v in (data["metadata"] or {}).items()}
+        s.flush()
+        return json_response({"volume": detail(s, req, row)})
+
+
+# -- delete ----------------------------------------------------------------------------
+
+
+def delete_volume(req: Request, volume_id: str):
+    """DELETE /volumes/{id}: 202; a never-scheduled volume is removed at once."""
+    cloud = req.app.cloud
+    cascade = common.is_true(req.GET.get("cascade", "false"))
+    force = common.is_true(req.GET.get("force", "false"))
+    if force:
+        common.authorize(req, "volume:force_delete")
+    with cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume:delete", {"project_id": row.project_id})
+        vtype = _type_row(s, req, row)
+        snaps = s.scalars(select(Snapshot).where(Snapshot.volume_id == volume_id)).all()
+        if not row.host:
+            project, size, use_quota = row.project_id, row.size, row.use_quota
+            s.delete(row)
+            host = None
+        else:
+            ok = (force or row.status in DELETABLE) and row.attach_status != "attached" and \
+                not row.migration_status and not row.group_id
+            if snaps and not cascade:
+                ok = False
+            if cascade and any(sn.status not in ("available", "error") for sn in snaps):
+                ok = False
+            if not ok:
+                raise errors.InvalidVolume(reason=DELETE_REFUSED)
+            row.status = "deleting"
+            host = row.host.split("#")[0]
+            for sn in snaps:
+                sn.status = "deleting"
+    if host is None:
+        if use_quota:
+            quota.release(cloud, project, quota.volume_deltas(size, vtype.name if vtype
+                                                              else None))
+        return empty_response(202)
+    topic = f"{common.VOLUME_TOPIC}.{host}"
+    for sn in snaps:
+        cloud.rpc.call(topic, "delete_snapshot", snapshot_id=sn.id)
+    cloud.rpc.cast(topic, "delete_volume", volume_id=volume_id)
+    return empty_response(202)
+
+
+# -- actions ---------------------------------------------------------------------------
+
+
+def _extend(req: Request, volume_id: str, args: dict):
+    cloud = req.app.cloud
+    new_size = args.get("new_size") if isinstance(args, dict) else None
+    try:
+        new_size = int(new_size)
+        if isinstance(args["new_size"], bool):
+            raise ValueError
+    except (TypeError, ValueError, KeyError):
+        raise exception.ValidationError(field="new_size", value=new_size,
+                                        detail=f"{new_size!r} is not of type 'integer'"
+                                        ) from None
+    allowed = ("available", "in-use") if req.version and req.version.matches("3.42") \
+        else ("available",)
+    with cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume:extend", {"project_id": row.project_id})
+        if row.status not in allowed:
+            expected = " or ".join(f"'{a}'" for a in allowed)
+            raise errors.InvalidVolume(reason=f"Volume status must be {expected} to extend, "
+                                              f"currently {row.status}.")
+        if new_size <= row.size:
+            raise exception.InvalidInput(
+                reason=f"New size for extend must be greater than current size. (current: "
+                       f"{row.size}, extended: {new_size}).")
+        vtype = _type_row(s, req, row)
+        project, old, host = row.project_id, row.size, row.host
+    delta = new_size - old
+    deltas = {"gigabytes": delta}
+    if vtype is not None:
+        deltas[f"gigabytes_{vtype.name}"] = delta
+    quota.check_per_volume(cloud, project, new_size)
+    reservations = quota.reserve(cloud, project, deltas)
+    with cloud.db.writer() as s:
+        s.get(Volume, volume_id).status = "extending"
+    cloud.rpc.cast(f"{common.VOLUME_TOPIC}.{host.split('#')[0]}", "extend_volume",
+                   volume_id=volume_id, new_size=new_size, reservations=reservations)
+    return empty_response(202)
+
+
+def _reset_status(req: Request, volume_id: str, args: dict):
+    common.authorize(req, "volume_extension:volume_admin_actions:reset_status")
+    with req.app.cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        if "status" in args:
+            row.status = args["status"]
+        if "attach_status" in args:
+            row.attach_status = args["attach_status"]
+        if "migration_status" in args:
+            row.migration_status = args["migration_status"] or None
+    return empty_response(202)
+
+
+def _set_bootable(req: Request, volume_id: str, args: dict):
+    value = args.get("bootable") if isinstance(args, dict) else None
+    if isinstance(value, str):
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            raise exception.InvalidInput(reason="Bootable must be a boolean value.")
+        value = common.is_true(value)
+    if not isinstance(value, bool):
+        raise exception.InvalidInput(reason="Bootable must be a boolean value.")
+    with req.app.cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume:update", {"project_id": row.project_id})
+        row.bootable = value
+    return empty_response(200)
+
+
+def _readonly(req: Request, volume_id: str, args: dict):
+    with req.app.cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume:update", {"project_id": row.project_id})
+        row.admin_metadata = {**(row.admin_metadata or {}),
+                              "readonly": str(common.is_true(args.get("readonly"))).lower()}
+    return empty_response(202)
+
+
+def _force_delete(req: Request, volume_id: str, args: dict):
+    common.authorize(req, "volume:force_delete")
+    req.GET["force"] = "true"
+    return delete_volume(req, volume_id)
+
+
+ACTIONS = {"os-extend": _extend, "os-reset_status": _reset_status,
+           "os-set_bootable": _set_bootable, "os-update_readonly_flag": _readonly,
+           "os-force_delete": _force_delete}
+
+
+def volume_action(req: Request, volume_id: str):
+    body = read_json(req)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise exception.BadRequest("Malformed request body")
+    name, args = next(iter(body.items()))
+    handler = ACTIONS.get(name)
+    if handler is None:
+        raise exception.NotImplementedYet(f"Volume action {name} is not implemented by "
+                                          "stackling yet.")
+    return handler(req, volume_id, args if isinstance(args, dict) else {})
+
+
+# -- metadata --------------------------------------------------------------------------
+
+
+def _metadata_body(req: Request, key: str = "metadata") -> dict:
+    body = read_json(req)
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise exception.BadRequest("Malformed request body")
+    return {str(k): str(v) for k, v in body[key].items()}
+
+
+def get_metadata(req: Request, volume_id: str):
+    with req.app.cloud.db.reader() as s:
+        row = common.get_volume(s, req, volume_id)
+        return json_response({"metadata": dict(row.metadata_ or {})})
+
+
+def _write_metadata(req: Request, volume_id: str, replace: bool):
+    data = _metadata_body(req)
+    with req.app.cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume:update_volume_metadata", {"project_id": row.project_id})
+        row.metadata_ = data if replace else {**(row.metadata_ or {}), **data}
+        return json_response({"metadata": dict(row.metadata_)})
+
+
+def create_metadata(req: Request, volume_id: str):
+    return _write_metadata(req, volume_id, replace=False)
+
+
+def replace_metadata(req: Request, volume_id: str):
+    return _write_metadata(req, volume_id, replace=True)
+
+
+def show_metadata_item(req: Request, volume_id: str, key: str):
+    with req.app.cloud.db.reader() as s:
+        row = common.get_volume(s, req, volume_id)
+        if key not in (row.metadata_ or {}):
+            raise exception.NotFound(f"Volume {volume_id} has no metadata with key {key}.")
+        return json_response({"meta": {key: row.metadata_[key]}})
+
+
+def update_metadata_item(req: Request, volume_id: str, key: str):
+    data = _metadata_body(req, "meta")
+    if key not in data or len(data) > 1:
+        raise exception.BadRequest("Request body and URI mismatch")
+    with req.app.cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume:update_volume_metadata", {"project_id": row.project_id})
+        row.metadata_ = {**(row.metadata_ or {}), **data}
+    return json_response({"meta": data})
+
+
+def delete_metadata_item(req: Request, volume_id: str, key: str):
+    with req.app.cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume:update_volume_metadata", {"project_id": row.project_id})
+        md = dict(row.metadata_ or {})
+        if key not in md:
+            raise exception.NotFound(f"Volume {volume_id} has no metadata with key {key}.")
+        del md[key]
+        row.metadata_ = md
+    return empty_response(200)

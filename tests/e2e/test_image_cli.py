@@ -1,0 +1,32 @@
+"""The real `openstack` CLI creates, shows and saves an image on a started cloud."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_image_create_and_save_roundtrip(live_cloud, tmp_path):
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "32M"], check=True)
+    image = live_cloud.openstack_json("image", "create", "--file", str(disk), "--disk-format",
+                                      "qcow2", "--container-format", "bare", "cli-img")
+    data = disk.read_bytes()
+    shown = live_cloud.openstack_json("image", "show", image["id"])
+    assert shown["status"] == "active"
+    assert shown["size"] == len(data)
+    assert shown["virtual_size"] == 32 * 1024 * 1024
+    assert shown["checksum"] == hashlib.md5(data).hexdigest()
+    sdk_image = live_cloud.connect().image.get_image(image["id"])
+    assert sdk_image.hash_algo == "sha512"
+    assert sdk_image.hash_value == hashlib.sha512(data).hexdigest()
+    out = tmp_path / "saved"
+    r = live_cloud.openstack("image", "save", "--file", str(out), "cli-img")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == data
+    names = [i["Name"] for i in live_cloud.openstack_json("image", "list")]
+    assert "cli-img" in names

@@ -1,0 +1,152 @@
+"""Each task of the create flow: execute and revert, and what a failure leaves behind."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from taskflow.types import failure as ft
+
+from stackling import exception, rpc
+from stackling.context import RequestContext
+from stackling.db.models_volume import QuotaUsage, Reservation, Volume
+from stackling.volume import common, quota
+from stackling.volume.flows import create_volume as flow
+
+GiB = 1024 ** 3
+
+
+@pytest.fixture
+def ctx(cloud):
+    return RequestContext(cloud=cloud, project_id="p1", user_id="u1", roles=["member"],
+                          request_id="req-1")
+
+
+def extract(cloud, ctx, **kw):
+    args = dict(context=ctx, size=1, availability_zone=None, volume_type=None, snapshot=None,
+                source_volume=None, image_meta=None, backup=None, valid_zones={"nova"})
+    args.update(kw)
+    return flow.ExtractVolumeRequestTask(cloud).execute(**args)
+
+
+def usage(cloud):
+    with cloud.db.reader() as s:
+        return {u.resource: (u.in_use, u.reserved) for u in s.scalars(select(QuotaUsage))}
+
+
+def test_extract_defaults(cloud, ctx):
+    out = extract(cloud, ctx)
+    assert out["size"] == 1 and out["availability_zones"] == ["nova"]
+    assert out["volume_type"]["name"] == "__DEFAULT__" and out["refresh_az"] is False
+
+
+def test_extract_checks_in_order(cloud, ctx):
+    snap = {"id": "s", "status": "creating", "volume_size": 2}
+    with pytest.raises(exception.InvalidInput) as err:
+        extract(cloud, ctx, snapshot=snap, image_meta={"id": "i"})
+    assert err.value.message == ("Invalid input received: May specify only one of backup, "
+                                 "imageRef, snapshot, source volume")
+    with pytest.raises(exception.BadRequest) as err:
+        extract(cloud, ctx, snapshot=snap)
+    assert err.value.message == ("Invalid snapshot: Originating snapshot status must be one "
+                                 "of 'available' values")
+    with pytest.raises(exception.InvalidInput) as err:
+        extract(cloud, ctx, size=1, snapshot={**snap, "status": "available"})
+    assert "Volume size '1'GB cannot be smaller than the snapshot size 2GB" in err.value.message
+    image = {"id": "i", "status": "queued", "size": 1}
+    with pytest.raises(exception.InvalidInput) as err:
+        extract(cloud, ctx, image_meta=image)
+    assert err.value.message == "Invalid input received: Image i is not active."
+    with pytest.raises(exception.InvalidInput) as err:
+        extract(cloud, ctx, image_meta={**image, "status": "active", "size": 2 * GiB + 1})
+    assert err.value.message == ("Invalid input received: Size of specified image 3GB is "
+                                 "larger than volume size 1GB.")
+    with pytest.raises(exception.InvalidInput) as err:
+        extract(cloud, ctx, image_meta={**image, "status": "active", "min_disk": 5})
+    assert "cannot be smaller than the image minDisk size 5GB" in err.value.message
+    with pytest.raises(exception.InvalidInput) as err:
+        extract(cloud, ctx, size=0)
+    assert err.value.message == ("Invalid input received: Volume size '0' must be an integer "
+                                 "and greater than 0")
+
+
+def test_reserve_and_revert(cloud, ctx):
+    task = flow.QuotaReserveTask(cloud)
+    res = task.execute(ctx, 2, {"name": "__DEFAULT__"})
+    assert usage(cloud)["gigabytes"] == (0, 2)
+    task.revert(result=res)
+    assert usage(cloud)["gigabytes"] == (0, 0)
+    task.revert(result=ft.Failure.from_exception(RuntimeError("x")))  # no-op
+
+
+def test_entry_create_revert_deletes_unless_committed(cloud, ctx):
+    task = flow.EntryCreateTask(cloud)
+    args = dict(context=ctx, size=1, volume_type_id=None, availability_zones=["nova"],
+                multiattach=False, replication_status="disabled", bootable=False, name="n",
+                description=None, metadata={}, snapshot=None, source_volume=None,
+                image_meta=None)
+    res = quota.reserve(cloud, "p1", {"volumes": 1})
+    out = task.execute(**args)
+    assert out["volume"].status == "creating" and out["volume"].availability_zone == "nova"
+    task.revert(result=out, reservations=res)
+    with cloud.db.reader() as s:
+        assert s.get(Volume, out["volume_id"]) is None
+    out = task.execute(**args)
+    quota.commit(cloud, res)
+    task.revert(result=out, reservations=res)
+    with cloud.db.reader() as s:
+        assert s.get(Volume, out["volume_id"]).status == "error"
+
+
+def test_commit_and_revert_give_quota_back(cloud, ctx):
+    res = quota.reserve(cloud, "p1", quota.volume_deltas(3, "__DEFAULT__"))
+    task = flow.QuotaCommitTask(cloud)
+    task.execute(res)
+    assert usage(cloud)["gigabytes"] == (3, 0)
+    task.revert(result=None, context=ctx, size=3, volume_type={"name": "__DEFAULT__"},
+                volume_id="missing")
+    assert usage(cloud)["gigabytes"] == (0, 0)
+    assert usage(cloud)["gigabytes___DEFAULT__"] == (0, 0)
+
+
+def test_cast_revert_sets_error(cloud, ctx):
+    task = flow.VolumeCastTask(cloud)
+    with cloud.db.writer() as s:
+        s.add(Volume(id="v1", project_id="p1", size=1, status="creating"))
+    task.revert(result=None, volume_id="v1")
+    with cloud.db.reader() as s:
+        assert s.get(Volume, "v1").status == "error"
+
+
+def _store(ctx, **kw):
+    return {"context": ctx, "raw_size": 1, "raw_availability_zone": None,
+            "raw_volume_type": None, "snapshot": None, "source_volume": None,
+            "image_meta": None, "backup": None, "valid_zones": {"nova"}, "name": "x",
+            "description": None, "metadata": {}, **kw}
+
+
+def test_failure_before_commit_leaves_nothing(cloud, ctx):
+    with pytest.raises(Exception):
+        flow.run(cloud, _store(ctx, raw_availability_zone="ag1"))
+    cloud.config.cinder.set_override("quota_volumes", 0)
+    try:
+        with pytest.raises(exception.OverLimit):
+            flow.run(cloud, _store(ctx))
+    finally:
+        cloud.config.cinder.clear_override("quota_volumes")
+    with cloud.db.reader() as s:
+        assert s.scalars(select(Volume)).all() == []
+        assert s.scalars(select(Reservation)).all() == []
+    assert all(v == (0, 0) for v in usage(cloud).values())
+
+
+def test_failed_cast_keeps_row_in_error_with_quota_returned(cloud, ctx, monkeypatch):
+    def broken(*a, **k):
+        raise rpc.NoSuchTopic(common.SCHEDULER_TOPIC)
+
+    monkeypatch.setattr(cloud.rpc, "cast", broken)
+    with pytest.raises(rpc.NoSuchTopic):
+        flow.run(cloud, _store(ctx))
+    with cloud.db.reader() as s:
+        (row,) = s.scalars(select(Volume)).all()
+        assert row.status == "error" and row.use_quota is False
+    assert usage(cloud)["volumes"] == (0, 0)
