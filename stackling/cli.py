@@ -250,12 +250,13 @@ def cmd_wait(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     deadline = time.monotonic() + args.timeout
     while True:
-        states = api_states(settings)
-        if all(code is not None and code < 500 for code in states.values()):
-            return 0
+        # A dead start must not pass for ready because another cloud holds the ports.
         if settings.pid_file.exists() and _pid(settings) is None:
             print(f"stackling exited; see {settings.log_file}", file=sys.stderr)
             return 1
+        states = api_states(settings)
+        if all(code is not None and code < 500 for code in states.values()):
+            return 0
         if time.monotonic() >= deadline:
             down = [k for k, v in states.items() if v is None or v >= 500]
             print(f"timed out after {args.timeout}s waiting for: {', '.join(down)}",

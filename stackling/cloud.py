@@ -57,6 +57,10 @@ class Cloud:
 
     def setup(self) -> str:
         """Migrate the schema and seed what a fresh cloud needs; returns the migration result."""
+        if self.db.is_fresh():
+            # bcrypt runs outside the GIL: hash the bootstrap passwords while the schema
+            # is being created.
+            self.identity.prehash_bootstrap()
         result = self.db.migrate()
         for area in self.areas.values():
             if hasattr(area, "setup"):

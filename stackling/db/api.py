@@ -69,6 +69,11 @@ class Database:
 
     # -- schema -----------------------------------------------------------------------
 
+    def is_fresh(self) -> bool:
+        """True when the database has no stackling tables yet."""
+        with self.engine.connect() as conn:
+            return not set(inspect(conn).get_table_names()) - {"alembic_version"}
+
     def migrate(self) -> str:
         """Bring the schema to the newest revision; returns what was done.
 
@@ -89,10 +94,22 @@ class Database:
             return "current"
         if not tables - {"alembic_version"}:
             models.Base.metadata.create_all(self.engine)
-            _alembic("stamp", self, head)
+            _stamp(self.engine, head)
             return "created"
         _alembic("upgrade", self, "head")
         return "upgraded"
+
+
+def _stamp(engine: Engine, revision: str) -> None:
+    """What ``alembic stamp`` writes, without loading alembic on the start-up path."""
+    from sqlalchemy import Column, MetaData, String, Table
+
+    table = Table("alembic_version", MetaData(),
+                  Column("version_num", String(32), primary_key=True, nullable=False))
+    with engine.begin() as conn:
+        table.create(conn, checkfirst=True)
+        conn.execute(table.delete())
+        conn.execute(table.insert().values(version_num=revision))
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -56,9 +56,14 @@ def bootstrap(cloud: Cloud) -> None:
         have = set(s.scalars(select(User.name).where(User.domain_id == "default")))
     wanted = {conf.admin_username: conf.admin_password, conf.demo_username: conf.demo_password}
     missing = {name: pw for name, pw in wanted.items() if name not in have}
-    # bcrypt releases the GIL: hash the new users' passwords side by side.
+    # bcrypt releases the GIL: hash the new users' passwords side by side (or take the
+    # hashes the cloud started computing while it created the schema).
+    hashes = {name: identity.prehashed[name].result() for name in missing
+              if name in identity.prehashed}
+    todo = {name: pw for name, pw in missing.items() if name not in hashes}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        hashes = dict(zip(missing, pool.map(identity.hash_password, missing.values())))
+        hashes.update(zip(todo, pool.map(identity.hash_password, todo.values())))
+    identity.prehashed = {}
 
     with cloud.db.writer() as s:
         domain = s.get(Domain, "default")

@@ -69,6 +69,7 @@ class Identity:
         self._cache: dict[str, tuple[float, AuthInfo]] = {}
         self._catalogs: dict[str | None, list[dict]] = {}
         self._lock = threading.Lock()
+        self.prehashed: dict = {}
 
     @property
     def conf(self):
@@ -76,6 +77,16 @@ class Identity:
 
     def hash_password(self, password: str) -> str:
         return hash_password(password, self.conf.identity.password_hash_rounds)
+
+    def prehash_bootstrap(self) -> None:
+        """Start hashing the bootstrap users' passwords in the background."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        b = self.conf.bootstrap
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
+        self.prehashed = {b.admin_username: pool.submit(self.hash_password, b.admin_password),
+                          b.demo_username: pool.submit(self.hash_password, b.demo_password)}
+        pool.shutdown(wait=False)
 
     def invalidate(self) -> None:
         """Forget validated tokens (after any change to users, roles or revocations)."""

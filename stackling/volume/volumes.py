@@ -14,7 +14,6 @@ from sqlalchemy import select
 from stackling import clients, exception
 from stackling.db.models_volume import Snapshot, Volume, VolumeType
 from stackling.volume import common, errors, quota, views
-from stackling.volume.flows import create_volume as create_flow
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 LOG = logging.getLogger(__name__)
@@ -181,6 +180,9 @@ def create_volume(req: Request):
     }
     current = cloud.config.stackling.stackling.behaviour_release == "current"
     try:
+        # NOTE: taskflow (and networkx under it) load on the first create, not at start-up.
+        from stackling.volume.flows import create_volume as create_flow
+
         result = create_flow.run(cloud, store)
     except errors.InvalidAvailabilityZone:
         if current:

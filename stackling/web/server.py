@@ -15,7 +15,7 @@ class Server:
     def __init__(self, name: str, host: str, port: int, app, threads: int = 16) -> None:
         self.name = name
         self.wsgi = wsgi.Server((host, port), app, numthreads=threads,
-                                server_name=f"stackling-{name}")
+                                server_name=f"stackling-{name}", request_queue_size=128)
         # Keep-alive clients each hold a worker thread; grow the pool when they do.
         self.wsgi.max = 128
         self.thread: threading.Thread | None = None
