@@ -87,7 +87,7 @@ api_v3 = True
 trust = False
 security_compliance = False
 access_rules = False
-application_credentials = False
+application_credentials = True
 project_tags = True
 
 [service_available]
@@ -249,10 +249,45 @@ def report(results: dict[str, str], args: argparse.Namespace) -> int:
                       "# Regenerate with: python conformance/tempest_run.py --update-baseline\n")
             BASELINE.write_text(header + "\n".join(sorted(baseline | passed)) + "\n")
     print(f"{total['success']} passed, {total['fail']} failed, {total['skip']} skipped")
+    if args.write_readme and results:
+        write_readme(by_area, total)
     if not results:
         print("no tempest test ran")
         return 1
     return status
+
+
+README = ROOT / "README.md"
+MARK_START, MARK_END = "<!-- tempest-results:start -->", "<!-- tempest-results:end -->"
+
+
+def write_readme(by_area: dict[str, Counter], total: Counter) -> None:
+    """Replace the results block of README.md with this run's counts."""
+    import datetime as dt
+
+    rows = ["| area | passed | failed | skipped |", "|---|---|---|---|"]
+    for name, c in sorted(by_area.items()):
+        if name in ("setUpClass (tempest", "tearDownClass (tempest"):
+            name = name.split(" ")[0] + " (whole classes)"
+        rows.append(f"| {name} | {c['success']} | {c['fail']} | {c['skip']} |")
+    rows.append(f"| **all** | **{total['success']}** | **{total['fail']}** | "
+                f"**{total['skip']}** |")
+    block = "\n".join([MARK_START,
+                       f"Written by `python conformance/tempest_run.py --write-readme` on "
+                       f"{dt.date.today().isoformat()} (tempest "
+                       f"{_tempest_version()}):", "", *rows, MARK_END])
+    text = README.read_text()
+    if MARK_START in text and MARK_END in text:
+        head, rest = text.split(MARK_START, 1)
+        text = head + block + rest.split(MARK_END, 1)[1]
+        README.write_text(text)
+        print("README.md results updated")
+
+
+def _tempest_version() -> str:
+    from importlib.metadata import version
+
+    return version("tempest")
 
 
 def main() -> int:
@@ -263,6 +298,8 @@ def main() -> int:
                         help="fail when a test of tempest-baseline.txt did not pass")
     parser.add_argument("--update-baseline", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the workspace and cloud dir")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="put this run's counts per area into README.md")
     parser.add_argument("-v", "--verbose", action="store_true")
     return run(parser.parse_args())
 

@@ -7,6 +7,7 @@ The conventions are LocalStack's: ``start`` runs in the foreground, ``start -d``
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import logging
 import os
@@ -219,7 +220,8 @@ def _probe(url: str, timeout: float = 1.0) -> int | None:
             return resp.status
     except urllib.error.HTTPError as exc:
         return exc.code
-    except (OSError, urllib.error.URLError):
+    except (OSError, urllib.error.URLError, http.client.HTTPException):
+        # Refused, reset or cut short while the cloud starts or stops: not answering yet.
         return None
 
 

@@ -35,6 +35,21 @@ def record(cloud: Cloud, *, resource_type: str, resource_id: str | None, service
         logging.getLogger(__name__).exception("could not record decision %s", step)
 
 
+def link(cloud: Cloud, *, request_id: str, resource_type: str, resource_id: str) -> None:
+    """Give the decisions a request made before its row existed their resource id."""
+    from sqlalchemy import update
+
+    try:
+        with cloud.db.writer() as s:
+            s.execute(update(Decision).where(
+                Decision.request_id == request_id, Decision.resource_type == resource_type,
+                Decision.resource_id.is_(None)).values(resource_id=resource_id))
+    except Exception:  # pragma: no cover - logged, not raised
+        import logging
+
+        logging.getLogger(__name__).exception("could not link decisions of %s", request_id)
+
+
 def as_dict(d: Decision) -> dict[str, Any]:
     return {"resource_type": d.resource_type, "resource_id": d.resource_id,
             "request_id": d.request_id, "caused_by": d.caused_by, "service": d.service,

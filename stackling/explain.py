@@ -33,6 +33,10 @@ def explain(cloud: Cloud, kind: str, ident: str) -> dict[str, Any]:
     fixes: list[dict[str, Any]] = []
     for finder in FIX_FINDERS.get(kind, []):
         fixes.extend(finder(cloud, resource_id, chain))
+    if any("works" in f for f in fixes):
+        # A finder that re-ran the whole chain (``works`` set, true or false) supersedes
+        # the ones that checked only one service's step of it.
+        fixes = [f for f in fixes if "works" in f]
     return {"kind": kind[:-1], "id": resource_id, "resource": summary, "chain": chain,
             "fixes": fixes}
 
@@ -55,11 +59,19 @@ def render_text(result: dict[str, Any]) -> str:
         lines.append(f"  {i}. [{d['service']}] {d['step']}: {mark}")
         for text in d["summary"].splitlines():
             lines.append(f"       {text}")
-    if result["fixes"]:
+    works = [f for f in result["fixes"] if f.get("works", True)]
+    not_enough = [f for f in result["fixes"] if not f.get("works", True)]
+    if works:
         lines.append("")
         lines.append("What would change the outcome (each checked by re-running the "
                      "decisions with that change):")
-        for fix in result["fixes"]:
+        for fix in works:
+            lines.append(f"  - {fix['change']}")
+            lines.append(f"      → {fix['outcome']}")
+    if not_enough:
+        lines.append("")
+        lines.append("Checked the same way, and not enough on its own:")
+        for fix in not_enough:
             lines.append(f"  - {fix['change']}")
             lines.append(f"      → {fix['outcome']}")
     return "\n".join(lines) + "\n"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stackling.compute import explain as _explain
 from stackling.compute.api import build_app  # noqa: F401
+
+_explain.register()
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from stackling import discovery
 from stackling.compute import (aggregates, availability_zones, flavors, hypervisors, quotas,
-                               servers, services)
+                               servers, services, volume_attachments)
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.microversion import Version, VersionSpec
 from stackling.web.router import Router
@@ -81,6 +81,10 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/servers/{{server_id}}", {"GET": servers.show_server, "PUT": servers.update_server,
                                     "DELETE": servers.delete_server}),
     (f"{P}/servers/{{server_id}}/action", {"POST": servers.server_action}),
+    (f"{P}/servers/{{server_id}}/os-volume_attachments", {
+        "GET": volume_attachments.list_attachments, "POST": volume_attachments.attach}),
+    (f"{P}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", {
+        "GET": volume_attachments.show_attachment, "DELETE": volume_attachments.detach}),
     (f"{P}/servers/{{server_id}}/metadata", {"GET": servers.list_metadata,
                                              "POST": servers.create_metadata,
                                              "PUT": servers.replace_metadata}),

@@ -13,13 +13,14 @@ import logging
 import traceback
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
+from stackling import decisions, exception
 from stackling.compute import availability_zones as az
 from stackling.compute import driver as virt
-from stackling.compute import scheduler
+from stackling.compute import scheduler, server_volumes, volume_api, volume_attach, volume_zones
 from stackling.db.models import utcnow
-from stackling.db.models_compute import ComputeNode, Instance, InstanceFault
+from stackling.db.models_compute import BlockDeviceMapping, ComputeNode, Instance, InstanceFault
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -27,9 +28,16 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 
+def claimed_disk(inst: Instance) -> int:
+    """Local disk a server takes: a volume-backed server's root is not on the host."""
+    bfv = bool((inst.scheduler_hints or {}).get("_is_bfv"))
+    return inst.ephemeral_gb + (0 if bfv else inst.root_gb)
+
+
 def instance_dict(inst: Instance) -> dict:
     return {"uuid": inst.uuid, "vcpus": inst.vcpus, "memory_mb": inst.memory_mb,
-            "root_gb": inst.root_gb + inst.ephemeral_gb, "host": inst.host, "node": inst.node}
+            "root_gb": claimed_disk(inst), "host": inst.host, "node": inst.node,
+            "availability_zone": inst.availability_zone, "requested_az": inst.requested_az}
 
 
 def claim(cloud: Cloud, node: str, vcpus: int, memory_mb: int, disk_gb: int) -> bool:
@@ -72,13 +80,21 @@ def set_error(cloud: Cloud, instance_uuid: str, message: str, details: str,
                             details=details, host=host))
 
 
+class BuildAbort(Exception):
+    """BuildAbortException: the build stops here, no reschedule."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Conductor:
     """The ``scheduler`` topic: schedule_and_build_instances, as nova-conductor does."""
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
 
-    def build_instance(self, instance_uuid: str) -> None:
+    def build_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
         cloud = self.cloud
         conf = cloud.config.nova
         with cloud.db.reader() as s:
@@ -88,7 +104,7 @@ class Conductor:
             hints = inst.scheduler_hints or {}
             spec = scheduler.RequestSpec(
                 vcpus=inst.vcpus, memory_mb=inst.memory_mb,
-                disk_gb=inst.root_gb + inst.ephemeral_gb,
+                disk_gb=claimed_disk(inst),
                 availability_zone=inst.requested_az,
                 force_host=hints.get("_force_host"), force_node=hints.get("_force_node"),
                 requested_host=hints.get("_requested_host"),
@@ -107,19 +123,39 @@ class Conductor:
             if chosen is None:
                 raise scheduler.NoValidHost()
         except scheduler.NoValidHost as exc:
+            # Reserved volumes stay reserved until the server is deleted.
             set_error(cloud, instance_uuid, str(exc), traceback.format_exc())
+            decisions.record(cloud, resource_type="server", resource_id=instance_uuid,
+                             service="nova-conductor", step="host", outcome=decisions.FAILED,
+                             summary=f"No host passed the filters for zone "
+                                     f"{spec.availability_zone or '(any)'}: {exc}",
+                             inputs={"requested_az": spec.availability_zone})
             return
+        release_mode = cloud.config.stackling.stackling.behaviour_release
         with cloud.db.writer() as s:
             inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
             if inst is None or inst.deleted:
                 release(s, chosen.node, spec.vcpus, spec.memory_mb, spec.disk_gb)
                 return
             inst.host, inst.node = chosen.host, chosen.node
-            # Since Pike the instance takes the chosen host's zone.
-            inst.availability_zone = az.zone_of_host(s, conf, chosen.host)
+            host_zone = az.zone_of_host(s, conf, chosen.host)
+            # Since Pike the instance takes the chosen host's zone; in 2016 it kept the
+            # requested one (or none).
+            inst.availability_zone = volume_zones.instance_zone(
+                release_mode, inst.requested_az, host_zone)
             inst.task_state = "spawning"
+        decisions.record(
+            cloud, resource_type="server", resource_id=instance_uuid,
+            service="nova-conductor", step="host", outcome=decisions.OK,
+            summary=f"Scheduled to {chosen.host} (zone {host_zone}) for requested zone "
+                    f"{spec.availability_zone or '(any)'}; the instance's zone is now "
+                    f"{volume_zones.instance_zone(release_mode, spec.availability_zone, host_zone)}"
+                    + (" (2016: the requested zone)" if volume_zones.is_2016(release_mode)
+                       else " (the host's zone, as since Pike)"),
+            inputs={"requested_az": spec.availability_zone, "host": chosen.host,
+                    "host_zone": host_zone, "release": release_mode})
         cloud.rpc.cast(f"compute.{chosen.host}", "build_and_run_instance",
-                       instance_uuid=instance_uuid)
+                       instance_uuid=instance_uuid, caller=caller)
 
 
 class ComputeManager:
@@ -142,21 +178,90 @@ class ComputeManager:
                 for k, v in values.items():
                     setattr(inst, k, v)
 
-    def build_and_run_instance(self, instance_uuid: str) -> None:
+    def build_and_run_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
         inst = self._load(instance_uuid)
         if inst is None:
             return
+        cloud = self.cloud
+        mode = cloud.config.stackling.stackling.behaviour_release
+        bdms = server_volumes.load(cloud, instance_uuid)
+        who = volume_api.Caller(**caller) if caller else None
+        cinder = volume_api.CinderAPI(cloud, who) if who else None
         try:
+            if any(b["destination_type"] == "volume" for b in bdms):
+                if cinder is None:
+                    raise RuntimeError("no user context to call the Block Storage API with")
+                self._finish(instance_uuid, task_state="block_device_mapping")
+                with cloud.db.reader() as s:
+                    inst["host_zone"] = az.zone_of_host(s, cloud.config.nova, self.host)
+                try:
+                    volume_attach.Builder(cloud, self.host, who, inst).prep(bdms)
+                except volume_api.OverQuota as exc:
+                    raise BuildAbort("Volume resource quota exceeded"
+                                     if volume_zones.is_2016(mode) else exc.message) from exc
+                except Exception as exc:
+                    # _prep_block_device: since Pike the original message, in 2016 the bare
+                    # InvalidBDM.
+                    raise BuildAbort("Block Device Mapping is Invalid."
+                                     if volume_zones.is_2016(mode) else
+                                     getattr(exc, "message", None) or str(exc)) from exc
+                self._finish(instance_uuid, task_state="spawning")
             self.driver.spawn(inst)
         except Exception as exc:  # the build failed on this host
-            with self.cloud.db.writer() as s:
+            details = traceback.format_exc()
+            if cinder is not None:
+                volume_attach.cleanup_volumes(cloud, cinder, self.host, instance_uuid,
+                                              server_volumes.load(cloud, instance_uuid), mode)
+            with cloud.db.writer() as s:
                 release(s, inst["node"], inst["vcpus"], inst["memory_mb"], inst["root_gb"])
-            set_error(self.cloud, instance_uuid,
-                      f"Build of instance {instance_uuid} aborted: {exc}",
-                      traceback.format_exc(), host=self.host)
+                row = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+                if row is not None:
+                    row.host = row.node = None
+            reason = exc.reason if isinstance(exc, BuildAbort) else str(exc)
+            set_error(cloud, instance_uuid,
+                      f"Build of instance {instance_uuid} aborted: {reason}",
+                      details, host=self.host)
             return
         self._finish(instance_uuid, vm_state="active", task_state=None,
                      power_state=self.driver.get_power_state(inst), launched_at=utcnow())
+
+    def attach_volume(self, instance_uuid: str, bdm_id: int, caller: dict) -> None:
+        """Connect a volume the API reserved; on failure drop the attachment and the BDM."""
+        cloud = self.cloud
+        cinder = volume_api.CinderAPI(cloud, volume_api.Caller(**caller))
+        b = next((x for x in server_volumes.load(cloud, instance_uuid) if x["id"] == bdm_id),
+                 None)
+        if b is None:
+            return
+        mode = cloud.config.stackling.stackling.behaviour_release
+        try:
+            volume_attach.attach(cloud, cinder, self.host, instance_uuid, b, mode)
+        except Exception:
+            LOG.exception("Failed to attach volume %s to %s", b["volume_id"], instance_uuid)
+            try:
+                volume_attach.detach(cloud, cinder, self.host, instance_uuid, b, mode)
+            except exception.StacklingError:
+                pass
+            volume_attach.destroy(cloud, bdm_id)
+
+    def detach_volume(self, instance_uuid: str, bdm_id: int, caller: dict) -> None:
+        cloud = self.cloud
+        cinder = volume_api.CinderAPI(cloud, volume_api.Caller(**caller))
+        b = next((x for x in server_volumes.load(cloud, instance_uuid) if x["id"] == bdm_id),
+                 None)
+        if b is None:
+            return
+        mode = cloud.config.stackling.stackling.behaviour_release
+        try:
+            volume_attach.detach(cloud, cinder, self.host, instance_uuid, b, mode)
+        except Exception:
+            LOG.exception("Failed to detach volume %s from %s", b["volume_id"], instance_uuid)
+            try:
+                cinder.action(b["volume_id"], "os-roll_detaching")
+            except exception.StacklingError:
+                pass
+            return
+        volume_attach.destroy(cloud, bdm_id)
 
     def start_instance(self, instance_uuid: str) -> None:
         inst = self._load(instance_uuid)
@@ -179,13 +284,19 @@ class ComputeManager:
             self._finish(instance_uuid, vm_state="active", task_state=None,
                          power_state=self.driver.get_power_state(inst))
 
-    def terminate_instance(self, instance_uuid: str) -> None:
+    def terminate_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
         with self.cloud.db.reader() as s:
             row = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
             inst = None if row is None else instance_dict(row)
         if inst is None:
             return
         self.driver.destroy(inst)
+        if caller:
+            # _shutdown_instance + _cleanup_volumes: detach everything, delete DOT volumes.
+            volume_attach.cleanup_volumes(
+                self.cloud, volume_api.CinderAPI(self.cloud, volume_api.Caller(**caller)),
+                self.host, instance_uuid, server_volumes.load(self.cloud, instance_uuid),
+                self.cloud.config.stackling.stackling.behaviour_release)
         delete_instance_row(self.cloud, instance_uuid, release_claim=True)
 
 
@@ -196,7 +307,9 @@ def delete_instance_row(cloud: Cloud, instance_uuid: str, release_claim: bool) -
         if inst is None or inst.deleted:
             return
         if release_claim and inst.node:
-            release(s, inst.node, inst.vcpus, inst.memory_mb, inst.root_gb + inst.ephemeral_gb)
+            release(s, inst.node, inst.vcpus, inst.memory_mb, claimed_disk(inst))
+        s.execute(delete(BlockDeviceMapping).where(
+            BlockDeviceMapping.instance_uuid == instance_uuid))
         now = utcnow()
         inst.deleted, inst.deleted_at, inst.terminated_at = inst.id, now, now
         inst.vm_state, inst.task_state, inst.power_state = "deleted", None, virt.NOSTATE

@@ -9,11 +9,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from stackling import clients, exception
+from stackling import clients, decisions, exception
 from stackling.compute import availability_zones as az
-from stackling.compute import common, flavors, manager, quotas, views
+from stackling.compute import (common, flavors, manager, quotas, server_volumes, views,
+                               volume_api, volume_zones)
 from stackling.db.models import Service, utcnow
-from stackling.db.models_compute import Instance, InstanceFault, InstanceMetadata
+from stackling.db.models_compute import (BlockDeviceMapping, Instance, InstanceFault,
+                                         InstanceMetadata)
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 BASE_KEYS = {"name", "imageRef", "flavorRef", "metadata", "availability_zone", "networks",
@@ -34,7 +36,8 @@ def _base(req: Request) -> str:
 
 
 def _data(s, inst: Instance, faults: dict[str, dict], services: dict[str, Service],
-          down_time: int) -> views.ServerData:
+          down_time: int, volumes: list[tuple[str, bool]],
+          host_zones: dict[str, str] | None = None) -> views.ServerData:
     from stackling import servicegroup
 
     svc = services.get(inst.host or "")
@@ -42,7 +45,9 @@ def _data(s, inst: Instance, faults: dict[str, dict], services: dict[str, Servic
         uuid=inst.uuid, id=inst.id, name=inst.display_name, project_id=inst.project_id,
         user_id=inst.user_id, vm_state=inst.vm_state, task_state=inst.task_state,
         power_state=inst.power_state, host=inst.host, node=inst.node,
-        availability_zone=inst.availability_zone, requested_az=inst.requested_az,
+        availability_zone=(host_zones or {}).get(inst.host or "", inst.availability_zone)
+        if host_zones is not None and inst.host else inst.availability_zone,
+        requested_az=inst.requested_az, volumes=volumes,
         image_ref=inst.image_ref, flavor=inst.flavor,
         metadata={m.key: m.value for m in inst.metadata_items},
         created_at=inst.created_at, updated_at=inst.updated_at,
@@ -68,7 +73,23 @@ def _load(req: Request, instances: list[Instance], s) -> list[views.ServerData]:
     services = {r.host: r for r in s.scalars(select(Service).where(
         Service.project == "nova", Service.binary == "nova-compute"))}
     down_time = az.down_time(common.conf(req))
-    return [_data(s, i, faults, services, down_time) for i in instances]
+    volumes: dict[str, list[tuple[str, bool]]] = {}
+    if uuids:
+        for b in s.scalars(select(BlockDeviceMapping).where(
+                BlockDeviceMapping.instance_uuid.in_(uuids),
+                BlockDeviceMapping.destination_type == "volume",
+                BlockDeviceMapping.volume_id.is_not(None)).order_by(BlockDeviceMapping.id)):
+            volumes.setdefault(b.instance_uuid, []).append((b.volume_id,
+                                                            b.delete_on_termination))
+    host_zones = None
+    if volume_zones.is_2016(req.app.cloud.config.stackling.stackling.behaviour_release):
+        # 2016 kept the requested zone on the instance; the view showed the host's zone.
+        conf = common.conf(req)
+        zones = az.host_zones(s, {i.host for i in instances if i.host})
+        host_zones = {i.host: zones.get(i.host, conf.default_availability_zone)
+                      for i in instances if i.host}
+    return [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []), host_zones)
+            for i in instances]
 
 
 def _get_instance(s, req: Request, server_id: str) -> Instance:
@@ -237,7 +258,7 @@ def _allowed_keys(req: Request) -> set[str]:
     return keys
 
 
-def _check_image(req: Request, image_ref: str) -> None:
+def _check_image(req: Request, image_ref: str) -> dict:
     """The image must exist in the Image API (once that API serves /v2/images/{id})."""
     client = clients.ServiceClient.for_context(req.context, "image")
     try:
@@ -250,12 +271,13 @@ def _check_image(req: Request, image_ref: str) -> None:
             client.get("/v2/images")
         except clients.ApiError as listing:
             if listing.status == 404:
-                return
+                return {}
         raise exception.BadRequest("Can not find requested image") from None
     except KeyError:  # no image app in this process
-        return
+        return {}
     if isinstance(image, dict) and image.get("status", "active") != "active":
         raise exception.BadRequest(f"Image {image_ref} is not active.")
+    return image if isinstance(image, dict) else {}
 
 
 def _networks(req: Request, server: dict) -> None:
@@ -279,27 +301,6 @@ def _networks(req: Request, server: dict) -> None:
             raise exception.BadRequest(f"Network {net['uuid']} could not be found.")
 
 
-def _local_disks_only(server: dict) -> Any:
-    """The image to boot; a BDM may only describe local disks (the CLI sends one)."""
-    image_ref = server.get("imageRef")
-    if server.get("block_device_mapping"):
-        raise exception.NotImplementedYet(
-            "Boot from volume is not implemented by stackling's compute API yet.")
-    bdms = server.get("block_device_mapping_v2") or []
-    if not isinstance(bdms, list):
-        raise exception.ValidationError(field="block_device_mapping_v2", value=bdms,
-                                        detail=f"{bdms!r} is not of type 'array'")
-    for bdm in bdms:
-        if not isinstance(bdm, dict) or bdm.get("destination_type", "local") != "local" or \
-                bdm.get("source_type") not in ("image", "blank"):
-            raise exception.NotImplementedYet(
-                "Boot from volume is not implemented by stackling's compute API yet.")
-        if bdm.get("source_type") == "image" and str(bdm.get("boot_index")) == "0" and \
-                not image_ref:
-            image_ref = bdm.get("uuid")
-    return image_ref
-
-
 def create_server(req: Request):
     """202 with id, links, adminPass; the build goes on in a worker."""
     ctx = req.context
@@ -317,14 +318,15 @@ def create_server(req: Request):
     if "flavorRef" not in server:
         raise exception.ValidationError(field="server", value=server,
                                         detail="'flavorRef' is a required property")
-    image_ref = _local_disks_only(server)
-    if not image_ref:
-        raise exception.BadRequest("Missing imageRef attribute")
-    image_ref = str(image_ref).rstrip("/").rsplit("/", 1)[-1]
-    try:
-        uuidlib.UUID(image_ref)
-    except ValueError:
-        raise exception.BadRequest("Invalid imageRef provided.") from None
+    bdms, legacy_bdm, image_ref = server_volumes.parse(server, req.version)
+    if bdms:
+        common.authorize(req, "os_compute_api:servers:create:attach_volume", target)
+    if image_ref:
+        image_ref = str(image_ref).rstrip("/").rsplit("/", 1)[-1]
+        try:
+            uuidlib.UUID(image_ref)
+        except ValueError:
+            raise exception.BadRequest("Invalid imageRef provided.") from None
     _networks(req, server)
     metadata = server.get("metadata", {})
     if not isinstance(metadata, dict) or any(
@@ -383,42 +385,49 @@ def create_server(req: Request):
         raise exception.BadRequest(exc.message) from None
     if flavor["disabled"]:
         raise exception.BadRequest(f"Flavor {flavor_id} could not be found.")
-    _check_image(req, image_ref)
+    image = _check_image(req, image_ref) if image_ref else None
     min_count = common.validate_integer(server.get("min_count", 1), "min_count", 1)
     max_count = common.validate_integer(server.get("max_count", min_count), "max_count", 1)
     if min_count > max_count:
         raise exception.BadRequest("min_count must be <= max_count")
+    plan = None
+    requested_zone = zone
+    if bdms:
+        with cloud.db.reader() as s:
+            quotas.check_instances(s, conf, ctx.project_id, flavor["vcpus"], flavor["ram"],
+                                   min_count, max_count)
+        plan = server_volumes.prepare(req, server, bdms, legacy_bdm, image_ref, flavor,
+                                      image, zone, min_count, max_count)
+        image_ref, zone = plan.image_ref, plan.zone
+        if plan.is_bfv:
+            hints["_is_bfv"] = True
+    release = cloud.config.stackling.stackling.behaviour_release
     flavor_snapshot = {k: flavor[k] for k in ("id", "name", "ram", "vcpus", "disk",
                                               "ephemeral", "swap", "extra_specs")}
     reservation_id = "r-" + secrets.token_hex(4)
     tags = server.get("tags") or []
     hostname = server.get("hostname") or re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
     created: list[str] = []
-    with cloud.db.writer() as s:
-        count = quotas.check_instances(s, conf, ctx.project_id, flavor["vcpus"], flavor["ram"],
-                                       min_count, max_count)
-        for index in range(count):
-            inst = Instance(
-                project_id=ctx.project_id, user_id=ctx.user_id or "",
-                display_name=name if count == 1 else f"{name}-{index + 1}",
-                display_description=server.get("description"),
-                hostname=hostname if count == 1 else f"{hostname}-{index + 1}",
-                vm_state="building", task_state="scheduling", power_state=0,
-                image_ref=image_ref, flavor=flavor_snapshot, vcpus=flavor["vcpus"],
-                memory_mb=flavor["ram"], root_gb=flavor["disk"],
-                ephemeral_gb=flavor["ephemeral"], user_data=server.get("user_data"),
-                config_drive="True" if server.get("config_drive") else "",
-                access_ip_v4=server.get("accessIPv4"), access_ip_v6=server.get("accessIPv6"),
-                reservation_id=reservation_id, launch_index=index, tags=list(tags),
-                availability_zone=zone, requested_az=zone, scheduler_hints=hints,
-                updated_at=utcnow())
-            inst.metadata_items = [InstanceMetadata(key=k, value=v)
-                                   for k, v in metadata.items()]
-            s.add(inst)
-            s.flush()
-            created.append(inst.uuid)
+    first_uuid = str(uuidlib.uuid4())
+    if plan is not None:
+        server_volumes.reserve(req, first_uuid, plan.bdms, release)
+    try:
+        with cloud.db.writer() as s:
+            count = quotas.check_instances(s, conf, ctx.project_id, flavor["vcpus"],
+                                           flavor["ram"], min_count, max_count)
+            _add_instances(s, req, server, count, first_uuid, name, hostname, image_ref,
+                           flavor_snapshot, flavor, reservation_id, tags, zone, hints,
+                           metadata, plan, created)
+    except Exception:
+        if plan is not None:
+            server_volumes.local_cleanup_reservations(cloud, ctx, plan.bdms)
+        raise
+    if plan is not None or requested_zone != zone:
+        for uuid in created:
+            _record_zone(cloud, ctx, uuid, requested_zone, zone, plan)
+    caller = volume_api.Caller.from_context(ctx).as_dict()
     for uuid in created:
-        cloud.rpc.cast("scheduler", "build_instance", instance_uuid=uuid)
+        cloud.rpc.cast("scheduler", "build_instance", instance_uuid=uuid, caller=caller)
     if server.get("return_reservation_id"):
         return json_response({"reservation_id": reservation_id}, status=202)
     links = views.links(_base(req), ctx.project_id, created[0])
@@ -427,6 +436,61 @@ def create_server(req: Request):
               "adminPass": server.get("adminPass") or secrets.token_urlsafe(9)}
     return json_response({"server": result}, status=202,
                          headers={"Location": links[0]["href"]})
+
+
+def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, name: str,
+                   hostname: str, image_ref: str, flavor_snapshot: dict, flavor: dict,
+                   reservation_id: str, tags: list, zone: str | None, hints: dict,
+                   metadata: dict, plan, created: list[str]) -> None:
+    ctx = req.context
+    for index in range(count):
+        inst = Instance(
+            uuid=first_uuid if index == 0 else str(uuidlib.uuid4()),
+            project_id=ctx.project_id, user_id=ctx.user_id or "",
+            display_name=name if count == 1 else f"{name}-{index + 1}",
+            display_description=server.get("description"),
+            hostname=hostname if count == 1 else f"{hostname}-{index + 1}",
+            vm_state="building", task_state="scheduling", power_state=0,
+            image_ref=image_ref, flavor=flavor_snapshot, vcpus=flavor["vcpus"],
+            memory_mb=flavor["ram"], root_gb=flavor["disk"],
+            ephemeral_gb=flavor["ephemeral"], user_data=server.get("user_data"),
+            config_drive="True" if server.get("config_drive") else "",
+            access_ip_v4=server.get("accessIPv4"), access_ip_v6=server.get("accessIPv6"),
+            reservation_id=reservation_id, launch_index=index, tags=list(tags),
+            availability_zone=zone, requested_az=zone, scheduler_hints=hints,
+            updated_at=utcnow())
+        inst.metadata_items = [InstanceMetadata(key=k, value=v)
+                               for k, v in metadata.items()]
+        s.add(inst)
+        s.flush()
+        if plan is not None:
+            bdms = plan.bdms if index == 0 else [
+                {k: v for k, v in b.items() if k != "attachment_id"} for b in plan.bdms]
+            s.add_all(server_volumes.rows(inst.uuid, [dict(b) for b in bdms]))
+        created.append(inst.uuid)
+
+
+def _record_zone(cloud, ctx, uuid: str, requested: str | None, zone: str | None,
+                 plan) -> None:
+    conf = cloud.config
+    if requested == zone:
+        summary = (f"Server zone: {zone} (requested or [DEFAULT] default_schedule_zone)"
+                   if zone else "No zone requested and [DEFAULT] default_schedule_zone is "
+                   "unset: the server may go to any host")
+        outcome = decisions.OK
+    else:
+        summary = (f"No zone requested; [cinder] cross_az_attach = False and the volumes "
+                   f"are in {zone}: the server is placed in the volumes' zone {zone}")
+        outcome = decisions.OK
+    decisions.record(cloud, resource_type="server", resource_id=uuid, service="nova-api",
+                     step="server zone", outcome=outcome, summary=summary,
+                     request_id=ctx.request_id,
+                     inputs={"requested_az": requested, "zone": zone,
+                             "default_schedule_zone": conf.nova.default_schedule_zone,
+                             "cross_az_attach": conf.nova.cinder.cross_az_attach,
+                             "release": conf.stackling.stackling.behaviour_release,
+                             "volumes": {k: v.get("availability_zone")
+                                         for k, v in (plan.volumes if plan else {}).items()}})
 
 
 # -- update, delete, actions -----------------------------------------------------------
@@ -475,12 +539,16 @@ def delete_server(req: Request, server_id: str):
         if host:
             inst.task_state = "deleting"
             inst.updated_at = utcnow()
+    caller = volume_api.Caller.from_context(req.context)
     if host:
         try:
-            cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id)
+            cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id,
+                           caller=caller.as_dict())
             return empty_response(204)
         except Exception:  # the host's manager is gone: delete locally, as Nova does
             pass
+    # Never reached a host (or its manager is gone): the API cleans up the volumes.
+    server_volumes.local_cleanup(cloud, caller, server_id)
     manager.delete_instance_row(cloud, server_id, release_claim=bool(host))
     return empty_response(204)
 

@@ -84,6 +84,7 @@ class ServerData:
     host_up: bool | None = None
     host_disabled: bool = False
     deleted: bool = False
+    volumes: list = field(default_factory=list)   # (volume id, delete_on_termination)
 
 
 def host_id(project_id: str, host: str | None) -> str:
@@ -184,7 +185,9 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
     server["OS-EXT-STS:task_state"] = d.task_state
     server["OS-EXT-STS:vm_state"] = d.vm_state
     server["OS-EXT-STS:power_state"] = d.power_state
-    server["os-extended-volumes:volumes_attached"] = []
+    server["os-extended-volumes:volumes_attached"] = [
+        {"id": vid, "delete_on_termination": dot} if version.matches("2.3") else {"id": vid}
+        for vid, dot in d.volumes]
     server["security_groups"] = [{"name": "default"}]
     if is_admin:
         server["OS-EXT-SRV-ATTR:host"] = d.host

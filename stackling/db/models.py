@@ -13,6 +13,7 @@ import uuid
 
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -80,12 +81,26 @@ class User(Base):
 
 
 class Role(Base):
+    """A global role (``domain_id`` null) or a domain-specific one: names are unique per
+    domain, and among global roles (checked by the API, as NULLs never collide)."""
+
     __tablename__ = "identity_role"
+    __table_args__ = (UniqueConstraint("name", "domain_id"),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
     domain_id: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ImpliedRole(Base):
+    """An inference rule: holding ``prior_role_id`` also grants ``implied_role_id``."""
+
+    __tablename__ = "identity_implied_role"
+    prior_role_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_role.id", ondelete="CASCADE"), primary_key=True)
+    implied_role_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_role.id", ondelete="CASCADE"), primary_key=True)
 
 
 class Group(Base):
@@ -117,6 +132,40 @@ class RoleAssignment(Base):
     role_id: Mapped[str] = mapped_column(ForeignKey("identity_role.id", ondelete="CASCADE"),
                                          primary_key=True)
     inherited: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Credential(Base):
+    """Keystone's credential table: ``type`` ec2, totp, cert...; ``blob`` the secret
+    document as the user gave it (EC2 credentials: ``{"access", "secret", ...}``, with
+    ``id`` the sha256 of the access key, as Keystone)."""
+
+    __tablename__ = "identity_credential"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(255))
+    blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ApplicationCredential(Base):
+    """A user's delegation of (some of) its roles on one project; the secret is stored
+    as a bcrypt hash only."""
+
+    __tablename__ = "identity_application_credential"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    # Microseconds kept (MariaDB's DATETIME drops them otherwise): expires_at is echoed.
+    expires_at: Mapped[dt.datetime | None] = mapped_column(
+        DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"))
+    unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    roles: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Region(Base):

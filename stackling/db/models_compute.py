@@ -83,6 +83,33 @@ class InstanceFault(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class BlockDeviceMapping(TimestampMixin, Base):
+    """A disk of a server (Nova's block_device_mapping): image/volume/snapshot/blank as
+    source, local/volume as destination. ``attachment_id`` is the Cinder attachment."""
+
+    __tablename__ = "compute_block_device_mapping"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    source_type: Mapped[str | None] = mapped_column(String(255))
+    destination_type: Mapped[str | None] = mapped_column(String(255))
+    boot_index: Mapped[int | None] = mapped_column(Integer)
+    device_name: Mapped[str | None] = mapped_column(String(255))
+    device_type: Mapped[str | None] = mapped_column(String(255))
+    disk_bus: Mapped[str | None] = mapped_column(String(255))
+    guest_format: Mapped[str | None] = mapped_column(String(255))
+    no_device: Mapped[bool] = mapped_column(Boolean, default=False)
+    image_id: Mapped[str | None] = mapped_column(String(36))
+    snapshot_id: Mapped[str | None] = mapped_column(String(36))
+    volume_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    volume_size: Mapped[int | None] = mapped_column(Integer)
+    volume_type: Mapped[str | None] = mapped_column(String(255))
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    tag: Mapped[str | None] = mapped_column(String(255))
+    attachment_id: Mapped[str | None] = mapped_column(String(36))
+    connection_info: Mapped[dict | None] = mapped_column(JSON)
+
+
 class Flavor(TimestampMixin, Base):
     __tablename__ = "compute_flavor"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

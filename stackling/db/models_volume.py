@@ -55,6 +55,31 @@ class Volume(TimestampMixin, Base):
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+class VolumeAttachment(TimestampMixin, Base):
+    """One attachment of a volume (Cinder's volume_attachment), shared by the attachments
+    API (3.27+) and the legacy volume actions (os-reserve/os-attach/os-detach ...).
+
+    ``attach_status``: reserved, attaching, attached, detaching, error_attaching,
+    error_detaching (a detached attachment is deleted, as Cinder soft-deletes it).
+    ``attach_mode`` keeps Cinder's string ``"null"`` until a mode is known.
+    """
+
+    __tablename__ = "volume_attachment"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    instance_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
+    attached_host: Mapped[str | None] = mapped_column(String(255))
+    mountpoint: Mapped[str | None] = mapped_column(String(255))
+    attach_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    detach_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    attach_status: Mapped[str] = mapped_column(String(255), default="reserved")
+    attach_mode: Mapped[str | None] = mapped_column(String(36))
+    connection_info: Mapped[dict | None] = mapped_column(JSON)
+    connector: Mapped[dict | None] = mapped_column(JSON)
+    volume_host: Mapped[str | None] = mapped_column(String(255))
+
+
 class Snapshot(TimestampMixin, Base):
     __tablename__ = "volume_snapshot"
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -9,8 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stackling import discovery, exception, explain, policy
+from stackling.identity import credentials
 from stackling.db.models import (CatalogService, Domain, Endpoint, Group, GroupMembership,
-                                 Project, Region, Role, RoleAssignment, User)
+                                 ImpliedRole, Project, Region, Role, RoleAssignment, User)
 from stackling.web.app import (ApiApp, Request, ServiceInfo, empty_response, json_response,
                                read_json)
 from stackling.web.router import Router
@@ -49,6 +51,9 @@ policy.register({
     "identity:list_role_assignments": ADMIN,
     "identity:grant": ADMIN, "identity:revoke_grant": ADMIN, "identity:check_grant": ADMIN,
     "identity:list_grants": ADMIN,
+    **{f"identity:{a}": ADMIN for a in ("create_implied_role", "delete_implied_role",
+                                        "check_implied_role", "get_implied_role",
+                                        "list_implied_roles", "list_role_inference_rules")},
     "identity:validate_token": policy.ANY, "identity:revoke_token": policy.ANY,
 })
 
@@ -224,15 +229,62 @@ def list_entities(req: Request, noun: str):
             column = "region_id" if key == "region_id" else key
             if key == "is_domain":
                 if _bool(value):
-                    return _list_response(req, noun, [])
+                    return _domains_as_projects(req)
                 continue
             stmt = stmt.where(getattr(model, column) == (
                 _bool(value) if key == "enabled" else value))
+    if noun == "roles" and not req.GET.get("domain_id"):
+        # Keystone lists global roles only, unless asked for a domain's roles.
+        stmt = stmt.where(Role.domain_id.is_(None))
     if noun == "endpoints" and "region" in req.GET:
         stmt = stmt.where(Endpoint.region_id == req.GET["region"])
     with req.app.cloud.db.reader() as s:
         rows = s.scalars(stmt.order_by(model.id)).all()
         return _list_response(req, noun, rows)
+
+
+# -- projects acting as domains (is_domain) ------------------------------------------------
+# Keystone stores domains as projects with is_domain true; stackling keeps domains in their
+# own table and shows them through the projects API with the same fields Keystone gives.
+
+
+def _domain_project_view(req: Request, d: Domain) -> dict:
+    return {"id": d.id, "name": d.name, "domain_id": None, "description": d.description or "",
+            "enabled": d.enabled, "parent_id": None, "is_domain": True, "tags": [],
+            "options": {}, "links": {"self": f"{base(req)}/v3/projects/{d.id}"}}
+
+
+def _domains_as_projects(req: Request):
+    with req.app.cloud.db.reader() as s:
+        stmt = select(Domain).order_by(Domain.id)
+        if "name" in req.GET:
+            stmt = stmt.where(Domain.name == req.GET["name"])
+        if "enabled" in req.GET:
+            stmt = stmt.where(Domain.enabled == _bool(req.GET["enabled"]))
+        rows = [_domain_project_view(req, d) for d in s.scalars(stmt)]
+    return json_response({"projects": rows, "links": {
+        "self": f"{base(req)}{req.path_info}", "previous": None, "next": None}})
+
+
+def _project_is_domain(req: Request, entity_id: str) -> bool:
+    with req.app.cloud.db.reader() as s:
+        return s.get(Project, entity_id) is None and s.get(Domain, entity_id) is not None
+
+
+def _as_domain_call(req: Request, handler, entity_id: str):
+    """Run a domains handler for a project id that names a domain; answer as a project."""
+    if req.method in ("POST", "PATCH"):
+        data = _body(req, "projects")
+        for key in ("is_domain", "domain_id", "parent_id"):
+            data.pop(key, None)
+        req.body = json.dumps({"domain": data}).encode()
+    resp = handler(req, "domains", entity_id)
+    if resp.status_int in (200, 201):
+        with req.app.cloud.db.reader() as s:
+            d = s.get(Domain, json.loads(resp.body)["domain"]["id"])
+            return json_response({"project": _domain_project_view(req, d)},
+                                 status=resp.status_int)
+    return resp
 
 
 def _get(s: Session, noun: str, entity_id: str):
@@ -243,6 +295,8 @@ def _get(s: Session, noun: str, entity_id: str):
 
 
 def get_entity(req: Request, noun: str, entity_id: str):
+    if noun == "projects" and _project_is_domain(req, entity_id):
+        return _as_domain_call(req, get_entity, entity_id)
     target = {"projects": {"project_id": entity_id}, "users": {"user_id": entity_id},
               # "owner" of a domain: the caller's project lives in it.
               "domains": {"project_id": req.context.project_id
@@ -324,6 +378,10 @@ def _apply(req: Request, s: Session, noun: str, row: Any, data: dict, creating: 
             raise exception.NotFound(f"Could not find domain: {row.domain_id}.")
     if noun == "projects" and creating:
         row.parent_id = data.get("parent_id") or row.domain_id
+    if noun == "roles" and creating:
+        row.domain_id = data.get("domain_id") or None
+        if row.domain_id is not None and s.get(Domain, row.domain_id) is None:
+            raise exception.NotFound(f"Could not find domain: {row.domain_id}.")
     if noun == "users" and "password" in data:
         row.password_hash = identity.hash_password(str(data["password"]))
     if noun == "endpoints":
@@ -353,12 +411,27 @@ def _uniqueness(s: Session, noun: str, row: Any) -> None:
                                                   model.domain_id == row.domain_id,
                                                   model.id != row.id),
                   row.name, f" at domain ID {row.domain_id}")
-    elif noun in ("roles", "domains"):
+    elif noun == "roles":
+        _conflict(s, noun, select(model.id).where(model.name == row.name,
+                                                  model.domain_id == row.domain_id,
+                                                  model.id != row.id), row.name)
+    elif noun == "domains":
         _conflict(s, noun, select(model.id).where(model.name == row.name, model.id != row.id),
                   row.name)
 
 
 def create_entity(req: Request, noun: str):
+    if noun == "projects":
+        data = _body(req, "projects")
+        if data.get("is_domain") is True:
+            authorize(req, "identity:create_domain")
+            for key in ("is_domain", "domain_id", "parent_id"):
+                data.pop(key, None)
+            req.body = json.dumps({"domain": data}).encode()
+            resp = create_entity(req, "domains")
+            with req.app.cloud.db.reader() as s:
+                d = s.get(Domain, json.loads(resp.body)["domain"]["id"])
+                return json_response({"project": _domain_project_view(req, d)}, status=201)
     authorize(req, f"identity:create_{SINGULAR[noun]}")
     data = _body(req, noun)
     required = {"users": ["name"], "projects": ["name"], "roles": ["name"],
@@ -405,6 +478,8 @@ def _create(req: Request, noun: str, data: dict, region_id: str | None):
 
 
 def update_entity(req: Request, noun: str, entity_id: str):
+    if noun == "projects" and _project_is_domain(req, entity_id):
+        return _as_domain_call(req, update_entity, entity_id)
     authorize(req, f"identity:update_{SINGULAR[noun]}")
     data = _body(req, noun)
     if "id" in data and data["id"] != entity_id:
@@ -425,6 +500,8 @@ def update_entity(req: Request, noun: str, entity_id: str):
 
 
 def delete_entity(req: Request, noun: str, entity_id: str):
+    if noun == "projects" and _project_is_domain(req, entity_id):
+        return _as_domain_call(req, delete_entity, entity_id)
     authorize(req, f"identity:delete_{SINGULAR[noun]}")
     with req.app.cloud.db.writer() as s:
         row = _get(s, noun, entity_id)
@@ -441,6 +518,11 @@ def delete_entity(req: Request, noun: str, entity_id: str):
             for a in s.scalars(select(RoleAssignment).where(
                     RoleAssignment.role_id == entity_id)):
                 s.delete(a)
+            for rule in s.scalars(select(ImpliedRole).where(
+                    (ImpliedRole.prior_role_id == entity_id)
+                    | (ImpliedRole.implied_role_id == entity_id))):
+                s.delete(rule)
+            s.flush()
         s.delete(row)
     if noun == "users":
         req.app.cloud.identity.revoke_user(entity_id)
@@ -535,7 +617,7 @@ def change_password(req: Request, user_id: str):
 
 ASSIGNMENT_TYPES = {("projects", "users"): "UserProject", ("domains", "users"): "UserDomain",
                     ("system", "users"): "UserSystem", ("projects", "groups"): "GroupProject",
-                    ("domains", "groups"): "GroupDomain"}
+                    ("domains", "groups"): "GroupDomain", ("system", "groups"): "GroupSystem"}
 
 
 def _grant_key(s: Session, kind: str, target_id: str, user_id: str, role_id: str,
@@ -585,66 +667,180 @@ def list_grants(req: Request, kind: str, target_id: str, user_id: str,
         return _list_response(req, "roles", rows)
 
 
+SCOPE_OF = {"UserProject": "project", "GroupProject": "project", "UserDomain": "domain",
+            "GroupDomain": "domain", "UserSystem": "system", "GroupSystem": "system"}
+
+
+def _assignment_link(req: Request, type_: str, actor: str, target: str, role: str) -> str:
+    who = "groups" if type_.startswith("Group") else "users"
+    scope = SCOPE_OF[type_]
+    if scope == "system":
+        return f"{base(req)}/v3/system/{who}/{actor}/roles/{role}"
+    return f"{base(req)}/v3/{scope}s/{target}/{who}/{actor}/roles/{role}"
+
+
 def role_assignments(req: Request):
+    """GET /v3/role_assignments: filters, ``effective`` (group assignments become the
+    members', implied roles are added, domain-specific roles dropped) and
+    ``include_names``."""
     authorize(req, "identity:list_role_assignments")
-    stmt = select(RoleAssignment)
     q = req.GET
-    if "user.id" in q:
-        stmt = stmt.where(RoleAssignment.actor_id == q["user.id"])
-    if "scope.project.id" in q:
-        stmt = stmt.where(RoleAssignment.target_id == q["scope.project.id"],
-                          RoleAssignment.type == "UserProject")
-    if "scope.domain.id" in q:
-        stmt = stmt.where(RoleAssignment.target_id == q["scope.domain.id"],
-                          RoleAssignment.type == "UserDomain")
-    if "scope.system" in q:
-        stmt = stmt.where(RoleAssignment.type == "UserSystem")
-    if "role.id" in q:
-        stmt = stmt.where(RoleAssignment.role_id == q["role.id"])
-    if "group.id" in q:
-        stmt = stmt.where(RoleAssignment.actor_id == q["group.id"])
+    effective = "effective" in q and _bool(q["effective"] or "true")
     names = "include_names" in q and _bool(q["include_names"] or "true")
-    out = []
+    identity = req.app.cloud.identity
     with req.app.cloud.db.reader() as s:
-        for a in s.scalars(stmt):
-            if a.type == "UserSystem":
-                out.append({"role": {"id": a.role_id}, "user": {"id": a.actor_id},
-                            "scope": {"system": {"all": True}},
-                            "links": {"assignment": f"{base(req)}/v3/system/users/"
-                                                    f"{a.actor_id}/roles/{a.role_id}"}})
+        # (type, actor kind, actor id, target, role id, links)
+        rows = []
+        for a in s.scalars(select(RoleAssignment)):
+            link = _assignment_link(req, a.type, a.actor_id, a.target_id, a.role_id)
+            rows.append((a.type, a.actor_id, a.target_id, a.role_id, {"assignment": link}))
+        if effective:
+            expanded = []
+            for type_, actor, target, role, links in rows:
+                if type_.startswith("Group"):
+                    members = s.scalars(select(GroupMembership.user_id).where(
+                        GroupMembership.group_id == actor)).all()
+                    for user_id in members:
+                        expanded.append(("User" + type_[5:], user_id, target, role, {
+                            **links, "membership":
+                                f"{base(req)}/v3/groups/{actor}/users/{user_id}"}))
+                else:
+                    expanded.append((type_, actor, target, role, links))
+            rows = []
+            domain_roles = set(s.scalars(select(Role.id).where(Role.domain_id.isnot(None))))
+            for type_, actor, target, role, links in expanded:
+                for implied in sorted(identity.implied_closure(s, [role])):
+                    if implied in domain_roles:
+                        continue
+                    extra = {} if implied == role else {
+                        "prior_role": f"{base(req)}/v3/roles/{role}/implies/{implied}"}
+                    rows.append((type_, actor, target, implied, {**links, **extra}))
+        if "user.id" in q:
+            user_id = q["user.id"]
+            rows = [r for r in rows if r[0].startswith("User") and r[1] == user_id]
+        if "group.id" in q:
+            rows = [r for r in rows if r[0].startswith("Group") and r[1] == q["group.id"]]
+        if "scope.project.id" in q:
+            rows = [r for r in rows if SCOPE_OF[r[0]] == "project"
+                    and r[2] == q["scope.project.id"]]
+        if "scope.domain.id" in q:
+            rows = [r for r in rows if SCOPE_OF[r[0]] == "domain"
+                    and r[2] == q["scope.domain.id"]]
+        if "scope.system" in q:
+            rows = [r for r in rows if SCOPE_OF[r[0]] == "system"]
+        if "role.id" in q:
+            rows = [r for r in rows if r[3] == q["role.id"]]
+        out, seen = [], set()
+        for type_, actor, target, role_id, links in rows:
+            key = (type_, actor, target, role_id)
+            if key in seen:
                 continue
-            if a.type.startswith("Group"):
-                kind = "projects" if a.type == "GroupProject" else "domains"
-                scope_kind = kind[:-1]
-                out.append({"role": {"id": a.role_id}, "group": {"id": a.actor_id},
-                            "scope": {scope_kind: {"id": a.target_id}},
-                            "links": {"assignment": f"{base(req)}/v3/{kind}/{a.target_id}/"
-                                                    f"groups/{a.actor_id}/roles/{a.role_id}"}})
-                continue
-            scope_kind = "project" if a.type == "UserProject" else "domain"
-            role: dict[str, Any] = {"id": a.role_id}
-            user: dict[str, Any] = {"id": a.actor_id}
-            scope: dict[str, Any] = {"id": a.target_id}
+            seen.add(key)
+            scope_kind = SCOPE_OF[type_]
+            role: dict[str, Any] = {"id": role_id}
+            who: dict[str, Any] = {"id": actor}
+            scope: dict[str, Any] = {"all": True} if scope_kind == "system" else {"id": target}
             if names:
-                r = s.get(Role, a.role_id)
-                u = s.get(User, a.actor_id)
+                r = s.get(Role, role_id)
                 role["name"] = r.name if r else None
-                if u:
-                    d = s.get(Domain, u.domain_id)
-                    user.update(name=u.name, domain={"id": d.id, "name": d.name})
-                t = s.get(Project if scope_kind == "project" else Domain, a.target_id)
-                if t is not None:
-                    scope["name"] = t.name
-                    if scope_kind == "project":
-                        d = s.get(Domain, t.domain_id)
-                        scope["domain"] = {"id": d.id, "name": d.name}
-            kind = "projects" if scope_kind == "project" else "domains"
-            out.append({
-                "role": role, "user": user, "scope": {scope_kind: scope},
-                "links": {"assignment": f"{base(req)}/v3/{kind}/{a.target_id}/users/"
-                                        f"{a.actor_id}/roles/{a.role_id}"}})
+                if r is not None and r.domain_id:
+                    role["domain"] = {"id": r.domain_id}
+                a = s.get(User if type_.startswith("User") else Group, actor)
+                if a is not None:
+                    d = s.get(Domain, a.domain_id)
+                    who.update(name=a.name, domain={"id": d.id, "name": d.name})
+                if scope_kind != "system":
+                    t = s.get(Project if scope_kind == "project" else Domain, target)
+                    if t is not None:
+                        scope["name"] = t.name
+                        if scope_kind == "project":
+                            d = s.get(Domain, t.domain_id)
+                            scope["domain"] = {"id": d.id, "name": d.name}
+            out.append({"role": role, "user" if type_.startswith("User") else "group": who,
+                        "scope": {scope_kind: scope}, "links": links})
     return json_response({"role_assignments": out, "links": {
         "self": f"{base(req)}/v3/role_assignments", "previous": None, "next": None}})
+
+
+# -- implied roles (keystone/api/roles.py, role_inferences.py) --------------------------
+
+# keystone.conf [assignment] prohibited_implied_role
+PROHIBITED_IMPLIED = ("admin",)
+
+
+def _role_ref(req: Request, role: Role) -> dict:
+    return {"id": role.id, "name": role.name,
+            "links": {"self": f"{base(req)}/v3/roles/{role.id}"}}
+
+
+def _rule(s: Session, prior_id: str, implied_id: str) -> tuple[Role, Role]:
+    prior = _get(s, "roles", prior_id)
+    implied = _get(s, "roles", implied_id)
+    if s.get(ImpliedRole, (prior_id, implied_id)) is None:
+        raise exception.NotFound(f"{prior_id} does not imply {implied_id}.")
+    return prior, implied
+
+
+def implied_role(req: Request, prior_role_id: str, implied_role_id: str):
+    """PUT (201), GET (200), HEAD (204) and DELETE (204) of one inference rule."""
+    method = req.method
+    authorize(req, {"PUT": "identity:create_implied_role",
+                    "DELETE": "identity:delete_implied_role",
+                    "HEAD": "identity:check_implied_role"}.get(method,
+                                                               "identity:get_implied_role"))
+    with req.app.cloud.db.writer() as s:
+        if method == "PUT":
+            prior = _get(s, "roles", prior_role_id)
+            implied = _get(s, "roles", implied_role_id)
+            if implied.name in PROHIBITED_IMPLIED:
+                raise exception.Forbidden(f"{implied_role_id} cannot be an implied roles.")
+            if prior.domain_id is None and implied.domain_id:
+                raise exception.Forbidden("Global role cannot imply a domain-specific role")
+            if s.get(ImpliedRole, (prior_role_id, implied_role_id)) is None:
+                s.add(ImpliedRole(prior_role_id=prior_role_id,
+                                  implied_role_id=implied_role_id))
+                s.flush()
+        else:
+            prior, implied = _rule(s, prior_role_id, implied_role_id)
+            if method == "DELETE":
+                s.delete(s.get(ImpliedRole, (prior_role_id, implied_role_id)))
+        body = {"role_inference": {"prior_role": _role_ref(req, prior),
+                                   "implies": _role_ref(req, implied)},
+                "links": {"self": f"{base(req)}/v3/roles/{prior_role_id}/implies/"
+                                  f"{implied_role_id}"}}
+    if method in ("PUT", "DELETE"):
+        req.app.cloud.identity.invalidate()
+    if method in ("HEAD", "DELETE"):
+        return empty_response(204)
+    return json_response(body, status=201 if method == "PUT" else 200)
+
+
+def list_implied_roles(req: Request, prior_role_id: str):
+    authorize(req, "identity:list_implied_roles")
+    with req.app.cloud.db.reader() as s:
+        prior = _get(s, "roles", prior_role_id)
+        implied = s.scalars(select(Role).join(ImpliedRole, ImpliedRole.implied_role_id == Role.id)
+                            .where(ImpliedRole.prior_role_id == prior_role_id)).all()
+        body = {"role_inference": {"prior_role": _role_ref(req, prior),
+                                   "implies": [_role_ref(req, r) for r in implied]},
+                "links": {"self": f"{base(req)}/v3/roles/{prior_role_id}/implies"}}
+    if req.method == "HEAD":
+        return empty_response(204)
+    return json_response(body)
+
+
+def role_inferences(req: Request):
+    authorize(req, "identity:list_role_inference_rules")
+    with req.app.cloud.db.reader() as s:
+        roles = {r.id: r for r in s.scalars(select(Role))}
+        rules: dict[str, list[dict]] = {}
+        for rule in s.scalars(select(ImpliedRole)):
+            rules.setdefault(rule.prior_role_id, []).append(
+                _role_ref(req, roles[rule.implied_role_id]))
+        out = [{"prior_role": _role_ref(req, roles[prior]), "implies": implied}
+               for prior, implied in rules.items()]
+    return json_response({"role_inferences": out,
+                          "links": {"self": f"{base(req)}/v3/role_inferences"}})
 
 
 # -- routes ----------------------------------------------------------------------------
@@ -678,9 +874,19 @@ def _grants(kind: str) -> list[tuple[str, dict]]:
         return list_grants(req, kind, target_id, user_id)
 
     if kind == "system":
+        def sys_group_one(req, group_id, role_id):
+            return grant_role(req, kind, "system", group_id, role_id, actor="groups")
+
+        def sys_group_many(req, group_id):
+            return list_grants(req, kind, "system", group_id, actor="groups")
+
         return [("/v3/system/users/{user_id}/roles/{role_id}",
                  {"PUT": one, "GET": one, "HEAD": one, "DELETE": one}),
-                ("/v3/system/users/{user_id}/roles", {"GET": many})]
+                ("/v3/system/users/{user_id}/roles", {"GET": many}),
+                ("/v3/system/groups/{group_id}/roles/{role_id}",
+                 {"PUT": sys_group_one, "GET": sys_group_one, "HEAD": sys_group_one,
+                  "DELETE": sys_group_one}),
+                ("/v3/system/groups/{group_id}/roles", {"GET": sys_group_many})]
     def group_one(req, target_id, group_id, role_id):
         return grant_role(req, kind, target_id, group_id, role_id, actor="groups")
 
@@ -711,6 +917,12 @@ ROUTES: list[tuple[str, dict]] = [
                                                "GET": group_member,
                                                "DELETE": group_member}),
     ("/v3/role_assignments", {"GET": role_assignments}),
+    ("/v3/role_inferences", {"GET": role_inferences}),
+    ("/v3/roles/{prior_role_id}/implies", {"GET": list_implied_roles}),
+    ("/v3/roles/{prior_role_id}/implies/{implied_role_id}",
+     {"PUT": implied_role, "GET": implied_role, "HEAD": implied_role,
+      "DELETE": implied_role}),
+    *credentials.ROUTES,
     *_grants("projects"), *_grants("domains"), *_grants("system"),
     ("/v3/regions/{entity_id}", {"PUT": create_region_with_id}),
     *[route for noun in NOUNS for route in _crud(noun)],

@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stackling.db.models import (CatalogService, Domain, Endpoint, Project, Region, Role,
-                                 RoleAssignment, User)
+from stackling.db.models import (CatalogService, Domain, Endpoint, ImpliedRole, Project,
+                                 Region, Role, RoleAssignment, User)
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 ROLES = ("admin", "member", "reader", "service")
+# keystone-manage bootstrap's inference rules: admin implies member, member implies reader.
+IMPLIED = (("admin", "member"), ("member", "reader"))
 
 # (type, name, service key in Settings, path): block storage is registered under the
 # official type and under volumev3, which nova's [cinder] catalog_info asks for.
@@ -72,7 +74,12 @@ def bootstrap(cloud: Cloud) -> None:
                             description="The default domain", enabled=True)
             s.add(domain)
             s.flush()
-        roles = {name: _get_or_add(s, Role, {"name": name}) for name in ROLES}
+        roles = {name: _get_or_add(s, Role, {"name": name, "domain_id": None})
+                 for name in ROLES}
+        for prior, implied in IMPLIED:
+            if s.get(ImpliedRole, (roles[prior].id, roles[implied].id)) is None:
+                s.add(ImpliedRole(prior_role_id=roles[prior].id,
+                                  implied_role_id=roles[implied].id))
         users = {}
         for name in wanted:
             users[name] = _get_or_add(s, User, {"name": name, "domain_id": "default"},

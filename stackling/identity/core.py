@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stackling import exception
-from stackling.context import IMPLIED_ROLES, RequestContext
-from stackling.db.models import (CatalogService, Domain, GroupMembership, Project,
-                                 RevocationEvent, Role, RoleAssignment, User, utcnow)
+from stackling.context import RequestContext
+from stackling.db.models import (ApplicationCredential, CatalogService, Domain,
+                                 GroupMembership, ImpliedRole, Project, RevocationEvent, Role,
+                                 RoleAssignment, User, utcnow)
 from stackling.identity.passwords import PasswordChecker, hash_password
 from stackling.identity.tokens import FernetProvider, TokenPayload, new_audit_id
 
@@ -48,6 +49,7 @@ class AuthInfo:
     domain: dict[str, Any] | None
     roles: list[dict[str, str]] = field(default_factory=list)
     system: bool = False
+    app_cred: dict[str, Any] | None = None
 
     def context(self, cloud: Cloud, token: str, request_id: str) -> RequestContext:
         return RequestContext(
@@ -112,8 +114,21 @@ class Identity:
                                        "assumed to be in error.")
         parent_audit = None
         expires_at = None
+        app_cred_id = None
         with self.cloud.db.reader() as s:
-            if "password" in methods:
+            if "application_credential" in methods:
+                cred = self._app_cred(s, identity.get("application_credential") or {})
+                user = s.get(User, cred.user_id)
+                method_list = ["application_credential"]
+                app_cred_id = cred.id
+                if cred.expires_at is not None:
+                    expires_at = min(cred.expires_at.replace(
+                        tzinfo=dt.timezone.utc).timestamp(),
+                        time.time() + self.conf.token.expiration)
+                if user is None or not user.enabled:
+                    raise Unauthorized()
+                project_id, domain_id = cred.project_id, None
+            elif "password" in methods:
                 user = self._password_user(s, identity.get("password") or {})
                 method_list = ["password"]
             elif "token" in methods:
@@ -127,17 +142,19 @@ class Identity:
                 user = s.get(User, prior.user["id"])
                 method_list = list(dict.fromkeys(["token", *prior.payload.methods]))
                 parent_audit = prior.payload.audit_id
+                app_cred_id = prior.payload.app_cred_id
                 # A token made from a token never outlives it (Keystone keeps the expiry).
                 expires_at = prior.payload.expires_at
             else:
                 raise Unauthorized()
-            if user is None or not user.enabled:
-                raise Unauthorized()
-            project_id, domain_id = self._scope(s, user, auth.get("scope"))
+            if app_cred_id is None:
+                if user is None or not user.enabled:
+                    raise Unauthorized()
+                project_id, domain_id = self._scope(s, user, auth.get("scope"))
         now = time.time()
         payload = TokenPayload(user.id, tuple(method_list), project_id, domain_id, now,
                                expires_at or now + self.conf.token.expiration, new_audit_id(),
-                               parent_audit)
+                               parent_audit, app_cred_id)
         token = self.tokens.issue(payload)
         return token, self._load(payload, token)
 
@@ -157,6 +174,37 @@ class Identity:
         if user is None or not self.passwords.check(secret, user.password_hash):
             raise Unauthorized()
         return user
+
+    def _app_cred(self, s: Session, spec: dict) -> ApplicationCredential:
+        """The application credential of an ``application_credential`` auth method:
+        by ``id``, or by ``name`` and its ``user`` (id, or name and domain)."""
+        secret = spec.get("secret")
+        if not isinstance(secret, str):
+            raise Unauthorized()
+        if spec.get("id"):
+            cred = s.get(ApplicationCredential, spec["id"])
+        elif spec.get("name"):
+            uref = spec.get("user") or {}
+            if uref.get("id"):
+                user = s.get(User, uref["id"])
+            elif uref.get("name"):
+                domain = self._find_domain(s, uref.get("domain") or {})
+                user = s.scalar(select(User).where(User.name == uref["name"],
+                                                   User.domain_id == domain.id))
+            else:
+                raise Unauthorized()
+            cred = user and s.scalar(select(ApplicationCredential).where(
+                ApplicationCredential.user_id == user.id,
+                ApplicationCredential.name == spec["name"]))
+        else:
+            raise Unauthorized()
+        from stackling.identity.credentials import secret_digest
+
+        if cred is None or not self.passwords.check(secret_digest(secret), cred.secret_hash):
+            raise Unauthorized()
+        if cred.expires_at is not None and cred.expires_at <= utcnow():
+            raise Unauthorized()
+        return cred
 
     def _find_domain(self, s: Session, ref: dict) -> Domain:
         if ref.get("id"):
@@ -203,6 +251,26 @@ class Identity:
         groups = s.scalars(select(GroupMembership.group_id).where(
             GroupMembership.user_id == user_id))
         return [user_id, *groups]
+
+    @staticmethod
+    def implied_closure(s: Session, role_ids: list[str] | set[str]) -> set[str]:
+        """The roles and every role they imply, transitively (Keystone's inference rules)."""
+        seen = set(role_ids)
+        todo = set(role_ids)
+        while todo:
+            nxt = set(s.scalars(select(ImpliedRole.implied_role_id).where(
+                ImpliedRole.prior_role_id.in_(todo)))) - seen
+            seen |= nxt
+            todo = nxt
+        return seen
+
+    def effective_roles(self, s: Session, role_ids: list[str] | set[str]) -> list[Role]:
+        """Assigned roles plus the implied ones, without domain-specific roles (those only
+        carry their implications, never appear in tokens)."""
+        ids = self.implied_closure(s, role_ids)
+        rows = s.scalars(select(Role).where(Role.id.in_(ids))).all()
+        return sorted((r for r in rows if not r.domain_id),
+                      key=lambda r: (r.id not in role_ids, r.name))
 
     def _role_ids(self, s: Session, user_id: str, target_id: str) -> list[str]:
         return list(s.scalars(select(RoleAssignment.role_id).where(
@@ -262,22 +330,28 @@ class Identity:
                     raise not_found
                 domain_view = {"id": domain.id, "name": domain.name}
             roles: list[dict[str, str]] = []
+            app_cred = None
             if target:
                 assigned = list(s.scalars(select(Role).join(
                     RoleAssignment, RoleAssignment.role_id == Role.id).where(
                     RoleAssignment.actor_id.in_(self.actor_ids(s, user.id)),
                     RoleAssignment.target_id == target)))
-                # A role held directly and through a group counts once.
-                assigned = list({r.id: r for r in assigned}.values())
                 if not assigned:
                     raise not_found
-                names = {r.name for r in assigned}
-                implied = set().union(*(IMPLIED_ROLES.get(n, set()) for n in names)) - names
-                if implied:
-                    assigned += list(s.scalars(select(Role).where(Role.name.in_(implied))))
-                roles = [{"id": r.id, "name": r.name} for r in assigned]
+                expanded = self.effective_roles(s, [r.id for r in assigned])
+                if payload.app_cred_id:
+                    cred = s.get(ApplicationCredential, payload.app_cred_id)
+                    if cred is None:
+                        raise not_found
+                    allowed = {r["id"] for r in cred.roles or []}
+                    expanded = [r for r in expanded if r.id in allowed]
+                    app_cred = {"id": cred.id, "name": cred.name,
+                                "restricted": not cred.unrestricted}
+                if not expanded:
+                    raise not_found
+                roles = [{"id": r.id, "name": r.name} for r in expanded]
         return AuthInfo(payload, user_view, project_view, domain_view, roles,
-                        system=payload.domain_id == SYSTEM)
+                        system=payload.domain_id == SYSTEM, app_cred=app_cred)
 
     def revoke(self, token: str) -> None:
         payload = self.tokens.decode(token)
@@ -308,6 +382,8 @@ class Identity:
             token["domain"] = info.domain
         if info.system:
             token["system"] = {"all": True}
+        if info.app_cred:
+            token["application_credential"] = info.app_cred
         if info.project or info.domain or info.system:
             token["roles"] = info.roles
             if catalog:

@@ -30,6 +30,7 @@ class TokenPayload:
     expires_at: float
     audit_id: str
     parent_audit_id: str | None = None
+    app_cred_id: str | None = None
 
 
 def new_audit_id() -> str:
@@ -54,7 +55,7 @@ class FernetProvider:
     def issue(self, payload: TokenPayload) -> str:
         data = json.dumps([payload.user_id, list(payload.methods), payload.project_id,
                            payload.domain_id, payload.issued_at, payload.expires_at,
-                           payload.audit_id, payload.parent_audit_id],
+                           payload.audit_id, payload.parent_audit_id, payload.app_cred_id],
                           separators=(",", ":")).encode()
         return self._fernet.encrypt(data).decode().rstrip("=")
 
@@ -65,7 +66,7 @@ class FernetProvider:
         except (InvalidToken, ValueError, TypeError):
             raise exception.NotFound(f"Could not find token: {token}") from None
         payload = TokenPayload(data[0], tuple(data[1]), data[2], data[3], data[4], data[5],
-                               data[6], data[7])
+                               data[6], data[7], data[8] if len(data) > 8 else None)
         if payload.expires_at <= time.time():
             raise exception.NotFound(f"Could not find token: {token}")
         return payload

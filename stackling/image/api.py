@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling import discovery
-from stackling.image import images
+from stackling import exception
+from stackling.image import images, members, metadefs
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.router import Router
 
@@ -34,17 +35,45 @@ def import_info(req: Request) -> object:
         "value": ["glance-direct", "web-download", "copy-image"]}})
 
 
+def _images_root(handler):
+    """``/v2/images/`` (an empty image id) is Glance's 404, not the collection."""
+    def wrapped(req: Request):
+        if req.path_info.endswith("/"):
+            raise exception.NotFound("The resource could not be found.")
+        return handler(req)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+def _empty_image_id(req: Request):
+    if req.path_info.endswith("/"):
+        raise exception.NotFound("The resource could not be found.")
+    err = exception.MethodNotAllowed()
+    err.headers = {"Allow": "GET, POST"}
+    raise err
+
+
 ROUTES: list[tuple[str, dict]] = [
     ("/", {"GET": versions_root}),
     ("/versions", {"GET": versions_list}),
-    ("/v2/images", {"GET": images.list_images, "POST": images.create_image}),
+    ("/v2/images", {"GET": _images_root(images.list_images), "POST": images.create_image,
+                    "DELETE": _empty_image_id, "PATCH": _empty_image_id}),
     ("/v2/images/{image_id}", {"GET": images.show_image, "PATCH": images.update_image,
                                "DELETE": images.delete_image}),
     ("/v2/images/{image_id}/file", {"GET": images.download_image, "PUT": images.upload_image}),
     ("/v2/images/{image_id}/tags/{tag}", {"PUT": images.add_tag, "DELETE": images.delete_tag}),
     ("/v2/images/{image_id}/actions/deactivate", {"POST": images.deactivate_image}),
     ("/v2/images/{image_id}/actions/reactivate", {"POST": images.reactivate_image}),
+    ("/v2/images/{image_id}/members", {"GET": members.list_members,
+                                       "POST": members.create_member}),
+    ("/v2/images/{image_id}/members/{member_id}", {"GET": members.show_member,
+                                                   "PUT": members.update_member,
+                                                   "DELETE": members.delete_member}),
     ("/v2/schemas/image", {"GET": images.schema_image}),
+    ("/v2/schemas/member", {"GET": members.schema_member}),
+    ("/v2/schemas/members", {"GET": members.schema_members}),
+    *metadefs.ROUTES,
     ("/v2/schemas/images", {"GET": images.schema_images}),
     ("/v2/info/import", {"GET": import_info}),
 ]

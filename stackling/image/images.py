@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from stackling import exception
 from stackling.db.models import utcnow
-from stackling.db.models_image import Image
+from stackling.db.models_image import Image, ImageMember
 from stackling.storage import imagestore
 from stackling.web.app import Request, empty_response, json_response, read_json
 
@@ -92,16 +92,27 @@ def view(row: Image) -> dict:
 # -- access ----------------------------------------------------------------------------
 
 
-def _visible(req: Request, row: Image) -> bool:
+def _visible(req: Request, row: Image, member_status: str | None = None) -> bool:
+    """Glance's image visibility: admin, public/community, the owner, and for ``shared``
+    images the projects it is shared with (``member_status`` is the caller's, if any)."""
     ctx = req.context
     if ctx.is_admin or row.visibility in ("public", "community"):
         return True
-    return row.owner is not None and row.owner == ctx.project_id
+    if row.owner is not None and row.owner == ctx.project_id:
+        return True
+    return row.visibility == "shared" and member_status is not None
+
+
+def _member_status(s, req: Request, image_id: str) -> str | None:
+    if not req.context.project_id:
+        return None
+    m = s.get(ImageMember, (image_id, req.context.project_id))
+    return m.status if m is not None else None
 
 
 def _get(s, req: Request, image_id: str) -> Image:
     row = s.get(Image, image_id)
-    if row is None or not _visible(req, row):
+    if row is None or not _visible(req, row, _member_status(s, req, image_id)):
         raise exception.NotFound(f"No image found with ID {image_id}")
     return row
 
@@ -109,6 +120,15 @@ def _get(s, req: Request, image_id: str) -> Image:
 def _check_mutable(req: Request, row: Image) -> None:
     if not req.context.is_admin and row.owner != req.context.project_id:
         raise exception.Forbidden("You are not permitted to modify this image.")
+
+
+def _check_owner_member(req: Request, row: Image, action: str) -> None:
+    """Glance's default rule for (de)activation: admin, or a member of the owner project."""
+    ctx = req.context
+    if ctx.is_admin:
+        return
+    if row.owner != ctx.project_id or "member" not in ctx.effective_roles:
+        raise exception.Forbidden(f"You are not authorized to complete {action} action.")
 
 
 def _schema_error(field: str, value: Any, detail: str) -> exception.BadRequest:
@@ -234,8 +254,24 @@ def list_images(req: Request):
     for key, direction in sort_keys:
         if direction not in ("asc", "desc"):
             raise exception.BadRequest(f"Invalid sort direction: {direction}")
+    member_status = params.get("member_status", "accepted")
+    if member_status not in ("pending", "accepted", "rejected", "all"):
+        raise exception.BadRequest(f"Invalid status: {member_status}")
     with req.app.cloud.db.reader() as s:
-        rows = [r for r in s.scalars(select(Image)) if _visible(req, r)]
+        mine: dict[str, str] = {}
+        if ctx.project_id:
+            mine = dict(s.execute(select(ImageMember.image_id, ImageMember.status).where(
+                ImageMember.member == ctx.project_id)).all())
+        rows = []
+        for r in s.scalars(select(Image)):
+            if r.visibility == "shared" and r.owner != ctx.project_id and r.id in mine:
+                # Glance: a member lists a shared image once it accepted it, or by
+                # member_status (pending, rejected, all).
+                if member_status != "all" and mine[r.id] != member_status:
+                    continue
+                rows.append(r)
+            elif _visible(req, r):
+                rows.append(r)
     images = [view(r) for r in rows]
     visibility = params.get("visibility")
     if visibility and visibility != "all":
@@ -289,6 +325,30 @@ def _patch_path(path: str) -> str:
     return path[1:].replace("~1", "/").replace("~0", "~")
 
 
+OPERATIONS = ("add", "remove", "replace")
+
+
+def _patch_op(op: Any) -> tuple[str, str]:
+    """One change of the PATCH document: ``{"op": "replace", "path": "/name", ...}``
+    (v2.1, JSON-patch draft 10) or ``{"replace": "/name", ...}`` (v2.0, draft 4)."""
+    if not isinstance(op, dict):
+        raise exception.BadRequest("Operation objects must contain exactly one member named "
+                                   '"add", "remove", or "replace".')
+    if "op" in op:
+        if op["op"] not in OPERATIONS:
+            raise exception.BadRequest(f"Invalid operation: `{op['op']}`. It must be one of "
+                                       "the following: add, remove, replace.")
+        if "path" not in op:
+            raise exception.BadRequest("Unable to find 'path' in JSON Schema change")
+        return op["op"], op["path"]
+    kinds = [k for k in OPERATIONS if k in op]
+    if len(kinds) != 1:
+        raise exception.BadRequest(
+            "Operation objects must contain " + ("only" if kinds else "exactly")
+            + ' one member named "add", "remove", or "replace".')
+    return kinds[0], op[kinds[0]]
+
+
 def update_image(req: Request, image_id: str):
     """PATCH /v2/images/{id} with an openstack-images-v2.1 JSON-patch document."""
     ctype = (req.content_type or "").lower()
@@ -301,11 +361,8 @@ def update_image(req: Request, image_id: str):
         row = _get(s, req, image_id)
         _check_mutable(req, row)
         for op in ops:
-            if not isinstance(op, dict) or "op" not in op or "path" not in op:
-                raise exception.BadRequest("Operation objects must contain exactly one "
-                                           "member named \"add\", \"remove\", or \"replace\".")
-            kind = op["op"]
-            key = _patch_path(op["path"])
+            kind, path = _patch_op(op)
+            key = _patch_path(path)
             if kind in ("add", "replace"):
                 if "value" not in op:
                     raise exception.BadRequest(f'Operation "{kind}" requires a member named '
@@ -347,6 +404,9 @@ def delete_image(req: Request, image_id: str):
         _check_mutable(req, row)
         if row.protected:
             raise exception.Forbidden(f"Image {image_id} is protected and cannot be deleted.")
+        for m in s.scalars(select(ImageMember).where(ImageMember.image_id == image_id)):
+            s.delete(m)
+        s.flush()
         s.delete(row)
     store(cloud).delete(image_id)
     return empty_response(204)
@@ -507,10 +567,9 @@ def download_image(req: Request, image_id: str):
 
 
 def deactivate_image(req: Request, image_id: str):
-    if not req.context.is_admin:
-        raise exception.Forbidden("You are not authorized to complete deactivate action.")
     with req.app.cloud.db.writer() as s:
         row = _get(s, req, image_id)
+        _check_owner_member(req, row, "deactivate")
         if row.status != "deactivated":
             if row.status != "active":
                 raise exception.Forbidden("Not allowed to deactivate image in status "
@@ -520,10 +579,9 @@ def deactivate_image(req: Request, image_id: str):
 
 
 def reactivate_image(req: Request, image_id: str):
-    if not req.context.is_admin:
-        raise exception.Forbidden("You are not authorized to complete reactivate action.")
     with req.app.cloud.db.writer() as s:
         row = _get(s, req, image_id)
+        _check_owner_member(req, row, "reactivate")
         if row.status != "active":
             if row.status != "deactivated":
                 raise exception.Forbidden("Not allowed to reactivate image in status "

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling import discovery
-from stackling.volume import (availability_zones, limits, messages, quotas, services,
-                              snapshots, types, volumes)
+from stackling.volume import (attachments, availability_zones, limits, messages, quotas,
+                              services, snapshots, types, volumes)
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.microversion import Version, VersionSpec
 from stackling.web.router import Router
@@ -64,6 +64,13 @@ ROUTES: list[tuple[str, dict]] = [
     ("/v3/types/{type_id}/extra_specs/{key}", {"GET": types.show_extra_spec,
                                                "PUT": types.update_extra_spec,
                                                "DELETE": types.delete_extra_spec}),
+    ("/v3/attachments", {"GET": attachments.list_attachments,
+                         "POST": attachments.create_attachment}),
+    ("/v3/attachments/detail", {"GET": attachments.list_attachments_detail}),
+    ("/v3/attachments/{attachment_id}", {"GET": attachments.show_attachment,
+                                         "PUT": attachments.update_attachment,
+                                         "DELETE": attachments.delete_attachment}),
+    ("/v3/attachments/{attachment_id}/action", {"POST": attachments.attachment_action}),
     ("/v3/os-availability-zone", {"GET": availability_zones.list_zones}),
     ("/v3/os-services", {"GET": services.list_services}),
     ("/v3/os-services/{action}", {"PUT": services.update_service}),

@@ -29,6 +29,23 @@ class InvalidTypeAvailabilityZones(Invalid):
     msg_fmt = "Volume type is only supported in these availability zones: %(az)s"
 
 
+class InvalidVolumeAttachMode(Invalid):
+    msg_fmt = "Invalid attaching mode '%(mode)s' for volume %(volume_id)s."
+
+
+class InvalidUUID(Invalid):
+    msg_fmt = "Expected a UUID but received %(uuid)s."
+
+
+class ResourceConflict(Invalid):
+    code = 409
+    msg_fmt = "Resource conflict: %(reason)s"
+
+
+class VolumeAttachmentNotFound(exception.NotFound):
+    msg_fmt = "Volume attachment could not be found with filter: %(filter)s."
+
+
 class ImageUnacceptable(Invalid):
     msg_fmt = "Image %(image_id)s is unacceptable: %(reason)s"
 
@@ -93,6 +110,10 @@ class SnapshotLimitExceeded(QuotaError):
 
 class OverQuota(QuotaError):
     msg_fmt = "Quota exceeded for resources: %(overs)s"
+
+
+class VolumeBackendAPIException(exception.StacklingError):
+    msg_fmt = "Bad or unexpected response from the storage volume backend API: %(data)s"
 
 
 class NoValidBackend(Exception):

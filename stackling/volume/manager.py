@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from stackling.db.models import Service, utcnow
-from stackling.db.models_volume import Snapshot, Volume, VolumeType
+from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.storage import imagestore, volumefiles
-from stackling.volume import common, messages, quota
+from stackling import exception
+from stackling.volume import common, errors, messages, quota
 from stackling.volume.drivers.file import FileDriver
 
 if TYPE_CHECKING:
@@ -168,6 +169,7 @@ class VolumeManager:
             row = s.get(Volume, volume_id)
             if row is not None:
                 s.delete(row)
+            s.execute(delete(VolumeAttachment).where(VolumeAttachment.volume_id == volume_id))
         if use_quota:
             quota.release(self.cloud, project, quota.volume_deltas(size, type_name))
         self._report_quietly()
@@ -187,6 +189,53 @@ class VolumeManager:
             return
         quota.commit(self.cloud, reservations)
         self._set(volume_id, status="available", size=new_size)
+
+    # -- connections (attach/detach) -----------------------------------------------------
+
+    def initialize_connection(self, volume_id: str, connector: dict,
+                              access_mode: str = "rw") -> dict:
+        """validate_connector → create_export → initialize_connection → connection options.
+
+        Returns Cinder's nested ``{"driver_volume_type", "data"}``; ``data`` gets
+        ``qos_specs``, ``access_mode``, ``encrypted`` and ``cacheable`` as
+        ``_parse_connection_options`` adds them.
+        """
+        try:
+            self.driver.validate_connector(connector)
+        except Exception as err:
+            raise exception.InvalidInput(reason=str(err)) from None
+        with self.cloud.db.reader() as s:
+            row = s.get(Volume, volume_id)
+            if row is None:
+                raise errors.VolumeNotFound(volume_id=volume_id)
+            encrypted = bool(row.encryption_key_id)
+            vtype = s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
+            cacheable = None if vtype is None else \
+                (vtype.extra_specs or {}).get("cacheable") == "<is> True"
+        try:
+            self.driver.create_export(volume_id, connector)
+            info = self.driver.initialize_connection(volume_id, connector)
+        except Exception as err:
+            msg = f"Driver initialize connection failed (error: {err})."
+            LOG.error("%s", msg)
+            raise errors.VolumeBackendAPIException(data=msg) from None
+        data = info.setdefault("data", {})
+        data["qos_specs"] = None
+        data["access_mode"] = access_mode
+        data.setdefault("encrypted", encrypted)
+        if cacheable is not None:
+            data["cacheable"] = cacheable
+        return info
+
+    def terminate_connection(self, volume_id: str, connector: dict | None,
+                             force: bool = False) -> None:
+        self.driver.terminate_connection(volume_id, connector, force)
+
+    def remove_export(self, volume_id: str) -> None:
+        try:
+            self.driver.remove_export(volume_id)
+        except Exception as exc:   # Cinder: not a detach failure
+            LOG.warning("Failed to detach volume on the backend, ignoring failure %s", exc)
 
     # -- snapshots -----------------------------------------------------------------------
 

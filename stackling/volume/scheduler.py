@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from stackling import servicegroup
+from stackling import decisions, servicegroup
 from stackling.db.models import Service, utcnow
 from stackling.db.models_volume import Volume
 from stackling.volume import common, messages
@@ -146,20 +146,70 @@ def capacity_weight(backend: BackendState) -> float:
     return float(free) - reserved
 
 
-def select_backend(backends: list[BackendState], spec: dict, filters: list[str],
-                   tried: list[str] = ()) -> BackendState | None:
-    """Filter, then weigh; None when no backend passes."""
-    candidates = [b for b in backends if b.name not in tried]
-    if spec.get("resource_backend"):
-        candidates = [b for b in candidates if b.name == spec["resource_backend"]]
+def filter_reason(name: str, backend: BackendState, spec: dict) -> str:
+    """Why ``name`` removed ``backend`` (for decision records and explain)."""
+    if name == "AvailabilityZoneFilter":
+        wanted = spec.get("availability_zones") or \
+            [(spec.get("volume_properties") or {}).get("availability_zone")]
+        return f"zone {backend.availability_zone} is not in {sorted(map(str, wanted))}"
+    if name == "CapacityFilter":
+        requested = (spec.get("volume_properties") or {}).get("size") or 0
+        return (f"requested {requested} GB; free {backend.free_capacity_gb} of "
+                f"{backend.total_capacity_gb} GB, reserved {backend.reserved_percentage:g}%, "
+                f"provisioned {backend.provisioned_capacity_gb:g} GB, "
+                f"max_over_subscription_ratio {backend.max_over_subscription_ratio:g}")
+    if name == "CapabilitiesFilter":
+        vtype = spec.get("volume_type") or {}
+        bad = [f"{k}={v!r} (backend: {backend.capabilities.get(k.split(':')[-1])!r})"
+               for k, v in (vtype.get("extra_specs") or {}).items()
+               if not capabilities_filter(backend, {"volume_type": {"extra_specs": {k: v}}})]
+        return "extra specs not matched: " + ", ".join(bad)
+    return "removed"
+
+
+def _json_number(value: float) -> float | str:
+    return round(value, 2) if math.isfinite(value) else str(value)
+
+
+def select_backend_traced(backends: list[BackendState], spec: dict, filters: list[str],
+                          tried: list[str] = ()) -> tuple[BackendState | None, dict]:
+    """Filter, then weigh; also answer what happened to each backend and why."""
+    trace: dict = {"candidates": [b.name for b in backends], "filters": list(filters),
+                   "removed": [], "weights": {}, "chosen": None}
+    candidates = []
+    for b in backends:
+        if b.name in tried:
+            trace["removed"].append({"backend": b.name, "filter": "retry",
+                                     "reason": "already tried for this volume"})
+        elif spec.get("resource_backend") and b.name != spec["resource_backend"]:
+            trace["removed"].append({"backend": b.name, "filter": "resource_backend",
+                                     "reason": f"pinned to {spec['resource_backend']}"})
+        else:
+            candidates.append(b)
     for name in filters:
         fn = FILTERS.get(name)
         if fn is None:
             continue
-        candidates = [b for b in candidates if fn(b, spec)]
+        kept = []
+        for b in candidates:
+            if fn(b, spec):
+                kept.append(b)
+            else:
+                trace["removed"].append({"backend": b.name, "filter": name,
+                                         "reason": filter_reason(name, b, spec)})
+        candidates = kept
     if not candidates:
-        return None
-    return max(candidates, key=capacity_weight)
+        return None, trace
+    trace["weights"] = {b.name: _json_number(capacity_weight(b)) for b in candidates}
+    chosen = max(candidates, key=capacity_weight)
+    trace["chosen"] = f"{chosen.name}#{chosen.pool}"
+    return chosen, trace
+
+
+def select_backend(backends: list[BackendState], spec: dict, filters: list[str],
+                   tried: list[str] = ()) -> BackendState | None:
+    """Filter, then weigh; None when no backend passes."""
+    return select_backend_traced(backends, spec, filters, tried)[0]
 
 
 # -- the worker ------------------------------------------------------------------------
@@ -172,7 +222,8 @@ class SchedulerManager:
         self.cloud = cloud
         self._lock = threading.Lock()
 
-    def backend_states(self) -> list[BackendState]:
+    def backend_states(self, excluded: list | None = None) -> list[BackendState]:
+        """Up, enabled, unfrozen backends with capabilities; ``excluded`` collects the rest."""
         down = common.down_time(self.cloud)
         with self.cloud.db.reader() as s:
             rows = s.scalars(select(Service).where(Service.project == "cinder",
@@ -181,8 +232,13 @@ class SchedulerManager:
                                    .where(Volume.host.is_not(None)).group_by(Volume.host)).all())
         states = []
         for row in rows:
-            if row.disabled or row.frozen or not row.capabilities or \
-                    not servicegroup.is_up(row, down):
+            why = ("disabled" if row.disabled else "frozen" if row.frozen else
+                   "no capabilities reported" if not row.capabilities else
+                   "down (no heartbeat)" if not servicegroup.is_up(row, down) else None)
+            if why:
+                if excluded is not None:
+                    excluded.append({"backend": row.host, "zone": row.availability_zone,
+                                     "reason": why})
                 continue
             provisioned = sum(v or 0 for h, v in sizes.items()
                               if h.split("#")[0] == row.host)
@@ -198,12 +254,18 @@ class SchedulerManager:
         filter_properties = {**filter_properties, "retry": retry}
         with self._lock:
             chosen = None
+            excluded: list = []
+            trace: dict = {}
             if retry["num_attempts"] <= max(conf.scheduler_max_attempts, 1):
-                chosen = select_backend(self.backend_states(), request_spec,
-                                        conf.scheduler_default_filters, retry["backends"])
+                chosen, trace = select_backend_traced(
+                    self.backend_states(excluded), request_spec,
+                    conf.scheduler_default_filters, retry["backends"])
             else:
                 LOG.error("Exceeded max scheduling attempts %d for resource %s",
                           conf.scheduler_max_attempts, volume_id)
+                trace = {"max_attempts_exceeded": conf.scheduler_max_attempts}
+            record_backend_decision(self.cloud, request_spec, trace, excluded,
+                                    retry["num_attempts"])
             if chosen is None:
                 LOG.error("Failed to run task cinder.scheduler.flows.create_volume."
                           "ScheduleCreateVolumeTask;volume:create: No valid backend was found."
@@ -232,3 +294,30 @@ class SchedulerManager:
         messages.record(self.cloud, project_id=spec["project_id"],
                         request_id=spec.get("request_id"), resource_type="VOLUME",
                         resource_uuid=spec["volume_id"], action="001", detail="003")
+
+
+def record_backend_decision(cloud: Cloud, spec: dict, trace: dict, excluded: list,
+                            attempt: int) -> None:
+    """The scheduler's backend choice as a decision record (``stackling explain``)."""
+    props = spec.get("volume_properties") or {}
+    inputs = {"availability_zones": spec.get("availability_zones"),
+              "size": props.get("size"), "volume_type": (spec.get("volume_type") or {})
+              .get("name"), "extra_specs": (spec.get("volume_type") or {}).get("extra_specs"),
+              "resource_backend": spec.get("resource_backend"), "attempt": attempt,
+              "excluded_before_filters": excluded, **trace}
+    lines = []
+    for e in excluded:
+        lines.append(f"{e['backend']} (zone {e['zone']}) not a candidate: {e['reason']}")
+    for r in trace.get("removed", []):
+        lines.append(f"{r['backend']} removed by {r['filter']}: {r['reason']}")
+    if trace.get("chosen"):
+        weight = trace["weights"].get(trace["chosen"].split("#")[0])
+        head = f"chose {trace['chosen']} (CapacityWeigher weight {weight})"
+        outcome = decisions.OK
+    else:
+        head = "No valid backend was found. No weighed backends available"
+        outcome = decisions.FAILED
+    decisions.record(cloud, resource_type="volume", resource_id=spec["volume_id"],
+                     request_id=spec.get("request_id"), service="cinder-scheduler",
+                     step="backend", outcome=outcome, summary="\n".join([head, *lines]),
+                     inputs=inputs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stackling.db.models_volume import Snapshot, Volume, VolumeType
+from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 
 if TYPE_CHECKING:
     from stackling.web.app import Request
@@ -25,7 +25,31 @@ def volume_summary(req: Request, row: Volume) -> dict:
     return {"id": row.id, "name": row.display_name, "links": _links(req, "volumes", row.id)}
 
 
-def volume_detail(req: Request, row: Volume, type_row: VolumeType | None) -> dict:
+def volume_attachments(req: Request, attachments: list[VolumeAttachment]) -> list[dict]:
+    """The volume view's ``attachments``: only ``attached`` ones; host_name for admins."""
+    show_host = req.context.is_admin or "service" in req.context.roles
+    return [{"id": a.volume_id, "attachment_id": a.id, "volume_id": a.volume_id,
+             "server_id": a.instance_uuid,
+             "host_name": a.attached_host if show_host else None,
+             "device": a.mountpoint, "attached_at": ts(a.attach_time)}
+            for a in sorted(attachments, key=lambda a: (a.created_at, a.id))
+            if a.attach_status == "attached"]
+
+
+def attachment_summary(row: VolumeAttachment) -> dict:
+    return {"id": row.id, "status": row.attach_status, "instance": row.instance_uuid,
+            "volume_id": row.volume_id}
+
+
+def attachment_detail(row: VolumeAttachment) -> dict:
+    out = attachment_summary(row)
+    out.update(attached_at=ts(row.attach_time) or "", detached_at=ts(row.detach_time) or "",
+               attach_mode=row.attach_mode, connection_info=row.connection_info)
+    return out
+
+
+def volume_detail(req: Request, row: Volume, type_row: VolumeType | None,
+                  attachments: list[VolumeAttachment] = ()) -> dict:
     v = req.version
     admin = req.context.is_admin
     out = {
@@ -39,9 +63,7 @@ def volume_detail(req: Request, row: Volume, type_row: VolumeType | None) -> dic
         "user_id": row.user_id, "bootable": "true" if row.bootable else "false",
         "encrypted": False, "replication_status": row.replication_status,
         "consistencygroup_id": None, "multiattach": row.multiattach,
-        # NOTE: attachments arrive with the attachments API (a later issue); the list is
-        # already here so clients and nova parse the view unchanged.
-        "attachments": [],
+        "attachments": volume_attachments(req, list(attachments)),
         "os-vol-tenant-attr:tenant_id": row.project_id,
     }
     if row.glance_metadata:

@@ -9,11 +9,12 @@ import logging
 import re
 from typing import Any
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
 from stackling import clients, exception
-from stackling.db.models_volume import Snapshot, Volume, VolumeType
-from stackling.volume import common, errors, quota, views
+from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
+from stackling.volume import common, errors, legacy_attach, quota, views
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 LOG = logging.getLogger(__name__)
@@ -76,8 +77,19 @@ def _type_row(s, req: Request, row: Volume) -> VolumeType | None:
     return s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
 
 
+def attachments_of(s, volume_ids) -> dict[str, list[VolumeAttachment]]:
+    out: dict[str, list[VolumeAttachment]] = {}
+    ids = list(volume_ids)
+    if not ids:
+        return out
+    for a in s.scalars(select(VolumeAttachment).where(VolumeAttachment.volume_id.in_(ids))):
+        out.setdefault(a.volume_id, []).append(a)
+    return out
+
+
 def detail(s, req: Request, row: Volume) -> dict:
-    return views.volume_detail(req, row, _type_row(s, req, row))
+    return views.volume_detail(req, row, _type_row(s, req, row),
+                               attachments_of(s, [row.id]).get(row.id, []))
 
 
 # -- image reference -------------------------------------------------------------------
@@ -307,7 +319,9 @@ def _list(req: Request, detailed: bool):
                                               "project_id" in params else ctx.project_id))
         rows = s.scalars(q).all()
         types = {t.id: t for t in s.scalars(select(VolumeType))}
-        items = [(r, views.volume_detail(req, r, types.get(r.volume_type_id))) for r in rows]
+        atts = attachments_of(s, [r.id for r in rows]) if detailed else {}
+        items = [(r, views.volume_detail(req, r, types.get(r.volume_type_id),
+                                         atts.get(r.id, []))) for r in rows]
     filtered = _filter(req, items)
     out = paginate(req, filtered, "volumes", "volumes/detail" if detailed else "volumes",
                    {"name": "name"})
@@ -445,6 +459,9 @@ def _reset_status(req: Request, volume_id: str, args: dict):
             row.status = args["status"]
         if "attach_status" in args:
             row.attach_status = args["attach_status"]
+            if args["attach_status"] == "detached":   # _clean_volume_attachment
+                s.execute(sa_delete(VolumeAttachment).where(
+                    VolumeAttachment.volume_id == row.id))
         if "migration_status" in args:
             row.migration_status = args["migration_status"] or None
     return empty_response(202)
@@ -482,7 +499,7 @@ def _force_delete(req: Request, volume_id: str, args: dict):
 
 ACTIONS = {"os-extend": _extend, "os-reset_status": _reset_status,
            "os-set_bootable": _set_bootable, "os-update_readonly_flag": _readonly,
-           "os-force_delete": _force_delete}
+           "os-force_delete": _force_delete, **legacy_attach.ACTIONS}
 
 
 def volume_action(req: Request, volume_id: str):

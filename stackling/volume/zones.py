@@ -93,6 +93,7 @@ class ZoneCache:
         self._expires = 0.0
         self._lock = threading.Lock()
         self.loads = 0
+        self.loaded_at: float | None = None
 
     def get(self, refresh: bool = False) -> list[dict]:
         with self._lock:
@@ -100,8 +101,13 @@ class ZoneCache:
             if refresh or self._zones is None or now >= self._expires:
                 self._zones = self.loader()
                 self._expires = now + self.duration
+                self.loaded_at = now
                 self.loads += 1
             return self._zones
+
+    def age(self) -> float | None:
+        """Seconds since the cached list was loaded (None before the first load)."""
+        return None if self.loaded_at is None else self.clock() - self.loaded_at
 
     def names(self, refresh: bool = False) -> set[str]:
         return {z["name"] for z in self.get(refresh)}

@@ -30,3 +30,19 @@ def test_image_create_and_save_roundtrip(live_cloud, tmp_path):
     assert out.read_bytes() == data
     names = [i["Name"] for i in live_cloud.openstack_json("image", "list")]
     assert "cli-img" in names
+
+
+def test_image_sharing_with_the_cli(live_cloud):
+    """openstackclient's member commands: the owner shares, the member accepts and lists."""
+    demo_project = live_cloud.openstack_json("project", "show", "demo")["id"]
+    image = live_cloud.openstack_json("image", "create", "--shared", "--disk-format", "raw",
+                                      "--container-format", "bare", "cli-shared")
+    member = live_cloud.openstack_json("image", "add", "project", image["id"], demo_project)
+    assert member["status"] == "pending"
+    r = live_cloud.openstack("image", "set", "--accept", "--project", demo_project,
+                             image["id"], cloud="stackling-demo")
+    assert r.returncode == 0, r.stderr
+    members = live_cloud.openstack_json("image", "member", "list", image["id"])
+    assert [(m["Member ID"], m["Status"]) for m in members] == [(demo_project, "accepted")]
+    ids = [i["ID"] for i in live_cloud.openstack_json("image", "list", cloud="stackling-demo")]
+    assert image["id"] in ids

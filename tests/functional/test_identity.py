@@ -233,3 +233,219 @@ def test_validation_errors_are_400(admin):
     assert bad.status == 400
     no_domain = admin.post("identity", "/v3/users", {"user": {"name": "n", "domain_id": "nope"}})
     assert no_domain.status == 404
+
+
+def _role(admin, name, **extra):
+    resp = admin.post("identity", "/v3/roles", {"role": {"name": name, **extra}})
+    assert resp.status == 201, resp
+    return resp.json["role"]
+
+
+def _user_on_project(admin, name):
+    project = admin.post("identity", "/v3/projects", {"project": {"name": name}}).json[
+        "project"]
+    user = admin.post("identity", "/v3/users", {"user": {
+        "name": name, "password": "pw-" + name, "default_project_id": project["id"]}}).json[
+        "user"]
+    return user, project
+
+
+def test_implied_roles_rules_tokens_and_effective_assignments(admin):
+    prior, implied, deeper = (_role(admin, n) for n in ("prior", "implied", "deeper"))
+    url = f"/v3/roles/{prior['id']}/implies/{implied['id']}"
+    assert admin.get("identity", url).status == 404
+    put = admin.put("identity", url)
+    assert put.status == 201
+    rule = put.json["role_inference"]
+    assert rule["prior_role"]["id"] == prior["id"] and rule["implies"]["name"] == "implied"
+    assert rule["prior_role"]["links"]["self"].endswith(f"/v3/roles/{prior['id']}")
+    assert admin.request("identity", "HEAD", url).status == 204
+    assert admin.get("identity", url).json == put.json
+    assert admin.put("identity", f"/v3/roles/{implied['id']}/implies/{deeper['id']}"
+                     ).status == 201
+    listed = admin.get("identity", f"/v3/roles/{prior['id']}/implies").json
+    assert [r["id"] for r in listed["role_inference"]["implies"]] == [implied["id"]]
+    everything = admin.get("identity", "/v3/role_inferences").json["role_inferences"]
+    by_prior = {r["prior_role"]["name"]: {i["name"] for i in r["implies"]} for r in everything}
+    assert by_prior["admin"] == {"member"} and by_prior["member"] == {"reader"}
+    assert by_prior["prior"] == {"implied"} and by_prior["implied"] == {"deeper"}
+    # admin can never be implied
+    admin_id = next(r["id"] for r in admin.get("identity", "/v3/roles").json["roles"]
+                    if r["name"] == "admin")
+    assert admin.put("identity", f"/v3/roles/{prior['id']}/implies/{admin_id}").status == 403
+
+    user, project = _user_on_project(admin, "implied-user")
+    assert admin.put("identity", f"/v3/projects/{project['id']}/users/{user['id']}/roles/"
+                                 f"{prior['id']}").status == 204
+    q = f"/v3/role_assignments?effective&user.id={user['id']}&scope.project.id={project['id']}"
+    effective = admin.get("identity", q).json["role_assignments"]
+    assert {a["role"]["id"] for a in effective} == {prior["id"], implied["id"], deeper["id"]}
+    assert any("prior_role" in a["links"] for a in effective)
+    plain = admin.get("identity", q.replace("effective&", "")).json["role_assignments"]
+    assert [a["role"]["id"] for a in plain] == [prior["id"]]
+    token = admin.post("identity", "/v3/auth/tokens", password_auth(
+        "implied-user", "pw-implied-user", "implied-user"), token=None)
+    assert {r["name"] for r in token.json["token"]["roles"]} == {"prior", "implied", "deeper"}
+    assert admin.delete("identity", url).status == 204
+    assert admin.get("identity", url).status == 404
+    effective = admin.get("identity", q).json["role_assignments"]
+    assert [a["role"]["id"] for a in effective] == [prior["id"]]
+
+
+def test_domain_specific_roles(admin):
+    domain = admin.post("identity", "/v3/domains", {"domain": {"name": "rd"}}).json["domain"]
+    global_role = _role(admin, "shared-name")
+    d1 = _role(admin, "shared-name", domain_id=domain["id"])  # same name, other namespace
+    d2 = _role(admin, "d2", domain_id=domain["id"])
+    assert d1["domain_id"] == domain["id"]
+    dup = admin.post("identity", "/v3/roles", {"role": {"name": "d2",
+                                                        "domain_id": domain["id"]}})
+    assert dup.status == 409
+    names = [r["name"] for r in admin.get("identity", "/v3/roles").json["roles"]]
+    assert names.count("shared-name") == 1 and "d2" not in names
+    in_domain = admin.get("identity", f"/v3/roles?domain_id={domain['id']}").json["roles"]
+    assert {r["id"] for r in in_domain} == {d1["id"], d2["id"]}
+    # a domain role may imply a global one, never the other way round
+    assert admin.put("identity", f"/v3/roles/{d1['id']}/implies/{global_role['id']}"
+                     ).status == 201
+    assert admin.put("identity", f"/v3/roles/{global_role['id']}/implies/{d2['id']}"
+                     ).status == 403
+    user, project = _user_on_project(admin, "domrole-user")
+    admin.put("identity", f"/v3/projects/{project['id']}/users/{user['id']}/roles/{d1['id']}")
+    admin.put("identity", f"/v3/projects/{project['id']}/users/{user['id']}/roles/{d2['id']}")
+    effective = admin.get("identity", f"/v3/role_assignments?effective&user.id={user['id']}"
+                          ).json["role_assignments"]
+    # domain roles never show up themselves, only what they imply
+    assert [a["role"]["id"] for a in effective] == [global_role["id"]]
+    assert admin.delete("identity", f"/v3/roles/{d2['id']}").status == 204
+    in_domain = admin.get("identity", f"/v3/roles?domain_id={domain['id']}").json["roles"]
+    assert [r["id"] for r in in_domain] == [d1["id"]]
+
+
+def test_group_system_grant(admin):
+    group = admin.post("identity", "/v3/groups", {"group": {"name": "sysg"}}).json["group"]
+    role = _role(admin, "sysrole")
+    url = f"/v3/system/groups/{group['id']}/roles/{role['id']}"
+    assert admin.request("identity", "HEAD", url).status == 404
+    assert admin.put("identity", url).status == 204
+    assert admin.request("identity", "HEAD", url).status == 204
+    roles = admin.get("identity", f"/v3/system/groups/{group['id']}/roles").json["roles"]
+    assert [r["id"] for r in roles] == [role["id"]]
+    listed = admin.get("identity", f"/v3/role_assignments?scope.system=all&group.id="
+                                   f"{group['id']}").json["role_assignments"]
+    assert listed[0]["scope"] == {"system": {"all": True}}
+    assert admin.delete("identity", url).status == 204
+    assert admin.get("identity", f"/v3/system/groups/{group['id']}/roles").json["roles"] == []
+
+
+def test_is_domain_project(admin):
+    resp = admin.post("identity", "/v3/projects", {"project": {
+        "name": "dom-as-project", "is_domain": True, "domain_id": None}})
+    assert resp.status == 201, resp
+    project = resp.json["project"]
+    assert project["is_domain"] is True and project["domain_id"] is None
+    ids = [p["id"] for p in admin.get("identity", "/v3/projects?is_domain=true").json[
+        "projects"]]
+    assert project["id"] in ids
+    assert project["id"] in [d["id"] for d in admin.get("identity", "/v3/domains").json[
+        "domains"]]
+    assert project["id"] not in [p["id"] for p in admin.get("identity", "/v3/projects").json[
+        "projects"]]
+    shown = admin.get("identity", f"/v3/projects/{project['id']}").json["project"]
+    assert shown == project
+    assert admin.delete("identity", f"/v3/projects/{project['id']}").status == 403
+    off = admin.patch("identity", f"/v3/projects/{project['id']}",
+                      {"project": {"enabled": False}})
+    assert off.status == 200 and off.json["project"]["enabled"] is False
+    assert admin.delete("identity", f"/v3/projects/{project['id']}").status == 204
+    assert admin.get("identity", f"/v3/domains/{project['id']}").status == 404
+
+
+def test_ec2_and_generic_credentials(idcloud):
+    demo = ApiClient(idcloud, "demo", "demo")
+    demo.token  # log in
+    path = f"/v3/users/{demo.user_id}/credentials/OS-EC2"
+    created = demo.post("identity", path, {"tenant_id": demo.project_id})
+    assert created.status == 201, created
+    cred = created.json["credential"]
+    assert cred["user_id"] == demo.user_id and cred["tenant_id"] == demo.project_id
+    assert cred["access"] and cred["secret"]
+    shown = demo.get("identity", f"{path}/{cred['access']}").json["credential"]
+    assert {k: shown[k] for k in ("access", "secret", "tenant_id")} == \
+        {k: cred[k] for k in ("access", "secret", "tenant_id")}
+    assert [c["access"] for c in demo.get("identity", path).json["credentials"]] == \
+        [cred["access"]]
+    # the same secret through the generic API, as an ec2 credential named by sha256(access)
+    admin = ApiClient(idcloud)
+    generic = admin.get("identity", f"/v3/credentials?type=ec2&user_id={demo.user_id}").json[
+        "credentials"]
+    assert len(generic) == 1 and generic[0]["project_id"] == demo.project_id
+    # another user cannot see them
+    other = admin.get("identity", f"/v3/users/{admin.user_id}/credentials/OS-EC2")
+    assert other.status == 200
+    assert demo.get("identity", f"/v3/users/{admin.user_id}/credentials/OS-EC2").status == 403
+    assert demo.delete("identity", f"{path}/{cred['access']}").status == 204
+    assert demo.get("identity", f"{path}/{cred['access']}").status == 404
+
+    body = {"credential": {"user_id": demo.user_id, "type": "cert", "blob": "secret-blob",
+                           "project_id": demo.project_id}}
+    c = admin.post("identity", "/v3/credentials", body)
+    assert c.status == 201 and c.json["credential"]["blob"] == "secret-blob"
+    cid = c.json["credential"]["id"]
+    upd = admin.patch("identity", f"/v3/credentials/{cid}", {"credential": {"blob": "new"}})
+    assert upd.json["credential"]["blob"] == "new"
+    mine = demo.get("identity", "/v3/credentials").json["credentials"]
+    assert [x["id"] for x in mine] == [cid]
+    assert admin.delete("identity", f"/v3/credentials/{cid}").status == 204
+    assert admin.get("identity", f"/v3/credentials/{cid}").status == 404
+
+
+def test_application_credentials(idcloud):
+    demo = ApiClient(idcloud, "demo", "demo")
+    demo.token  # log in
+    path = f"/v3/users/{demo.user_id}/application_credentials"
+    resp = demo.post("identity", path, {"application_credential": {
+        "name": "ci", "description": "for CI", "expires_at": "2099-01-02T03:04:05.123456"}})
+    assert resp.status == 201, resp
+    cred = resp.json["application_credential"]
+    assert cred["secret"] and cred["project_id"] == demo.project_id
+    assert cred["expires_at"] == "2099-01-02T03:04:05.123456"
+    assert {r["name"] for r in cred["roles"]} == {"member", "reader"}
+    shown = demo.get("identity", f"{path}/{cred['id']}").json["application_credential"]
+    assert "secret" not in shown and shown["name"] == "ci"
+    assert demo.post("identity", path, {"application_credential": {"name": "ci"}}
+                     ).status == 409
+    demo.post("identity", path, {"application_credential": {
+        "name": "ro", "roles": [{"name": "reader"}]}})
+    assert [c["name"] for c in demo.get("identity", f"{path}?name=ro").json[
+        "application_credentials"]] == ["ro"]
+    assert len(demo.get("identity", path).json["application_credentials"]) == 2
+
+    auth = {"auth": {"identity": {"methods": ["application_credential"],
+                                  "application_credential": {"id": cred["id"],
+                                                             "secret": cred["secret"]}}}}
+    token = demo.post("identity", "/v3/auth/tokens", auth, token=None)
+    assert token.status == 201, token
+    body = token.json["token"]
+    assert body["methods"] == ["application_credential"]
+    assert body["project"]["id"] == demo.project_id
+    assert body["application_credential"] == {"id": cred["id"], "name": "ci",
+                                              "restricted": True}
+    by_name = {"auth": {"identity": {"methods": ["application_credential"],
+                                     "application_credential": {
+                                         "name": "ci", "secret": cred["secret"],
+                                         "user": {"name": "demo",
+                                                  "domain": {"id": "default"}}}}}}
+    assert demo.post("identity", "/v3/auth/tokens", by_name, token=None).status == 201
+    bad = {"auth": {"identity": {"methods": ["application_credential"],
+                                 "application_credential": {"id": cred["id"],
+                                                            "secret": "nope"}}}}
+    assert demo.post("identity", "/v3/auth/tokens", bad, token=None).status == 401
+    # a restricted application credential cannot make more of them
+    subject = token.headers["X-Subject-Token"]
+    assert demo.post("identity", path, {"application_credential": {"name": "x"}},
+                     token=subject).status == 403
+    assert demo.delete("identity", f"{path}/{cred['id']}").status == 204
+    assert demo.get("identity", "/v3/auth/tokens", headers={"X-Subject-Token": subject}
+                    ).status == 404
+    assert demo.post("identity", "/v3/auth/tokens", auth, token=None).status == 401

@@ -122,3 +122,154 @@ def test_list_pagination_filters_and_visibility(cloud, api):
     pub = _create(api, name="pub", visibility="public")
     assert [i["id"] for i in demo.get("image", "/v2/images").json["images"]] == [pub["id"]]
     assert demo.post("image", "/v2/images", {"name": "x", "visibility": "public"}).status == 403
+
+
+def test_patch_accepts_both_json_patch_drafts(api):
+    image = _create(api, protected=True)
+    v20 = {"Content-Type": "application/openstack-images-v2.0-json-patch"}
+    resp = api.patch("image", f"/v2/images/{image['id']}",
+                     [{"replace": "/name", "value": "draft4"},
+                      {"add": "/hw_rng", "value": "yes"}], headers=v20)
+    assert resp.status == 200, resp
+    assert resp.json["name"] == "draft4" and resp.json["hw_rng"] == "yes"
+    both = api.patch("image", f"/v2/images/{image['id']}",
+                     [{"add": "/a", "replace": "/b", "value": "x"}], headers=PATCH)
+    assert both.status == 400 and "only one member" in both.json["message"]
+    assert api.delete("image", f"/v2/images/{image['id']}").status == 403
+    api.patch("image", f"/v2/images/{image['id']}",
+              [{"replace": "/protected", "value": False}], headers=PATCH)
+    assert api.delete("image", f"/v2/images/{image['id']}").status == 204
+
+
+def test_empty_image_id_is_404(api):
+    _create(api)
+    assert api.get("image", "/v2/images/").status == 404
+    assert api.delete("image", "/v2/images/").status == 404
+    assert api.delete("image", "/v2/images").status == 405
+
+
+def test_owner_member_deactivates_and_reactivates(cloud):
+    demo = ApiClient(cloud, "demo", "demo")
+    image = _create(demo, visibility="private")
+    demo.put("image", f"/v2/images/{image['id']}/file", raw=b"data", headers=OCTET)
+    assert demo.post("image", f"/v2/images/{image['id']}/actions/deactivate").status == 204
+    assert demo.get("image", f"/v2/images/{image['id']}").json["status"] == "deactivated"
+    assert demo.get("image", f"/v2/images/{image['id']}/file").status == 403
+    assert demo.post("image", f"/v2/images/{image['id']}/actions/reactivate").status == 204
+    assert demo.get("image", f"/v2/images/{image['id']}/file").body == b"data"
+    other = _create(ApiClient(cloud), visibility="public")
+    assert demo.post("image", f"/v2/images/{other['id']}/actions/deactivate").status == 403
+
+
+def test_image_members_share_accept_reject(cloud, api):
+    demo = ApiClient(cloud, "demo", "demo")
+    demo.token
+    image = _create(api)  # visibility shared by default
+    base = f"/v2/images/{image['id']}/members"
+    created = api.post("image", base, {"member": demo.project_id})
+    assert created.status == 200, created
+    assert created.json["status"] == "pending" and created.json["image_id"] == image["id"]
+    assert created.json["schema"] == "/v2/schemas/member"
+    assert api.post("image", base, {"member": demo.project_id}).status == 409
+    # pending: visible by id, not listed unless asked by member_status
+    assert demo.get("image", f"/v2/images/{image['id']}").status == 200
+    assert image["id"] not in [i["id"] for i in demo.get("image", "/v2/images").json["images"]]
+    pending = demo.get("image", "/v2/images?member_status=pending&visibility=shared").json
+    assert [i["id"] for i in pending["images"]] == [image["id"]]
+    # the owner cannot accept for the member; a bad status is a 400
+    assert api.put("image", f"{base}/{demo.project_id}", {"status": "accepted"}).status == 403
+    assert demo.put("image", f"{base}/{demo.project_id}", {"status": "maybe"}).status == 400
+    accepted = demo.put("image", f"{base}/{demo.project_id}", {"status": "accepted"})
+    assert accepted.status == 200 and accepted.json["status"] == "accepted"
+    assert image["id"] in [i["id"] for i in demo.get("image", "/v2/images").json["images"]]
+    listing = api.get("image", base).json
+    assert listing["schema"] == "/v2/schemas/members"
+    assert [(m["member_id"], m["status"]) for m in listing["members"]] == \
+        [(demo.project_id, "accepted")]
+    assert demo.get("image", f"{base}/{demo.project_id}").json["status"] == "accepted"
+    demo.put("image", f"{base}/{demo.project_id}", {"status": "rejected"})
+    assert image["id"] not in [i["id"] for i in demo.get("image", "/v2/images").json["images"]]
+    # only the owner removes members; afterwards the image is gone for the member
+    assert demo.delete("image", f"{base}/{demo.project_id}").status == 403
+    assert api.delete("image", f"{base}/{demo.project_id}").status == 204
+    assert demo.get("image", f"/v2/images/{image['id']}").status == 404
+    assert api.get("image", f"{base}/{demo.project_id}").status == 404
+    private = _create(api, visibility="private")
+    resp = api.post("image", f"/v2/images/{private['id']}/members", {"member": "x"})
+    assert resp.status == 403 and "Only shared images have members." in resp.json["message"]
+
+
+def test_member_and_metadefs_schemas(api):
+    assert api.get("image", "/v2/schemas/member").json["name"] == "member"
+    assert api.get("image", "/v2/schemas/members").json["name"] == "members"
+    names = {"namespace": "namespace", "namespaces": "namespaces",
+             "resource_type": "resource_type_association",
+             "resource_types": "resource_type_associations", "object": "object",
+             "objects": "objects", "property": "property", "properties": "properties",
+             "tag": "tag", "tags": "tags"}
+    for path, name in names.items():
+        doc = api.get("image", f"/v2/schemas/metadefs/{path}")
+        assert doc.status == 200 and doc.json["name"] == name, path
+    assert "namespace" in api.get("image", "/v2/schemas/metadefs/namespace").json[
+        "properties"]
+
+
+def test_metadefs_namespace_objects_properties_tags_resource_types(cloud, api):
+    demo = ApiClient(cloud, "demo", "demo")
+    types = api.get("image", "/v2/metadefs/resource_types").json["resource_types"]
+    rtype = types[0]["name"]
+    assert rtype == "OS::Cinder::Volume"
+    body = {"namespace": "ns1", "display_name": "NS 1", "description": "d",
+            "visibility": "public", "protected": True,
+            "resource_type_associations": [{"name": rtype}]}
+    assert demo.post("image", "/v2/metadefs/namespaces", body).status == 403
+    created = api.post("image", "/v2/metadefs/namespaces", body)
+    assert created.status == 201, created
+    assert created.json["self"] == "/v2/metadefs/namespaces/ns1"
+    assert api.post("image", "/v2/metadefs/namespaces", body).status == 409
+    listed = demo.get("image", "/v2/metadefs/namespaces").json
+    assert [n["namespace"] for n in listed["namespaces"]] == ["ns1"]
+    assert api.delete("image", "/v2/metadefs/namespaces/ns1").status == 403  # protected
+    ns = "/v2/metadefs/namespaces/ns1"
+    # objects
+    obj = api.post("image", f"{ns}/objects", {"name": "o1", "description": "x"})
+    assert obj.status == 201 and obj.json["self"] == f"{ns}/objects/o1"
+    renamed = api.put("image", f"{ns}/objects/o1", {"name": "o2"})
+    assert renamed.status == 200 and renamed.json["name"] == "o2"
+    assert api.get("image", f"{ns}/objects/o1").status == 404
+    assert [o["name"] for o in api.get("image", f"{ns}/objects").json["objects"]] == ["o2"]
+    assert api.delete("image", f"{ns}/objects/o2").status == 204
+    # properties
+    prop = {"name": "hypervisor", "title": "Hypervisor", "type": "string",
+            "enum": ["kvm", "qemu"]}
+    assert api.post("image", f"{ns}/properties", prop).json["title"] == "Hypervisor"
+    assert api.get("image", f"{ns}/properties/hypervisor").json["enum"] == ["kvm", "qemu"]
+    upd = api.put("image", f"{ns}/properties/hypervisor", {**prop, "title": "HV"})
+    assert upd.json["title"] == "HV"
+    assert list(api.get("image", f"{ns}/properties").json["properties"]) == ["hypervisor"]
+    assert api.delete("image", f"{ns}/properties/hypervisor").status == 204
+    assert api.get("image", f"{ns}/properties").json["properties"] == {}
+    # tags
+    tags = api.post("image", f"{ns}/tags", {"tags": [{"name": "a"}, {"name": "b"}]})
+    assert tags.status == 201
+    assert api.post("image", f"{ns}/tags/c").status == 201
+    assert api.put("image", f"{ns}/tags/c", {"name": "d"}).json["name"] == "d"
+    assert [t["name"] for t in api.get("image", f"{ns}/tags").json["tags"]] == ["a", "b", "d"]
+    assert api.delete("image", f"{ns}/tags/d").status == 204
+    assert api.delete("image", f"{ns}/tags").status == 204
+    assert api.get("image", f"{ns}/tags").json["tags"] == []
+    # resource type associations
+    assoc = api.get("image", f"{ns}/resource_types").json["resource_type_associations"]
+    assert [a["name"] for a in assoc] == [rtype]
+    assert api.post("image", f"{ns}/resource_types", {"name": "OS::Nova::Flavor",
+                                                      "prefix": "hw:"}).status == 201
+    assert api.delete("image", f"{ns}/resource_types/{rtype}").status == 204
+    assoc = api.get("image", f"{ns}/resource_types").json["resource_type_associations"]
+    assert [(a["name"], a["prefix"]) for a in assoc] == [("OS::Nova::Flavor", "hw:")]
+    # unprotect, make private (the demo project no longer sees it), delete
+    upd = api.put("image", ns, {"namespace": "ns1", "visibility": "private",
+                                "protected": False})
+    assert upd.json["visibility"] == "private" and upd.json["protected"] is False
+    assert demo.get("image", ns).status == 404
+    assert api.delete("image", ns).status == 204
+    assert api.get("image", ns).status == 404

@@ -54,6 +54,31 @@ class FileDriver:
     def delete_snapshot(self, snapshot_id: str) -> None:
         self.files.delete_snapshot(snapshot_id)
 
+    # -- connections ---------------------------------------------------------------------
+    # NOTE: a volume here is a regular file on this machine, so the honest connection is
+    # os-brick's ``local`` protocol: ``device_path`` is the file itself (not a block
+    # device); there is no export or target to create.
+
+    def validate_connector(self, connector: dict) -> None:
+        """Nothing is required of a connector for a local file."""
+
+    def create_export(self, volume_id: str, connector: dict) -> None:
+        if not self.path(volume_id).exists():
+            raise volumefiles.VolumeNotFound(f"no file for volume {volume_id}")
+
+    def initialize_connection(self, volume_id: str, connector: dict) -> dict:
+        return {"driver_volume_type": "local",
+                "data": {"device_path": str(self.path(volume_id)), "volume_id": volume_id,
+                         "name": f"volume-{volume_id}", "discard": True}}
+
+    def terminate_connection(self, volume_id: str, connector: dict | None,
+                             force: bool = False) -> bool:
+        """False: no other attachment shares this connection."""
+        return False
+
+    def remove_export(self, volume_id: str) -> None:
+        """Nothing was exported."""
+
     def _used_gb(self) -> float:
         used = 0
         for folder in (self.files.root, self.files.snapshot_root):

@@ -52,6 +52,8 @@ class ExtractVolumeRequestTask(task.Task):
                 source_volume, image_meta, backup, valid_zones) -> dict:
         given = {"snapshot": snapshot, "imageRef": image_meta, "source volume": source_volume,
                  "backup": backup}
+        if self.cloud.config.stackling.stackling.behaviour_release != "current":
+            given.pop("backup")   # 2016: no backups in the list (nor in the request)
         if sum(v is not None for v in given.values()) > 1:
             raise exception.InvalidInput(
                 reason="May specify only one of " + ", ".join(sorted(given)))
@@ -69,11 +71,8 @@ class ExtractVolumeRequestTask(task.Task):
             self._check_image(image_meta, size)
         vtype = self._extract_type(volume_type, snapshot, source_volume, image_meta)
         specs = vtype["extra_specs"] if vtype else {}
-        azs, refresh = zones.extract_availability_zones(
-            availability_zone, valid_zones, common.state(self.cloud).zone_options(),
-            snapshot_az=snapshot and snapshot.get("volume_availability_zone"),
-            source_az=source_volume and source_volume.get("availability_zone"),
-            type_zones=specs.get("RESKEY:availability_zones"))
+        azs, refresh = self._extract_zones(context, availability_zone, valid_zones, size,
+                                           snapshot, source_volume, specs)
         bootable = False
         if source_volume is not None:
             bootable = bool(source_volume.get("bootable"))
@@ -86,6 +85,46 @@ class ExtractVolumeRequestTask(task.Task):
                 "replication_status": "enabled" if specs.get("replication_enabled", "")
                 .lower() == "<is> true" else "disabled",
                 "bootable": bootable}
+
+    def _extract_zones(self, context, requested, valid_zones, size, snapshot, source_volume,
+                       specs) -> tuple[list[str], bool]:
+        """The zone decision (zones.py), recorded with its inputs whatever the outcome."""
+        from stackling import decisions
+        from stackling.volume import explain
+
+        opts = common.state(self.cloud).zone_options()
+        snapshot_az = snapshot and snapshot.get("volume_availability_zone")
+        source_az = source_volume and source_volume.get("availability_zone")
+        type_zones = specs.get("RESKEY:availability_zones")
+        inputs = explain.zone_inputs(self.cloud, requested, valid_zones, opts,
+                                     snapshot_az=snapshot_az, source_az=source_az,
+                                     type_zones=type_zones, size=size)
+        try:
+            azs, refresh = zones.extract_availability_zones(
+                requested, valid_zones, opts, snapshot_az=snapshot_az, source_az=source_az,
+                type_zones=type_zones)
+        except exception.StacklingError as exc:
+            explain.record_zone(self.cloud, context.request_id, inputs,
+                                outcome=decisions.FAILED,
+                                summary=f"refused {requested!r}: {exc.message}\n"
+                                        f"valid zones: {', '.join(inputs['valid_zones'])}")
+            raise
+        inputs["result"] = azs
+        if refresh:
+            fallback = azs[0]
+            explain.record_zone(self.cloud, context.request_id, inputs,
+                                outcome=decisions.FALLBACK,
+                                summary=f"Availability zone '{requested}' not found, falling "
+                                        f"back to '{fallback}'.\nvalid zones: "
+                                        f"{', '.join(inputs['valid_zones'])}")
+        else:
+            how = "requested" if requested else "inherited from the source" if (
+                snapshot_az or source_az) else "default (default_availability_zone or " \
+                "storage_availability_zone)" if azs and len(azs) == 1 else \
+                "left to the scheduler (volume type zones)"
+            explain.record_zone(self.cloud, context.request_id, inputs, outcome=decisions.OK,
+                                summary=f"zone {', '.join(azs)} accepted ({how})")
+        return azs, refresh
 
     @staticmethod
     def _extract_size(size, snapshot, source_volume, backup) -> int:
@@ -227,7 +266,11 @@ class EntryCreateTask(task.Task):
             s.flush()
             s.refresh(row)
             s.expunge(row)
-            return {"volume_id": row.id, "volume": row}
+        from stackling import decisions
+
+        decisions.link(self.cloud, request_id=context.request_id, resource_type="volume",
+                       resource_id=row.id)
+        return {"volume_id": row.id, "volume": row}
 
     def revert(self, result, reservations, **kwargs: Any) -> None:
         if isinstance(result, ft.Failure) or not result:

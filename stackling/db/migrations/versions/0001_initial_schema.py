@@ -2,12 +2,12 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:44:02.776904
+Create Date: 2026-11-25 22:28:04.506805
 """
 
 from alembic import op
 import sqlalchemy as sa
-
+from sqlalchemy.dialects import mysql
 
 revision = '0001'
 down_revision = None
@@ -27,6 +27,36 @@ def upgrade() -> None:
     sa.UniqueConstraint('name'),
     sa.UniqueConstraint('uuid')
     )
+    op.create_table('compute_block_device_mapping',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('uuid', sa.String(length=36), nullable=False),
+    sa.Column('instance_uuid', sa.String(length=36), nullable=False),
+    sa.Column('source_type', sa.String(length=255), nullable=True),
+    sa.Column('destination_type', sa.String(length=255), nullable=True),
+    sa.Column('boot_index', sa.Integer(), nullable=True),
+    sa.Column('device_name', sa.String(length=255), nullable=True),
+    sa.Column('device_type', sa.String(length=255), nullable=True),
+    sa.Column('disk_bus', sa.String(length=255), nullable=True),
+    sa.Column('guest_format', sa.String(length=255), nullable=True),
+    sa.Column('no_device', sa.Boolean(), nullable=False),
+    sa.Column('image_id', sa.String(length=36), nullable=True),
+    sa.Column('snapshot_id', sa.String(length=36), nullable=True),
+    sa.Column('volume_id', sa.String(length=36), nullable=True),
+    sa.Column('volume_size', sa.Integer(), nullable=True),
+    sa.Column('volume_type', sa.String(length=255), nullable=True),
+    sa.Column('delete_on_termination', sa.Boolean(), nullable=False),
+    sa.Column('tag', sa.String(length=255), nullable=True),
+    sa.Column('attachment_id', sa.String(length=36), nullable=True),
+    sa.Column('connection_info', sa.JSON(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('uuid')
+    )
+    with op.batch_alter_table('compute_block_device_mapping', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compute_block_device_mapping_instance_uuid'), ['instance_uuid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_compute_block_device_mapping_volume_id'), ['volume_id'], unique=False)
+
     op.create_table('compute_flavor',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('flavorid', sa.String(length=255), nullable=False),
@@ -144,6 +174,35 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('project_id', 'resource')
     )
+    op.create_table('identity_application_credential',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('secret_hash', sa.String(length=255), nullable=False),
+    sa.Column('description', sa.Text(), nullable=True),
+    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('expires_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mariadb').with_variant(mysql.DATETIME(fsp=6), 'mysql'), nullable=True),
+    sa.Column('unrestricted', sa.Boolean(), nullable=False),
+    sa.Column('roles', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('user_id', 'name')
+    )
+    with op.batch_alter_table('identity_application_credential', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_identity_application_credential_user_id'), ['user_id'], unique=False)
+
+    op.create_table('identity_credential',
+    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=True),
+    sa.Column('type', sa.String(length=255), nullable=False),
+    sa.Column('blob', sa.Text(), nullable=False),
+    sa.Column('extra', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('identity_credential', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_identity_credential_user_id'), ['user_id'], unique=False)
+
     op.create_table('identity_domain',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
@@ -180,7 +239,7 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('extra', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.UniqueConstraint('name', 'domain_id')
     )
     op.create_table('identity_service',
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -216,6 +275,21 @@ def upgrade() -> None:
     with op.batch_alter_table('image', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_image_owner'), ['owner'], unique=False)
 
+    op.create_table('image_metadef_namespace',
+    sa.Column('namespace', sa.String(length=80), nullable=False),
+    sa.Column('display_name', sa.String(length=80), nullable=True),
+    sa.Column('description', sa.String(length=500), nullable=True),
+    sa.Column('visibility', sa.String(length=32), nullable=False),
+    sa.Column('protected', sa.Boolean(), nullable=False),
+    sa.Column('owner', sa.String(length=255), nullable=True),
+    sa.Column('objects', sa.JSON(), nullable=False),
+    sa.Column('properties', sa.JSON(), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('resource_types', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('namespace')
+    )
     op.create_table('service',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -257,6 +331,29 @@ def upgrade() -> None:
     with op.batch_alter_table('stackling_decision', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stackling_decision_request_id'), ['request_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_stackling_decision_resource_id'), ['resource_id'], unique=False)
+
+    op.create_table('volume_attachment',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('volume_id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=True),
+    sa.Column('instance_uuid', sa.String(length=36), nullable=True),
+    sa.Column('attached_host', sa.String(length=255), nullable=True),
+    sa.Column('mountpoint', sa.String(length=255), nullable=True),
+    sa.Column('attach_time', sa.DateTime(), nullable=True),
+    sa.Column('detach_time', sa.DateTime(), nullable=True),
+    sa.Column('attach_status', sa.String(length=255), nullable=False),
+    sa.Column('attach_mode', sa.String(length=36), nullable=True),
+    sa.Column('connection_info', sa.JSON(), nullable=True),
+    sa.Column('connector', sa.JSON(), nullable=True),
+    sa.Column('volume_host', sa.String(length=255), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('volume_attachment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_volume_attachment_instance_uuid'), ['instance_uuid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_volume_attachment_project_id'), ['project_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_volume_attachment_volume_id'), ['volume_id'], unique=False)
 
     op.create_table('volume_message',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -418,6 +515,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('domain_id', 'name')
     )
+    op.create_table('identity_implied_role',
+    sa.Column('prior_role_id', sa.String(length=64), nullable=False),
+    sa.Column('implied_role_id', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['implied_role_id'], ['identity_role.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['prior_role_id'], ['identity_role.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('prior_role_id', 'implied_role_id')
+    )
     op.create_table('identity_project',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -446,6 +550,15 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['domain_id'], ['identity_domain.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('domain_id', 'name')
+    )
+    op.create_table('image_member',
+    sa.Column('image_id', sa.String(length=36), nullable=False),
+    sa.Column('member', sa.String(length=255), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['image_id'], ['image.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('image_id', 'member')
     )
     op.create_table('volume',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -502,8 +615,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_volume_host'))
 
     op.drop_table('volume')
+    op.drop_table('image_member')
     op.drop_table('identity_user')
     op.drop_table('identity_project')
+    op.drop_table('identity_implied_role')
     op.drop_table('identity_group')
     op.drop_table('identity_endpoint')
     op.drop_table('identity_assignment')
@@ -534,12 +649,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_volume_message_project_id'))
 
     op.drop_table('volume_message')
+    with op.batch_alter_table('volume_attachment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_volume_attachment_volume_id'))
+        batch_op.drop_index(batch_op.f('ix_volume_attachment_project_id'))
+        batch_op.drop_index(batch_op.f('ix_volume_attachment_instance_uuid'))
+
+    op.drop_table('volume_attachment')
     with op.batch_alter_table('stackling_decision', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stackling_decision_resource_id'))
         batch_op.drop_index(batch_op.f('ix_stackling_decision_request_id'))
 
     op.drop_table('stackling_decision')
     op.drop_table('service')
+    op.drop_table('image_metadef_namespace')
     with op.batch_alter_table('image', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_image_owner'))
 
@@ -553,6 +675,14 @@ def downgrade() -> None:
     op.drop_table('identity_revocation_event')
     op.drop_table('identity_region')
     op.drop_table('identity_domain')
+    with op.batch_alter_table('identity_credential', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_identity_credential_user_id'))
+
+    op.drop_table('identity_credential')
+    with op.batch_alter_table('identity_application_credential', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_identity_application_credential_user_id'))
+
+    op.drop_table('identity_application_credential')
     op.drop_table('compute_quota')
     with op.batch_alter_table('compute_node', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_compute_node_host'))
@@ -568,5 +698,10 @@ def downgrade() -> None:
 
     op.drop_table('compute_instance')
     op.drop_table('compute_flavor')
+    with op.batch_alter_table('compute_block_device_mapping', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compute_block_device_mapping_volume_id'))
+        batch_op.drop_index(batch_op.f('ix_compute_block_device_mapping_instance_uuid'))
+
+    op.drop_table('compute_block_device_mapping')
     op.drop_table('compute_aggregate')
     # ### end Alembic commands ###
