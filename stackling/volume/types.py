@@ -69,7 +69,7 @@ def create_type(req: Request):
                          extra_specs={str(k): str(v) for k, v in specs.items()})
         s.add(row)
         s.flush()
-        return json_response({"volume_type": views.type_view(req, row)})
+        return json_response({"volume_type": views.type_view(req, row, action="create")})
 
 
 def update_type(req: Request, type_id: str):
@@ -86,7 +86,7 @@ def update_type(req: Request, type_id: str):
         if "is_public" in data:
             row.is_public = common.is_true(data["is_public"])
         s.flush()
-        return json_response({"volume_type": views.type_view(req, row)})
+        return json_response({"volume_type": views.type_view(req, row, action="update")})
 
 
 def delete_type(req: Request, type_id: str):

@@ -49,7 +49,10 @@ def attachment_detail(row: VolumeAttachment) -> dict:
 
 
 def volume_detail(req: Request, row: Volume, type_row: VolumeType | None,
-                  attachments: list[VolumeAttachment] = ()) -> dict:
+                  attachments: list[VolumeAttachment] = (), extensions: bool = True) -> dict:
+    """The detail view. ``extensions`` is False for the create response: Cinder's
+    extension attributes (tenant, host, migration, image metadata) extend show and
+    list, not create."""
     v = req.version
     admin = req.context.is_admin
     out = {
@@ -64,14 +67,16 @@ def volume_detail(req: Request, row: Volume, type_row: VolumeType | None,
         "encrypted": False, "replication_status": row.replication_status,
         "consistencygroup_id": None, "multiattach": row.multiattach,
         "attachments": volume_attachments(req, list(attachments)),
-        "os-vol-tenant-attr:tenant_id": row.project_id,
     }
-    if row.glance_metadata:
-        out["volume_image_metadata"] = dict(row.glance_metadata)
+    if extensions:
+        out["os-vol-tenant-attr:tenant_id"] = row.project_id
+        if row.glance_metadata:
+            out["volume_image_metadata"] = dict(row.glance_metadata)
+        if admin:
+            out["os-vol-host-attr:host"] = row.host
+            out["os-vol-mig-status-attr:migstat"] = row.migration_status
+            out["os-vol-mig-status-attr:name_id"] = None
     if admin:
-        out["os-vol-host-attr:host"] = row.host
-        out["os-vol-mig-status-attr:migstat"] = row.migration_status
-        out["os-vol-mig-status-attr:name_id"] = None
         out["migration_status"] = row.migration_status
     if v is not None:
         if v.matches("3.13"):
@@ -112,10 +117,19 @@ def snapshot_view(req: Request, row: Snapshot) -> dict:
     return out
 
 
-def type_view(req: Request, row: VolumeType, specs: bool = True) -> dict:
+def type_view(req: Request, row: VolumeType, specs: bool = True, action: str = "show") -> dict:
+    """``action`` is show (also index), create or update: Cinder's extensions differ.
+
+    The type-access extension adds ``os-volume-type-access:is_public`` to show, index and
+    create, not to update; ``qos_specs_id`` appears on show and index only (as tempest's
+    response schemas, checked against real Cinder, expect).
+    """
     out = {"id": row.id, "name": row.name, "description": row.description,
-           "is_public": row.is_public, "os-volume-type-access:is_public": row.is_public,
-           "qos_specs_id": None}
+           "is_public": row.is_public}
+    if action in ("show", "create"):
+        out["os-volume-type-access:is_public"] = row.is_public
+    if action == "show":
+        out["qos_specs_id"] = None
     if specs or req.context.is_admin:
         out["extra_specs"] = dict(row.extra_specs or {})
     return out

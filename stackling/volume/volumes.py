@@ -87,9 +87,10 @@ def attachments_of(s, volume_ids) -> dict[str, list[VolumeAttachment]]:
     return out
 
 
-def detail(s, req: Request, row: Volume) -> dict:
+def detail(s, req: Request, row: Volume, extensions: bool = True) -> dict:
     return views.volume_detail(req, row, _type_row(s, req, row),
-                               attachments_of(s, [row.id]).get(row.id, []))
+                               attachments_of(s, [row.id]).get(row.id, []),
+                               extensions=extensions)
 
 
 # -- image reference -------------------------------------------------------------------
@@ -203,7 +204,8 @@ def create_volume(req: Request):
     if result["refresh_az"] and current:
         state.zone_cache.get(refresh=True)
     with cloud.db.reader() as s:
-        return json_response({"volume": detail(s, req, result["volume"])}, status=202)
+        return json_response({"volume": detail(s, req, result["volume"], extensions=False)},
+                             status=202)
 
 
 # -- read ------------------------------------------------------------------------------
