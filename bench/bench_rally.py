@@ -92,13 +92,23 @@ def summarise(report: dict, args: argparse.Namespace) -> str:
     for task in report.get("tasks", []):
         for subtask in task.get("subtasks", []):
             for wl in subtask.get("workloads", []):
-                name = wl.get("name")
+                name = wl.get("name") or subtask.get("title")
                 stats = wl.get("statistics", {}).get("durations", {})
                 for row in stats.get("atomics", []) + [stats.get("total", {})]:
                     data = row.get("data", {})
                     lines.append(f"| {name} | {row.get('display_name', row.get('name'))} | "
                                  f"{data.get('success', '')} | {data.get('median', '')} | "
                                  f"{data.get('90%ile', '')} | {data.get('max', '')} |")
+    errors: dict[str, int] = {}
+    for task in report.get("tasks", []):
+        for subtask in task.get("subtasks", []):
+            for wl in subtask.get("workloads", []):
+                for it in wl.get("data", []):
+                    if it.get("error"):
+                        key = " ".join(str(e) for e in it["error"][:2])[:300]
+                        errors[key] = errors.get(key, 0) + 1
+    if errors:
+        lines += ["", "Errors:"] + [f"- {n}× {e}" for e, n in errors.items()]
     return "\n".join(lines)
 
 
