@@ -13,6 +13,7 @@ from types import ModuleType
 
 from stackling import conf, rpc, servicegroup
 from stackling.db.api import Database
+from stackling.notify import ChangeNotifier
 from stackling.settings import Settings
 from stackling.topology import Topology
 from stackling.web.app import ApiApp
@@ -34,6 +35,7 @@ class Cloud:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(url)
         self.rpc = rpc.InProcessTransport()
+        self.notifier = ChangeNotifier()
         interval = min(self.config.nova.report_interval, self.config.cinder.report_interval)
         self.heartbeat = servicegroup.Heartbeat(self, interval)
         self.areas: dict[str, ModuleType] = {

@@ -39,7 +39,8 @@ def version_v3(req: Request) -> object:
 ROUTES: list[tuple[str, dict]] = [
     ("/", {"GET": versions_root}),
     ("/v3", {"GET": version_v3}),
-    ("/v3/volumes", {"GET": volumes.list_volumes, "POST": volumes.create_volume}),
+    ("/v3/volumes", {"GET": volumes.list_volumes, "POST": volumes.create_volume,
+                     "PUT": volumes.no_volume_id, "DELETE": volumes.no_volume_id}),
     ("/v3/volumes/detail", {"GET": volumes.list_volumes_detail}),
     ("/v3/volumes/{volume_id}", {"GET": volumes.show_volume, "PUT": volumes.update_volume,
                                  "DELETE": volumes.delete_volume}),

@@ -205,11 +205,17 @@ def get_snapshot(s: Session, req: Request, snapshot_id: str) -> Snapshot:
     return row
 
 
-def find_type(s: Session, ref: str) -> VolumeType:
-    """A volume type by id or name (404 with Cinder's by-id or by-name text)."""
+def find_type(s: Session, ref: str, context=None) -> VolumeType:
+    """A volume type by id or name (404 with Cinder's by-id or by-name text).
+
+    With a non-admin ``context`` a private type is not found (Cinder's project-only
+    type lookup; stackling keeps no per-project type access list)."""
     row = s.get(VolumeType, ref)
     if row is None:
         row = s.scalar(select(VolumeType).where(VolumeType.name == ref))
+    if row is not None and context is not None and not context.is_admin and \
+            not row.is_public:
+        row = None
     if row is None:
         if UUID_RE.match(ref):
             raise errors.VolumeTypeNotFound(volume_type_id=ref)

@@ -14,6 +14,14 @@ CREATE_KEYS = {"volume_id", "name", "description", "display_name", "display_desc
                "force", "metadata"}
 
 
+# Snapshot columns Cinder sorts by (an unknown sort key is a 400 there).
+SORT_KEYS = {"id", "created_at", "updated_at", "name", "display_name", "description",
+             "display_description", "status", "size", "volume_size", "volume_id",
+             "project_id", "user_id", "progress", "deleted_at", "deleted",
+             "volume_type_id", "group_snapshot_id", "cgsnapshot_id", "provider_id",
+             "encryption_key_id"}
+
+
 def _body(req: Request) -> dict:
     body = read_json(req)
     if not isinstance(body, dict) or not isinstance(body.get("snapshot"), dict):
@@ -32,9 +40,14 @@ def create_snapshot(req: Request):
                                        + ", ".join(f"'{k}'" for k in extra)
                                        + (" was" if len(extra) == 1 else " were")
                                        + " unexpected)")
-    if not data.get("volume_id"):
+    if "volume_id" not in data:
         raise exception.ValidationError(field="volume_id", value=None,
                                         detail="'volume_id' is a required property")
+    if data["volume_id"] is not None and not isinstance(data["volume_id"], str):
+        raise exception.ValidationError(field="volume_id", value=data["volume_id"],
+                                        detail=f"{data['volume_id']!r} is not a 'uuid'")
+    if not data["volume_id"]:   # null passes Cinder's schema; the volume lookup is a 404
+        raise errors.VolumeNotFound(volume_id=data["volume_id"])
     force = common.is_true(data.get("force", False))
     new_style = req.version is not None and req.version.matches("3.66")
     with cloud.db.reader() as s:
@@ -63,7 +76,7 @@ def create_snapshot(req: Request):
                                       (data.get("metadata") or {}).items()})
             s.add(row)
             s.flush()
-            out = views.snapshot_view(req, row)
+            out = views.snapshot_view(req, row, extensions=False)
     except Exception:
         quota.rollback(cloud, reservations)
         raise
@@ -84,7 +97,8 @@ def _list(req: Request, detailed: bool):
     for key in ("name", "status", "volume_id"):
         if key in req.GET:
             items = [i for i in items if str(i.get(key)) == req.GET[key]]
-    out = paginate(req, items, "snapshots", "snapshots/detail" if detailed else "snapshots")
+    out = paginate(req, items, "snapshots", "snapshots/detail" if detailed else "snapshots",
+                   valid_keys=SORT_KEYS)
     if not detailed:
         keep = ("id", "created_at", "name", "description", "volume_id", "status", "size",
                 "metadata", "updated_at")
@@ -120,7 +134,7 @@ def update_snapshot(req: Request, snapshot_id: str):
         if "metadata" in data:
             row.metadata_ = {str(k): str(v) for k, v in (data["metadata"] or {}).items()}
         s.flush()
-        return json_response({"snapshot": views.snapshot_view(req, row)})
+        return json_response({"snapshot": views.snapshot_view(req, row, extensions=False)})
 
 
 def _delete(req: Request, snapshot_id: str, force: bool):

@@ -47,7 +47,7 @@ def show_type(req: Request, type_id: str):
             row = common.default_type(req.app.cloud, s)
         else:
             row = s.get(VolumeType, type_id)
-            if row is None:
+            if row is None or (not row.is_public and not req.context.is_admin):
                 raise errors.VolumeTypeNotFound(volume_type_id=type_id)
         return json_response({"volume_type": views.type_view(req, row)})
 

@@ -97,16 +97,19 @@ def volume_detail(req: Request, row: Volume, type_row: VolumeType | None,
     return out
 
 
-def snapshot_view(req: Request, row: Snapshot) -> dict:
+def snapshot_view(req: Request, row: Snapshot, extensions: bool = True) -> dict:
+    """``extensions`` is False for create and update: Cinder's extended snapshot
+    attributes (progress, project id) extend show and detail only."""
     v = req.version
     out = {
         "id": row.id, "created_at": ts(row.created_at), "updated_at": ts(row.updated_at),
         "name": row.display_name, "description": row.display_description,
         "volume_id": row.volume_id, "status": row.status, "size": row.volume_size,
         "metadata": dict(row.metadata_ or {}),
-        "os-extended-snapshot-attributes:progress": row.progress or "0%",
-        "os-extended-snapshot-attributes:project_id": row.project_id,
     }
+    if extensions:
+        out["os-extended-snapshot-attributes:progress"] = row.progress or "0%"
+        out["os-extended-snapshot-attributes:project_id"] = row.project_id
     if v is not None:
         if v.matches("3.14"):
             out["group_snapshot_id"] = None

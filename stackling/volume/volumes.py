@@ -147,7 +147,7 @@ def create_volume(req: Request):
     vtype = snapshot = source = None
     with cloud.db.reader() as s:
         if data.get("volume_type"):
-            vtype = common.type_dict(common.find_type(s, str(data["volume_type"])))
+            vtype = common.type_dict(common.find_type(s, str(data["volume_type"]), ctx))
         if data.get("snapshot_id"):
             snap = common.get_snapshot(s, req, data["snapshot_id"])
             svol = s.get(Volume, snap.volume_id)
@@ -239,10 +239,16 @@ def _sort_keys(params) -> list[tuple[str, str]]:
 
 
 def paginate(req: Request, items: list[dict], rows_key: str, path: str,
-             sort_map: dict | None = None) -> dict:
+             sort_map: dict | None = None, valid_keys: set[str] | None = None) -> dict:
     """Cinder's sort, marker, limit, offset and the ``<rows>_links`` next link."""
     params = req.GET
     keys = _sort_keys(params)
+    if valid_keys is not None:
+        for key, _ in keys:
+            if key not in valid_keys:
+                raise exception.InvalidInput(reason=f"Invalid sort key {key}")
+    sort_map = {"size": "size", "display_name": "name", "display_description":
+                "description", "volume_size": "size", **(sort_map or {})}
     for key, direction in reversed(keys + [("id", keys[-1][1])]):
         key = (sort_map or {}).get(key, key)
         items.sort(key=lambda i, k=key: (i.get(k) is not None, str(i.get(k) or "")),
@@ -266,10 +272,11 @@ def paginate(req: Request, items: list[dict], rows_key: str, path: str,
                 raise ValueError
         except ValueError:
             raise exception.InvalidInput(reason="limit param must be an integer") from None
-    total = len(items)
     page = items[:limit]
     out: dict = {rows_key: page}
-    if page and len(page) == limit and total > limit:
+    # Cinder's _get_collection_links: a full page gets a next link, even when it
+    # happens to be the last one (the next page is then empty).
+    if page and len(page) == limit:
         base = req.app.cloud.public_url("volume")
         query = "&".join(f"{k}={v}" for k, v in params.items() if k != "marker")
         query = (query + "&" if query else "") + f"marker={page[-1]['id']}"
@@ -336,8 +343,20 @@ def _list(req: Request, detailed: bool):
     return json_response(out)
 
 
+def _empty_id(req: Request) -> None:
+    """``/volumes/`` is a volume with an empty id for Cinder's router: 404, not the list."""
+    if req.path.endswith("/"):
+        raise errors.VolumeNotFound(volume_id="")
+
+
 def list_volumes(req: Request):
+    _empty_id(req)
     return _list(req, detailed=False)
+
+
+def no_volume_id(req: Request):
+    """PUT/DELETE on the collection (``volumes/`` with an empty id): 404 like Cinder."""
+    raise errors.VolumeNotFound(volume_id="")
 
 
 def list_volumes_detail(req: Request):
@@ -364,7 +383,8 @@ def update_volume(req: Request, volume_id: str):
         if "metadata" in data:
             row.metadata_ = {str(k): str(v) for k, v in (data["metadata"] or {}).items()}
         s.flush()
-        return json_response({"volume": detail(s, req, row)})
+        # Cinder's extension attributes extend show and list, not update (as for create).
+        return json_response({"volume": detail(s, req, row, extensions=False)})
 
 
 # -- delete ----------------------------------------------------------------------------

@@ -1,0 +1,33 @@
+"""The change notifier wakes a waiter at once, and times out when nothing changes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from stackling.notify import ChangeNotifier
+
+
+def test_wait_returns_as_soon_as_the_key_changes():
+    n = ChangeNotifier()
+    since = n.version("vol-1")
+    threading.Timer(0.05, n.changed, args=("vol-1",)).start()
+    t0 = time.monotonic()
+    assert n.wait("vol-1", since, timeout=5) is True
+    assert time.monotonic() - t0 < 1
+
+
+def test_wait_times_out_and_other_keys_do_not_wake_it():
+    n = ChangeNotifier()
+    since = n.version("vol-1")
+    n.changed("vol-2")
+    t0 = time.monotonic()
+    assert n.wait("vol-1", since, timeout=0.05) is False
+    assert time.monotonic() - t0 >= 0.05
+
+
+def test_a_change_before_the_wait_is_not_lost():
+    n = ChangeNotifier()
+    since = n.version("vol-1")
+    n.changed("vol-1")
+    assert n.wait("vol-1", since, timeout=0) is True
