@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling import discovery
-from stackling.compute import (aggregates, availability_zones, flavors, hypervisors, quotas,
-                               servers, services, volume_attachments)
+from stackling.compute import (aggregates, availability_zones, flavors, hypervisors,
+                               proxy_volumes, quotas, server_groups, servers, services,
+                               volume_attachments)
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.microversion import Version, VersionSpec
 from stackling.web.router import Router
@@ -25,9 +26,35 @@ INFO = ServiceInfo(
 )
 
 
+# Nova still lists the legacy v2.0 endpoint (deprecated, no microversions) before v2.1.
+V20_UPDATED = "2011-01-21T11:33:21Z"
+
+
+def _v20(base: str) -> dict:
+    return {"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
+            "updated": V20_UPDATED,
+            "links": [{"rel": "self", "href": f"{base}/v2/"},
+                      {"rel": "describedby", "type": "text/html",
+                       "href": "http://docs.openstack.org/"}],
+            "media-types": [{"base": "application/json",
+                             "type": "application/vnd.openstack.compute+json;version=2"}]}
+
+
+def _listed(doc: dict) -> dict:
+    """The root list shows each version with its self link only (no media-types)."""
+    out = {k: doc[k] for k in ("id", "status", "version", "min_version", "updated")}
+    out["links"] = [link for link in doc["links"] if link["rel"] == "self"]
+    return out
+
+
 def versions_root(req: Request) -> object:
     base = req.app.cloud.public_url("compute")
-    return json_response({"versions": [discovery.compute_version(base, VERSIONS)]})
+    return json_response({"versions": [
+        _listed(_v20(base)), _listed(discovery.compute_version(base, VERSIONS))]})
+
+
+def version_v20(req: Request) -> object:
+    return json_response({"version": _v20(req.app.cloud.public_url("compute"))})
 
 
 def version_v21(req: Request) -> object:
@@ -39,6 +66,7 @@ P = "/v2.1"
 ROUTES: list[tuple[str, dict]] = [
     ("/", {"GET": versions_root}),
     (P, {"GET": version_v21}),
+    ("/v2", {"GET": version_v20}),
     # zones, services, aggregates
     (f"{P}/os-availability-zone", {"GET": availability_zones.list_zones}),
     (f"{P}/os-availability-zone/detail", {"GET": availability_zones.list_zones_detail}),
@@ -56,6 +84,9 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/os-hypervisors/detail", {"GET": hypervisors.list_hypervisors_detail}),
     (f"{P}/os-hypervisors/statistics", {"GET": hypervisors.hypervisor_statistics}),
     (f"{P}/os-hypervisors/{{hypervisor_id}}", {"GET": hypervisors.show_hypervisor}),
+    (f"{P}/os-hypervisors/{{hypervisor_id}}/uptime", {"GET": hypervisors.hypervisor_uptime}),
+    (f"{P}/os-hypervisors/{{pattern}}/search", {"GET": hypervisors.search_hypervisors}),
+    (f"{P}/os-hypervisors/{{pattern}}/servers", {"GET": hypervisors.hypervisor_servers}),
     # flavors
     (f"{P}/flavors", {"GET": flavors.list_flavors, "POST": flavors.create_flavor}),
     (f"{P}/flavors/detail", {"GET": flavors.list_flavors_detail}),
@@ -74,7 +105,27 @@ ROUTES: list[tuple[str, dict]] = [
                                              "PUT": quotas.update_quota_set,
                                              "DELETE": quotas.delete_quota_set}),
     (f"{P}/os-quota-sets/{{project_id_q}}/defaults", {"GET": quotas.show_defaults}),
+    (f"{P}/os-quota-class-sets/{{quota_class}}", {"GET": quotas.show_quota_class_set,
+                                                  "PUT": quotas.update_quota_class_set}),
     (f"{P}/os-quota-sets/{{project_id_q}}/detail", {"GET": quotas.show_quota_set_detail}),
+    # deprecated proxies to Cinder (404 from 2.36)
+    (f"{P}/os-volumes", {"GET": proxy_volumes.list_volumes,
+                         "POST": proxy_volumes.create_volume,
+                         "DELETE": proxy_volumes.delete_without_id}),
+    (f"{P}/os-volumes/detail", {"GET": proxy_volumes.list_volumes_detail}),
+    (f"{P}/os-volumes/{{volume_id}}", {"GET": proxy_volumes.show_volume,
+                                       "DELETE": proxy_volumes.delete_volume}),
+    (f"{P}/os-snapshots", {"GET": proxy_volumes.list_snapshots,
+                           "POST": proxy_volumes.create_snapshot,
+                           "DELETE": proxy_volumes.delete_without_id}),
+    (f"{P}/os-snapshots/detail", {"GET": proxy_volumes.list_snapshots_detail}),
+    (f"{P}/os-snapshots/{{snapshot_id}}", {"GET": proxy_volumes.show_snapshot,
+                                           "DELETE": proxy_volumes.delete_snapshot}),
+    # server groups
+    (f"{P}/os-server-groups", {"GET": server_groups.list_groups,
+                               "POST": server_groups.create_group}),
+    (f"{P}/os-server-groups/{{group_id}}", {"GET": server_groups.show_group,
+                                            "DELETE": server_groups.delete_group}),
     # servers
     (f"{P}/servers", {"GET": servers.list_servers, "POST": servers.create_server}),
     (f"{P}/servers/detail", {"GET": servers.list_servers_detail}),
@@ -92,7 +143,7 @@ ROUTES: list[tuple[str, dict]] = [
         "GET": servers.show_metadata_item, "PUT": servers.update_metadata_item,
         "DELETE": servers.delete_metadata_item}),
 ]
-PUBLIC = {"/", P}
+PUBLIC = {"/", P, "/v2"}
 
 
 def build_app(cloud: Cloud) -> ApiApp:

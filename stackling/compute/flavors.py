@@ -202,6 +202,20 @@ def _int_field(data: dict, name: str, key: str, minimum: int, default: Any = Non
     return number
 
 
+_TRUE = {"true", "1", "on", "yes"}
+_FALSE = {"false", "0", "off", "no"}
+
+
+def _boolean(field: str, value) -> bool:
+    """Nova's parameter_types.boolean: JSON booleans or true/false-like strings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise exception.ValidationError(field=field, value=value,
+                                    detail=f"{value!r} is not one of the boolean values")
+
+
 def create_flavor(req: Request):
     """200 with the flavor (Nova answers 200, not 201)."""
     common.authorize(req, "os_compute_api:os-flavor-manage:create")
@@ -225,7 +239,8 @@ def create_flavor(req: Request):
                ephemeral=_int_field(data, "ephemeral", "OS-FLV-EXT-DATA:ephemeral", 0, 0),
                swap=_int_field(data, "swap", "swap", 0, 0),
                rxtx_factor=float(data.get("rxtx_factor", 1.0)),
-               is_public=bool(data.get("os-flavor-access:is_public", True)),
+               is_public=_boolean("os-flavor-access:is_public",
+                                  data.get("os-flavor-access:is_public", True)),
                description=data.get("description"))
     return json_response({"flavor": view(req, f)})
 

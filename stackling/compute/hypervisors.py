@@ -179,6 +179,79 @@ def show_hypervisor(req: Request, hypervisor_id: str):
     raise exception.NotFound(f"Hypervisor with ID '{hypervisor_id}' could not be found.")
 
 
+def _find(req: Request, hypervisor_id: str) -> tuple[ComputeNode, az.ServiceZone | None]:
+    if req.version.matches("2.53"):
+        try:
+            uuidlib.UUID(hypervisor_id)
+        except ValueError:
+            raise exception.BadRequest(f"Invalid uuid {hypervisor_id}") from None
+    for node, svc in _rows(req):
+        if str(node.uuid if req.version.matches("2.53") else node.id) == hypervisor_id:
+            return node, svc
+    raise exception.NotFound(f"Hypervisor with ID '{hypervisor_id}' could not be found.")
+
+
+def hypervisor_uptime(req: Request, hypervisor_id: str):
+    """2.1-2.87 (2.88 folded ``uptime`` into the hypervisor view)."""
+    if req.version.matches("2.88"):
+        raise exception.NotFound("The resource could not be found.")
+    common.authorize(req, "os_compute_api:os-hypervisors:uptime")
+    node, svc = _find(req, hypervisor_id)
+    if svc is None or not svc.up:
+        # Nova: ComputeServiceUnavailable → 400
+        raise exception.BadRequest(f"Compute service of {node.host} is unavailable at "
+                                   "this time.")
+    out = _view(req, node, svc, False)
+    out["uptime"] = _uptime()
+    return json_response({"hypervisor": out})
+
+
+def _uptime() -> str:
+    """What the host's `uptime` prints (the libvirt driver's answer)."""
+    import os
+    import time
+
+    try:
+        with open("/proc/uptime") as f:
+            seconds = int(float(f.read().split()[0]))
+    except OSError:
+        seconds = 0
+    days, rest = divmod(seconds, 86400)
+    hours, minutes = divmod(rest // 60, 60)
+    try:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "0.00, 0.00, 0.00"
+    return (f" {time.strftime('%H:%M:%S')} up {days} days, {hours:2d}:{minutes:02d},  "
+            f"1 user,  load average: {load}")
+
+
+def _legacy_matches(req: Request, pattern: str) -> list:
+    """2.1-2.52 ``/os-hypervisors/{pattern}/search|servers``: substring match, 404 if none."""
+    if req.version.matches("2.53"):
+        raise exception.NotFound("The resource could not be found.")
+    rows = [r for r in _rows(req) if pattern in r[0].hypervisor_hostname]
+    if not rows:
+        raise exception.NotFound(f"No hypervisor matching '{pattern}' could be found.")
+    return rows
+
+
+def search_hypervisors(req: Request, pattern: str):
+    common.authorize(req, "os_compute_api:os-hypervisors:search")
+    rows = _legacy_matches(req, pattern)
+    return json_response({"hypervisors": [_view(req, n, svc, False) for n, svc in rows]})
+
+
+def hypervisor_servers(req: Request, pattern: str):
+    common.authorize(req, "os_compute_api:os-hypervisors:servers")
+    rows = _legacy_matches(req, pattern)
+    out = []
+    for node, svc in rows:
+        servers = _servers_on(req, node.hypervisor_hostname)
+        out.append(_view(req, node, svc, False, servers or None))
+    return json_response({"hypervisors": out})
+
+
 def hypervisor_statistics(req: Request):
     """Gone at 2.88 (404 like any method below/above its range)."""
     if req.version.matches("2.88"):

@@ -18,7 +18,8 @@ from sqlalchemy import delete, update
 from stackling import decisions, exception
 from stackling.compute import availability_zones as az
 from stackling.compute import driver as virt
-from stackling.compute import scheduler, server_volumes, volume_api, volume_attach, volume_zones
+from stackling.compute import (scheduler, server_groups, server_volumes, volume_api,
+                               volume_attach, volume_zones)
 from stackling.db.models import utcnow
 from stackling.db.models_compute import BlockDeviceMapping, ComputeNode, Instance, InstanceFault
 
@@ -88,6 +89,13 @@ class BuildAbort(Exception):
         self.reason = reason
 
 
+def _group_filter(states: list, group_policy: str, member_hosts: set[str]) -> list:
+    """ServerGroupAffinityFilter / ServerGroupAntiAffinityFilter."""
+    if group_policy == "affinity":
+        return [h for h in states if h.host in member_hosts] if member_hosts else states
+    return [h for h in states if h.host not in member_hosts]
+
+
 class Conductor:
     """The ``scheduler`` topic: schedule_and_build_instances, as nova-conductor does."""
 
@@ -95,6 +103,17 @@ class Conductor:
         self.cloud = cloud
 
     def build_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
+        with self.cloud.db.reader() as s:
+            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            group = (inst.scheduler_hints or {}).get("group") if inst is not None else None
+        if not group:
+            return self._build_instance(instance_uuid, caller)
+        # Members of a group are placed one at a time so that each sees the others' hosts.
+        with server_groups.SCHEDULE_LOCK:
+            return self._build_instance(instance_uuid, caller, group)
+
+    def _build_instance(self, instance_uuid: str, caller: dict | None = None,
+                        group: str | None = None) -> None:
         cloud = self.cloud
         conf = cloud.config.nova
         with cloud.db.reader() as s:
@@ -110,6 +129,9 @@ class Conductor:
                 requested_host=hints.get("_requested_host"),
                 requested_node=hints.get("_requested_node"))
             states = scheduler.read_host_states(s, conf)
+            rule = server_groups.placement_rule(s, group, instance_uuid) if group else None
+        if rule is not None:
+            states = _group_filter(states, *rule)
         chosen = None
         try:
             for _ in range(conf.scheduler.max_attempts):
@@ -120,6 +142,8 @@ class Conductor:
                     break
                 with cloud.db.reader() as s:
                     states = scheduler.read_host_states(s, conf)
+                if rule is not None:
+                    states = _group_filter(states, *rule)
             if chosen is None:
                 raise scheduler.NoValidHost()
         except scheduler.NoValidHost as exc:

@@ -31,8 +31,25 @@ def defaults(conf) -> dict[str, int]:
     return {r: getattr(conf.quota, r) for r in RESOURCES}
 
 
-def limits(s: Session, conf, project_id: str) -> dict[str, int]:
+# Quota class rows (os-quota-class-sets) share the quota table under this project-id
+# prefix; Nova keeps them in quota_classes. Only the ``default`` class is used, as in
+# Nova: its values override the [quota] defaults for every project.
+CLASS_PREFIX = "quota_class:"
+
+
+def class_values(s: Session, quota_class: str) -> dict[str, int]:
+    return {row.resource: row.hard_limit for row in s.scalars(
+        select(Quota).where(Quota.project_id == CLASS_PREFIX + quota_class))}
+
+
+def effective_defaults(s: Session, conf) -> dict[str, int]:
     values = defaults(conf)
+    values.update({k: v for k, v in class_values(s, "default").items() if k in values})
+    return values
+
+
+def limits(s: Session, conf, project_id: str) -> dict[str, int]:
+    values = effective_defaults(s, conf)
     for row in s.scalars(select(Quota).where(Quota.project_id == project_id)):
         values[row.resource] = row.hard_limit
     return values
@@ -116,7 +133,64 @@ def show_quota_set_detail(req: Request, project_id_q: str):
 def show_defaults(req: Request, project_id_q: str):
     project_id = project_id_q
     common.authorize(req, "os_compute_api:os-quota-sets:defaults")
-    return json_response({"quota_set": _view(req, project_id, defaults(common.conf(req)))})
+    with req.app.cloud.db.reader() as s:
+        values = effective_defaults(s, common.conf(req))
+    return json_response({"quota_set": _view(req, project_id, values)})
+
+
+# -- quota classes ---------------------------------------------------------------------
+
+
+def _class_view(req: Request, quota_class: str, s: Session) -> dict[str, Any]:
+    stored = class_values(s, quota_class)
+    view = _view(req, quota_class, effective_defaults(s, common.conf(req)))
+    view.update({k: v for k, v in stored.items() if k in view})
+    if not req.version.matches("2.50"):     # quota classes drop network entries at 2.50
+        view.update({k: stored.get(k, v) for k, v in LEGACY.items()})
+        view.pop("server_groups", None)
+        view.pop("server_group_members", None)
+    return view
+
+
+def _class_keys(req: Request) -> set[str]:
+    allowed = set(RESOURCES)
+    if not req.version.matches("2.50"):
+        allowed |= set(LEGACY)
+    if not req.version.matches("2.57"):
+        allowed |= set(FILES)
+    return allowed
+
+
+def show_quota_class_set(req: Request, quota_class: str):
+    common.authorize(req, "os_compute_api:os-quota-class-sets:show",
+                     {"quota_class": quota_class})
+    with req.app.cloud.db.reader() as s:
+        view = _class_view(req, quota_class, s)
+    return json_response({"quota_class_set": view})
+
+
+def update_quota_class_set(req: Request, quota_class: str):
+    """200 with the class's values (without ``id``)."""
+    common.authorize(req, "os_compute_api:os-quota-class-sets:update",
+                     {"quota_class": quota_class})
+    data = common.body_key(read_json(req), "quota_class_set")
+    common.reject_extra("quota_class_set", data, _class_keys(req))
+    if len(quota_class) > 255:
+        raise exception.BadRequest("The quota class name must be at most 255 characters.")
+    with req.app.cloud.db.writer() as s:
+        for resource, value in data.items():
+            limit = common.validate_integer(value, resource, -1)
+            row = s.scalar(select(Quota).where(Quota.project_id == CLASS_PREFIX + quota_class,
+                                               Quota.resource == resource))
+            if row is None:
+                s.add(Quota(project_id=CLASS_PREFIX + quota_class, resource=resource,
+                            hard_limit=limit))
+            else:
+                row.hard_limit = limit
+        s.flush()
+        view = _class_view(req, quota_class, s)
+    view.pop("id")
+    return json_response({"quota_class_set": view})
 
 
 def update_quota_set(req: Request, project_id_q: str):

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from stackling import clients, decisions, exception
 from stackling.compute import availability_zones as az
-from stackling.compute import (common, flavors, manager, quotas, server_volumes, views,
-                               volume_api, volume_zones)
+from stackling.compute import (common, flavors, manager, quotas, server_groups,
+                               server_volumes, views, volume_api, volume_zones)
 from stackling.db.models import Service, utcnow
 from stackling.db.models_compute import (BlockDeviceMapping, Instance, InstanceFault,
                                          InstanceMetadata)
@@ -30,6 +30,23 @@ class InstanceNotFound(exception.NotFound):
 
 def _base(req: Request) -> str:
     return req.app.cloud.public_url("compute")
+
+
+def access_ip(field: str, value: Any, family: int) -> str | None:
+    """accessIPv4/accessIPv6 as Nova stores them: validated, IPv6 compressed (netaddr str)."""
+    import ipaddress
+
+    if value is None:
+        return None
+    kind = f"ipv{family}"
+    try:
+        addr = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        addr = None
+    if addr is None or addr.version != family:
+        raise exception.ValidationError(field=field, value=value,
+                                        detail=f"{value!r} is not a '{kind}'")
+    return str(addr)
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -280,6 +297,16 @@ def _check_image(req: Request, image_ref: str) -> dict:
     return image if isinstance(image, dict) else {}
 
 
+def _check_image_fits(image: dict, flavor: dict) -> None:
+    """nova.compute.api._validate_flavor_image_nostatus: min_ram, then min_disk."""
+    min_ram = int(image.get("min_ram") or 0)
+    if min_ram and flavor["ram"] < min_ram:
+        raise exception.BadRequest("Flavor's memory is too small for requested image.")
+    min_disk = int(image.get("min_disk") or 0)
+    if min_disk and flavor["disk"] and flavor["disk"] < min_disk:
+        raise exception.BadRequest("Flavor's disk is too small for requested image.")
+
+
 def _networks(req: Request, server: dict) -> None:
     if req.version.matches("2.37") and "networks" not in server:
         raise exception.ValidationError(field="server", value=server,
@@ -315,6 +342,8 @@ def create_server(req: Request):
         raise exception.ValidationError(field="server", value=server,
                                         detail="'name' is a required property")
     name = common.check_name("name", server["name"])
+    access_ip("accessIPv4", server.get("accessIPv4"), 4)     # 400 before anything is made
+    access_ip("accessIPv6", server.get("accessIPv6"), 6)
     if "flavorRef" not in server:
         raise exception.ValidationError(field="server", value=server,
                                         detail="'flavorRef' is a required property")
@@ -352,8 +381,15 @@ def create_server(req: Request):
         common.authorize(req, "os_compute_api:servers:create:forced_host", {})
     if zone is None and conf.default_schedule_zone:
         zone = conf.default_schedule_zone
-    hints: dict[str, Any] = dict(server.get("os:scheduler_hints")
-                                 or server.get("OS-SCH-HNT:scheduler_hints") or {})
+    # Nova takes the hints beside "server" in the body (some clients put them inside).
+    raw_hints = (body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints")
+                 or server.get("os:scheduler_hints")
+                 or server.get("OS-SCH-HNT:scheduler_hints") or {})
+    if not isinstance(raw_hints, dict):
+        raise exception.ValidationError(field="os:scheduler_hints", value=raw_hints,
+                                        detail=f"{raw_hints!r} is not of type 'object'")
+    hints: dict[str, Any] = dict(raw_hints)
+    server_groups.check_hint(req, hints)
     requested_host = server.get("host")
     requested_node = server.get("hypervisor_hostname")
     with cloud.db.reader() as s:
@@ -386,6 +422,8 @@ def create_server(req: Request):
     if flavor["disabled"]:
         raise exception.BadRequest(f"Flavor {flavor_id} could not be found.")
     image = _check_image(req, image_ref) if image_ref else None
+    if image:
+        _check_image_fits(image, flavor)
     min_count = common.validate_integer(server.get("min_count", 1), "min_count", 1)
     max_count = common.validate_integer(server.get("max_count", min_count), "max_count", 1)
     if min_count > max_count:
@@ -455,7 +493,8 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
             memory_mb=flavor["ram"], root_gb=flavor["disk"],
             ephemeral_gb=flavor["ephemeral"], user_data=server.get("user_data"),
             config_drive="True" if server.get("config_drive") else "",
-            access_ip_v4=server.get("accessIPv4"), access_ip_v6=server.get("accessIPv6"),
+            access_ip_v4=access_ip("accessIPv4", server.get("accessIPv4"), 4),
+            access_ip_v6=access_ip("accessIPv6", server.get("accessIPv6"), 6),
             reservation_id=reservation_id, launch_index=index, tags=list(tags),
             availability_zone=zone, requested_az=zone, scheduler_hints=hints,
             updated_at=utcnow())
@@ -514,9 +553,9 @@ def update_server(req: Request, server_id: str):
         if "hostname" in data:
             inst.hostname = data["hostname"]
         if "accessIPv4" in data:
-            inst.access_ip_v4 = data["accessIPv4"]
+            inst.access_ip_v4 = access_ip("accessIPv4", data["accessIPv4"], 4)
         if "accessIPv6" in data:
-            inst.access_ip_v6 = data["accessIPv6"]
+            inst.access_ip_v6 = access_ip("accessIPv6", data["accessIPv6"], 6)
         inst.updated_at = utcnow()
         s.flush()
         d = _load(req, [inst], s)[0]
@@ -566,8 +605,16 @@ def server_action(req: Request, server_id: str):
     if not isinstance(body, dict) or len(body) != 1:
         raise exception.BadRequest("Malformed request body")
     action, data = next(iter(body.items()))
+    if action == "os-resetState":
+        return _reset_state(req, server_id, data)
+    if action == "restore":
+        return _restore(req, server_id)
     if action not in _ACTIONS:
-        raise exception.NotFound(f"There is no such action: {action}")
+        if action in _UNSERVED_ACTIONS:
+            # Nova knows these: a missing server is a 404 before anything else.
+            with req.app.cloud.db.reader() as s:
+                _get_instance(s, req, server_id)
+        raise exception.BadRequest(f"There is no such action: {action}")
     method, states, task, rpc_method = _ACTIONS[action]
     kwargs: dict[str, Any] = {}
     if action == "reboot":
@@ -594,6 +641,54 @@ def server_action(req: Request, server_id: str):
         inst.updated_at = utcnow()
         host = inst.host
     cloud.rpc.cast(f"compute.{host}", rpc_method, instance_uuid=server_id, **kwargs)
+    return empty_response(202)
+
+
+# Nova server actions stackling does not serve (yet): unknown to our table, known to Nova.
+_UNSERVED_ACTIONS = frozenset((
+    "addFixedIp", "addFloatingIp", "addSecurityGroup", "changePassword", "confirmResize",
+    "createBackup", "createImage", "evacuate", "forceDelete", "injectNetworkInfo", "lock",
+    "migrate", "os-getConsoleOutput", "os-getRDPConsole", "os-getSerialConsole",
+    "os-getSPICEConsole", "os-getVNCConsole", "os-migrateLive", "pause", "rebuild",
+    "removeFixedIp", "removeFloatingIp", "removeSecurityGroup", "rescue", "resetNetwork",
+    "resize", "resume", "revertResize", "shelve", "shelveOffload", "suspend",
+    "trigger_crash_dump", "unlock", "unpause", "unrescue", "unshelve"))
+
+_RESET_STATES = {"active": "active", "error": "error"}
+
+
+def _reset_state(req: Request, server_id: str, data: Any):
+    """os-resetState (admin): vm_state active or error, task_state cleared; 202."""
+    if not isinstance(data, dict) or "state" not in data:
+        raise exception.ValidationError(field="os-resetState", value=data,
+                                        detail="'state' is a required property")
+    common.reject_extra("os-resetState", data, {"state"})
+    state = data["state"]
+    if not isinstance(state, str) or state not in _RESET_STATES:
+        raise exception.ValidationError(field="os-resetState/state", value=state,
+                                        detail=f"{state!r} is not one of ['active', 'error']")
+    with req.app.cloud.db.writer() as s:
+        inst = _get_instance(s, req, server_id)
+        common.authorize(req, "os_compute_api:os-admin-actions:reset_state",
+                         {"project_id": inst.project_id})
+        inst.vm_state = _RESET_STATES[state]
+        inst.task_state = None
+        inst.updated_at = utcnow()
+    return empty_response(202)
+
+
+def _restore(req: Request, server_id: str):
+    """restore (os-deferred-delete): only a soft-deleted server; stackling deletes at once
+    (reclaim_instance_interval = 0), so every server present answers 409 as Nova does."""
+    with req.app.cloud.db.writer() as s:
+        inst = _get_instance(s, req, server_id)
+        common.authorize(req, "os_compute_api:os-deferred-delete:restore",
+                         {"project_id": inst.project_id})
+        if inst.vm_state != "soft-delete":
+            raise exception.Conflict(f"Cannot 'restore' instance {server_id} while it is "
+                                     f"in vm_state {inst.vm_state}")
+        inst.vm_state, inst.task_state = "active", None
+        inst.updated_at = utcnow()
     return empty_response(202)
 
 

@@ -164,7 +164,8 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
     if version.matches("2.63"):
         server["trusted_image_certificates"] = None
     if version.matches("2.71"):
-        server["server_groups"] = []
+        group = d.scheduler_hints.get("group")
+        server["server_groups"] = [group] if group else []
     if version.matches("2.73"):
         server["locked_reason"] = d.locked_reason
     if d.fault and status in ("ERROR", "DELETED"):

@@ -182,3 +182,17 @@ class Quota(TimestampMixin, Base):
     project_id: Mapped[str] = mapped_column(String(255))
     resource: Mapped[str] = mapped_column(String(255))
     hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class ServerGroup(TimestampMixin, Base):
+    """Nova's instance group (os-server-groups). Members are the live instances whose
+    ``group`` scheduler hint names the group (Nova keeps a members table)."""
+
+    __tablename__ = "compute_server_group"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(64))
+    rules: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -22,6 +22,11 @@ class VolumeType(TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(String(255))
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
     extra_specs: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Cinder's encryption table (one live row per type) as a JSON column: encryption_id,
+    # provider, cipher, key_size, control_location, created_at, updated_at.
+    encryption: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # Cinder's volume_type_projects: the projects a private type is shared with.
+    projects: Mapped[list] = mapped_column(JSON, default=list)
 
 
 class Volume(TimestampMixin, Base):
@@ -94,6 +99,19 @@ class Snapshot(TimestampMixin, Base):
     display_description: Mapped[str | None] = mapped_column(Text)
     use_quota: Mapped[bool] = mapped_column(Boolean, default=True)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+
+
+class Transfer(TimestampMixin, Base):
+    """A volume transfer offer (os-volume-transfer): the auth key is kept only as a salted
+    SHA-1, as Cinder keeps it."""
+    __tablename__ = "transfer"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    salt: Mapped[str] = mapped_column(String(255))
+    crypt_hash: Mapped[str] = mapped_column(String(255))
+    source_project_id: Mapped[str | None] = mapped_column(String(255))
+    no_snapshots: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Quota(TimestampMixin, Base):

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from stackling import discovery
 from stackling.volume import (attachments, availability_zones, limits, messages, quotas,
-                              services, snapshots, types, volumes)
+                              services, snapshots, transfers, types, volumes)
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.microversion import Version, VersionSpec
 from stackling.web.router import Router
@@ -57,14 +57,27 @@ ROUTES: list[tuple[str, dict]] = [
                                      "PUT": snapshots.update_snapshot,
                                      "DELETE": snapshots.delete_snapshot}),
     ("/v3/snapshots/{snapshot_id}/action", {"POST": snapshots.snapshot_action}),
+    ("/v3/snapshots/{snapshot_id}/metadata", {"GET": snapshots.get_metadata,
+                                              "POST": snapshots.create_metadata,
+                                              "PUT": snapshots.replace_metadata}),
+    ("/v3/snapshots/{snapshot_id}/metadata/{key}", {
+        "GET": snapshots.show_metadata_item, "PUT": snapshots.update_metadata_item,
+        "DELETE": snapshots.delete_metadata_item}),
     ("/v3/types", {"GET": types.list_types, "POST": types.create_type}),
     ("/v3/types/{type_id}", {"GET": types.show_type, "PUT": types.update_type,
                              "DELETE": types.delete_type}),
+    ("/v3/types/{type_id}/action", {"POST": types.type_action}),
+    ("/v3/types/{type_id}/os-volume-type-access", {"GET": types.list_type_access}),
     ("/v3/types/{type_id}/extra_specs", {"GET": types.list_extra_specs,
                                          "POST": types.create_extra_specs}),
     ("/v3/types/{type_id}/extra_specs/{key}", {"GET": types.show_extra_spec,
                                                "PUT": types.update_extra_spec,
                                                "DELETE": types.delete_extra_spec}),
+    ("/v3/types/{type_id}/encryption", {"GET": types.show_encryption,
+                                        "POST": types.create_encryption}),
+    ("/v3/types/{type_id}/encryption/{key}", {"GET": types.show_encryption_item,
+                                              "PUT": types.update_encryption,
+                                              "DELETE": types.delete_encryption}),
     ("/v3/attachments", {"GET": attachments.list_attachments,
                          "POST": attachments.create_attachment}),
     ("/v3/attachments/detail", {"GET": attachments.list_attachments_detail}),
@@ -72,6 +85,13 @@ ROUTES: list[tuple[str, dict]] = [
                                          "PUT": attachments.update_attachment,
                                          "DELETE": attachments.delete_attachment}),
     ("/v3/attachments/{attachment_id}/action", {"POST": attachments.attachment_action}),
+    *[(f"/v3/{prefix}{tail}", methods) for prefix in ("os-volume-transfer",)
+      for tail, methods in (
+          ("", {"GET": transfers.list_transfers, "POST": transfers.create_transfer}),
+          ("/detail", {"GET": transfers.list_transfers_detail}),
+          ("/{transfer_id}", {"GET": transfers.show_transfer,
+                              "DELETE": transfers.delete_transfer}),
+          ("/{transfer_id}/accept", {"POST": transfers.accept_transfer}))],
     ("/v3/os-availability-zone", {"GET": availability_zones.list_zones}),
     ("/v3/os-services", {"GET": services.list_services}),
     ("/v3/os-services/{action}", {"PUT": services.update_service}),

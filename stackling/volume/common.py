@@ -36,7 +36,9 @@ policy.register({
     "volume:get_all_snapshots": OWNER_READER, "volume:update_snapshot": OWNER_MEMBER,
     "volume:delete_snapshot": OWNER_MEMBER,
     "volume_extension:snapshot_admin_actions:reset_status": ADMIN,
-    "volume_extension:types_manage": ADMIN, "volume_extension:types_extra_specs:create": ADMIN,
+    "volume_extension:types_manage": ADMIN,
+    "volume_extension:volume_type_encryption": ADMIN,
+    "volume_extension:types_extra_specs:create": ADMIN,
     "volume_extension:types_extra_specs:index": policy.ANY,
     "volume_extension:type_get": policy.ANY, "volume_extension:type_get_all": policy.ANY,
     "volume_extension:services:index": ADMIN, "volume_extension:services:update": ADMIN,
@@ -205,16 +207,21 @@ def get_snapshot(s: Session, req: Request, snapshot_id: str) -> Snapshot:
     return row
 
 
+def type_visible(row: VolumeType, context) -> bool:
+    """Admins see every type; others public ones and private ones shared with them."""
+    return context.is_admin or row.is_public or \
+        context.project_id in (row.projects or [])
+
+
 def find_type(s: Session, ref: str, context=None) -> VolumeType:
     """A volume type by id or name (404 with Cinder's by-id or by-name text).
 
-    With a non-admin ``context`` a private type is not found (Cinder's project-only
-    type lookup; stackling keeps no per-project type access list)."""
+    With a ``context``, a private type not shared with its project is not found (Cinder's
+    project-scoped type lookup)."""
     row = s.get(VolumeType, ref)
     if row is None:
         row = s.scalar(select(VolumeType).where(VolumeType.name == ref))
-    if row is not None and context is not None and not context.is_admin and \
-            not row.is_public:
+    if row is not None and context is not None and not type_visible(row, context):
         row = None
     if row is None:
         if UUID_RE.match(ref):

@@ -122,3 +122,11 @@ class NoValidBackend(Exception):
 
 class RescheduleRequired(Exception):
     """The volume service failed in a way another backend might not."""
+
+
+class VolumeTypeEncryptionNotFound(exception.NotFound):
+    msg_fmt = "Volume type encryption for type %(type_id)s does not exist."
+
+
+class VolumeTypeEncryptionExists(exception.BadRequest):
+    msg_fmt = "Volume type encryption for type %(type_id)s already exists."

@@ -107,6 +107,8 @@ class VolumeManager:
         except Exception as exc:
             self._failed(volume_id, request_spec, filter_properties, exc, image is not None)
         finally:
+            # Wake in-process pollers (Nova's wait loop) now rather than at their interval.
+            self.cloud.notifier.changed(volume_id)
             self._report_quietly()
 
     def _finish(self, volume_id: str, extra: dict) -> None:

@@ -291,6 +291,7 @@ class SchedulerManager:
                 return
             row.status = "error"
             row.host = None
+        self.cloud.notifier.changed(spec["volume_id"])
         messages.record(self.cloud, project_id=spec["project_id"],
                         request_id=spec.get("request_id"), resource_type="VOLUME",
                         resource_uuid=spec["volume_id"], action="001", detail="003")

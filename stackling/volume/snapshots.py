@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from stackling import exception
+from stackling import exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeType
 from stackling.volume import common, errors, quota, views
 from stackling.volume.volumes import paginate
@@ -160,6 +160,44 @@ def delete_snapshot(req: Request, snapshot_id: str):
     return _delete(req, snapshot_id, force=False)
 
 
+policy.register({"volume_extension:snapshot_actions:update_snapshot_status":
+                 common.OWNER_MEMBER})
+# Cinder's allowed transitions of os-update_snapshot_status (for drivers that create
+# snapshots out of band): from creating or deleting only.
+STATUS_MAP = {"creating": ("creating", "available", "error"),
+              "deleting": ("deleting", "error_deleting")}
+
+
+def _update_status(req: Request, snapshot_id: str, args):
+    if not isinstance(args, dict) or not isinstance(args.get("status"), str):
+        raise exception.ValidationError(field="status", value=None,
+                                        detail="'status' is a required property")
+    extra = sorted(set(args) - {"status", "progress"})
+    if extra:
+        raise exception.ValidationError(field="os-update_snapshot_status", value=args,
+                                        detail=f"Additional properties are not allowed "
+                                               f"({', '.join(repr(k) for k in extra)} "
+                                               "unexpected)")
+    status, progress = args["status"], args.get("progress")
+    if progress is not None and not isinstance(progress, str):
+        raise exception.ValidationError(field="progress", value=progress,
+                                        detail=f"{progress!r} is not of type 'string'")
+    with req.app.cloud.db.writer() as s:
+        row = common.get_snapshot(s, req, snapshot_id)
+        common.authorize(req, "volume_extension:snapshot_actions:update_snapshot_status",
+                         {"project_id": row.project_id})
+        if row.status not in STATUS_MAP:
+            raise exception.BadRequest(f"Snapshot status {row.status} not allowed for "
+                                       "update_snapshot_status")
+        if status not in STATUS_MAP[row.status]:
+            raise exception.BadRequest(f"Provided snapshot status {status} not allowed for "
+                                       f"snapshot with status {row.status}.")
+        row.status = status
+        if progress:
+            row.progress = progress
+    return empty_response(202)
+
+
 def snapshot_action(req: Request, snapshot_id: str):
     body = read_json(req)
     if not isinstance(body, dict) or len(body) != 1:
@@ -173,5 +211,87 @@ def snapshot_action(req: Request, snapshot_id: str):
         with req.app.cloud.db.writer() as s:
             common.get_snapshot(s, req, snapshot_id).status = (args or {}).get("status")
         return empty_response(202)
+    if name == "os-update_snapshot_status":
+        return _update_status(req, snapshot_id, args)
     raise exception.NotImplementedYet(f"Snapshot action {name} is not implemented by "
                                       "stackling yet.")
+
+
+# -- metadata (snapshots/{id}/metadata) ---------------------------------------------------
+
+policy.register({"volume:get_snapshot_metadata": common.OWNER_READER,
+                 "volume:update_snapshot_metadata": common.OWNER_MEMBER,
+                 "volume:delete_snapshot_metadata": common.OWNER_MEMBER})
+
+
+def _metadata_body(req: Request, key: str = "metadata") -> dict:
+    body = read_json(req)
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise exception.BadRequest("Malformed request body")
+    for k, v in body[key].items():
+        if not isinstance(k, str) or not 1 <= len(k) <= 255 or \
+                (v is not None and not isinstance(v, str)) or len(str(v)) > 255:
+            raise exception.ValidationError(field=key, value=body[key],
+                                            detail=f"{k!r}: {v!r} is not a valid item")
+    return {str(k): str(v) for k, v in body[key].items()}
+
+
+def get_metadata(req: Request, snapshot_id: str):
+    with req.app.cloud.db.reader() as s:
+        row = common.get_snapshot(s, req, snapshot_id)
+        common.authorize(req, "volume:get_snapshot_metadata", {"project_id": row.project_id})
+        return json_response({"metadata": dict(row.metadata_ or {})})
+
+
+def _write_metadata(req: Request, snapshot_id: str, replace: bool):
+    data = _metadata_body(req)
+    with req.app.cloud.db.writer() as s:
+        row = common.get_snapshot(s, req, snapshot_id)
+        common.authorize(req, "volume:update_snapshot_metadata",
+                         {"project_id": row.project_id})
+        row.metadata_ = data if replace else {**(row.metadata_ or {}), **data}
+        return json_response({"metadata": dict(row.metadata_)})
+
+
+def create_metadata(req: Request, snapshot_id: str):
+    return _write_metadata(req, snapshot_id, replace=False)
+
+
+def replace_metadata(req: Request, snapshot_id: str):
+    return _write_metadata(req, snapshot_id, replace=True)
+
+
+def show_metadata_item(req: Request, snapshot_id: str, key: str):
+    with req.app.cloud.db.reader() as s:
+        row = common.get_snapshot(s, req, snapshot_id)
+        common.authorize(req, "volume:get_snapshot_metadata", {"project_id": row.project_id})
+        if key not in (row.metadata_ or {}):
+            raise exception.NotFound(f"Snapshot {snapshot_id} has no metadata with key "
+                                     f"{key}.")
+        return json_response({"meta": {key: row.metadata_[key]}})
+
+
+def update_metadata_item(req: Request, snapshot_id: str, key: str):
+    data = _metadata_body(req, "meta")
+    if key not in data or len(data) > 1:
+        raise exception.BadRequest("Request body and URI mismatch")
+    with req.app.cloud.db.writer() as s:
+        row = common.get_snapshot(s, req, snapshot_id)
+        common.authorize(req, "volume:update_snapshot_metadata",
+                         {"project_id": row.project_id})
+        row.metadata_ = {**(row.metadata_ or {}), **data}
+    return json_response({"meta": data})
+
+
+def delete_metadata_item(req: Request, snapshot_id: str, key: str):
+    with req.app.cloud.db.writer() as s:
+        row = common.get_snapshot(s, req, snapshot_id)
+        common.authorize(req, "volume:delete_snapshot_metadata",
+                         {"project_id": row.project_id})
+        md = dict(row.metadata_ or {})
+        if key not in md:
+            raise exception.NotFound(f"Snapshot {snapshot_id} has no metadata with key "
+                                     f"{key}.")
+        del md[key]
+        row.metadata_ = md
+    return empty_response(200)

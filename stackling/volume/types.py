@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from stackling import exception
+from stackling import exception, policy
 from stackling.db.models_volume import Volume, VolumeType
 from stackling.volume import common, errors, views
 from stackling.web.app import Request, empty_response, json_response, read_json
@@ -33,10 +33,15 @@ def list_types(req: Request):
     is_public = req.GET.get("is_public")
     with req.app.cloud.db.reader() as s:
         rows = s.scalars(select(VolumeType).order_by(VolumeType.name)).all()
-        if not req.context.is_admin or (is_public is not None and
-                                        is_public.lower() not in ("none",)):
+        if not req.context.is_admin:
+            # Cinder: public types plus the private ones shared with the project
+            rows = [r for r in rows if common.type_visible(r, req.context)]
+        elif is_public is None or is_public.lower() != "none":
+            # admins choose with is_public (default: public, and those shared with them)
             want = True if is_public is None else common.is_true(is_public)
-            rows = [r for r in rows if r.is_public == want]
+            project = req.context.project_id
+            rows = [r for r in rows if r.is_public == want or
+                    (want and project in (r.projects or []))]
         return json_response({"volume_types": [views.type_view(req, r) for r in rows]})
 
 
@@ -47,7 +52,7 @@ def show_type(req: Request, type_id: str):
             row = common.default_type(req.app.cloud, s)
         else:
             row = s.get(VolumeType, type_id)
-            if row is None or (not row.is_public and not req.context.is_admin):
+            if row is None or not common.type_visible(row, req.context):
                 raise errors.VolumeTypeNotFound(volume_type_id=type_id)
         return json_response({"volume_type": views.type_view(req, row)})
 
@@ -160,4 +165,179 @@ def delete_extra_spec(req: Request, type_id: str, key: str):
                                                       extra_specs_key=key)
         del specs[key]
         row.extra_specs = specs
+    return empty_response(202)
+
+
+# -- encryption (types/{id}/encryption) ------------------------------------------------
+
+ENCRYPTION_KEYS = ("provider", "cipher", "key_size", "control_location")
+CONTROL_LOCATIONS = ("front-end", "back-end")
+
+
+def _encryption_body(req: Request, creating: bool) -> dict:
+    data = _body(req, "encryption")
+    extra = sorted(set(data) - set(ENCRYPTION_KEYS))
+    if extra:
+        raise exception.ValidationError(
+            field="encryption", value=data,
+            detail="Additional properties are not allowed (" +
+                   ", ".join(f"'{k}'" for k in extra) +
+                   (" was" if len(extra) == 1 else " were") + " unexpected)")
+    if creating and not data.get("provider"):
+        raise exception.ValidationError(field="provider", value=None,
+                                        detail="'provider' is a required property")
+    if "provider" in data and (not isinstance(data["provider"], str) or
+                               not 0 < len(data["provider"]) <= 255):
+        raise exception.ValidationError(field="provider", value=data["provider"],
+                                        detail="provider must be a non-empty string")
+    if data.get("cipher") is not None and not isinstance(data["cipher"], str):
+        raise exception.ValidationError(field="cipher", value=data["cipher"],
+                                        detail="cipher must be a string or null")
+    size = data.get("key_size")
+    if size is not None:
+        try:
+            size = int(size)
+            if isinstance(data["key_size"], bool) or size < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise exception.ValidationError(field="key_size", value=data["key_size"],
+                                            detail="key_size must be a non-negative "
+                                                   "integer") from None
+        data["key_size"] = size
+    if creating:
+        data.setdefault("control_location", "front-end")
+    if "control_location" in data and data["control_location"] not in CONTROL_LOCATIONS:
+        raise exception.ValidationError(field="control_location",
+                                        value=data["control_location"],
+                                        detail=f"{data['control_location']!r} is not one of "
+                                               "['front-end', 'back-end']")
+    return data
+
+
+def _type_in_use(s, type_id: str) -> bool:
+    return s.scalar(select(Volume.id).where(Volume.volume_type_id == type_id).limit(1)) \
+        is not None
+
+
+def _encryption_view(type_id: str, enc: dict) -> dict:
+    return {"volume_type_id": type_id, "encryption_id": enc["encryption_id"],
+            "provider": enc.get("provider"), "cipher": enc.get("cipher"),
+            "key_size": enc.get("key_size"),
+            "control_location": enc.get("control_location"),
+            "created_at": enc.get("created_at"), "updated_at": enc.get("updated_at"),
+            "deleted_at": None, "deleted": False}
+
+
+def show_encryption(req: Request, type_id: str):
+    """The type's encryption, or ``{}`` when it has none (Cinder answers 200 either way)."""
+    common.authorize(req, "volume_extension:volume_type_encryption")
+    with req.app.cloud.db.reader() as s:
+        enc = _get(s, type_id).encryption
+        return json_response(_encryption_view(type_id, enc) if enc else {})
+
+
+def show_encryption_item(req: Request, type_id: str, key: str):
+    common.authorize(req, "volume_extension:volume_type_encryption")
+    with req.app.cloud.db.reader() as s:
+        enc = _get(s, type_id).encryption
+        view = _encryption_view(type_id, enc) if enc else {}
+        if key not in view:
+            raise errors.VolumeTypeEncryptionNotFound(type_id=type_id)
+        return json_response({key: view[key]})
+
+
+def create_encryption(req: Request, type_id: str):
+    common.authorize(req, "volume_extension:volume_type_encryption")
+    data = _encryption_body(req, creating=True)
+    with req.app.cloud.db.writer() as s:
+        row = _get(s, type_id)
+        if _type_in_use(s, type_id):
+            raise exception.BadRequest("Cannot create encryption specs. Volume type in use.")
+        if row.encryption:
+            raise errors.VolumeTypeEncryptionExists(type_id=type_id)
+        from stackling.db.models import new_uuid, utcnow
+
+        enc = {"encryption_id": new_uuid(), "provider": data["provider"],
+               "cipher": data.get("cipher"), "key_size": data.get("key_size"),
+               "control_location": data["control_location"],
+               "created_at": views.ts(utcnow()), "updated_at": None}
+        row.encryption = enc
+    out = {k: v for k, v in _encryption_view(type_id, enc).items()
+           if k in ("volume_type_id", "encryption_id") + ENCRYPTION_KEYS}
+    return json_response({"encryption": out})
+
+
+def update_encryption(req: Request, type_id: str, key: str):
+    common.authorize(req, "volume_extension:volume_type_encryption")
+    data = _encryption_body(req, creating=False)
+    with req.app.cloud.db.writer() as s:
+        row = _get(s, type_id)
+        if _type_in_use(s, type_id):
+            raise exception.BadRequest("Cannot update encryption specs. Volume type in use.")
+        if not row.encryption:
+            raise errors.VolumeTypeEncryptionNotFound(type_id=type_id)
+        from stackling.db.models import utcnow
+
+        row.encryption = {**row.encryption, **data, "updated_at": views.ts(utcnow())}
+    return json_response({"encryption": data})
+
+
+def delete_encryption(req: Request, type_id: str, key: str):
+    common.authorize(req, "volume_extension:volume_type_encryption")
+    with req.app.cloud.db.writer() as s:
+        row = _get(s, type_id)
+        if not row.encryption:
+            raise errors.VolumeTypeEncryptionNotFound(type_id=type_id)
+        if _type_in_use(s, type_id):
+            raise exception.BadRequest("Cannot delete encryption specs. Volume type in use.")
+        row.encryption = None
+    return empty_response(202)
+
+
+# -- access (private types) ------------------------------------------------------------
+
+policy.register({"volume_extension:volume_type_access": policy.ANY,
+                 "volume_extension:volume_type_access:addProjectAccess": common.ADMIN,
+                 "volume_extension:volume_type_access:removeProjectAccess": common.ADMIN})
+
+
+def list_type_access(req: Request, type_id: str):
+    common.authorize(req, "volume_extension:volume_type_access:addProjectAccess")
+    with req.app.cloud.db.reader() as s:
+        row = _get(s, type_id)
+        if row.is_public:
+            raise exception.NotFound("Access list not available for public volume types.")
+        return json_response({"volume_type_access": [
+            {"volume_type_id": row.id, "project_id": p} for p in (row.projects or [])]})
+
+
+def type_action(req: Request, type_id: str):
+    body = read_json(req)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise exception.BadRequest("Malformed request body")
+    name, args = next(iter(body.items()))
+    if name not in ("addProjectAccess", "removeProjectAccess"):
+        raise exception.BadRequest(f"There is no such action: {name}")
+    common.authorize(req, f"volume_extension:volume_type_access:{name}")
+    project = args.get("project") if isinstance(args, dict) else None
+    if not isinstance(project, str) or not 1 <= len(project) <= 255:
+        raise exception.ValidationError(field="project", value=project,
+                                        detail="'project' is a required property")
+    with req.app.cloud.db.writer() as s:
+        row = _get(s, type_id)
+        if row.is_public:
+            raise exception.BadRequest("Invalid volume type: Type access modification is "
+                                       "not applicable to public volume type.")
+        projects = list(row.projects or [])
+        if name == "addProjectAccess":
+            if project in projects:
+                raise exception.Conflict(f"Volume type access for {type_id} / {project} "
+                                         "combination already exists.")
+            projects.append(project)
+        else:
+            if project not in projects:
+                raise exception.NotFound(f"Volume type access not found for {type_id} / "
+                                         f"{project} combination.")
+            projects.remove(project)
+        row.projects = projects
     return empty_response(202)

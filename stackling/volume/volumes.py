@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
-from stackling import clients, exception
+from stackling import clients, exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
-from stackling.volume import common, errors, legacy_attach, quota, views
+from stackling.volume import common, errors, legacy_attach, messages, quota, views
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 LOG = logging.getLogger(__name__)
@@ -323,9 +323,10 @@ def _list(req: Request, detailed: bool):
     all_tenants = ctx.is_admin and common.is_true(params.get("all_tenants", "0"))
     with req.app.cloud.db.reader() as s:
         q = select(Volume)
-        if not all_tenants:
-            q = q.where(Volume.project_id == (params.get("project_id") if ctx.is_admin and
-                                              "project_id" in params else ctx.project_id))
+        if ctx.is_admin and "project_id" in params:   # also with all_tenants (Cinder)
+            q = q.where(Volume.project_id == params["project_id"])
+        elif not all_tenants:
+            q = q.where(Volume.project_id == ctx.project_id)
         rows = s.scalars(q).all()
         types = {t.id: t for t in s.scalars(select(VolumeType))}
         atts = attachments_of(s, [r.id for r in rows]) if detailed else {}
@@ -519,9 +520,134 @@ def _force_delete(req: Request, volume_id: str, args: dict):
     return delete_volume(req, volume_id)
 
 
+policy.register({
+    "volume_extension:volume_image_metadata:show": common.OWNER_READER,
+    "volume_extension:volume_image_metadata:set": common.OWNER_MEMBER,
+    "volume_extension:volume_image_metadata:remove": common.OWNER_MEMBER,
+})
+
+
+def _set_image_metadata(req: Request, volume_id: str, args: dict):
+    """os-set_image_metadata: merge into the volume's glance metadata, answer it whole."""
+    md = args.get("metadata") if isinstance(args, dict) else None
+    if not isinstance(md, dict):
+        raise exception.ValidationError(field="metadata", value=md,
+                                        detail="'metadata' is a required property")
+    for k, v in md.items():
+        if not isinstance(k, str) or not 1 <= len(k) <= 255 or \
+                not isinstance(v, str) or len(v) > 255:
+            raise exception.ValidationError(field="metadata", value=md,
+                                            detail=f"{k!r}: {v!r} is not a valid item")
+    with req.app.cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume_extension:volume_image_metadata:set",
+                         {"project_id": row.project_id})
+        row.glance_metadata = {**(row.glance_metadata or {}), **md}
+        return json_response({"metadata": dict(row.glance_metadata)})
+
+
+def _unset_image_metadata(req: Request, volume_id: str, args: dict):
+    key = args.get("key") if isinstance(args, dict) else None
+    if not isinstance(key, str) or not 1 <= len(key) <= 255:
+        raise exception.ValidationError(field="key", value=key,
+                                        detail="'key' is a required property")
+    with req.app.cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume_extension:volume_image_metadata:remove",
+                         {"project_id": row.project_id})
+        md = dict(row.glance_metadata or {})
+        if key not in md:
+            raise exception.NotFound(f"Glance metadata for volume/snapshot {volume_id} "
+                                     "cannot be found.")
+        del md[key]
+        row.glance_metadata = md
+    return empty_response(200)
+
+
+def _show_image_metadata(req: Request, volume_id: str, args: dict):
+    with req.app.cloud.db.reader() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume_extension:volume_image_metadata:show",
+                         {"project_id": row.project_id})
+        return json_response({"metadata": dict(row.glance_metadata or {})})
+
+
+policy.register({"volume:retype": common.OWNER_MEMBER})
+
+
+def _retype(req: Request, volume_id: str, args: dict):
+    """os-retype on the volume's own backend: the new type's extra specs must match the
+    backend's capabilities (stackling's file backends do not migrate volumes, so a type
+    that needs another backend is refused whatever the migration policy)."""
+    from types import SimpleNamespace
+
+    from stackling.db.models import Service
+    from stackling.volume import scheduler
+
+    cloud = req.app.cloud
+    new_ref = args.get("new_type")
+    if not isinstance(new_ref, str) or not new_ref:
+        raise exception.ValidationError(field="new_type", value=new_ref,
+                                        detail="'new_type' is a required property")
+    policy_ = args.get("migration_policy")
+    if policy_ not in (None, "never", "on-demand"):
+        raise exception.ValidationError(field="migration_policy", value=policy_,
+                                        detail=f"{policy_!r} is not one of ['never', "
+                                               "'on-demand', None]")
+    with cloud.db.writer() as s:
+        row = common.get_volume(s, req, volume_id)
+        common.authorize(req, "volume:retype", {"project_id": row.project_id})
+        if row.status not in ("available", "in-use"):
+            raise errors.InvalidVolume(reason=f"Volume status must be available or in-use, "
+                                              f"but current status is: {row.status}.")
+        if row.migration_status and row.migration_status not in ("success", "error"):
+            raise errors.InvalidVolume(reason="Volume is migrating.")
+        new = common.find_type(s, new_ref, req.context)
+        old = _type_row(s, req, row)
+        if old is not None and old.id == new.id:
+            raise exception.InvalidInput(reason="Retype requires a different volume type.")
+        caps = {}
+        if row.host:
+            svc = s.scalar(select(Service).where(Service.project == "cinder",
+                                                 Service.binary == common.VOLUME_TOPIC,
+                                                 Service.host == row.host.split("#")[0]))
+            caps = dict(svc.capabilities or {}) if svc is not None else {}
+        backend = SimpleNamespace(capabilities=caps)
+        new_id, new_name, new_specs = new.id, new.name, dict(new.extra_specs or {})
+        old_name = old.name if old is not None else None
+        project, size, use_quota = row.project_id, row.size, row.use_quota
+        fits = scheduler.capabilities_filter(
+            backend, {"volume_type": {"extra_specs": new_specs}})
+        if fits:
+            row.volume_type_id = new_id
+            row.multiattach = new_specs.get("multiattach", "").lower() == "<is> true"
+    if not fits:
+        # Cinder's scheduler finds no backend: the volume keeps its type and the user
+        # gets a message; the API answer is 202 all the same.
+        LOG.warning("Retype of volume %s to %s: no valid backend (the volume's backend "
+                    "does not match and stackling does not migrate volumes)", volume_id,
+                    new_name)
+        messages.record(cloud, project_id=project, request_id=req.context.request_id,
+                        resource_type="VOLUME", resource_uuid=volume_id, action="001",
+                        detail="003")
+        return empty_response(202)
+    if use_quota:   # the per-type usage moves from the old type to the new one
+        quota.commit(cloud, quota.reserve(cloud, project, {
+            k: v for k, v in quota.volume_deltas(size, new_name).items()
+            if k.endswith("_" + new_name)}))
+        if old_name:
+            quota.release(cloud, project, {
+                k: v for k, v in quota.volume_deltas(size, old_name).items()
+                if k.endswith("_" + old_name)})
+    return empty_response(202)
+
+
 ACTIONS = {"os-extend": _extend, "os-reset_status": _reset_status,
            "os-set_bootable": _set_bootable, "os-update_readonly_flag": _readonly,
-           "os-force_delete": _force_delete, **legacy_attach.ACTIONS}
+           "os-force_delete": _force_delete, "os-set_image_metadata": _set_image_metadata,
+           "os-unset_image_metadata": _unset_image_metadata,
+           "os-show_image_metadata": _show_image_metadata, "os-retype": _retype,
+           **legacy_attach.ACTIONS}
 
 
 def volume_action(req: Request, volume_id: str):

@@ -40,8 +40,11 @@ def test_versions_show(live_cloud):
     for v in versions:
         by_type.setdefault(v["Service Type"], []).append(v)
     assert by_type["identity"][0]["Version"] == "3.14"
-    compute = by_type["compute"][0]
-    assert compute["Status"] == "CURRENT" and compute["Min Microversion"] == "2.1"
+    # Nova lists the deprecated v2.0 first, then v2.1, the current one.
+    assert [v["Status"] for v in by_type["compute"]] == ["DEPRECATED", "CURRENT"]
+    compute = by_type["compute"][1]
+    assert compute["Version"] == "2.1" and compute["Min Microversion"] == "2.1"
+    assert compute["Max Microversion"] == "2.100"
     assert any(v["Status"] == "CURRENT" for v in by_type["block-storage"])
     assert any(v["Status"] == "CURRENT" for v in by_type["image"])
 

@@ -191,7 +191,7 @@ def test_microversion_errors(api):
     ok = api.get("compute", "/v2.1/servers", headers=v("latest"))
     assert ok.headers["OpenStack-API-Version"] == "compute 2.100"
     assert ok.headers["X-OpenStack-Nova-API-Version"] == "2.100"
-    root = api.get("compute", "/", token=None).json["versions"][0]
+    root = api.get("compute", "/", token=None).json["versions"][1]
     assert (root["min_version"], root["version"]) == ("2.1", "2.100")
 
 
@@ -357,3 +357,59 @@ def test_hypervisors(api, demo):
     assert one.json["hypervisor"]["hypervisor_hostname"] == "controller1"
     assert api.get("compute", "/v2.1/os-hypervisors/statistics", headers=v("2.88")).status == 404
     assert demo.get("compute", "/v2.1/os-hypervisors").status == 403
+
+
+def test_access_ips_are_validated_and_ipv6_compressed(api, image):
+    resp = boot(api, image, accessIPv4="1.1.1.1",
+                accessIPv6="0000:0000:0000:0000:0000:babe:220.12.22.2")
+    assert resp.status == 202, resp
+    sid = resp.json["server"]["id"]
+    server = api.get("compute", f"/v2.1/servers/{sid}").json["server"]
+    assert (server["accessIPv4"], server["accessIPv6"]) == ("1.1.1.1", "::babe:dc0c:1602")
+    upd = api.put("compute", f"/v2.1/servers/{sid}",
+                  {"server": {"accessIPv6": "2001:0db8:0000:0000:0000:0000:0000:0001"}})
+    assert upd.status == 200 and upd.json["server"]["accessIPv6"] == "2001:db8::1"
+    bad = boot(api, image, accessIPv6="1.1.1.1")
+    assert bad.status == 400
+    assert api.put("compute", f"/v2.1/servers/{sid}",
+                   {"server": {"accessIPv4": "not-an-ip"}}).status == 400
+
+
+def test_reset_state_and_restore(api, demo, image):
+    sid = boot(api, image).json["server"]["id"]
+    settled(api, sid)
+    url = f"/v2.1/servers/{sid}/action"
+    for state in ("invalid", 1):
+        assert api.post("compute", url, {"os-resetState": {"state": state}}).status == 400
+    assert demo.post("compute", url, {"os-resetState": {"state": "error"}}).status == 404
+    assert api.post("compute", url, {"os-resetState": {"state": "error"}}).status == 202
+    server = api.get("compute", f"/v2.1/servers/{sid}", headers=LATEST).json["server"]
+    assert server["status"] == "ERROR" and server["OS-EXT-STS:task_state"] is None
+    assert api.post("compute", url, {"os-resetState": {"state": "active"}}).status == 202
+    restore = api.post("compute", url, {"restore": None})
+    assert restore.status == 409, restore
+
+
+def test_image_min_ram_larger_than_flavor_is_refused(api):
+    made = api.post("image", "/v2/images", {"name": "big", "disk_format": "raw",
+                                            "container_format": "bare", "min_ram": 513})
+    image_id = made.json["id"]
+    api.request("image", "PUT", f"/v2/images/{image_id}/file", raw=b"\0" * 512,
+                headers={"Content-Type": "application/octet-stream"})
+    resp = boot(api, image_id, flavor="1")
+    assert resp.status == 400, resp
+    assert resp.json["badRequest"]["message"] == (
+        "Flavor's memory is too small for requested image.")
+
+
+def test_unknown_server_action_is_400(api, image):
+    sid = boot(api, image).json["server"]["id"]
+    resp = api.post("compute", f"/v2.1/servers/{sid}/action", {"createImage": {"name": "x"}})
+    assert resp.status == 400, resp
+    assert resp.json["badRequest"]["message"] == "There is no such action: createImage"
+
+
+def test_nova_action_on_missing_server_is_404(api):
+    missing = "/v2.1/servers/5f9a0b43-0000-4000-8000-000000000000/action"
+    assert api.post("compute", missing, {"migrate": None}).status == 404
+    assert api.post("compute", missing, {"noSuchThing": None}).status == 400

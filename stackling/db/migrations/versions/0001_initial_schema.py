@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 22:28:04.506805
+Create Date: 2026-11-25 23:12:22.861144
 """
 
 from alembic import op
@@ -174,6 +174,22 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('project_id', 'resource')
     )
+    op.create_table('compute_server_group',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('uuid', sa.String(length=36), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('project_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=64), nullable=False),
+    sa.Column('policy', sa.String(length=64), nullable=False),
+    sa.Column('rules', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('uuid')
+    )
+    with op.batch_alter_table('compute_server_group', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compute_server_group_project_id'), ['project_id'], unique=False)
+
     op.create_table('identity_application_credential',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
@@ -332,6 +348,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_stackling_decision_request_id'), ['request_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_stackling_decision_resource_id'), ['resource_id'], unique=False)
 
+    op.create_table('transfer',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('volume_id', sa.String(length=36), nullable=False),
+    sa.Column('display_name', sa.String(length=255), nullable=True),
+    sa.Column('salt', sa.String(length=255), nullable=False),
+    sa.Column('crypt_hash', sa.String(length=255), nullable=False),
+    sa.Column('source_project_id', sa.String(length=255), nullable=True),
+    sa.Column('no_snapshots', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('transfer', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_transfer_volume_id'), ['volume_id'], unique=False)
+
     op.create_table('volume_attachment',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('volume_id', sa.String(length=36), nullable=False),
@@ -432,6 +463,8 @@ def upgrade() -> None:
     sa.Column('description', sa.String(length=255), nullable=True),
     sa.Column('is_public', sa.Boolean(), nullable=False),
     sa.Column('extra_specs', sa.JSON(), nullable=False),
+    sa.Column('encryption', sa.JSON(), nullable=True),
+    sa.Column('projects', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
@@ -655,6 +688,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_volume_attachment_instance_uuid'))
 
     op.drop_table('volume_attachment')
+    with op.batch_alter_table('transfer', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_transfer_volume_id'))
+
+    op.drop_table('transfer')
     with op.batch_alter_table('stackling_decision', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stackling_decision_resource_id'))
         batch_op.drop_index(batch_op.f('ix_stackling_decision_request_id'))
@@ -683,6 +720,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_identity_application_credential_user_id'))
 
     op.drop_table('identity_application_credential')
+    with op.batch_alter_table('compute_server_group', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compute_server_group_project_id'))
+
+    op.drop_table('compute_server_group')
     op.drop_table('compute_quota')
     with op.batch_alter_table('compute_node', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_compute_node_host'))

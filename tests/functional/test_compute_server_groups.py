@@ -1,0 +1,56 @@
+"""/os-server-groups and the ``group`` scheduler hint (affinity / anti-affinity)."""
+
+from __future__ import annotations
+
+from tests.functional.test_compute_servers import LATEST, image, settled  # noqa: F401
+
+
+def _group(api, policy):
+    resp = api.post("compute", "/v2.1/os-server-groups",
+                    {"server_group": {"name": f"g-{policy}", "policies": [policy]}})
+    assert resp.status == 200, resp
+    body = resp.json["server_group"]
+    assert set(body) == {"id", "name", "policies", "members", "metadata"}
+    return body["id"]
+
+
+def _boot_two(api, image, group):  # noqa: F811
+    resp = api.post("compute", "/v2.1/servers", {
+        "server": {"name": "grp", "imageRef": image, "flavorRef": "1", "networks": "none",
+                   "min_count": 2, "return_reservation_id": True},
+        "os:scheduler_hints": {"group": group}}, headers=LATEST)
+    assert resp.status == 202, resp
+    rid = resp.json["reservation_id"]
+    servers = api.get("compute", f"/v2.1/servers/detail?reservation_id={rid}",
+                      headers=LATEST).json["servers"]
+    assert len(servers) == 2
+    return [settled(api, s["id"]) for s in servers]
+
+
+def test_anti_affinity_and_affinity(api, image):  # noqa: F811
+    anti = _group(api, "anti-affinity")
+    servers = _boot_two(api, image, anti)
+    assert servers[0]["OS-EXT-SRV-ATTR:host"] != servers[1]["OS-EXT-SRV-ATTR:host"]
+    assert servers[0]["server_groups"] == [anti]
+    shown = api.get("compute", f"/v2.1/os-server-groups/{anti}").json["server_group"]
+    assert sorted(shown["members"]) == sorted(s["id"] for s in servers)
+    same = _group(api, "affinity")
+    servers = _boot_two(api, image, same)
+    assert servers[0]["OS-EXT-SRV-ATTR:host"] == servers[1]["OS-EXT-SRV-ATTR:host"]
+    listed = api.get("compute", "/v2.1/os-server-groups").json["server_groups"]
+    assert {g["id"] for g in listed} == {anti, same}
+    new = api.get("compute", f"/v2.1/os-server-groups/{same}",
+                  headers=LATEST).json["server_group"]
+    assert new["policy"] == "affinity" and new["rules"] == {} and "policies" not in new
+    assert api.delete("compute", f"/v2.1/os-server-groups/{same}").status == 204
+    assert api.get("compute", f"/v2.1/os-server-groups/{same}").status == 404
+
+
+def test_bad_group_hint_and_policy(api, image):  # noqa: F811
+    bad = api.post("compute", "/v2.1/servers", {
+        "server": {"name": "x", "imageRef": image, "flavorRef": "1", "networks": "none"},
+        "os:scheduler_hints": {"group": "5f9a0b43-0000-4000-8000-000000000000"}},
+        headers=LATEST)
+    assert bad.status == 400
+    assert api.post("compute", "/v2.1/os-server-groups",
+                    {"server_group": {"name": "g", "policies": ["nope"]}}).status == 400
