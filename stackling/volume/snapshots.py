@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from stackling import exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeType
-from stackling.volume import common, errors, quota, views
+from stackling.volume import common, errors, metadata, quota, views
 from stackling.volume.volumes import paginate
 from stackling.web.app import Request, empty_response, json_response, read_json
 
@@ -224,74 +224,9 @@ policy.register({"volume:get_snapshot_metadata": common.OWNER_READER,
                  "volume:delete_snapshot_metadata": common.OWNER_MEMBER})
 
 
-def _metadata_body(req: Request, key: str = "metadata") -> dict:
-    body = read_json(req)
-    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
-        raise exception.BadRequest("Malformed request body")
-    for k, v in body[key].items():
-        if not isinstance(k, str) or not 1 <= len(k) <= 255 or \
-                (v is not None and not isinstance(v, str)) or len(str(v)) > 255:
-            raise exception.ValidationError(field=key, value=body[key],
-                                            detail=f"{k!r}: {v!r} is not a valid item")
-    return {str(k): str(v) for k, v in body[key].items()}
-
-
-def get_metadata(req: Request, snapshot_id: str):
-    with req.app.cloud.db.reader() as s:
-        row = common.get_snapshot(s, req, snapshot_id)
-        common.authorize(req, "volume:get_snapshot_metadata", {"project_id": row.project_id})
-        return json_response({"metadata": dict(row.metadata_ or {})})
-
-
-def _write_metadata(req: Request, snapshot_id: str, replace: bool):
-    data = _metadata_body(req)
-    with req.app.cloud.db.writer() as s:
-        row = common.get_snapshot(s, req, snapshot_id)
-        common.authorize(req, "volume:update_snapshot_metadata",
-                         {"project_id": row.project_id})
-        row.metadata_ = data if replace else {**(row.metadata_ or {}), **data}
-        return json_response({"metadata": dict(row.metadata_)})
-
-
-def create_metadata(req: Request, snapshot_id: str):
-    return _write_metadata(req, snapshot_id, replace=False)
-
-
-def replace_metadata(req: Request, snapshot_id: str):
-    return _write_metadata(req, snapshot_id, replace=True)
-
-
-def show_metadata_item(req: Request, snapshot_id: str, key: str):
-    with req.app.cloud.db.reader() as s:
-        row = common.get_snapshot(s, req, snapshot_id)
-        common.authorize(req, "volume:get_snapshot_metadata", {"project_id": row.project_id})
-        if key not in (row.metadata_ or {}):
-            raise exception.NotFound(f"Snapshot {snapshot_id} has no metadata with key "
-                                     f"{key}.")
-        return json_response({"meta": {key: row.metadata_[key]}})
-
-
-def update_metadata_item(req: Request, snapshot_id: str, key: str):
-    data = _metadata_body(req, "meta")
-    if key not in data or len(data) > 1:
-        raise exception.BadRequest("Request body and URI mismatch")
-    with req.app.cloud.db.writer() as s:
-        row = common.get_snapshot(s, req, snapshot_id)
-        common.authorize(req, "volume:update_snapshot_metadata",
-                         {"project_id": row.project_id})
-        row.metadata_ = {**(row.metadata_ or {}), **data}
-    return json_response({"meta": data})
-
-
-def delete_metadata_item(req: Request, snapshot_id: str, key: str):
-    with req.app.cloud.db.writer() as s:
-        row = common.get_snapshot(s, req, snapshot_id)
-        common.authorize(req, "volume:delete_snapshot_metadata",
-                         {"project_id": row.project_id})
-        md = dict(row.metadata_ or {})
-        if key not in md:
-            raise exception.NotFound(f"Snapshot {snapshot_id} has no metadata with key "
-                                     f"{key}.")
-        del md[key]
-        row.metadata_ = md
-    return empty_response(200)
+METADATA = metadata.MetadataApi(
+    "Snapshot", "snapshot_id", common.get_snapshot, read_rule="volume:get_snapshot_metadata",
+    write_rule="volume:update_snapshot_metadata", delete_rule="volume:delete_snapshot_metadata")
+get_metadata, create_metadata, replace_metadata = METADATA.get, METADATA.create, METADATA.replace
+show_metadata_item, update_metadata_item, delete_metadata_item = (
+    METADATA.show_item, METADATA.update_item, METADATA.delete_item)

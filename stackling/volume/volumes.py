@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from stackling import clients, exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
-from stackling.volume import common, errors, legacy_attach, messages, quota, views
+from stackling.volume import common, errors, legacy_attach, messages, metadata, quota, views
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 LOG = logging.getLogger(__name__)
@@ -665,62 +665,10 @@ def volume_action(req: Request, volume_id: str):
 # -- metadata --------------------------------------------------------------------------
 
 
-def _metadata_body(req: Request, key: str = "metadata") -> dict:
-    body = read_json(req)
-    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
-        raise exception.BadRequest("Malformed request body")
-    return {str(k): str(v) for k, v in body[key].items()}
-
-
-def get_metadata(req: Request, volume_id: str):
-    with req.app.cloud.db.reader() as s:
-        row = common.get_volume(s, req, volume_id)
-        return json_response({"metadata": dict(row.metadata_ or {})})
-
-
-def _write_metadata(req: Request, volume_id: str, replace: bool):
-    data = _metadata_body(req)
-    with req.app.cloud.db.writer() as s:
-        row = common.get_volume(s, req, volume_id)
-        common.authorize(req, "volume:update_volume_metadata", {"project_id": row.project_id})
-        row.metadata_ = data if replace else {**(row.metadata_ or {}), **data}
-        return json_response({"metadata": dict(row.metadata_)})
-
-
-def create_metadata(req: Request, volume_id: str):
-    return _write_metadata(req, volume_id, replace=False)
-
-
-def replace_metadata(req: Request, volume_id: str):
-    return _write_metadata(req, volume_id, replace=True)
-
-
-def show_metadata_item(req: Request, volume_id: str, key: str):
-    with req.app.cloud.db.reader() as s:
-        row = common.get_volume(s, req, volume_id)
-        if key not in (row.metadata_ or {}):
-            raise exception.NotFound(f"Volume {volume_id} has no metadata with key {key}.")
-        return json_response({"meta": {key: row.metadata_[key]}})
-
-
-def update_metadata_item(req: Request, volume_id: str, key: str):
-    data = _metadata_body(req, "meta")
-    if key not in data or len(data) > 1:
-        raise exception.BadRequest("Request body and URI mismatch")
-    with req.app.cloud.db.writer() as s:
-        row = common.get_volume(s, req, volume_id)
-        common.authorize(req, "volume:update_volume_metadata", {"project_id": row.project_id})
-        row.metadata_ = {**(row.metadata_ or {}), **data}
-    return json_response({"meta": data})
-
-
-def delete_metadata_item(req: Request, volume_id: str, key: str):
-    with req.app.cloud.db.writer() as s:
-        row = common.get_volume(s, req, volume_id)
-        common.authorize(req, "volume:update_volume_metadata", {"project_id": row.project_id})
-        md = dict(row.metadata_ or {})
-        if key not in md:
-            raise exception.NotFound(f"Volume {volume_id} has no metadata with key {key}.")
-        del md[key]
-        row.metadata_ = md
-    return empty_response(200)
+# Volume metadata reads need no rule beyond seeing the volume (as Cinder's defaults).
+METADATA = metadata.MetadataApi(
+    "Volume", "volume_id", common.get_volume, read_rule=None,
+    write_rule="volume:update_volume_metadata", delete_rule="volume:update_volume_metadata")
+get_metadata, create_metadata, replace_metadata = METADATA.get, METADATA.create, METADATA.replace
+show_metadata_item, update_metadata_item, delete_metadata_item = (
+    METADATA.show_item, METADATA.update_item, METADATA.delete_item)
