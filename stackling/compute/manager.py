@@ -249,15 +249,20 @@ class ComputeManager:
         self._finish(instance_uuid, vm_state="active", task_state=None,
                      power_state=self.driver.get_power_state(inst), launched_at=utcnow())
 
-    def attach_volume(self, instance_uuid: str, bdm_id: int, caller: dict) -> None:
-        """Connect a volume the API reserved; on failure drop the attachment and the BDM."""
+    def _volume_job(self, instance_uuid: str, bdm_id: int, caller: dict):
+        """(cloud, Cinder client, the BDM, release mode) for an attach or detach; BDM None
+        when it is gone."""
         cloud = self.cloud
         cinder = volume_api.CinderAPI(cloud, volume_api.Caller(**caller))
         b = next((x for x in server_volumes.load(cloud, instance_uuid) if x["id"] == bdm_id),
                  None)
+        return cloud, cinder, b, cloud.config.stackling.stackling.behaviour_release
+
+    def attach_volume(self, instance_uuid: str, bdm_id: int, caller: dict) -> None:
+        """Connect a volume the API reserved; on failure drop the attachment and the BDM."""
+        cloud, cinder, b, mode = self._volume_job(instance_uuid, bdm_id, caller)
         if b is None:
             return
-        mode = cloud.config.stackling.stackling.behaviour_release
         try:
             volume_attach.attach(cloud, cinder, self.host, instance_uuid, b, mode)
         except Exception:
@@ -269,13 +274,9 @@ class ComputeManager:
             volume_attach.destroy(cloud, bdm_id)
 
     def detach_volume(self, instance_uuid: str, bdm_id: int, caller: dict) -> None:
-        cloud = self.cloud
-        cinder = volume_api.CinderAPI(cloud, volume_api.Caller(**caller))
-        b = next((x for x in server_volumes.load(cloud, instance_uuid) if x["id"] == bdm_id),
-                 None)
+        cloud, cinder, b, mode = self._volume_job(instance_uuid, bdm_id, caller)
         if b is None:
             return
-        mode = cloud.config.stackling.stackling.behaviour_release
         try:
             volume_attach.detach(cloud, cinder, self.host, instance_uuid, b, mode)
         except Exception:
