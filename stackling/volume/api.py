@@ -99,6 +99,8 @@ ROUTES: list[tuple[str, dict]] = [
                                             "PUT": quotas.update_quota,
                                             "DELETE": quotas.delete_quota}),
     ("/v3/os-quota-sets/{target_project}/defaults", {"GET": quotas.show_defaults}),
+    ("/v3/os-quota-class-sets/{quota_class}", {"GET": quotas.show_quota_class_set,
+                                               "PUT": quotas.update_quota_class_set}),
     ("/v3/limits", {"GET": limits.show_limits}),
     ("/v3/messages", {"GET": messages.list_messages}),
     ("/v3/messages/{message_id}", {"GET": messages.show_message,
