@@ -42,6 +42,7 @@ ROUTES: list[tuple[str, dict]] = [
     ("/v3/volumes", {"GET": volumes.list_volumes, "POST": volumes.create_volume,
                      "PUT": volumes.no_volume_id, "DELETE": volumes.no_volume_id}),
     ("/v3/volumes/detail", {"GET": volumes.list_volumes_detail}),
+    ("/v3/volumes/summary", {"GET": volumes.volume_summary}),
     ("/v3/volumes/{volume_id}", {"GET": volumes.show_volume, "PUT": volumes.update_volume,
                                  "DELETE": volumes.delete_volume}),
     ("/v3/volumes/{volume_id}/action", {"POST": volumes.volume_action}),
