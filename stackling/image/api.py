@@ -32,7 +32,7 @@ def versions_list(req: Request) -> object:
 def import_info(req: Request) -> object:
     return json_response({"import-methods": {
         "description": "Import methods available.", "type": "array",
-        "value": ["glance-direct", "web-download", "copy-image"]}})
+        "value": list(images.IMPORT_METHODS)}})
 
 
 def _images_root(handler):

@@ -49,12 +49,16 @@ READ_ONLY = ("checksum", "os_hash_algo", "os_hash_value", "created_at", "size",
              "virtual_size", "status", "updated_at", "self", "file", "schema",
              "direct_url", "stores")
 RESERVED = ("location", "deleted", "deleted_at", "locations")
+RESERVED_NS = "os_glance"   # glance/api/common.py GLANCE_RESERVED_NS: Glance's own keys
 BASE_ATTRS = ("id", "name", "visibility", "protected", "os_hidden", "owner", "disk_format",
               "container_format", "min_disk", "min_ram", "tags")
 PATCH_TYPES = ("application/openstack-images-v2.1-json-patch",
                "application/openstack-images-v2.0-json-patch")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
                      r"[0-9a-fA-F]{12}$")
+# Glance's enabled_import_methods: only what is served is advertised (web-download needs
+# outbound HTTP and copy-image several stores; see doc/architecture.md).
+IMPORT_METHODS: tuple[str, ...] = ()
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 
@@ -137,12 +141,16 @@ def _schema_error(field: str, value: Any, detail: str) -> exception.BadRequest:
         f"'{field}' in schema")
 
 
+def _check_reserved(key: str) -> None:
+    if key in RESERVED or key.startswith(RESERVED_NS):
+        raise exception.Forbidden(f"Attribute '{key}' is reserved.")
+
+
 def _validate_attr(req: Request, key: str, value: Any) -> Any:
     """Check one user-settable attribute; returns the value to store."""
     if key in READ_ONLY:
         raise exception.Forbidden(f"Attribute '{key}' is read-only.")
-    if key in RESERVED:
-        raise exception.Forbidden(f"Attribute '{key}' is reserved.")
+    _check_reserved(key)
     if key == "disk_format" and value is not None and value not in DISK_FORMATS:
         raise _schema_error("enum", value, f"{value!r} is not one of {DISK_FORMATS}")
     if key == "container_format" and value is not None and value not in CONTAINER_FORMATS:
@@ -205,9 +213,10 @@ def create_image(req: Request):
         s.add(row)
         s.flush()
         out = view(row)
-    return json_response(out, status=201, headers={
-        "Location": f"{cloud.public_url('image')}/v2/images/{out['id']}",
-        "OpenStack-image-import-methods": "glance-direct,web-download,copy-image"})
+    headers = {"Location": f"{cloud.public_url('image')}/v2/images/{out['id']}"}
+    if IMPORT_METHODS:   # Glance sends no empty header field (RFC 7230)
+        headers["OpenStack-image-import-methods"] = ",".join(IMPORT_METHODS)
+    return json_response(out, status=201, headers=headers)
 
 
 def show_image(req: Request, image_id: str):
@@ -369,11 +378,15 @@ def update_image(req: Request, image_id: str):
                                                '"value".')
                 if key == "id":
                     raise exception.Forbidden("Attribute 'id' is read-only.")
+                # Glance's deserializer checks names and values before the controller
+                # looks for the property.
+                value = _validate_attr(req, key, op["value"])
                 exists = key in BASE_ATTRS or key in (row.properties or {})
                 if kind == "replace" and not exists:
                     raise exception.Conflict(f"Property {key} does not exist.")
-                _set(row, key, _validate_attr(req, key, op["value"]))
+                _set(row, key, value)
             elif kind == "remove":
+                _check_reserved(key)
                 if key in BASE_ATTRS or key in READ_ONLY:
                     raise exception.Forbidden(f"Attribute '{key}' is read-only."
                                               if key in READ_ONLY or key == "id" else
