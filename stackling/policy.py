@@ -2,8 +2,9 @@
 
 A rule is a string of alternatives joined by ``or``: ``role:admin``, ``role:member``,
 ``role:reader``, ``owner`` (the target's project is the caller's), ``self`` (the
-target's user is the caller) or ``@`` (anyone
-authenticated). Implied roles count (admin ⊃ member ⊃ reader).
+target's user is the caller), ``domain`` (the target's domain is the caller's domain
+scope) or ``@`` (anyone authenticated). Implied roles count (admin ⊃ manager ⊃ member ⊃
+reader).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def _check(term: str, ctx: RequestContext, target: Mapping[str, Any]) -> bool:
         return True
     if term == "self":
         return target.get("user_id") is not None and target.get("user_id") == ctx.user_id
+    if term == "domain":
+        return target.get("domain_id") is not None and target.get("domain_id") == ctx.domain_id
     if term == "owner":
         return target.get("project_id") is not None and target.get("project_id") == ctx.project_id
     if term.startswith("role:"):

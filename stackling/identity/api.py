@@ -34,6 +34,10 @@ INFO = ServiceInfo(
 
 ADMIN = policy.ADMIN
 SELF = "role:admin or self"
+# Keystone's domain manager persona (2024.1+): a domain-scoped manager manages the users and
+# projects of its own domain (keystone/common/policies/{user,project}.py).
+DOMAIN_MANAGER = "role:admin or (role:manager and domain)"
+MANAGED = ("users", "projects")
 policy.register({
     **{f"identity:{verb}_{noun}": ADMIN
        for verb in ("list", "get", "create", "update", "delete")
@@ -55,6 +59,8 @@ policy.register({
                                         "check_implied_role", "get_implied_role",
                                         "list_implied_roles", "list_role_inference_rules")},
     "identity:validate_token": policy.ANY, "identity:revoke_token": policy.ANY,
+    **{f"identity:{verb}_{noun}": DOMAIN_MANAGER
+       for verb in ("create", "update", "delete") for noun in ("user", "project")},
 })
 
 NOUNS = {"users": User, "projects": Project, "roles": Role, "domains": Domain,
@@ -306,6 +312,13 @@ def get_entity(req: Request, noun: str, entity_id: str):
         return json_response({SINGULAR[noun]: view(req, noun, _get(s, noun, entity_id))})
 
 
+def _sent_domain(req: Request, noun: str) -> str | None:
+    try:
+        return _body(req, noun).get("domain_id")
+    except exception.BadRequest:
+        return None
+
+
 def _body(req: Request, noun: str) -> dict:
     body = read_json(req)
     key = SINGULAR[noun]
@@ -432,7 +445,10 @@ def create_entity(req: Request, noun: str):
             with req.app.cloud.db.reader() as s:
                 d = s.get(Domain, json.loads(resp.body)["domain"]["id"])
                 return json_response({"project": _domain_project_view(req, d)}, status=201)
-    authorize(req, f"identity:create_{SINGULAR[noun]}")
+    # Keystone's target is the request body as sent (domain_id not yet defaulted), checked
+    # before the body is validated.
+    authorize(req, f"identity:create_{SINGULAR[noun]}",
+              {"domain_id": _sent_domain(req, noun)} if noun in MANAGED else None)
     data = _body(req, noun)
     required = {"users": ["name"], "projects": ["name"], "roles": ["name"],
                 "domains": ["name"], "services": ["type"], "groups": ["name"],
@@ -477,10 +493,19 @@ def _create(req: Request, noun: str, data: dict, region_id: str | None):
     return json_response({SINGULAR[noun]: out}, status=201)
 
 
+def _domain_target(req: Request, noun: str, entity_id: str) -> dict | None:
+    """The stored entity's domain, for the domain manager rules of users and projects."""
+    if noun not in MANAGED:
+        return None
+    with req.app.cloud.db.reader() as s:
+        row = s.get(NOUNS[noun], entity_id)
+        return {"domain_id": row.domain_id if row is not None else None}
+
+
 def update_entity(req: Request, noun: str, entity_id: str):
     if noun == "projects" and _project_is_domain(req, entity_id):
         return _as_domain_call(req, update_entity, entity_id)
-    authorize(req, f"identity:update_{SINGULAR[noun]}")
+    authorize(req, f"identity:update_{SINGULAR[noun]}", _domain_target(req, noun, entity_id))
     data = _body(req, noun)
     if "id" in data and data["id"] != entity_id:
         raise exception.BadRequest("Cannot change ID")
@@ -502,7 +527,7 @@ def update_entity(req: Request, noun: str, entity_id: str):
 def delete_entity(req: Request, noun: str, entity_id: str):
     if noun == "projects" and _project_is_domain(req, entity_id):
         return _as_domain_call(req, delete_entity, entity_id)
-    authorize(req, f"identity:delete_{SINGULAR[noun]}")
+    authorize(req, f"identity:delete_{SINGULAR[noun]}", _domain_target(req, noun, entity_id))
     with req.app.cloud.db.writer() as s:
         row = _get(s, noun, entity_id)
         if noun == "domains":
