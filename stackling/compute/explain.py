@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 
 from stackling import exception, explain, servicegroup
-from stackling.compute import availability_zones as az
 from stackling.compute import volume_zones
+from stackling.compute.objects import zones as az
 from stackling.db.models import Service
 from stackling.db.models_compute import Instance, InstanceFault
 

@@ -10,12 +10,19 @@ from typing import Any
 from sqlalchemy import select
 
 from stackling import clients, decisions, exception
-from stackling.compute import availability_zones as az
-from stackling.compute import (common, flavors, manager, quotas, server_groups,
-                               server_volumes, views, volume_api, volume_zones)
+from stackling.compute import cinder as volume_api
+from stackling.compute import volume_zones
+from stackling.compute.api import common, flavors, quotas, server_groups, server_volumes, views
+from stackling.compute.objects import bdm
+from stackling.compute.objects import instance as instances
+from stackling.compute.objects import zones as az
 from stackling.db.models import Service, utcnow
-from stackling.db.models_compute import (BlockDeviceMapping, Instance, InstanceFault,
-                                         InstanceMetadata)
+from stackling.db.models_compute import (
+    BlockDeviceMapping,
+    Instance,
+    InstanceFault,
+    InstanceMetadata,
+)
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 BASE_KEYS = {"name", "imageRef", "flavorRef", "metadata", "availability_zone", "networks",
@@ -23,9 +30,6 @@ BASE_KEYS = {"name", "imageRef", "flavorRef", "metadata", "availability_zone", "
              "user_data", "config_drive", "key_name", "accessIPv4", "accessIPv6", "adminPass",
              "OS-DCF:diskConfig", "block_device_mapping", "block_device_mapping_v2"}
 
-
-class InstanceNotFound(exception.NotFound):
-    msg_fmt = "Instance %(instance_id)s could not be found."
 
 
 def _base(req: Request) -> str:
@@ -109,14 +113,6 @@ def _load(req: Request, instances: list[Instance], s) -> list[views.ServerData]:
             for i in instances]
 
 
-def _get_instance(s, req: Request, server_id: str) -> Instance:
-    inst = s.scalar(select(Instance).where(Instance.uuid == server_id, Instance.deleted == 0))
-    if inst is None:
-        raise InstanceNotFound(instance_id=server_id)
-    if inst.project_id != req.context.project_id and not req.context.is_admin:
-        raise InstanceNotFound(instance_id=server_id)
-    return inst
-
 
 def _view(req: Request, d: views.ServerData, reduced: bool = False) -> dict:
     return views.show(
@@ -129,7 +125,7 @@ def _view(req: Request, d: views.ServerData, reduced: bool = False) -> dict:
 
 def show_server(req: Request, server_id: str):
     with req.app.cloud.db.reader() as s:
-        inst = _get_instance(s, req, server_id)
+        inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:servers:show", {"project_id": inst.project_id})
         data = _load(req, [inst], s)[0]
     return json_response({"server": _view(req, data)})
@@ -505,7 +501,7 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
         if plan is not None:
             bdms = plan.bdms if index == 0 else [
                 {k: v for k, v in b.items() if k != "attachment_id"} for b in plan.bdms]
-            s.add_all(server_volumes.rows(inst.uuid, [dict(b) for b in bdms]))
+            s.add_all(bdm.rows(inst.uuid, [dict(b) for b in bdms]))
         created.append(inst.uuid)
 
 
@@ -544,7 +540,7 @@ def update_server(req: Request, server_id: str):
         allowed.add("hostname")
     common.reject_extra("server", data, allowed)
     with req.app.cloud.db.writer() as s:
-        inst = _get_instance(s, req, server_id)
+        inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:servers:update", {"project_id": inst.project_id})
         if "name" in data:
             inst.display_name = common.check_name("name", data["name"])
@@ -571,7 +567,7 @@ def delete_server(req: Request, server_id: str):
     """204; a scheduled server is torn down by its compute host, others go at once."""
     cloud = req.app.cloud
     with cloud.db.writer() as s:
-        inst = _get_instance(s, req, server_id)
+        inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:servers:delete", {"project_id": inst.project_id})
         _check_locked(req, inst)
         host = inst.host
@@ -588,7 +584,7 @@ def delete_server(req: Request, server_id: str):
             pass
     # Never reached a host (or its manager is gone): the API cleans up the volumes.
     server_volumes.local_cleanup(cloud, caller, server_id)
-    manager.delete_instance_row(cloud, server_id, release_claim=bool(host))
+    instances.delete_instance_row(cloud, server_id, release_claim=bool(host))
     return empty_response(204)
 
 
@@ -613,7 +609,7 @@ def server_action(req: Request, server_id: str):
         if action in _UNSERVED_ACTIONS:
             # Nova knows these: a missing server is a 404 before anything else.
             with req.app.cloud.db.reader() as s:
-                _get_instance(s, req, server_id)
+                instances.get(s, req.context, server_id)
         raise exception.BadRequest(f"There is no such action: {action}")
     method, states, task, rpc_method = _ACTIONS[action]
     kwargs: dict[str, Any] = {}
@@ -628,7 +624,7 @@ def server_action(req: Request, server_id: str):
             task = "rebooting_hard"
     cloud = req.app.cloud
     with cloud.db.writer() as s:
-        inst = _get_instance(s, req, server_id)
+        inst = instances.get(s, req.context, server_id)
         common.authorize(req, f"os_compute_api:servers:{method}",
                          {"project_id": inst.project_id})
         _check_locked(req, inst)
@@ -668,7 +664,7 @@ def _reset_state(req: Request, server_id: str, data: Any):
         raise exception.ValidationError(field="os-resetState/state", value=state,
                                         detail=f"{state!r} is not one of ['active', 'error']")
     with req.app.cloud.db.writer() as s:
-        inst = _get_instance(s, req, server_id)
+        inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:os-admin-actions:reset_state",
                          {"project_id": inst.project_id})
         inst.vm_state = _RESET_STATES[state]
@@ -681,7 +677,7 @@ def _restore(req: Request, server_id: str):
     """restore (os-deferred-delete): only a soft-deleted server; stackling deletes at once
     (reclaim_instance_interval = 0), so every server present answers 409 as Nova does."""
     with req.app.cloud.db.writer() as s:
-        inst = _get_instance(s, req, server_id)
+        inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:os-deferred-delete:restore",
                          {"project_id": inst.project_id})
         if inst.vm_state != "soft-delete":
@@ -699,7 +695,7 @@ def _meta(req: Request, server_id: str, rule: str, update=None):
     writer = update is not None
     ctx_manager = req.app.cloud.db.writer() if writer else req.app.cloud.db.reader()
     with ctx_manager as s:
-        inst = _get_instance(s, req, server_id)
+        inst = instances.get(s, req.context, server_id)
         common.authorize(req, f"os_compute_api:server-metadata:{rule}",
                          {"project_id": inst.project_id})
         if update is not None:

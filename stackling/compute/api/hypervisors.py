@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from stackling import exception
-from stackling.compute import availability_zones as az
-from stackling.compute import common
+from stackling.compute.api import common
+from stackling.compute.objects import zones as az
 from stackling.db.models import Service
 from stackling.db.models_compute import ComputeNode, Instance
 from stackling.web.app import Request, json_response

@@ -1,4 +1,4 @@
-"""Nova availability zones: derived from services and aggregates (reference 3.2, 3.3).
+"""Nova availability zones: derived from services and aggregates.
 
 A compute host's zone is the ``availability_zone`` metadata of its aggregates (distinct
 values joined with ``,``), else ``default_availability_zone``; every other service is in
@@ -14,9 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stackling import servicegroup
-from stackling.compute import common
 from stackling.db.models import AggregateHost, AggregateMetadata, Service, utcnow
-from stackling.web.app import Request, json_response
 
 API_SERVICES = ("nova-osapi_compute", "nova-metadata")
 
@@ -35,9 +33,6 @@ class ServiceZone:
     forced_down: bool
     up: bool
     updated_at: object
-
-
-# -- pure derivation -------------------------------------------------------------------
 
 
 def host_zone_map(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -61,33 +56,6 @@ def split_zones(services: Iterable[ServiceZone]) -> tuple[list[str], list[str]]:
     available = {s.zone for s in services if not s.disabled}
     unavailable = {s.zone for s in services if s.disabled and s.zone not in available}
     return sorted(available), sorted(unavailable)
-
-
-def index_view(services: Iterable[ServiceZone], internal_zone: str) -> list[dict]:
-    available, unavailable = split_zones(services)
-    return ([{"zoneName": z, "zoneState": {"available": True}, "hosts": None}
-             for z in available if z != internal_zone]
-            + [{"zoneName": z, "zoneState": {"available": False}, "hosts": None}
-               for z in unavailable if z != internal_zone])
-
-
-def detail_view(services: Iterable[ServiceZone]) -> list[dict]:
-    services = [s for s in services if s.binary not in API_SERVICES]
-    available, unavailable = split_zones(services)
-    hosts: dict[str, dict[str, dict]] = {}
-    for s in services:
-        if s.disabled:
-            continue
-        entry = hosts.setdefault(s.zone, {}).setdefault(s.host, {})
-        entry[s.binary] = {"available": s.up, "active": not s.disabled,
-                           "updated_at": common.isotime(s.updated_at)}
-    return ([{"zoneName": z, "zoneState": {"available": True}, "hosts": hosts.get(z, {})}
-             for z in available]
-            + [{"zoneName": z, "zoneState": {"available": False}, "hosts": None}
-               for z in unavailable])
-
-
-# -- reading the database --------------------------------------------------------------
 
 
 def host_zones(s: Session, hosts: Iterable[str] | None = None) -> dict[str, str]:
@@ -136,25 +104,3 @@ def available_zones(s: Session, conf) -> list[str]:
 def aggregate_zones(s: Session) -> set[str]:
     return set(s.scalars(select(AggregateMetadata.value)
                          .where(AggregateMetadata.key == "availability_zone")))
-
-
-# -- handlers --------------------------------------------------------------------------
-
-
-def list_zones(req: Request):
-    """200: zones without hosts, internal hidden; available first."""
-    common.authorize(req, "os_compute_api:os-availability-zone:list")
-    conf = common.conf(req)
-    with req.app.cloud.db.reader() as s:
-        services = nova_services(s, conf)
-    return json_response({"availabilityZoneInfo": index_view(
-        services, conf.internal_service_availability_zone)})
-
-
-def list_zones_detail(req: Request):
-    """200: every zone (internal too) with hosts → services → available/active/updated_at."""
-    common.authorize(req, "os_compute_api:os-availability-zone:detail")
-    conf = common.conf(req)
-    with req.app.cloud.db.reader() as s:
-        services = nova_services(s, conf)
-    return json_response({"availabilityZoneInfo": detail_view(services)})

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stackling import exception
-from stackling.compute import common
+from stackling.compute.api import common
 from stackling.db.models import Aggregate, AggregateHost, AggregateMetadata, Service, utcnow
 from stackling.db.models_compute import Instance
 from stackling.web.app import Request, empty_response, json_response, read_json

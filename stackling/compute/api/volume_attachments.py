@@ -15,8 +15,10 @@ from sqlalchemy import select
 
 from stackling import exception
 from stackling.compute import block_device as bd
-from stackling.compute import common, volume_api, volume_zones
-from stackling.compute.servers import _get_instance
+from stackling.compute import cinder as volume_api
+from stackling.compute import volume_zones
+from stackling.compute.api import common
+from stackling.compute.objects import instance as instances
 from stackling.db.models_compute import BlockDeviceMapping, Instance
 from stackling.web.app import Request, empty_response, json_response, read_json
 
@@ -53,7 +55,7 @@ def _volume_bdms(s, instance_uuid: str) -> list[BlockDeviceMapping]:
 
 def list_attachments(req: Request, server_id: str):
     with req.app.cloud.db.reader() as s:
-        inst = _get_instance(s, req, server_id)
+        inst = instances.get(s, req.context, server_id)
         common.authorize(req, POLICY + "index", {"project_id": inst.project_id})
         rows = _volume_bdms(s, inst.uuid)
     params = req.GET
@@ -70,7 +72,7 @@ def _not_attached(server_id: str, volume_id: str) -> exception.NotFound:
 
 def show_attachment(req: Request, server_id: str, volume_id: str):
     with req.app.cloud.db.reader() as s:
-        inst = _get_instance(s, req, server_id)
+        inst = instances.get(s, req.context, server_id)
         common.authorize(req, POLICY + "show", {"project_id": inst.project_id})
         row = next((b for b in _volume_bdms(s, inst.uuid) if b.volume_id == volume_id), None)
     if row is None or (req.version.matches("2.89") and row.attachment_id is None):
@@ -115,7 +117,7 @@ def attach(req: Request, server_id: str):
     data = _body(req)
     volume_id, device = data["volumeId"], data.get("device")
     with cloud.db.reader() as s:
-        inst = _get_instance(s, req, server_id)
+        inst = instances.get(s, req.context, server_id)
         common.authorize(req, POLICY + "create", {"project_id": inst.project_id})
         if inst.locked and not req.context.is_admin:
             raise exception.Conflict(f"Instance {inst.uuid} is locked")
@@ -184,7 +186,7 @@ def attach(req: Request, server_id: str):
 def detach(req: Request, server_id: str, volume_id: str):
     cloud = req.app.cloud
     with cloud.db.reader() as s:
-        inst = _get_instance(s, req, server_id)
+        inst = instances.get(s, req.context, server_id)
         common.authorize(req, POLICY + "delete", {"project_id": inst.project_id})
         if inst.locked and not req.context.is_admin:
             raise exception.Conflict(f"Instance {inst.uuid} is locked")

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from stackling import exception
-from stackling.compute import availability_zones as az
-from stackling.compute import common
+from stackling.compute.api import common
+from stackling.compute.objects import zones as az
 from stackling.db.models import AggregateHost, Service
 from stackling.db.models_compute import ComputeNode, Instance
 from stackling.web.app import Request, empty_response, json_response, read_json

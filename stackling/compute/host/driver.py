@@ -11,7 +11,7 @@ import threading
 from typing import Protocol
 
 # nova/compute/power_state.py
-NOSTATE, RUNNING, PAUSED, SHUTDOWN, CRASHED, SUSPENDED = 0, 1, 3, 4, 6, 7
+from stackling.compute.power_state import NOSTATE, RUNNING, SHUTDOWN  # noqa: F401
 
 
 class ComputeDriver(Protocol):

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import select
 
 from stackling import clients, exception
 from stackling.compute import block_device as bd
-from stackling.compute import volume_api, volume_zones
-from stackling.db.models_compute import BlockDeviceMapping
+from stackling.compute import cinder as volume_api
+from stackling.compute import volume_zones
+from stackling.compute.objects import bdm
 
 LOG = logging.getLogger(__name__)
 GiB = 1024 ** 3
@@ -283,41 +281,11 @@ def reserve(req, instance_uuid: str, bdms: list[dict], release: str) -> None:
         raise
 
 
-def rows(instance_uuid: str, bdms: list[dict]) -> list[BlockDeviceMapping]:
-    bd.device_names(bdms)
-    keys = ("source_type", "destination_type", "boot_index", "device_name", "device_type",
-            "disk_bus", "guest_format", "image_id", "snapshot_id", "volume_id",
-            "volume_size", "volume_type", "tag", "attachment_id")
-    out = []
-    for b in bdms:
-        row = BlockDeviceMapping(instance_uuid=instance_uuid,
-                                 no_device=bool(b.get("no_device")),
-                                 delete_on_termination=bool(b.get("delete_on_termination")),
-                                 **{k: b.get(k) for k in keys})
-        if row.boot_index is not None and row.boot_index < 0:
-            row.boot_index = -1
-        out.append(row)
-    return out
-
-
-def bdm_dict(row: BlockDeviceMapping) -> dict[str, Any]:
-    return {c: getattr(row, c) for c in (
-        "id", "uuid", "instance_uuid", "source_type", "destination_type", "boot_index",
-        "device_name", "image_id", "snapshot_id", "volume_id", "volume_size", "volume_type",
-        "delete_on_termination", "tag", "attachment_id", "no_device")}
-
-
-def load(cloud, instance_uuid: str) -> list[dict]:
-    with cloud.db.reader() as s:
-        return [bdm_dict(r) for r in s.scalars(
-            select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == instance_uuid)
-            .order_by(BlockDeviceMapping.id))]
-
 
 def local_cleanup(cloud, caller: volume_api.Caller, instance_uuid: str) -> None:
     """``_local_cleanup_bdm_volumes``: delete attachments, then the DOT volumes."""
     cinder = volume_api.CinderAPI(cloud, caller)
-    for b in load(cloud, instance_uuid):
+    for b in bdm.load(cloud, instance_uuid):
         if not b["volume_id"]:
             continue
         if b["attachment_id"]:

@@ -10,15 +10,15 @@ they place freely).
 
 from __future__ import annotations
 
-import threading
 import uuid as uuidlib
 from typing import Any
 
 from sqlalchemy import select
 
 from stackling import exception, policy
-from stackling.compute import common
-from stackling.db.models_compute import Instance, ServerGroup
+from stackling.compute.api import common
+from stackling.compute.objects import server_group
+from stackling.db.models_compute import ServerGroup
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 policy.register({
@@ -29,21 +29,10 @@ policy.register({
     "os_compute_api:os-server-groups:show": common.OWNER_READER,
 })
 
-HARD = ("affinity", "anti-affinity")
-SOFT = ("soft-affinity", "soft-anti-affinity")
-
-# Placements of members of one group are decided one at a time (Nova's late check).
-SCHEDULE_LOCK = threading.Lock()
-
 
 class GroupNotFound(exception.NotFound):
     msg_fmt = "Instance group %(group_uuid)s could not be found."
 
-
-def members(s, group_uuid: str) -> list[Instance]:
-    return list(s.scalars(select(Instance).where(
-        Instance.deleted == 0,
-        Instance.scheduler_hints["group"].as_string() == group_uuid).order_by(Instance.id)))
 
 
 def _view(req: Request, g: ServerGroup, s) -> dict[str, Any]:
@@ -53,7 +42,7 @@ def _view(req: Request, g: ServerGroup, s) -> dict[str, Any]:
         out["rules"] = g.rules or {}
     else:
         out["policies"] = [g.policy]
-    out["members"] = [i.uuid for i in members(s, g.uuid)]
+    out["members"] = [i.uuid for i in server_group.members(s, g.uuid)]
     if not req.version.matches("2.64"):
         out["metadata"] = {}
     if req.version.matches("2.13"):
@@ -74,7 +63,7 @@ def create_group(req: Request):
     common.authorize(req, "os_compute_api:os-server-groups:create",
                      {"project_id": ctx.project_id, "user_id": ctx.user_id})
     data = common.body_key(read_json(req), "server_group")
-    allowed_policies = HARD + SOFT if req.version.matches("2.15") else HARD
+    allowed_policies = server_group.HARD + server_group.SOFT if req.version.matches("2.15") else server_group.HARD
     if req.version.matches("2.64"):
         common.reject_extra("server_group", data, {"name", "policy", "rules"})
         if "policy" not in data:
@@ -172,10 +161,3 @@ def check_hint(req: Request, hints: dict) -> None:
             raise exception.BadRequest(f"Instance group {group} could not be found.")
 
 
-def placement_rule(s, group_uuid: str, instance_uuid: str) -> tuple[str, set[str]] | None:
-    """(policy, hosts of the other members) for a hard policy; None otherwise."""
-    g = s.scalar(select(ServerGroup).where(ServerGroup.uuid == group_uuid))
-    if g is None or g.policy not in HARD:
-        return None
-    hosts = {i.host for i in members(s, group_uuid) if i.uuid != instance_uuid and i.host}
-    return g.policy, hosts

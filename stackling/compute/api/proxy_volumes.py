@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from stackling import exception, policy
-from stackling.compute import common, volume_api
+from stackling.compute import cinder as volume_api
+from stackling.compute.api import common
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 MAX_PROXY_VERSION = "2.35"

@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling import discovery
-from stackling.compute import (aggregates, availability_zones, flavors, hypervisors,
-                               proxy_volumes, quotas, server_groups, servers, services,
-                               volume_attachments)
+from stackling.compute.api import (
+    aggregates,
+    availability_zones,
+    flavors,
+    hypervisors,
+    proxy_volumes,
+    quotas,
+    server_groups,
+    servers,
+    services,
+    volume_attachments,
+)
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.microversion import Version, VersionSpec
 from stackling.web.router import Router

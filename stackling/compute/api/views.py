@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackling.compute import common
+from stackling.compute.api import common
 from stackling.web.microversion import Version
 
 # nova/api/openstack/common.py _STATE_MAP: vm_state → {task_state: status}

@@ -14,8 +14,9 @@ import time
 from typing import TYPE_CHECKING
 
 from stackling import decisions, exception
-from stackling.compute import volume_api, volume_zones
-from stackling.db.models_compute import BlockDeviceMapping
+from stackling.compute import cinder as volume_api
+from stackling.compute import volume_zones
+from stackling.compute.objects import bdm
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -28,20 +29,6 @@ class VolumeNotCreated(exception.StacklingError):
                "%(seconds)s seconds or %(attempts)s attempts. And its status is "
                "%(volume_status)s.")
 
-
-def save(cloud: Cloud, bdm_id: int, **values) -> None:
-    with cloud.db.writer() as s:
-        row = s.get(BlockDeviceMapping, bdm_id)
-        if row is not None:
-            for k, v in values.items():
-                setattr(row, k, v)
-
-
-def destroy(cloud: Cloud, bdm_id: int) -> None:
-    with cloud.db.writer() as s:
-        row = s.get(BlockDeviceMapping, bdm_id)
-        if row is not None:
-            s.delete(row)
 
 
 def await_created(cloud: Cloud, cinder: volume_api.CinderAPI, volume_id: str) -> dict:
@@ -131,7 +118,7 @@ class Builder:
                          f"Cinder refused: {err.message}", inputs)
             raise
         b["volume_id"] = volume["id"]
-        save(self.cloud, b["id"], volume_id=volume["id"], volume_type=b["volume_type"])
+        bdm.save(self.cloud, b["id"], volume_id=volume["id"], volume_type=b["volume_type"])
         self._record("volume create", decisions.OK,
                      f"Nova asked Cinder for a {b['volume_size']} GiB volume from "
                      f"{b['source_type']} in zone {sent or '(none)'}.\n{why}.\n"
@@ -186,14 +173,14 @@ def attach(cloud: Cloud, cinder: volume_api.CinderAPI, host: str, instance_uuid:
         cinder.action(b["volume_id"], "os-attach",
                       {"instance_uuid": instance_uuid, "mountpoint": b.get("device_name"),
                        "mode": "rw"})
-        save(cloud, b["id"], connection_info=(info or {}).get("connection_info"))
+        bdm.save(cloud, b["id"], connection_info=(info or {}).get("connection_info"))
         return
     if not b.get("attachment_id"):
         b["attachment_id"] = cinder.attachment_create(b["volume_id"], instance_uuid)["id"]
-        save(cloud, b["id"], attachment_id=b["attachment_id"])
+        bdm.save(cloud, b["id"], attachment_id=b["attachment_id"])
     att = cinder.attachment_update(b["attachment_id"], conn)
     cinder.attachment_complete(b["attachment_id"])
-    save(cloud, b["id"], connection_info=att.get("connection_info"))
+    bdm.save(cloud, b["id"], connection_info=att.get("connection_info"))
 
 
 def detach(cloud: Cloud, cinder: volume_api.CinderAPI, host: str | None,
@@ -237,4 +224,4 @@ def cleanup_volumes(cloud: Cloud, cinder: volume_api.CinderAPI, host: str | None
                 cinder.delete(b["volume_id"])
             except exception.StacklingError as err:
                 LOG.warning("Failed to delete volume %s: %s", b["volume_id"], err)
-            destroy(cloud, b["id"])
+            bdm.destroy(cloud, b["id"])
