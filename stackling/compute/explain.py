@@ -54,7 +54,7 @@ def resolve_server(cloud: Cloud, ident: str) -> tuple[str, dict]:
 
 def _backends(cloud: Cloud, cinder_conf) -> list[volume_zones.Backend]:
     """Cinder's volume services as Cinder sees them (zone from the row, liveness)."""
-    from stackling.volume import common as vcommon
+    from stackling.volume.objects import backends as vcommon
 
     down = vcommon.down_time(cloud)
     with cloud.db.reader() as s:

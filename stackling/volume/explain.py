@@ -17,7 +17,9 @@ from sqlalchemy import select
 from stackling import decisions, exception
 from stackling.db.models import Service
 from stackling.db.models_volume import Message, Volume
-from stackling.volume import common, scheduler, zones
+from stackling.volume import scheduler, zones
+from stackling.volume.api import common
+from stackling.volume.objects import backends
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -37,7 +39,7 @@ def zone_inputs(cloud: Cloud, requested: str | None, valid_zones, opts: zones.Zo
     cached = sorted(st.zone_cache.names()) if st.zone_cache.loaded_at is not None else []
     with cloud.db.reader() as s:
         rows = s.scalars(select(Service).where(Service.project == "cinder",
-                                               Service.topic == common.VOLUME_TOPIC)).all()
+                                               Service.topic == backends.VOLUME_TOPIC)).all()
     sources = [{"zone": r.availability_zone, "source": f"cinder-volume {r.host}",
                 "disabled": bool(r.disabled), "in_cache": r.availability_zone in cached}
                for r in rows]
@@ -126,7 +128,7 @@ def _schedule(cloud: Cloud, azs: list[str], size: int, extra=(),
 def _state_from_row(cloud: Cloud, host: str) -> scheduler.BackendState:
     with cloud.db.reader() as s:
         row = s.scalars(select(Service).where(Service.host == host,
-                                              Service.topic == common.VOLUME_TOPIC)).first()
+                                              Service.topic == backends.VOLUME_TOPIC)).first()
         return scheduler.BackendState(host, row.availability_zone, dict(row.capabilities or {}))
 
 
@@ -153,7 +155,7 @@ def zone_fixes(cloud: Cloud, inputs: dict) -> list[dict]:
     zone = inputs.get("requested_zone")
     size = inputs.get("size") or 1
     valid = inputs["valid_zones"]
-    fresh = {z["name"] for z in common.list_availability_zones(cloud)} | \
+    fresh = {z["name"] for z in backends.list_availability_zones(cloud)} | \
         {inputs["options"]["storage_availability_zone"]}
     if zone in fresh and zone not in valid:
         azs = _rerun_zone(inputs, _opts(inputs), fresh)

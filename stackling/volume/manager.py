@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, update
 
+from stackling import exception
 from stackling.db.models import Service, utcnow
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.storage import imagestore, volumefiles
-from stackling import exception
-from stackling.volume import common, errors, messages, quota
+from stackling.volume import errors
 from stackling.volume.drivers.file import FileDriver
+from stackling.volume.objects import backends, messages, quota
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -54,7 +55,7 @@ def glance_metadata(image: dict) -> dict:
 class VolumeManager:
     """The ``cinder-volume.<host>@<backend>`` RPC endpoint."""
 
-    def __init__(self, cloud: Cloud, spec: common.BackendSpec) -> None:
+    def __init__(self, cloud: Cloud, spec: backends.BackendSpec) -> None:
         self.cloud = cloud
         self.spec = spec
         self.driver = FileDriver(spec)
@@ -66,7 +67,7 @@ class VolumeManager:
         with self.cloud.db.writer() as s:
             s.execute(update(Service).where(Service.project == "cinder",
                                             Service.host == self.spec.name,
-                                            Service.binary == common.VOLUME_TOPIC)
+                                            Service.binary == backends.VOLUME_TOPIC)
                       .values(capabilities=caps))
 
     # -- volumes -------------------------------------------------------------------------
@@ -144,7 +145,7 @@ class VolumeManager:
         if not isinstance(exc, NO_RESCHEDULE) and retry.get("num_attempts", 1) < max_attempts:
             self._set(volume_id, status="creating", host=None)
             retry = {**retry, "exc": str(exc)}
-            self.cloud.rpc.cast(common.SCHEDULER_TOPIC, "create_volume", request_spec=spec,
+            self.cloud.rpc.cast(backends.SCHEDULER_TOPIC, "create_volume", request_spec=spec,
                                 filter_properties={**filter_properties, "retry": retry})
             return
         self._set(volume_id, status="error")

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from stackling import decisions, servicegroup
 from stackling.db.models import Service, utcnow
 from stackling.db.models_volume import Volume
-from stackling.volume import common, messages
+from stackling.volume.objects import backends, messages
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -101,7 +101,7 @@ def capacity_filter(backend: BackendState, spec: dict) -> bool:
 def _spec_matches(wanted: str, actual: Any) -> bool:
     wanted = str(wanted).strip()
     if wanted.startswith("<is>"):
-        return common.is_true(wanted[4:]) == common.is_true(actual)
+        return backends.is_true(wanted[4:]) == backends.is_true(actual)
     if wanted.startswith("<in>"):
         return wanted[4:].strip() in str(actual)
     if wanted.startswith("<or>"):
@@ -224,10 +224,10 @@ class SchedulerManager:
 
     def backend_states(self, excluded: list | None = None) -> list[BackendState]:
         """Up, enabled, unfrozen backends with capabilities; ``excluded`` collects the rest."""
-        down = common.down_time(self.cloud)
+        down = backends.down_time(self.cloud)
         with self.cloud.db.reader() as s:
             rows = s.scalars(select(Service).where(Service.project == "cinder",
-                                                   Service.topic == common.VOLUME_TOPIC)).all()
+                                                   Service.topic == backends.VOLUME_TOPIC)).all()
             sizes = dict(s.execute(select(Volume.host, func.sum(Volume.size))
                                    .where(Volume.host.is_not(None)).group_by(Volume.host)).all())
         states = []
@@ -280,7 +280,7 @@ class SchedulerManager:
                 row.availability_zone = chosen.availability_zone
                 row.scheduled_at = utcnow()
         retry["backends"].append(chosen.name)
-        self.cloud.rpc.cast(f"{common.VOLUME_TOPIC}.{chosen.name}", "create_volume",
+        self.cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{chosen.name}", "create_volume",
                             volume_id=volume_id, request_spec=request_spec,
                             filter_properties=filter_properties)
 

@@ -63,7 +63,8 @@ def create_group(req: Request):
     common.authorize(req, "os_compute_api:os-server-groups:create",
                      {"project_id": ctx.project_id, "user_id": ctx.user_id})
     data = common.body_key(read_json(req), "server_group")
-    allowed_policies = server_group.HARD + server_group.SOFT if req.version.matches("2.15") else server_group.HARD
+    allowed_policies = server_group.HARD + (server_group.SOFT if req.version.matches("2.15")
+                                            else ())
     if req.version.matches("2.64"):
         common.reject_extra("server_group", data, {"name", "policy", "rules"})
         if "policy" not in data:

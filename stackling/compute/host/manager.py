@@ -95,7 +95,8 @@ class ComputeManager:
                 volume_attach.cleanup_volumes(cloud, cinder, self.host, instance_uuid,
                                               bdm.load(cloud, instance_uuid), mode)
             with cloud.db.writer() as s:
-                instances.release(s, inst["node"], inst["vcpus"], inst["memory_mb"], inst["root_gb"])
+                instances.release(s, inst["node"], inst["vcpus"], inst["memory_mb"],
+                                  inst["root_gb"])
                 row = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
                 if row is not None:
                     row.host = row.node = None

@@ -23,7 +23,9 @@ from taskflow.types import failure as ft
 from stackling import exception, policy
 from stackling.db.models import utcnow
 from stackling.db.models_volume import Volume
-from stackling.volume import common, errors, quota, zones
+from stackling.volume import errors, zones
+from stackling.volume.api import common
+from stackling.volume.objects import backends, quota, volume_types
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -196,12 +198,12 @@ class ExtractVolumeRequestTask(task.Task):
             row = None
             if ref:
                 try:
-                    row = common.find_type(s, ref)
+                    row = volume_types.find_type(s, ref)
                 except exception.NotFound:
                     row = None
             if row is None:
-                row = common.default_type(self.cloud, s)
-            return common.type_dict(row)
+                row = volume_types.default_type(self.cloud, s)
+            return volume_types.type_dict(row)
 
 
 class QuotaReserveTask(task.Task):
@@ -352,7 +354,7 @@ class VolumeCastTask(task.Task):
         with self.cloud.db.writer() as s:
             row = s.get(Volume, volume_id)
             row.scheduled_at = None
-        self.cloud.rpc.cast(common.SCHEDULER_TOPIC, "create_volume", request_spec=spec,
+        self.cloud.rpc.cast(backends.SCHEDULER_TOPIC, "create_volume", request_spec=spec,
                             filter_properties={})
 
     def revert(self, result, volume_id, **kwargs: Any) -> None:

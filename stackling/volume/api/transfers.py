@@ -17,7 +17,9 @@ from sqlalchemy import select
 
 from stackling import exception, policy
 from stackling.db.models_volume import Snapshot, Transfer, Volume, VolumeType
-from stackling.volume import common, errors, quota, views
+from stackling.volume import errors
+from stackling.volume.api import common, views
+from stackling.volume.objects import backends, quota
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 policy.register({
@@ -91,7 +93,7 @@ def create_transfer(req: Request):
                                         detail=f"{name!r} is not a valid name")
     no_snapshots = False
     if req.version is not None and req.version.matches("3.55"):
-        no_snapshots = common.is_true(data.get("no_snapshots", False))
+        no_snapshots = backends.is_true(data.get("no_snapshots", False))
     key, salt = _random(AUTH_KEY_LENGTH), _random(SALT_LENGTH)
     with req.app.cloud.db.writer() as s:
         vol = common.get_volume(s, req, volume_id)
@@ -118,7 +120,7 @@ def create_transfer(req: Request):
 def _list(req: Request, detailed: bool):
     common.authorize(req, "volume:get_all_transfers")
     ctx = req.context
-    all_tenants = ctx.is_admin and common.is_true(req.GET.get("all_tenants", "0"))
+    all_tenants = ctx.is_admin and backends.is_true(req.GET.get("all_tenants", "0"))
     with req.app.cloud.db.reader() as s:
         q = select(Transfer).order_by(Transfer.created_at, Transfer.id)
         if not all_tenants:

@@ -6,8 +6,10 @@ from sqlalchemy import select
 
 from stackling import exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeType
-from stackling.volume import common, errors, metadata, quota, views
-from stackling.volume.volumes import paginate
+from stackling.volume import errors
+from stackling.volume.api import common, metadata, views
+from stackling.volume.api.volumes import paginate
+from stackling.volume.objects import backends, quota
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 CREATE_KEYS = {"volume_id", "name", "description", "display_name", "display_description",
@@ -48,7 +50,7 @@ def create_snapshot(req: Request):
                                         detail=f"{data['volume_id']!r} is not a 'uuid'")
     if not data["volume_id"]:   # null passes Cinder's schema; the volume lookup is a 404
         raise errors.VolumeNotFound(volume_id=data["volume_id"])
-    force = common.is_true(data.get("force", False))
+    force = backends.is_true(data.get("force", False))
     new_style = req.version is not None and req.version.matches("3.66")
     with cloud.db.reader() as s:
         vol = common.get_volume(s, req, data["volume_id"])
@@ -81,14 +83,14 @@ def create_snapshot(req: Request):
         quota.rollback(cloud, reservations)
         raise
     quota.commit(cloud, reservations)
-    cloud.rpc.cast(f"{common.VOLUME_TOPIC}.{host}", "create_snapshot", snapshot_id=out["id"])
+    cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{host}", "create_snapshot", snapshot_id=out["id"])
     return json_response({"snapshot": out}, status=202)
 
 
 def _list(req: Request, detailed: bool):
     common.authorize(req, "volume:get_all_snapshots")
     ctx = req.context
-    all_tenants = ctx.is_admin and common.is_true(req.GET.get("all_tenants", "0"))
+    all_tenants = ctx.is_admin and backends.is_true(req.GET.get("all_tenants", "0"))
     with req.app.cloud.db.reader() as s:
         q = select(Snapshot)
         if not all_tenants:
@@ -152,7 +154,7 @@ def _delete(req: Request, snapshot_id: str, force: bool):
         with cloud.db.writer() as s:
             s.delete(s.get(Snapshot, snapshot_id))
         return empty_response(202)
-    cloud.rpc.cast(f"{common.VOLUME_TOPIC}.{host}", "delete_snapshot", snapshot_id=snapshot_id)
+    cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{host}", "delete_snapshot", snapshot_id=snapshot_id)
     return empty_response(202)
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 from stackling import exception, policy
 from stackling.db.models import utcnow
 from stackling.db.models_volume import VolumeAttachment
-from stackling.volume import attach_states, attachments, common, errors
-from stackling.volume.validation import UUID, UUID_OR_NULL, action_schema, validate
+from stackling.volume import errors
+from stackling.volume.api import attachments, common
+from stackling.volume.api.validation import UUID, UUID_OR_NULL, action_schema, validate
+from stackling.volume.objects import attach_states
 from stackling.web.app import Request, empty_response, json_response
 
 P = "volume_extension:volume_actions:"

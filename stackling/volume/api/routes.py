@@ -5,8 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling import discovery
-from stackling.volume import (attachments, availability_zones, limits, messages, quotas,
-                              services, snapshots, transfers, types, volumes)
+from stackling.volume.api import (
+    attachments,
+    availability_zones,
+    limits,
+    messages,
+    quotas,
+    services,
+    snapshots,
+    transfers,
+    types,
+    volumes,
+)
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.microversion import Version, VersionSpec
 from stackling.web.router import Router

@@ -6,7 +6,9 @@ from sqlalchemy import select
 
 from stackling import exception, policy
 from stackling.db.models_volume import Volume, VolumeType
-from stackling.volume import common, errors, views
+from stackling.volume import errors
+from stackling.volume.api import common, views
+from stackling.volume.objects import backends, volume_types
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 DEFAULT_TYPE = "__DEFAULT__"
@@ -35,10 +37,10 @@ def list_types(req: Request):
         rows = s.scalars(select(VolumeType).order_by(VolumeType.name)).all()
         if not req.context.is_admin:
             # Cinder: public types plus the private ones shared with the project
-            rows = [r for r in rows if common.type_visible(r, req.context)]
+            rows = [r for r in rows if volume_types.type_visible(r, req.context)]
         elif is_public is None or is_public.lower() != "none":
             # admins choose with is_public (default: public, and those shared with them)
-            want = True if is_public is None else common.is_true(is_public)
+            want = True if is_public is None else backends.is_true(is_public)
             project = req.context.project_id
             rows = [r for r in rows if r.is_public == want or
                     (want and project in (r.projects or []))]
@@ -49,10 +51,10 @@ def show_type(req: Request, type_id: str):
     common.authorize(req, "volume_extension:type_get")
     with req.app.cloud.db.reader() as s:
         if type_id == "default":
-            row = common.default_type(req.app.cloud, s)
+            row = volume_types.default_type(req.app.cloud, s)
         else:
             row = s.get(VolumeType, type_id)
-            if row is None or not common.type_visible(row, req.context):
+            if row is None or not volume_types.type_visible(row, req.context):
                 raise errors.VolumeTypeNotFound(volume_type_id=type_id)
         return json_response({"volume_type": views.type_view(req, row)})
 
@@ -70,7 +72,7 @@ def create_type(req: Request):
         if s.scalar(select(VolumeType).where(VolumeType.name == name)) is not None:
             raise errors.VolumeTypeExists(id=name)
         row = VolumeType(name=name, description=data.get("description"),
-                         is_public=common.is_true(is_public),
+                         is_public=backends.is_true(is_public),
                          extra_specs={str(k): str(v) for k, v in specs.items()})
         s.add(row)
         s.flush()
@@ -89,7 +91,7 @@ def update_type(req: Request, type_id: str):
         if "description" in data:
             row.description = data["description"]
         if "is_public" in data:
-            row.is_public = common.is_true(data["is_public"])
+            row.is_public = backends.is_true(data["is_public"])
         s.flush()
         return json_response({"volume_type": views.type_view(req, row, action="update")})
 

@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from stackling import exception, servicegroup
 from stackling.db.models import Service
-from stackling.volume import common, views
+from stackling.volume.api import common, views
+from stackling.volume.objects import backends
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 
@@ -20,14 +21,14 @@ def _view(req: Request, row: Service, down: int) -> dict:
     if req.version is not None and req.version.matches("3.7"):
         out["cluster"] = row.cluster_name
     if req.version is not None and req.version.matches("3.49") and \
-            row.binary == common.VOLUME_TOPIC:
+            row.binary == backends.VOLUME_TOPIC:
         out["backend_state"] = "up" if up and row.capabilities else "down"
     return out
 
 
 def list_services(req: Request):
     common.authorize(req, "volume_extension:services:index")
-    down = common.down_time(req.app.cloud)
+    down = backends.down_time(req.app.cloud)
     with req.app.cloud.db.reader() as s:
         q = select(Service).where(Service.project == "cinder").order_by(Service.id)
         if "binary" in req.GET:
@@ -101,7 +102,7 @@ def _freeze_thaw(req: Request, body: dict, frozen: bool):
         raise exception.InvalidInput(reason="Host field is missing.")
     with req.app.cloud.db.writer() as s:
         rows = [r for r in s.scalars(select(Service).where(
-                    Service.project == "cinder", Service.binary == common.VOLUME_TOPIC))
+                    Service.project == "cinder", Service.binary == backends.VOLUME_TOPIC))
                 if host_matches(r.host, host)]
         if not rows:
             raise exception.InvalidInput(reason=f"No service found with host={host}")

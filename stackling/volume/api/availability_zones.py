@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from stackling.volume import common
+from stackling.volume.objects import backends
 from stackling.web.app import Request, json_response
 
 
 def list_zones(req: Request):
-    zones = common.list_availability_zones(req.app.cloud)
+    zones = backends.list_availability_zones(req.app.cloud)
     return json_response({"availabilityZoneInfo": [
         {"zoneName": z["name"], "zoneState": {"available": z["available"]}} for z in zones]})

@@ -6,7 +6,8 @@ from sqlalchemy import delete, select
 
 from stackling import exception
 from stackling.db.models_volume import Quota
-from stackling.volume import common, quota
+from stackling.volume.api import common
+from stackling.volume.objects import backends, quota
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 
@@ -28,7 +29,7 @@ def _quota_set(req: Request, project_id: str, usage: bool) -> dict:
 
 def show_quota(req: Request, target_project: str):
     common.authorize(req, "volume_extension:quotas:show", {"project_id": target_project})
-    usage = common.is_true(req.GET.get("usage", "false"))
+    usage = backends.is_true(req.GET.get("usage", "false"))
     return json_response({"quota_set": _quota_set(req, target_project, usage)})
 
 

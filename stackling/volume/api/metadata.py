@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from stackling import exception
-from stackling.volume import common
+from stackling.volume.api import common
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from stackling.volume import common, quota
+from stackling.volume.api import common
+from stackling.volume.objects import quota
 from stackling.web.app import Request, json_response
 
 NAMES = {"volumes": ("maxTotalVolumes", "totalVolumesUsed"),

@@ -29,8 +29,10 @@ from sqlalchemy import select
 from stackling import exception, policy
 from stackling.db.models import utcnow
 from stackling.db.models_volume import Volume, VolumeAttachment
-from stackling.volume import attach_states, common, errors, views
-from stackling.volume.validation import UUID, action_schema, validate
+from stackling.volume import errors
+from stackling.volume.api import common, views
+from stackling.volume.api.validation import UUID, action_schema, validate
+from stackling.volume.objects import attach_states, backends
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 if TYPE_CHECKING:
@@ -98,7 +100,7 @@ def volume_attachments(s: Session, volume_id: str) -> list[VolumeAttachment]:
 def backend_topic(host: str | None, volume_id: str) -> str:
     if not host:
         raise errors.VolumeBackendAPIException(data=f"volume {volume_id} has no host")
-    return f"{common.VOLUME_TOPIC}.{host.split('#')[0]}"
+    return f"{backends.VOLUME_TOPIC}.{host.split('#')[0]}"
 
 
 def access_mode(volume: Volume) -> str:

@@ -14,7 +14,9 @@ from sqlalchemy import select
 
 from stackling import clients, exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
-from stackling.volume import common, errors, legacy_attach, messages, metadata, quota, views
+from stackling.volume import errors
+from stackling.volume.api import common, legacy_attach, metadata, views
+from stackling.volume.objects import backends, messages, quota, volume_types
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 LOG = logging.getLogger(__name__)
@@ -147,7 +149,7 @@ def create_volume(req: Request):
     vtype = snapshot = source = None
     with cloud.db.reader() as s:
         if data.get("volume_type"):
-            vtype = common.type_dict(common.find_type(s, str(data["volume_type"]), ctx))
+            vtype = volume_types.type_dict(volume_types.find_type(s, str(data["volume_type"]), ctx))
         if data.get("snapshot_id"):
             snap = common.get_snapshot(s, req, data["snapshot_id"])
             svol = s.get(Volume, snap.volume_id)
@@ -300,11 +302,11 @@ def _filter(req: Request, items: list[tuple[Volume, dict]]) -> list[dict]:
                     md = _parse_metadata_filter(wanted)
                     keep &= all(view["metadata"].get(k) == v for k, v in md.items())
                 elif key == "bootable":
-                    keep &= row.bootable == common.is_true(wanted)
+                    keep &= row.bootable == backends.is_true(wanted)
                 elif key == "volume_type":
                     keep &= wanted in (view["volume_type"], row.volume_type_id)
                 elif key == "consumes_quota":
-                    keep &= row.use_quota == common.is_true(wanted)
+                    keep &= row.use_quota == backends.is_true(wanted)
                 elif pkey.endswith("~") and like:
                     keep &= wanted.lower() in str(view.get(key) or "").lower()
                 elif key == "volume_type_id":
@@ -320,7 +322,7 @@ def _list(req: Request, detailed: bool):
     common.authorize(req, "volume:get_all")
     ctx = req.context
     params = req.GET
-    all_tenants = ctx.is_admin and common.is_true(params.get("all_tenants", "0"))
+    all_tenants = ctx.is_admin and backends.is_true(params.get("all_tenants", "0"))
     with req.app.cloud.db.reader() as s:
         q = select(Volume)
         if ctx.is_admin and "project_id" in params:   # also with all_tenants (Cinder)
@@ -339,7 +341,7 @@ def _list(req: Request, detailed: bool):
         out["volumes"] = [{"id": v["id"], "name": v["name"], "links": v["links"]}
                           for v in out["volumes"]]
     if req.version is not None and req.version.matches("3.45") and \
-            common.is_true(params.get("with_count", "false")):
+            backends.is_true(params.get("with_count", "false")):
         out["count"] = len(filtered)
     return json_response(out)
 
@@ -394,8 +396,8 @@ def update_volume(req: Request, volume_id: str):
 def delete_volume(req: Request, volume_id: str):
     """DELETE /volumes/{id}: 202; a never-scheduled volume is removed at once."""
     cloud = req.app.cloud
-    cascade = common.is_true(req.GET.get("cascade", "false"))
-    force = common.is_true(req.GET.get("force", "false"))
+    cascade = backends.is_true(req.GET.get("cascade", "false"))
+    force = backends.is_true(req.GET.get("force", "false"))
     if force:
         common.authorize(req, "volume:force_delete")
     with cloud.db.writer() as s:
@@ -425,7 +427,7 @@ def delete_volume(req: Request, volume_id: str):
             quota.release(cloud, project, quota.volume_deltas(size, vtype.name if vtype
                                                               else None))
         return empty_response(202)
-    topic = f"{common.VOLUME_TOPIC}.{host}"
+    topic = f"{backends.VOLUME_TOPIC}.{host}"
     for sn in snaps:
         cloud.rpc.call(topic, "delete_snapshot", snapshot_id=sn.id)
     cloud.rpc.cast(topic, "delete_volume", volume_id=volume_id)
@@ -469,7 +471,7 @@ def _extend(req: Request, volume_id: str, args: dict):
     reservations = quota.reserve(cloud, project, deltas)
     with cloud.db.writer() as s:
         s.get(Volume, volume_id).status = "extending"
-    cloud.rpc.cast(f"{common.VOLUME_TOPIC}.{host.split('#')[0]}", "extend_volume",
+    cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{host.split('#')[0]}", "extend_volume",
                    volume_id=volume_id, new_size=new_size, reservations=reservations)
     return empty_response(202)
 
@@ -495,7 +497,7 @@ def _set_bootable(req: Request, volume_id: str, args: dict):
     if isinstance(value, str):
         if value.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
             raise exception.InvalidInput(reason="Bootable must be a boolean value.")
-        value = common.is_true(value)
+        value = backends.is_true(value)
     if not isinstance(value, bool):
         raise exception.InvalidInput(reason="Bootable must be a boolean value.")
     with req.app.cloud.db.writer() as s:
@@ -510,7 +512,7 @@ def _readonly(req: Request, volume_id: str, args: dict):
         row = common.get_volume(s, req, volume_id)
         common.authorize(req, "volume:update", {"project_id": row.project_id})
         row.admin_metadata = {**(row.admin_metadata or {}),
-                              "readonly": str(common.is_true(args.get("readonly"))).lower()}
+                              "readonly": str(backends.is_true(args.get("readonly"))).lower()}
     return empty_response(202)
 
 
@@ -602,14 +604,14 @@ def _retype(req: Request, volume_id: str, args: dict):
                                               f"but current status is: {row.status}.")
         if row.migration_status and row.migration_status not in ("success", "error"):
             raise errors.InvalidVolume(reason="Volume is migrating.")
-        new = common.find_type(s, new_ref, req.context)
+        new = volume_types.find_type(s, new_ref, req.context)
         old = _type_row(s, req, row)
         if old is not None and old.id == new.id:
             raise exception.InvalidInput(reason="Retype requires a different volume type.")
         caps = {}
         if row.host:
             svc = s.scalar(select(Service).where(Service.project == "cinder",
-                                                 Service.binary == common.VOLUME_TOPIC,
+                                                 Service.binary == backends.VOLUME_TOPIC,
                                                  Service.host == row.host.split("#")[0]))
             caps = dict(svc.capabilities or {}) if svc is not None else {}
         backend = SimpleNamespace(capabilities=caps)
