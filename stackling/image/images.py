@@ -58,7 +58,7 @@ UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA
                      r"[0-9a-fA-F]{12}$")
 # Glance's enabled_import_methods: only what is served is advertised (web-download needs
 # outbound HTTP and copy-image several stores; see doc/architecture.md).
-IMPORT_METHODS: tuple[str, ...] = ()
+IMPORT_METHODS: tuple[str, ...] = ("glance-direct",)
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 
@@ -69,6 +69,15 @@ def store(cloud: Cloud) -> imagestore.ImageStore:
     if st is None:
         st = imagestore.ImageStore(cloud.settings.data_dir / "images")
         cloud.image_store = st
+    return st
+
+
+def staging(cloud: Cloud) -> imagestore.ImageStore:
+    """Glance's staging area (``node_staging_uri``): data staged for glance-direct import."""
+    st = getattr(cloud, "image_staging", None)
+    if st is None:
+        st = imagestore.ImageStore(cloud.settings.data_dir / "images" / "staging")
+        cloud.image_staging = st
     return st
 
 
@@ -422,6 +431,7 @@ def delete_image(req: Request, image_id: str):
         s.flush()
         s.delete(row)
     store(cloud).delete(image_id)
+    staging(cloud).delete(image_id)
     return empty_response(204)
 
 
@@ -493,33 +503,44 @@ def upload_image(req: Request, image_id: str):
             raise exception.BadRequest("Properties disk_format, container_format must be set "
                                        "prior to saving data.")
         _transition(row, "saving")
-    try:
-        stored = store(cloud).write(image_id, _body_chunks(req))
-    except Exception as exc:
-        # glance/api/v2/image_data.py _restore: a failed upload puts the image back in queue.
-        LOG.warning("upload of image %s failed: %s", image_id, exc)
-        with cloud.db.writer() as s:
-            row = s.get(Image, image_id)
-            if row is not None and row.status == "saving":
-                row.status = "queued"
-        if isinstance(exc, imagestore.ImageStoreError):
-            raise exception.BadRequest(f"Failed to upload image data: {exc}") from None
-        raise
+    stored = write_or_requeue(cloud, store(cloud), image_id, _body_chunks(req), "saving",
+                              "Failed to upload image data: ")
     with cloud.db.writer() as s:
         row = s.get(Image, image_id)
         if row is None:  # deleted while uploading
             store(cloud).delete(image_id)
             raise exception.Conflict("Image was deleted while it was being uploaded.")
-        row.size = stored.size
-        row.checksum = stored.checksum
-        row.os_hash_algo = stored.os_hash_algo
-        row.os_hash_value = stored.os_hash_value
-        # qcow2 (and the other container formats) carry their size in the header; raw is
-        # its own size.
-        row.virtual_size = stored.virtual_size if stored.virtual_size is not None else \
-            stored.size
+        record_data(row, stored)
         _transition(row, "active")
     return empty_response(204)
+
+
+def write_or_requeue(cloud: Cloud, target: imagestore.ImageStore, image_id: str, chunks,
+                     status: str, error_prefix: str) -> imagestore.StoredImage:
+    """Store the data; on failure the image goes back from ``status`` to queued
+    (glance/api/v2/image_data.py ``_restore``) and a store error is a 400."""
+    try:
+        return target.write(image_id, chunks)
+    except Exception as exc:
+        LOG.warning("writing data of image %s failed: %s", image_id, exc)
+        with cloud.db.writer() as s:
+            row = s.get(Image, image_id)
+            if row is not None and row.status == status:
+                row.status = "queued"
+        if isinstance(exc, imagestore.ImageStoreError):
+            raise exception.BadRequest(f"{error_prefix}{exc}") from None
+        raise
+
+
+def record_data(row: Image, stored: imagestore.StoredImage) -> None:
+    """Size, checksums and virtual size of the data just stored for ``row``."""
+    row.size = stored.size
+    row.checksum = stored.checksum
+    row.os_hash_algo = stored.os_hash_algo
+    row.os_hash_value = stored.os_hash_value
+    # qcow2 (and the other container formats) carry their size in the header; raw is
+    # its own size.
+    row.virtual_size = stored.virtual_size if stored.virtual_size is not None else stored.size
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int]:

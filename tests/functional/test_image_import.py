@@ -1,9 +1,15 @@
 """Glance: os_glance_* names are reserved (glance/api/v2/images.py, 403 "Attribute '%s' is
-reserved."), and /v2/info/import advertises only import methods that are served."""
+reserved."); /v2/info/import advertises only what is served: glance-direct, with its
+stage, import, states and tasks (glance/api/v2/image_data.py, images.py import_image)."""
 
 from __future__ import annotations
 
+import hashlib
+
+from tests.helpers import settle
+
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
+OCTET = {"Content-Type": "application/octet-stream"}
 RESERVED = "Attribute 'os_glance_import_task' is reserved."
 
 
@@ -37,3 +43,72 @@ def test_advertised_import_methods_are_served(api):
     created = _create(api)
     header = created.headers.get("OpenStack-image-import-methods")
     assert header == (",".join(methods["value"]) if methods["value"] else None)
+
+
+def test_glance_direct_stage_import_and_tasks(cloud, api):
+    assert api.get("image", "/v2/info/import").json["import-methods"]["value"] == \
+        ["glance-direct"]
+    created = _create(api)
+    assert created.headers["OpenStack-image-import-methods"] == "glance-direct"
+    iid = created.json["id"]
+    # import before staging: Glance's 409
+    resp = api.post("image", f"/v2/images/{iid}/import", {"method": {"name": "glance-direct"}})
+    assert resp.status == 409
+    assert "Image needs to be staged before 'glance-direct' method can be used" in \
+        resp.body.decode()
+    data = bytes(range(256)) * 1000
+    resp = api.put("image", f"/v2/images/{iid}/stage", raw=data, headers=OCTET)
+    assert resp.status == 204, resp
+    shown = api.get("image", f"/v2/images/{iid}").json
+    assert shown["status"] == "uploading" and shown["size"] == len(data)
+    # staging twice: the image is no longer queued
+    again = api.put("image", f"/v2/images/{iid}/stage", raw=b"x", headers=OCTET)
+    assert again.status == 409
+    assert "Image status transition from uploading to uploading is not allowed" in \
+        again.body.decode()
+    resp = api.post("image", f"/v2/images/{iid}/import", {"method": {"name": "glance-direct"}})
+    assert resp.status == 202 and resp.body == b""
+    request_id = resp.headers["x-openstack-request-id"]
+    settle(cloud)
+    shown = api.get("image", f"/v2/images/{iid}").json
+    assert shown["status"] == "active"
+    assert shown["checksum"] == hashlib.md5(data).hexdigest()
+    assert shown["os_hash_value"] == hashlib.sha512(data).hexdigest()
+    assert "os_glance_import_task" not in shown
+    assert shown["os_glance_importing_to_stores"] == "" and shown["os_glance_failed_import"] == ""
+    assert api.get("image", f"/v2/images/{iid}/file").body == data
+    tasks = api.get("image", f"/v2/images/{iid}/tasks").json["tasks"]
+    assert len(tasks) == 1
+    task = tasks[0]
+    assert task["status"] == "success" and task["type"] == "api_image_import"
+    assert task["request_id"] == request_id and task["image_id"] == iid
+    assert task["input"]["import_req"]["method"]["name"] == "glance-direct"
+    assert task["result"] == {"image_id": iid} and task["expires_at"]
+    # active images are no import target
+    resp = api.post("image", f"/v2/images/{iid}/import", {"method": {"name": "glance-direct"}})
+    assert resp.status == 409
+    assert "Image with status active cannot be target for import" in resp.body.decode()
+
+
+def test_import_body_and_method_errors(api, demo):
+    iid = _create(api).json["id"]
+    for body, text in (({}, "Import request requires a 'method' field."),
+                       ({"method": {}}, "Import request requires a 'name' field."),
+                       ({"method": {"name": "web-download", "uri": "http://x/"}},
+                        "Unknown import method name 'web-download'."),
+                       ({"method": {"name": "copy-image"}},
+                        "Unknown import method name 'copy-image'."),
+                       ({"method": {"name": "glance-direct"}, "all_stores": "yes"},
+                        "'all_stores' must be boolean value only")):
+        resp = api.post("image", f"/v2/images/{iid}/import", body)
+        assert resp.status == 400, (body, resp)
+        assert text in resp.body.decode()
+    resp = api.put("image", f"/v2/images/{iid}/stage", raw=b"x",
+                   headers={"Content-Type": "application/json"})
+    assert resp.status == 415
+    # another project's private image: not found, also for its tasks
+    private = _create(api, visibility="private").json["id"]
+    assert demo.put("image", f"/v2/images/{private}/stage", raw=b"x",
+                    headers=OCTET).status == 404
+    assert demo.get("image", f"/v2/images/{private}/tasks").status == 404
+    assert api.get("image", f"/v2/images/{private}/tasks").json == {"tasks": []}
