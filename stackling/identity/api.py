@@ -63,7 +63,11 @@ policy.register({
     "identity:get_user": SELF,
     "identity:list_user_projects": SELF,
     "identity:list_role_assignments": ADMIN,
-    "identity:grant": ADMIN, "identity:revoke_grant": ADMIN, "identity:check_grant": ADMIN,
+    # keystone/common/policies/grant.py: a domain manager grants and revokes manager,
+    # member and reader between the users/groups and projects of its own domain.
+    "identity:create_grant": "role:admin or (role:manager and domain and managed_role)",
+    "identity:revoke_grant": "role:admin or (role:manager and domain and managed_role)",
+    "identity:check_grant": ADMIN,
     "identity:list_grants": ADMIN,
     **{f"identity:{a}": ADMIN for a in ("create_implied_role", "delete_implied_role",
                                         "check_implied_role", "get_implied_role",
@@ -71,6 +75,9 @@ policy.register({
     "identity:validate_token": policy.ANY, "identity:revoke_token": policy.ANY,
     **{f"identity:{verb}_{noun}": DOMAIN_MANAGER
        for verb in ("create", "update", "delete") for noun in ("user", "project")},
+    # keystone/common/policies/role.py: domain managers see the roles they may hand out.
+    "identity:list_roles": "role:admin or (role:manager and domain_scope)",
+    "identity:get_role": "role:admin or (role:manager and managed_role)",
 })
 
 NOUNS = {"users": User, "projects": Project, "roles": Role, "domains": Domain,
@@ -317,6 +324,10 @@ def get_entity(req: Request, noun: str, entity_id: str):
               # "owner" of a domain: the caller's project lives in it.
               "domains": {"project_id": req.context.project_id
                           if req.context.project_domain_id == entity_id else None}}.get(noun)
+    if noun == "roles":
+        with req.app.cloud.db.reader() as s:
+            role = s.get(Role, entity_id)
+            target = {"role_name": role.name if role is not None else None}
     authorize(req, f"identity:get_{SINGULAR[noun]}", target)
     with req.app.cloud.db.reader() as s:
         return json_response({SINGULAR[noun]: view(req, noun, _get(s, noun, entity_id))})
@@ -665,12 +676,25 @@ def _grant_key(s: Session, kind: str, target_id: str, user_id: str, role_id: str
     return (type_, user_id, target_id, role_id)
 
 
+def _grant_target(req: Request, kind: str, target_id: str, actor_id: str, role_id: str,
+                  actor: str) -> dict:
+    """The domain shared by the actor and the grant's target (None if they differ), and
+    the role's name: what Keystone's grant rules look at."""
+    with req.app.cloud.db.reader() as s:
+        who = s.get(NOUNS[actor], actor_id)
+        where = s.get(NOUNS[kind], target_id) if kind != "system" else None
+        role = s.get(Role, role_id)
+        where_domain = (where.id if kind == "domains" else where.domain_id) if where else None
+        shared = who.domain_id if who is not None and who.domain_id == where_domain else None
+        return {"domain_id": shared, "role_name": role.name if role is not None else None}
+
+
 def grant_role(req: Request, kind: str, target_id: str, user_id: str, role_id: str,
                actor: str = "users"):
     method = req.method
-    action = {"PUT": "identity:grant", "DELETE": "identity:revoke_grant"}.get(
+    action = {"PUT": "identity:create_grant", "DELETE": "identity:revoke_grant"}.get(
         method, "identity:check_grant")
-    authorize(req, action)
+    authorize(req, action, _grant_target(req, kind, target_id, user_id, role_id, actor))
     with req.app.cloud.db.writer() as s:
         key = _grant_key(s, kind, target_id, user_id, role_id, actor)
         existing = s.get(RoleAssignment, key)

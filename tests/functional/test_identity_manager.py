@@ -78,3 +78,32 @@ def test_domain_manager_manages_users_and_projects_of_its_domain(api):
             "You are not authorized to perform the requested action: identity:")
     assert api.delete("identity", f"/v3/projects/{pid}", token=boss).status == 204
     assert api.delete("identity", f"/v3/users/{uid}", token=boss).status == 204
+
+
+def test_domain_manager_grants_only_manager_member_reader_within_its_domain(api):
+    roles = _roles(api)
+    d1 = api.post("identity", "/v3/domains", {"domain": {"name": "d3"}}).json["domain"]["id"]
+    boss_id = api.post("identity", "/v3/users", {"user": {
+        "name": "boss3", "domain_id": d1, "password": "pw"}}).json["user"]["id"]
+    api.put("identity", f"/v3/domains/{d1}/users/{boss_id}/roles/{roles['manager']}")
+    boss, _ = _domain_token(api, "boss3", "pw", d1)
+    uid = api.post("identity", "/v3/users", {"user": {"name": "w", "domain_id": d1}}
+                   ).json["user"]["id"]
+    pid = api.post("identity", "/v3/projects", {"project": {"name": "p3", "domain_id": d1}}
+                   ).json["project"]["id"]
+    admin_project = api.project_id
+    grant = f"/v3/projects/{pid}/users/{uid}/roles"
+    for name in ("member", "reader", "manager"):
+        assert api.put("identity", f"{grant}/{roles[name]}", token=boss).status == 204
+    assert api.delete("identity", f"{grant}/{roles['reader']}", token=boss).status == 204
+    for resp in (api.put("identity", f"{grant}/{roles['admin']}", token=boss),
+                 api.put("identity", f"{grant}/{roles['service']}", token=boss),
+                 api.put("identity", f"/v3/projects/{admin_project}/users/{uid}/roles/"
+                                     f"{roles['member']}", token=boss)):
+        assert resp.status == 403, resp
+        assert resp.json["error"]["message"] == \
+            "You are not authorized to perform the requested action: identity:create_grant."
+    # the roles it may hand out are visible to it; admin is not
+    assert api.get("identity", "/v3/roles", token=boss).status == 200
+    assert api.get("identity", f"/v3/roles/{roles['member']}", token=boss).status == 200
+    assert api.get("identity", f"/v3/roles/{roles['admin']}", token=boss).status == 403
