@@ -44,18 +44,17 @@ INFO = ServiceInfo(
 
 ADMIN = policy.ADMIN
 SELF = "role:admin or self"
-# Keystone's domain manager persona (2024.1+): a domain-scoped manager manages the users and
-# projects of its own domain (keystone/common/policies/{user,project}.py).
+# Keystone's domain manager persona (2024.1+): a domain-scoped manager manages the users,
+# projects and groups of its own domain (keystone/common/policies/{user,project,group}.py).
 DOMAIN_MANAGER = "role:admin or (role:manager and domain)"
-MANAGED = ("users", "projects")
+MANAGED = ("users", "projects", "groups")
 policy.register({
     **{f"identity:{verb}_{noun}": ADMIN
        for verb in ("list", "get", "create", "update", "delete")
        for noun in ("users", "user", "projects", "project", "domains", "domain", "roles", "role",
                     "services", "service", "endpoints", "endpoint", "regions", "region",
                     "groups", "group")},
-    "identity:list_users_in_group": ADMIN, "identity:add_user_to_group": ADMIN,
-    "identity:remove_user_from_group": ADMIN, "identity:check_user_in_group": ADMIN,
+    "identity:list_users_in_group": ADMIN, "identity:check_user_in_group": ADMIN,
     "identity:list_groups_for_user": SELF,
     "identity:get_region": policy.ANY, "identity:list_regions": policy.ANY,
     "identity:get_domain": "role:admin or owner",
@@ -74,7 +73,10 @@ policy.register({
                                         "list_implied_roles", "list_role_inference_rules")},
     "identity:validate_token": policy.ANY, "identity:revoke_token": policy.ANY,
     **{f"identity:{verb}_{noun}": DOMAIN_MANAGER
-       for verb in ("create", "update", "delete") for noun in ("user", "project")},
+       for verb in ("create", "update", "delete") for noun in ("user", "project", "group")},
+    # group and user both in the manager's domain
+    "identity:add_user_to_group": DOMAIN_MANAGER,
+    "identity:remove_user_from_group": DOMAIN_MANAGER,
     # keystone/common/policies/role.py: domain managers see the roles they may hand out.
     "identity:list_roles": "role:admin or (role:manager and domain_scope)",
     "identity:get_role": "role:admin or (role:manager and managed_role)",
@@ -608,7 +610,11 @@ def group_member(req: Request, group_id: str, user_id: str):
     action = {"PUT": "identity:add_user_to_group",
               "DELETE": "identity:remove_user_from_group"}.get(
         req.method, "identity:check_user_in_group")
-    authorize(req, action)
+    with req.app.cloud.db.reader() as s:
+        group, user = s.get(Group, group_id), s.get(User, user_id)
+        shared = group.domain_id if group is not None and user is not None and \
+            group.domain_id == user.domain_id else None
+    authorize(req, action, {"domain_id": shared})
     with req.app.cloud.db.writer() as s:
         _get(s, "groups", group_id)
         _get(s, "users", user_id)

@@ -107,3 +107,27 @@ def test_domain_manager_grants_only_manager_member_reader_within_its_domain(api)
     assert api.get("identity", "/v3/roles", token=boss).status == 200
     assert api.get("identity", f"/v3/roles/{roles['member']}", token=boss).status == 200
     assert api.get("identity", f"/v3/roles/{roles['admin']}", token=boss).status == 403
+
+
+def test_domain_manager_manages_groups_and_members_of_its_domain(api):
+    roles = _roles(api)
+    d1 = api.post("identity", "/v3/domains", {"domain": {"name": "d4"}}).json["domain"]["id"]
+    boss_id = api.post("identity", "/v3/users", {"user": {
+        "name": "boss4", "domain_id": d1, "password": "pw"}}).json["user"]["id"]
+    api.put("identity", f"/v3/domains/{d1}/users/{boss_id}/roles/{roles['manager']}")
+    boss, _ = _domain_token(api, "boss4", "pw", d1)
+    created = api.post("identity", "/v3/groups", {"group": {"name": "g", "domain_id": d1}},
+                       token=boss)
+    assert created.status == 201, created
+    gid = created.json["group"]["id"]
+    assert api.put("identity", f"/v3/groups/{gid}/users/{boss_id}", token=boss).status == 204
+    assert api.delete("identity", f"/v3/groups/{gid}/users/{boss_id}", token=boss).status == 204
+    other = api.post("identity", "/v3/groups", {"group": {"name": "g0"}}).json["group"]["id"]
+    for resp in (api.post("identity", "/v3/groups", {"group": {"name": "h",
+                                                                "domain_id": "default"}},
+                          token=boss),
+                 api.put("identity", f"/v3/groups/{other}/users/{boss_id}", token=boss),
+                 api.put("identity", f"/v3/groups/{gid}/users/{api.user_id}", token=boss),
+                 api.delete("identity", f"/v3/groups/{other}", token=boss)):
+        assert resp.status == 403, resp
+    assert api.delete("identity", f"/v3/groups/{gid}", token=boss).status == 204
