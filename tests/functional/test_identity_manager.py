@@ -38,6 +38,17 @@ def _domain_token(api, name, password, domain_id) -> str:
     return resp.headers["X-Subject-Token"], roles
 
 
+def _domain_with_manager(api, name):
+    """A new domain and a user holding manager on it: (domain id, user id, its token)."""
+    domain = api.post("identity", "/v3/domains", {"domain": {"name": name}}).json["domain"]["id"]
+    uid = api.post("identity", "/v3/users", {"user": {
+        "name": f"boss-{name}", "domain_id": domain, "password": "pw"}}).json["user"]["id"]
+    assert api.put("identity", f"/v3/domains/{domain}/users/{uid}/roles/"
+                               f"{_roles(api)['manager']}").status == 204
+    token, _ = _domain_token(api, f"boss-{name}", "pw", domain)
+    return domain, uid, token
+
+
 def test_domain_manager_manages_users_and_projects_of_its_domain(api):
     roles = _roles(api)
     d1 = api.post("identity", "/v3/domains", {"domain": {"name": "d1"}}).json["domain"]["id"]
@@ -82,11 +93,7 @@ def test_domain_manager_manages_users_and_projects_of_its_domain(api):
 
 def test_domain_manager_grants_only_manager_member_reader_within_its_domain(api):
     roles = _roles(api)
-    d1 = api.post("identity", "/v3/domains", {"domain": {"name": "d3"}}).json["domain"]["id"]
-    boss_id = api.post("identity", "/v3/users", {"user": {
-        "name": "boss3", "domain_id": d1, "password": "pw"}}).json["user"]["id"]
-    api.put("identity", f"/v3/domains/{d1}/users/{boss_id}/roles/{roles['manager']}")
-    boss, _ = _domain_token(api, "boss3", "pw", d1)
+    d1, boss_id, boss = _domain_with_manager(api, "d3")
     uid = api.post("identity", "/v3/users", {"user": {"name": "w", "domain_id": d1}}
                    ).json["user"]["id"]
     pid = api.post("identity", "/v3/projects", {"project": {"name": "p3", "domain_id": d1}}
@@ -110,12 +117,7 @@ def test_domain_manager_grants_only_manager_member_reader_within_its_domain(api)
 
 
 def test_domain_manager_manages_groups_and_members_of_its_domain(api):
-    roles = _roles(api)
-    d1 = api.post("identity", "/v3/domains", {"domain": {"name": "d4"}}).json["domain"]["id"]
-    boss_id = api.post("identity", "/v3/users", {"user": {
-        "name": "boss4", "domain_id": d1, "password": "pw"}}).json["user"]["id"]
-    api.put("identity", f"/v3/domains/{d1}/users/{boss_id}/roles/{roles['manager']}")
-    boss, _ = _domain_token(api, "boss4", "pw", d1)
+    d1, boss_id, boss = _domain_with_manager(api, "d4")
     created = api.post("identity", "/v3/groups", {"group": {"name": "g", "domain_id": d1}},
                        token=boss)
     assert created.status == 201, created
