@@ -56,7 +56,9 @@ def stage_image(req: Request, image_id: str):
     staging = images.staging(cloud)
     if staging.exists(image_id):
         with cloud.db.writer() as s:
-            s.get(Image, image_id).status = "queued"
+            row = s.get(Image, image_id)
+            if row is not None and row.status == "uploading":
+                row.status = "queued"
         raise exception.Conflict(f"The image {image_id} has data on staging")
     stored = images.write_or_requeue(cloud, staging, image_id, images._body_chunks(req),
                                      "uploading", "")
