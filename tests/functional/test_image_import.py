@@ -112,3 +112,30 @@ def test_import_body_and_method_errors(api, demo):
                     headers=OCTET).status == 404
     assert demo.get("image", f"/v2/images/{private}/tasks").status == 404
     assert api.get("image", f"/v2/images/{private}/tasks").json == {"tasks": []}
+
+
+def test_import_states_and_failure_back_to_queued(cloud, api, monkeypatch):
+    from stackling.image import images
+
+    iid = _create(api).json["id"]
+    assert api.put("image", f"/v2/images/{iid}/stage", raw=b"abc", headers=OCTET).status == 204
+    seen = []
+    real_write = images.store(cloud).write
+
+    def failing_write(image_id, chunks, expected_size=None):
+        seen.append(api.get("image", f"/v2/images/{iid}").json)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(images.store(cloud), "write", failing_write)
+    resp = api.post("image", f"/v2/images/{iid}/import", {"method": {"name": "glance-direct"}})
+    assert resp.status == 202
+    settle(cloud)
+    # while the data moves: importing, locked by the task
+    task_id = api.get("image", f"/v2/images/{iid}/tasks").json["tasks"][0]["id"]
+    assert seen[0]["status"] == "importing" and seen[0]["os_glance_import_task"] == task_id
+    shown = api.get("image", f"/v2/images/{iid}").json
+    assert shown["status"] == "queued" and "os_glance_import_task" not in shown
+    task = api.get("image", f"/v2/images/{iid}/tasks").json["tasks"][0]
+    assert task["status"] == "failure" and "disk full" in task["message"]
+    assert task["result"] is None
+    monkeypatch.setattr(images.store(cloud), "write", real_write)
