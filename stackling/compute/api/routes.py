@@ -10,6 +10,7 @@ from stackling.compute.api import (
     availability_zones,
     flavors,
     hypervisors,
+    ips,
     proxy_volumes,
     quotas,
     server_groups,
@@ -145,6 +146,8 @@ ROUTES: list[tuple[str, dict]] = [
         "GET": volume_attachments.list_attachments, "POST": volume_attachments.attach}),
     (f"{P}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", {
         "GET": volume_attachments.show_attachment, "DELETE": volume_attachments.detach}),
+    (f"{P}/servers/{{server_id}}/ips", {"GET": ips.list_ips}),
+    (f"{P}/servers/{{server_id}}/ips/{{network_label}}", {"GET": ips.show_ips}),
     (f"{P}/servers/{{server_id}}/metadata", {"GET": servers.list_metadata,
                                              "POST": servers.create_metadata,
                                              "PUT": servers.replace_metadata}),
