@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 # The microversion range we honour, for every resource we serve (doc/api-versions.md).
-VERSIONS = VersionSpec("compute", Version(2, 1), Version(2, 100),
+VERSIONS = VersionSpec("compute", Version(2, 1), Version(2, 101),
                        legacy_header="X-OpenStack-Nova-API-Version")
 
 INFO = ServiceInfo(
@@ -145,7 +145,8 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/servers/{{server_id}}/os-volume_attachments", {
         "GET": volume_attachments.list_attachments, "POST": volume_attachments.attach}),
     (f"{P}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", {
-        "GET": volume_attachments.show_attachment, "DELETE": volume_attachments.detach}),
+        "GET": volume_attachments.show_attachment, "DELETE": volume_attachments.detach,
+        "PUT": volume_attachments.update_attachment}),
     (f"{P}/servers/{{server_id}}/ips", {"GET": ips.list_ips}),
     (f"{P}/servers/{{server_id}}/ips/{{network_label}}", {"GET": ips.show_ips}),
     (f"{P}/servers/{{server_id}}/metadata", {"GET": servers.list_metadata,
