@@ -10,6 +10,7 @@ from stackling.compute.api import (
     availability_zones,
     flavors,
     hypervisors,
+    images,
     ips,
     proxy_volumes,
     quotas,
@@ -131,6 +132,16 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/os-snapshots/detail", {"GET": proxy_volumes.list_snapshots_detail}),
     (f"{P}/os-snapshots/{{snapshot_id}}", {"GET": proxy_volumes.show_snapshot,
                                            "DELETE": proxy_volumes.delete_snapshot}),
+    # deprecated proxies to Glance (404 from 2.36; image metadata from 2.39)
+    (f"{P}/images", {"GET": images.list_images}),
+    (f"{P}/images/detail", {"GET": images.list_images_detail}),
+    (f"{P}/images/{{image_id}}", {"GET": images.show_image, "DELETE": images.delete_image}),
+    (f"{P}/images/{{image_id}}/metadata", {"GET": images.list_image_metadata,
+                                           "POST": images.create_image_metadata,
+                                           "PUT": images.replace_image_metadata}),
+    (f"{P}/images/{{image_id}}/metadata/{{key}}", {
+        "GET": images.show_image_metadata_item, "PUT": images.update_image_metadata_item,
+        "DELETE": images.delete_image_metadata_item}),
     # server groups
     (f"{P}/os-server-groups", {"GET": server_groups.list_groups,
                                "POST": server_groups.create_group}),
