@@ -74,6 +74,10 @@ def test_image_errors_delete_and_removal(demo):
     assert gone.status == 404
     assert demo.get("compute", f"/v2.1/images/{image}",
                     headers={"OpenStack-API-Version": "compute 2.36"}).status == 404
+    # tempest test_delete_image_blank_id / _with_negative_id: 404
+    assert demo.delete("compute", "/v2.1/images/", headers=OLD).status == 404
+    assert demo.get("compute", "/v2.1/images/", headers=OLD).status == 404
+    assert demo.delete("compute", "/v2.1/images/-1", headers=OLD).status == 404
     assert demo.delete("compute", f"/v2.1/images/{image}", headers=OLD).status == 204
     assert demo.get("image", f"/v2/images/{image}").status == 404
     again = demo.delete("compute", f"/v2.1/images/{image}", headers=OLD)

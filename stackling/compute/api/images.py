@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from stackling import exception
 from stackling.compute import glance
-from stackling.compute.api import common, views
+from stackling.compute.api import common, proxy_volumes, views
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 MAX_IMAGES_VERSION = "2.35"
@@ -95,6 +95,7 @@ def _filters(req: Request) -> dict[str, str]:
 
 def _list(req: Request, detail: bool):
     api = _start(req, MAX_IMAGES_VERSION)
+    proxy_volumes._no_empty_id(req)       # ``/images/`` is a show of id "": 404
     params = req.GET
     limit = (common.validate_integer(params["limit"], "limit", 0)
              if "limit" in params else None)

@@ -9,6 +9,7 @@ from stackling.compute.api import (
     aggregates,
     availability_zones,
     flavors,
+    hosts,
     hypervisors,
     images,
     ips,
@@ -90,6 +91,12 @@ ROUTES: list[tuple[str, dict]] = [
                                              "PUT": aggregates.update_aggregate,
                                              "DELETE": aggregates.delete_aggregate}),
     (f"{P}/os-aggregates/{{aggregate_id}}/action", {"POST": aggregates.aggregate_action}),
+    # hosts (deprecated, 404 from 2.43)
+    (f"{P}/os-hosts", {"GET": hosts.list_hosts}),
+    (f"{P}/os-hosts/{{host_id}}", {"GET": hosts.show_host, "PUT": hosts.update_host}),
+    (f"{P}/os-hosts/{{host_id}}/reboot", {"GET": hosts.reboot_host}),
+    (f"{P}/os-hosts/{{host_id}}/shutdown", {"GET": hosts.shutdown_host}),
+    (f"{P}/os-hosts/{{host_id}}/startup", {"GET": hosts.startup_host}),
     # hypervisors
     (f"{P}/os-hypervisors", {"GET": hypervisors.list_hypervisors}),
     (f"{P}/os-hypervisors/detail", {"GET": hypervisors.list_hypervisors_detail}),
@@ -133,7 +140,7 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/os-snapshots/{{snapshot_id}}", {"GET": proxy_volumes.show_snapshot,
                                            "DELETE": proxy_volumes.delete_snapshot}),
     # deprecated proxies to Glance (404 from 2.36; image metadata from 2.39)
-    (f"{P}/images", {"GET": images.list_images}),
+    (f"{P}/images", {"GET": images.list_images, "DELETE": proxy_volumes.delete_without_id}),
     (f"{P}/images/detail", {"GET": images.list_images_detail}),
     (f"{P}/images/{{image_id}}", {"GET": images.show_image, "DELETE": images.delete_image}),
     (f"{P}/images/{{image_id}}/metadata", {"GET": images.list_image_metadata,
