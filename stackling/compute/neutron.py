@@ -62,6 +62,25 @@ def addresses(cloud: Cloud, ctx: RequestContext, instance_uuid: str) -> dict[str
     return out
 
 
+def security_groups(cloud: Cloud, ctx: RequestContext, instance_uuid: str) -> list[dict]:
+    """``[{"name": ...}]`` of the groups on the server's ports (Nova's
+    get_instances_security_groups_bindings); none without ports, and the server views
+    then leave ``security_groups`` out, as Nova does."""
+    if not has_network(cloud):
+        return []
+    client = _client(cloud, ctx)
+    names: list[str] = []
+    try:
+        ports = client.get(f"/v2.0/ports?device_id={instance_uuid}")["ports"]
+        for group_id in dict.fromkeys(g for p in ports for g in p.get("security_groups") or []):
+            name = client.get(f"/v2.0/security-groups/{group_id}")["security_group"]["name"]
+            if name not in names:
+                names.append(name)
+    except (clients.ApiError, KeyError, TypeError):
+        return []
+    return [{"name": n} for n in names]
+
+
 def check_security_group(cloud: Cloud, ctx: RequestContext, name: str) -> str:
     """The requested group's id (or ``default``, which Nova passes through unchecked).
 

@@ -114,6 +114,7 @@ def _load(req: Request, instances: list[Instance], s) -> list[views.ServerData]:
     for d in out:
         if d.vm_state != "building":      # Nova hides the addresses while building
             d.addresses = neutron.addresses(req.app.cloud, req.context, d.uuid)
+        d.security_groups = neutron.security_groups(req.app.cloud, req.context, d.uuid)
     return out
 
 

@@ -86,6 +86,7 @@ class ServerData:
     deleted: bool = False
     volumes: list = field(default_factory=list)   # (volume id, delete_on_termination)
     addresses: dict = field(default_factory=dict)  # neutron.addresses(), {} while building
+    security_groups: list = field(default_factory=list)  # neutron.security_groups()
 
 
 def host_id(project_id: str, host: str | None) -> str:
@@ -194,7 +195,8 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
     server["os-extended-volumes:volumes_attached"] = [
         {"id": vid, "delete_on_termination": dot} if version.matches("2.3") else {"id": vid}
         for vid, dot in d.volumes]
-    server["security_groups"] = [{"name": "default"}]
+    if d.security_groups:                  # Nova adds the key only for a server with ports
+        server["security_groups"] = d.security_groups
     if is_admin:
         server["OS-EXT-SRV-ATTR:host"] = d.host
         server["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{d.id:08x}"
