@@ -9,6 +9,7 @@ addresses are ``{}`` and the only security group a project has is ``default``.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import quote, urlencode
 
 from stackling import clients, exception
 
@@ -95,12 +96,13 @@ def check_security_group(cloud: Cloud, ctx: RequestContext, name: str) -> str:
         raise missing
     client = _client(cloud, ctx)
     try:
-        return client.get(f"/v2.0/security-groups/{name}")["security_group"]["id"]
+        return client.get(f"/v2.0/security-groups/{quote(name, safe='')}"
+                          )["security_group"]["id"]
     except clients.ApiError as err:
         if err.status != 404:
             raise exception.StacklingError(str(err)) from None
-    found = client.get(f"/v2.0/security-groups?name={name}&project_id={ctx.project_id}"
-                       )["security_groups"]
+    query = urlencode({"name": name, "project_id": ctx.project_id})
+    found = client.get(f"/v2.0/security-groups?{query}")["security_groups"]
     if len(found) > 1:
         raise exception.Conflict(
             f"Multiple security_group matches found for name '{name}', use an ID to be "
