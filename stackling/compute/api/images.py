@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from stackling import exception
 from stackling.compute import glance
-from stackling.compute.api import common, proxy_volumes, views
+from stackling.compute.api import common, views
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 MAX_IMAGES_VERSION = "2.35"
@@ -95,7 +95,8 @@ def _filters(req: Request) -> dict[str, str]:
 
 def _list(req: Request, detail: bool):
     api = _start(req, MAX_IMAGES_VERSION)
-    proxy_volumes._no_empty_id(req)       # ``/images/`` is a show of id "": 404
+    if req.path_info.endswith("/"):       # ``/images/`` is a show of id "" for Nova: 404
+        raise exception.NotFound("The resource could not be found.")
     params = req.GET
     limit = (common.validate_integer(params["limit"], "limit", 0)
              if "limit" in params else None)
