@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from stackling import discovery
 from stackling.compute.api import (
+    actions,
     aggregates,
     availability_zones,
     flavors,
@@ -14,9 +15,9 @@ from stackling.compute.api import (
     images,
     instance_actions,
     ips,
+    migrations,
     proxy_volumes,
     quotas,
-    server_actions,
     server_groups,
     server_info,
     server_tags,
@@ -163,7 +164,7 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/servers/detail", {"GET": servers.list_servers_detail}),
     (f"{P}/servers/{{server_id}}", {"GET": servers.show_server, "PUT": servers.update_server,
                                     "DELETE": servers.delete_server}),
-    (f"{P}/servers/{{server_id}}/action", {"POST": server_actions.server_action}),
+    (f"{P}/servers/{{server_id}}/action", {"POST": actions.server_action}),
     (f"{P}/servers/{{server_id}}/remote-consoles", {"POST": server_info.create_console}),
     (f"{P}/servers/{{server_id}}/diagnostics", {"GET": server_info.show_diagnostics}),
     (f"{P}/servers/{{server_id}}/os-server-password", {
@@ -178,6 +179,10 @@ ROUTES: list[tuple[str, dict]] = [
                                                  "PUT": server_tags.add_tag,
                                                  "DELETE": server_tags.delete_tag}),
     (f"{P}/os-simple-tenant-usage", {"GET": server_info.list_usage}),
+    (f"{P}/os-migrations", {"GET": migrations.list_migrations}),
+    (f"{P}/servers/{{server_id}}/migrations", {"GET": migrations.list_server_migrations}),
+    (f"{P}/servers/{{server_id}}/migrations/{{migration_id}}", {
+        "GET": migrations.show_server_migration}),
     (f"{P}/os-simple-tenant-usage/{{usage_project_id}}", {"GET": server_info.show_usage}),
     (f"{P}/servers/{{server_id}}/os-volume_attachments", {
         "GET": volume_attachments.list_attachments, "POST": volume_attachments.attach}),
