@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from stackling import clients, decisions, exception
 from stackling.compute import cinder as volume_api
-from stackling.compute import volume_zones
+from stackling.compute import neutron, volume_zones
 from stackling.compute.api import (
     common,
     flavors,
@@ -118,18 +118,24 @@ def _load(req: Request, instances: list[Instance], s) -> list[views.ServerData]:
         zones = az.host_zones(s, {i.host for i in instances if i.host})
         host_zones = {i.host: zones.get(i.host, conf.default_availability_zone)
                       for i in instances if i.host}
-    return [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []), host_zones)
-            for i in instances]
+    out = [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []), host_zones)
+           for i in instances]
+    for d in out:
+        if d.vm_state != "building":      # Nova hides the addresses while building
+            d.addresses = neutron.addresses(req.app.cloud, req.context, d.uuid)
+        d.security_groups = neutron.security_groups(req.app.cloud, req.context, d.uuid)
+    return out
 
 
 
-def _view(req: Request, d: views.ServerData, reduced: bool = False) -> dict:
+def _view(req: Request, d: views.ServerData, reduced: bool = False,
+          server_groups: bool = True) -> dict:
     return views.show(
         d, req.version, _base(req), req.context.project_id, is_admin=req.context.is_admin,
         show_host_status=common.can(req, "os_compute_api:servers:show:host_status"),
         show_extra_specs=common.can(req, "os_compute_api:os-flavor-extra-specs:index",
                                     {"project_id": req.context.project_id}),
-        reduced=reduced)
+        reduced=reduced, show_server_groups=server_groups)
 
 
 def show_server(req: Request, server_id: str):
@@ -223,7 +229,7 @@ def _list(req: Request, detail: bool):
         instances = instances[:n]
         data = _load(req, instances, s)
     body: dict[str, Any] = {"servers": [
-        _view(req, d) if detail else views.basic(d, _base(req), ctx.project_id) for d in data]}
+        _view(req, d, server_groups=False) if detail else views.basic(d, _base(req), ctx.project_id) for d in data]}
     if more and data and len(data) == n:
         path = "servers/detail" if detail else "servers"
         extra = "".join(f"&{k}={v}" for k, v in params.items() if k not in ("limit", "marker"))
@@ -315,6 +321,17 @@ def _check_image_fits(image: dict, flavor: dict) -> None:
         raise exception.BadRequest("Flavor's disk is too small for requested image.")
 
 
+def _check_security_groups(req: Request, requested: Any) -> None:
+    """Each requested group must exist for the project (API._check_requested_secgroups)."""
+    if requested is None:
+        return
+    if not isinstance(requested, list) or not all(isinstance(g, dict) for g in requested):
+        raise exception.ValidationError(field="security_groups", value=requested,
+                                        detail=f"{requested!r} is not of type 'array'")
+    for name in sorted({g["name"] for g in requested if g.get("name")}):
+        neutron.check_security_group(req.app.cloud, req.context, str(name))
+
+
 def _networks(req: Request, server: dict) -> None:
     if req.version.matches("2.37") and "networks" not in server:
         raise exception.ValidationError(field="server", value=server,
@@ -371,10 +388,8 @@ def create_server(req: Request):
             for k, v in metadata.items()):
         raise exception.ValidationError(field="metadata", value=metadata,
                                         detail="is not a valid metadata dict")
-    if len(metadata) > conf.quota.metadata_items:
-        raise exception.Forbidden(
-            f"Quota exceeded for metadata_items: Requested {len(metadata)}, but already used "
-            f"0 of {conf.quota.metadata_items} metadata_items")
+    with cloud.db.reader() as s:
+        quotas.check_metadata(s, conf, ctx.project_id, len(metadata))
     if server.get("key_name"):
         raise exception.BadRequest("Invalid key_name provided.")
     if server.get("trusted_image_certificates"):
@@ -432,6 +447,7 @@ def create_server(req: Request):
     image = _check_image(req, image_ref) if image_ref else None
     if image:
         _check_image_fits(image, flavor)
+    _check_security_groups(req, server.get("security_groups"))
     min_count = common.validate_integer(server.get("min_count", 1), "min_count", 1)
     max_count = common.validate_integer(server.get("max_count", min_count), "max_count", 1)
     if min_count > max_count:
@@ -478,7 +494,7 @@ def create_server(req: Request):
         return json_response({"reservation_id": reservation_id}, status=202)
     links = views.links(_base(req), ctx.project_id, created[0])
     result = {"id": created[0], "links": links, "OS-DCF:diskConfig": "MANUAL",
-              "security_groups": [{"name": "default"}],
+              "security_groups": server.get("security_groups", [{"name": "default"}]),
               "adminPass": server.get("adminPass") or secrets.token_urlsafe(9)}
     return json_response({"server": result}, status=202,
                          headers={"Location": links[0]["href"]})
@@ -612,6 +628,9 @@ def _meta(req: Request, server_id: str, rule: str, update=None):
                          {"project_id": inst.project_id})
         if update is not None:
             update(inst)
+            if rule != "delete":      # Nova checks the merged metadata against the quota
+                quotas.check_metadata(s, common.conf(req), inst.project_id,
+                                      len(inst.metadata_items))
             inst.updated_at = utcnow()
             s.flush()
         return {m.key: m.value for m in inst.metadata_items}

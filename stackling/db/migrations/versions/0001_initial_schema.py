@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 08:12:14.574148
+Create Date: 2026-12-01 08:29:24.906421
 """
 
 from alembic import op
@@ -152,6 +152,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_compute_instance_fault_instance_uuid'), ['instance_uuid'], unique=False)
+
+    op.create_table('compute_migration',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('uuid', sa.String(length=36), nullable=False),
+    sa.Column('instance_uuid', sa.String(length=36), nullable=False),
+    sa.Column('migration_type', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('source_compute', sa.String(length=255), nullable=True),
+    sa.Column('source_node', sa.String(length=255), nullable=True),
+    sa.Column('dest_compute', sa.String(length=255), nullable=True),
+    sa.Column('dest_node', sa.String(length=255), nullable=True),
+    sa.Column('dest_host', sa.String(length=255), nullable=True),
+    sa.Column('old_flavor', sa.JSON(), nullable=False),
+    sa.Column('new_flavor', sa.JSON(), nullable=False),
+    sa.Column('old_vm_state', sa.String(length=32), nullable=True),
+    sa.Column('user_id', sa.String(length=255), nullable=True),
+    sa.Column('project_id', sa.String(length=255), nullable=True),
+    sa.Column('hidden', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('uuid')
+    )
+    with op.batch_alter_table('compute_migration', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compute_migration_instance_uuid'), ['instance_uuid'], unique=False)
 
     op.create_table('compute_node',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -770,6 +795,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_compute_node_host'))
 
     op.drop_table('compute_node')
+    with op.batch_alter_table('compute_migration', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compute_migration_instance_uuid'))
+
+    op.drop_table('compute_migration')
     with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_compute_instance_fault_instance_uuid'))
 
