@@ -1,0 +1,92 @@
+"""`stackling wait/status/stop/explain` find a cloud from its data dir alone, and stop fast."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.helpers import LiveCloud
+
+
+def _cli(*args: str, env: dict | None = None, timeout: float = 60):
+    return subprocess.run([sys.executable, "-m", "stackling", *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def two_clouds(tmp_path):
+    a, b = LiveCloud(tmp_path / "a"), LiveCloud(tmp_path / "b")
+    a.start()
+    try:
+        b.offset = a.offset + 100
+        while not _ports_free(b.offset):
+            b.offset += 100
+        b.start()
+    except BaseException:
+        a.stop()
+        raise
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def _ports_free(offset: int) -> bool:
+    from tests.helpers import _ports_free as free
+
+    return free(offset)
+
+
+def test_commands_find_the_cloud_of_a_data_dir(two_clouds):
+    a, b = two_clouds
+    for cloud in (a, b):
+        only = ["--data-dir", str(cloud.data_dir)]
+        assert _cli("wait", "-t", "10", *only).returncode == 0
+        status = _cli("status", "--format", "json", *only)
+        assert status.returncode == 0, status.stdout
+        body = json.loads(status.stdout)
+        assert body["ready"] and body["running"]
+        assert body["apis"]["compute"]["url"] == cloud.url("compute")
+        assert body["apis"]["identity"]["status"] == 300  # Keystone's version list
+        # explain logs in with this cloud's config dir and asks this cloud's identity port:
+        # the answer is Nova's own 404 for a server that does not exist.
+        explained = _cli("explain", "server", "no-such-server", *only)
+        assert explained.returncode == 1
+        assert "cannot explain server no-such-server" in explained.stderr, explained.stderr
+
+
+def test_a_stopped_cloud_is_not_ready_while_another_holds_the_ports(two_clouds):
+    a, b = two_clouds
+    t0 = time.monotonic()
+    stopped = _cli("stop", "--data-dir", str(a.data_dir))
+    took = time.monotonic() - t0
+    assert stopped.stdout.strip() == "stackling stopped"
+    assert took < 2.0, f"stop took {took:.2f}s"
+    # The ports a bare command would probe (environment offset) belong to the other cloud.
+    env = {"STACKLING_PORT_OFFSET": str(b.offset)}
+    waited = _cli("wait", "-t", "1", "--data-dir", str(a.data_dir), env=env)
+    assert waited.returncode == 1
+    assert "no cloud was started" in waited.stderr
+    status = _cli("status", "--format", "json", "--data-dir", str(a.data_dir), env=env)
+    assert status.returncode == 3
+    assert json.loads(status.stdout)["running"] is False
+    assert _cli("wait", "-t", "10", "--data-dir", str(b.data_dir), env=env).returncode == 0
+
+
+def test_wait_reports_a_start_that_died(tmp_path):
+    cloud = LiveCloud(tmp_path)
+    blocker = LiveCloud(tmp_path / "blocker")
+    blocker.offset = cloud.offset
+    blocker.start()
+    try:
+        # Same ports as a running cloud: the second start cannot listen and exits.
+        assert cloud.stackling("start", "-d").returncode == 0
+        waited = _cli("wait", "-t", "30", "--data-dir", str(cloud.data_dir))
+        assert waited.returncode == 1
+        assert "stackling exited" in waited.stderr
+    finally:
+        blocker.stop()
