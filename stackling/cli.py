@@ -176,7 +176,9 @@ def run_foreground(settings: Settings) -> int:
     from stackling import conf as conf_mod
 
     config = conf_mod.load(settings.config_dir)
-    prehashed = _prehash_early(settings, config)
+    from stackling import bootstrap_hashes
+
+    prehashed = bootstrap_hashes.start(settings, config)
     from stackling.cloud import Cloud
 
     cloud = Cloud(settings, config)
@@ -212,31 +214,6 @@ def run_foreground(settings: Settings) -> int:
     # memory the exit returns anyway.
     gc.freeze()
     return 0
-
-
-def _prehash_early(settings: Settings, config) -> dict:
-    """Start bcrypt for the bootstrap users of a fresh SQLite cloud before the big imports.
-
-    bcrypt runs outside the GIL, so at Keystone's cost (12) both hashes are done by the
-    time the rest of the cloud is imported; ``Cloud.setup`` starts them itself otherwise.
-    """
-    if settings.database_url or config.stackling.database.connection \
-            or settings.sqlite_file.exists():
-        return {}
-    from concurrent.futures import ThreadPoolExecutor
-
-    import bcrypt
-
-    b, rounds = config.stackling.bootstrap, config.stackling.identity.password_hash_rounds
-
-    def hash_password(password: str) -> str:
-        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
-
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bcrypt")
-    futures = {b.admin_username: pool.submit(hash_password, b.admin_password),
-               b.demo_username: pool.submit(hash_password, b.demo_password)}
-    pool.shutdown(wait=False)
-    return futures
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

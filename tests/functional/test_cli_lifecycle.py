@@ -123,3 +123,57 @@ def test_stop_is_quick_after_a_volume_was_created(tmp_path):
         took = time.monotonic() - t0
     assert stopped.stdout.strip() == "stackling stopped", stopped.stdout
     assert took < 2.0, f"stop took {took:.2f}s"
+
+
+def _login(cloud: LiveCloud, user: str, password: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "domain": {"name": "Default"}, "password": password}}}}})
+    req = urllib.request.Request(f"{cloud.url('identity')}/v3/auth/tokens", data=body.encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _hashes(cloud: LiveCloud) -> dict[str, str]:
+    import sqlite3
+
+    conn = sqlite3.connect(cloud.data_dir / "stackling.db")
+    try:
+        return dict(conn.execute("SELECT name, password_hash FROM identity_user"))
+    finally:
+        conn.close()
+
+
+def test_default_password_hashes_are_reused_and_others_never_cached(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("STACKLING_CACHE_DIR", str(cache))
+    clouds = {"first": LiveCloud(tmp_path / "first"), "second": LiveCloud(tmp_path / "second"),
+              "custom": LiveCloud(tmp_path / "custom",
+                                  stackling="[bootstrap]\nadmin_password = s3cr3t\n")}
+    hashes = {}
+    for name, cloud in clouds.items():
+        cloud.start()
+        try:
+            admin_password = "s3cr3t" if name == "custom" else "secret"
+            assert _login(cloud, "admin", admin_password) == 201
+            assert _login(cloud, "demo", "secret") == 201
+            if name == "custom":
+                assert _login(cloud, "admin", "secret") == 401
+            hashes[name] = _hashes(cloud)
+        finally:
+            cloud.stop()
+        assert hashes[name]["admin"] != hashes[name]["demo"]  # each user its own salt
+        assert all(h.startswith("$2b$12$") for h in hashes[name].values())
+    # The second fresh cloud reused the first one's hashes of the published default.
+    assert hashes["second"] == hashes["first"]
+    cached = (cache / "default-password-hashes.json").read_text()
+    assert sorted(json.loads(cached).values()) == sorted(hashes["first"].values())
+    # A password of one's own is hashed afresh and never cached.
+    assert hashes["custom"]["admin"] not in cached
+    assert hashes["custom"]["demo"] == hashes["first"]["demo"]
