@@ -228,6 +228,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         if not runstate.alive(pid):
+            runstate.clear(settings, pid)  # in case it died before it could
             print("stackling stopped")
             return 0
         time.sleep(0.01)
