@@ -9,13 +9,14 @@ and reused by the next fresh cloud; other passwords are never cached.
 from __future__ import annotations
 
 import json
-import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from stackling.settings import Settings
 
 CACHE_NAME = "default-password-hashes.json"
+_CACHE_LOCK = threading.Lock()  # both users' hashes finish in threads of this process
 
 
 def _cache_file() -> Path:
@@ -78,8 +79,8 @@ def _remember(key: str, future: Future) -> None:
     from stackling.runstate import write_atomic
 
     try:
-        path = _cache_file()
-        write_atomic(path, json.dumps({**_read_cache(), key: future.result()}) + "\n")
-        os.chmod(path, 0o600)
+        with _CACHE_LOCK:  # written 0600, as mkstemp makes every file
+            write_atomic(_cache_file(),
+                         json.dumps({**_read_cache(), key: future.result()}) + "\n")
     except OSError:
         pass  # a cache only: the next fresh cloud hashes again

@@ -10,12 +10,13 @@ import time
 
 import pytest
 
-from tests.helpers import LiveCloud
+from tests.helpers import LiveCloud, _ports_free
 
 
 def _cli(*args: str, env: dict | None = None, timeout: float = 60):
     return subprocess.run([sys.executable, "-m", "stackling", *args], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})},
+                          check=False)
 
 
 @pytest.fixture
@@ -33,12 +34,6 @@ def two_clouds(tmp_path):
     yield a, b
     a.stop()
     b.stop()
-
-
-def _ports_free(offset: int) -> bool:
-    from tests.helpers import _ports_free as free
-
-    return free(offset)
 
 
 def test_commands_find_the_cloud_of_a_data_dir(two_clouds):
