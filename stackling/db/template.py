@@ -3,7 +3,7 @@
 Creating the ~60 tables costs tens of milliseconds at every fresh start (every CI job);
 copying a file costs well under one. The template holds the schema and the alembic stamp
 only, never a row of data, and is keyed by the head revision and a digest of the model
-sources, so a changed model never meets an old template.
+sources and versions, so a changed model never meets an old template.
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ def cache_dir() -> Path:
 
 
 def template_file(head: str) -> Path:
-    digest = hashlib.sha256(sqlite3.sqlite_version.encode())
+    import sqlalchemy
+
+    # The DDL comes from the models, SQLAlchemy's SQLite dialect and SQLite itself.
+    digest = hashlib.sha256(f"{sqlalchemy.__version__} {sqlite3.sqlite_version}".encode())
     for path in sorted(_DB_DIR.glob("models*.py")):
         digest.update(path.read_bytes())
     return cache_dir() / "schema" / f"{head}-{digest.hexdigest()[:16]}.sqlite"
