@@ -163,6 +163,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(f"stackling starting in the background (pid {proc.pid}); "
               f"log: {settings.log_file}\nRun `stackling wait` to block until it is ready.")
         return 0
+    # Replaces whatever a crashed earlier cloud left: `wait` watches this process now.
+    runstate.record(settings, os.getpid(), serving=False)
     return run_foreground(settings)
 
 
