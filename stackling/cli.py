@@ -195,17 +195,18 @@ def run_foreground(settings: Settings) -> int:
         return 1
     finally:
         gc.enable()
-    runstate.record(settings, os.getpid(), serving=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     changed = write_clouds_yaml(settings, cloud.config)
     for name in changed:
         LOG.warning("clouds.yaml entry %r was changed to match this cloud "
                     "(old file kept as clouds.yaml.bak)", name)
+    # Last: once `wait` sees this, clients may read clouds.yaml.
+    runstate.record(settings, os.getpid(), serving=True)
     LOG.info("ready in %.0f ms", (time.perf_counter() - t0) * 1000)
     sys.stdout.write(usage_text(settings))
     sys.stdout.flush()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     LOG.info("stopping")
     t1 = time.perf_counter()
