@@ -4,7 +4,7 @@ dissect.hypervisor (Fox-IT's maintained, pure-Python readers for qcow2, VMDK, VH
 and VDI) is the fallback for machines without qemu-utils; it is the optional extra
 ``stackling[images]`` because its licence is the AGPL. The caller has already refused
 images with backing or data files (``volumefiles._check_image``); the readers are given
-an open file, never a path, so they cannot open other files either.
+an open file without its name, so they cannot open files beside it either.
 """
 
 from __future__ import annotations
@@ -82,6 +82,22 @@ def _open_reader(qemu_format: str, fh):
     return stream, stream.size
 
 
+class _Nameless:
+    """The image file without its name: a reader cannot find (and open) files beside it."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+
+    def read(self, n: int = -1) -> bytes:
+        return self._f.read(n)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+
 def _python(src: pathlib.Path, qemu_format: str, dst: pathlib.Path) -> str:
     try:
         import dissect.hypervisor  # noqa: F401
@@ -92,7 +108,7 @@ def _python(src: pathlib.Path, qemu_format: str, dst: pathlib.Path) -> str:
 
     try:
         with open(src, "rb") as fh, open(dst, "r+b") as out:
-            stream, size = _open_reader(qemu_format, fh)
+            stream, size = _open_reader(qemu_format, _Nameless(fh))
             out.truncate(size)
             offset = 0
             while offset < size:
@@ -107,4 +123,7 @@ def _python(src: pathlib.Path, qemu_format: str, dst: pathlib.Path) -> str:
     except (DissectError, EOFError, ValueError, KeyError, NotImplementedError,
             struct.error) as exc:
         raise ConversionError(f"cannot read this {qemu_format} image: {exc}") from None
+    except (AttributeError, TypeError):
+        # A parent, extent or data file to open by name (the reader has none to go by).
+        raise ConversionError(f"this {qemu_format} image refers to other files") from None
     return "python"

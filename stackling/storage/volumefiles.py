@@ -213,6 +213,10 @@ def _check_image(path: pathlib.Path, disk_format: str) -> formats.ImageInfo:
         raise ImageUnacceptable(f"image is {info.format} but disk_format is {disk_format}")
     if info.backing_file or info.data_file:
         raise ImageUnacceptable("qcow2 images with a backing file or data file are refused")
+    if info.format == "vmdk" and info.virtual_size is None:
+        # NOTE: a descriptor file names its extents: other files on this host. Cinder's
+        # format inspector refuses it too (only single-file VMDKs are accepted).
+        raise ImageUnacceptable("VMDK descriptor files (extents in other files) are refused")
     return info
 
 

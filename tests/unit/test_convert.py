@@ -96,3 +96,29 @@ def test_without_qemu_img_and_readers_the_message_names_qemu_img(tmp_path, monke
     assert "qemu-img is not installed" in str(err.value)
     assert "qemu-utils" in str(err.value)
     assert not vols.exists("v1")
+
+
+def test_vmdk_descriptor_naming_other_files_is_refused(qemu_img, tmp_path):
+    image = tmp_path / "desc.vmdk"
+    _qemu(qemu_img, "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat",
+          str(image), "1M")
+    assert image.read_bytes().startswith(b"# Disk DescriptorFile")
+    vols = volumefiles.VolumeFiles(tmp_path / "backend")
+    with pytest.raises(volumefiles.ImageUnacceptable):
+        vols.create_from_image("v1", image, "vmdk", 1)
+    assert not vols.exists("v1")
+
+
+def test_readers_cannot_open_files_beside_the_image(qemu_img, tmp_path, monkeypatch):
+    from stackling.storage import convert
+
+    image = tmp_path / "desc.vmdk"
+    _qemu(qemu_img, "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat",
+          str(image), "1M")
+    (tmp_path / "desc-flat.vmdk").write_bytes(b"secret of another image" * 1000)
+    out = tmp_path / "out.raw"
+    out.touch()
+    _hide_qemu_img(tmp_path, monkeypatch)
+    with pytest.raises(convert.ConversionError, match="refers to other files"):
+        convert.to_raw(image, "vmdk", out)
+    assert b"secret" not in out.read_bytes()
