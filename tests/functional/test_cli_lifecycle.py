@@ -84,6 +84,7 @@ def test_wait_reports_a_start_that_died(tmp_path):
         assert waited.returncode == 1
         assert "stackling exited" in waited.stderr
     finally:
+        cloud.stop()  # a no-op when it exited, as it must
         blocker.stop()
 
 
