@@ -84,8 +84,10 @@ class Cloud:
         self.servers = serve_all(self)
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.stop()
+        if self.servers:
+            from stackling.web.server import stop_all
+
+            stop_all(self.servers)
         self.heartbeat.stop()
         for area in self.areas.values():
             if hasattr(area, "stop"):

@@ -53,5 +53,9 @@ class Settings:
     def clouds_yaml(self) -> Path:
         return self.data_dir / "clouds.yaml"
 
+    @property
+    def sqlite_file(self) -> Path:
+        return self.data_dir / "stackling.db"
+
     def sqlite_url(self) -> str:
-        return f"sqlite:///{self.data_dir / 'stackling.db'}"
+        return f"sqlite:///{self.sqlite_file}"

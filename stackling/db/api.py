@@ -69,6 +69,11 @@ class Database:
 
     # -- schema -----------------------------------------------------------------------
 
+    def _sqlite_file(self) -> Path | None:
+        """The file of a SQLite database (None for a server or an in-memory one)."""
+        database = make_url(self.url).database if self.is_sqlite else None
+        return Path(database) if database and database != ":memory:" else None
+
     def is_fresh(self) -> bool:
         """True when the database has no stackling tables yet."""
         with self.engine.connect() as conn:
@@ -93,8 +98,17 @@ class Database:
         if current == head:
             return "current"
         if not tables - {"alembic_version"}:
+            db_file = self._sqlite_file()
+            if db_file is not None and not tables:
+                from stackling.db import template
+
+                self.engine.dispose()
+                if template.restore(db_file, head):
+                    return "created"
             models.Base.metadata.create_all(self.engine)
             _stamp(self.engine, head)
+            if db_file is not None:
+                template.save(db_file, head)
             return "created"
         _alembic("upgrade", self, "head")
         return "upgraded"

@@ -7,17 +7,13 @@ bare jsonschema message for an error at the top level.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-import jsonschema
-
 from stackling import exception
 
-_FORMATS = jsonschema.FormatChecker(formats=())
 
-
-@_FORMATS.checks("uuid")
 def _is_uuid(value: Any) -> bool:
     if not isinstance(value, str):
         return True
@@ -28,12 +24,23 @@ def _is_uuid(value: Any) -> bool:
     return True
 
 
+@functools.cache
+def _checker():
+    # NOTE: jsonschema (≈40 ms to import) loads on the first validated request, not at start.
+    import jsonschema
+
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checks("uuid")(_is_uuid)
+    return checker, jsonschema.Draft4Validator
+
+
 UUID = {"type": "string", "format": "uuid"}
 UUID_OR_NULL = {"oneOf": [UUID, {"type": "null"}]}
 
 
 def validate(schema: dict, body: Any) -> None:
-    validator = jsonschema.Draft4Validator(schema, format_checker=_FORMATS)
+    checker, validator_class = _checker()
+    validator = validator_class(schema, format_checker=checker)
     for err in validator.iter_errors(body):
         if len(err.path) > 0:
             detail = (f"Invalid input for field/attribute {err.path.pop()}. "
