@@ -9,8 +9,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from stackling import exception
-from stackling.compute import common
+from stackling.compute import common, schemas
 from stackling.db.models_compute import Flavor, FlavorExtraSpec, FlavorProject
+from stackling.web import validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 if TYPE_CHECKING:
@@ -216,6 +217,8 @@ def _boolean(field: str, value) -> bool:
                                     detail=f"{value!r} is not one of the boolean values")
 
 
+@validation.schema(schemas.FLAVOR_CREATE, "2.1", "2.54")
+@validation.schema(schemas.FLAVOR_CREATE_V255, "2.55")
 def create_flavor(req: Request):
     """200 with the flavor (Nova answers 200, not 201)."""
     common.authorize(req, "os_compute_api:os-flavor-manage:create")
@@ -245,6 +248,7 @@ def create_flavor(req: Request):
     return json_response({"flavor": view(req, f)})
 
 
+@validation.schema(schemas.FLAVOR_UPDATE, "2.55")
 def update_flavor(req: Request, flavor_id: str):
     """2.55+: only the description may change."""
     if not req.version.matches("2.55"):

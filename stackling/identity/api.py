@@ -937,7 +937,8 @@ class IdentityApp(ApiApp):
     """Token issue is public only for POST; every other method on it needs a token."""
 
     def _context(self, req, public, request_id):
-        if req.path_info.rstrip("/") == "/v3/auth/tokens" and req.method != "POST":
+        if req.environ.get("PATH_INFO", "").rstrip("/") == "/v3/auth/tokens" and \
+                req.method != "POST":
             public = False
         return super()._context(req, public, request_id)
 

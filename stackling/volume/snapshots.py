@@ -6,8 +6,9 @@ from sqlalchemy import select
 
 from stackling import exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeType
-from stackling.volume import common, errors, metadata, quota, views
+from stackling.volume import common, errors, metadata, quota, schemas, views
 from stackling.volume.volumes import paginate
+from stackling.web import validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 CREATE_KEYS = {"volume_id", "name", "description", "display_name", "display_description",
@@ -30,6 +31,7 @@ def _body(req: Request) -> dict:
     return body["snapshot"]
 
 
+@validation.schema(schemas.SNAPSHOT_CREATE)
 def create_snapshot(req: Request):
     data = _body(req)
     cloud = req.app.cloud
@@ -122,6 +124,7 @@ def show_snapshot(req: Request, snapshot_id: str):
         return json_response({"snapshot": views.snapshot_view(req, row)})
 
 
+@validation.schema(schemas.SNAPSHOT_UPDATE)
 def update_snapshot(req: Request, snapshot_id: str):
     data = _body(req)
     with req.app.cloud.db.writer() as s:
@@ -198,6 +201,8 @@ def _update_status(req: Request, snapshot_id: str, args):
     return empty_response(202)
 
 
+@validation.action_schemas({"os-reset_status": schemas.RESET_STATUS_SNAPSHOT,
+                            "os-update_snapshot_status": schemas.UPDATE_SNAPSHOT_STATUS})
 def snapshot_action(req: Request, snapshot_id: str):
     body = read_json(req)
     if not isinstance(body, dict) or len(body) != 1:

@@ -14,7 +14,10 @@ from sqlalchemy import select
 
 from stackling import clients, exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
-from stackling.volume import common, errors, legacy_attach, messages, metadata, quota, views
+from stackling.volume import (common, errors, legacy_attach, messages, metadata, quota, schemas,
+                             views)
+from stackling.web import validation
+from stackling.web.validation import MAX_INT
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 LOG = logging.getLogger(__name__)
@@ -68,6 +71,9 @@ def _check_size_schema(size: Any) -> None:
     if isinstance(size, int) and size < 1:
         raise exception.ValidationError(field="size", value=size,
                                         detail=f"{size} is less than the minimum of 1")
+    if isinstance(size, int) and size > MAX_INT:
+        raise exception.ValidationError(
+            field="size", value=size, detail=f"{size} is greater than the maximum of {MAX_INT}")
     if isinstance(size, str) and not re.match(r"^[0-9]+$", size):
         raise exception.ValidationError(field="size", value=size,
                                         detail=f"'{size}' does not match '^[0-9]+$'")
@@ -123,6 +129,7 @@ def resolve_image(req: Request, ref: str) -> dict:
 # -- create ----------------------------------------------------------------------------
 
 
+@validation.schema(schemas.VOLUME_CREATE)
 def create_volume(req: Request):
     """POST /volumes: 202 with the detail view, status ``creating``; the rest is async."""
     data = _body(req, "volume")
@@ -371,6 +378,7 @@ def show_volume(req: Request, volume_id: str):
         return json_response({"volume": detail(s, req, row)})
 
 
+@validation.schema(schemas.VOLUME_UPDATE)
 def update_volume(req: Request, volume_id: str):
     data = _body(req, "volume")
     _check_unknown(req, data, UPDATE_KEYS)
@@ -650,6 +658,8 @@ ACTIONS = {"os-extend": _extend, "os-reset_status": _reset_status,
            **legacy_attach.ACTIONS}
 
 
+@validation.action_schemas({"os-reset_status": schemas.RESET_STATUS_VOLUME,
+                            "os-extend": schemas.EXTEND})
 def volume_action(req: Request, volume_id: str):
     body = read_json(req)
     if not isinstance(body, dict) or len(body) != 1:
