@@ -190,11 +190,8 @@ def _list(req: Request, detail: bool):
         instances = list(s.scalars(q))
         name = params.get("name")
         if name:
-            try:
-                pattern = re.compile(name)
-            except re.error:
-                pattern = re.compile(re.escape(name))
-            instances = [i for i in instances if pattern.search(i.display_name)]
+            matches = common.name_matcher("name", name)
+            instances = [i for i in instances if matches(i.display_name)]
         marker = params.get("marker")
         if marker:
             ids = [i.uuid for i in instances]
