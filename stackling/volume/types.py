@@ -112,9 +112,10 @@ def delete_type(req: Request, type_id: str):
     return empty_response(202)
 
 
-def _get(s, type_id: str) -> VolumeType:
+def _get(s, type_id: str, context=None) -> VolumeType:
+    """The type; with a ``context``, a private type the project cannot see is 404."""
     row = s.get(VolumeType, type_id)
-    if row is None:
+    if row is None or (context is not None and not common.type_visible(row, context)):
         raise errors.VolumeTypeNotFound(volume_type_id=type_id)
     return row
 
@@ -122,7 +123,8 @@ def _get(s, type_id: str) -> VolumeType:
 def list_extra_specs(req: Request, type_id: str):
     common.authorize(req, "volume_extension:types_extra_specs:index")
     with req.app.cloud.db.reader() as s:
-        return json_response({"extra_specs": dict(_get(s, type_id).extra_specs or {})})
+        return json_response({"extra_specs": dict(
+            _get(s, type_id, req.context).extra_specs or {})})
 
 
 def create_extra_specs(req: Request, type_id: str):
@@ -137,7 +139,7 @@ def create_extra_specs(req: Request, type_id: str):
 
 def show_extra_spec(req: Request, type_id: str, key: str):
     with req.app.cloud.db.reader() as s:
-        specs = _get(s, type_id).extra_specs or {}
+        specs = _get(s, type_id, req.context).extra_specs or {}
         if key not in specs:
             raise errors.VolumeTypeExtraSpecsNotFound(volume_type_id=type_id,
                                                       extra_specs_key=key)
