@@ -70,6 +70,122 @@ def json_values(ids: list[str]) -> st.SearchStrategy:
         st.dictionaries(st.sampled_from(VOCAB), inner, max_size=3)), max_leaves=6)
 
 
+# One valid body per create/update/action route: the fuzzer changes one field of it at a
+# time, so hostile values reach the code behind the other checks. ``{name}`` is a real id.
+SEEDS: dict[tuple[str, str], list[dict]] = {
+    ("POST", "/v2.1/flavors"): [{"flavor": {"name": "f", "ram": 64, "vcpus": 1, "disk": 1,
+                                            "rxtx_factor": 1.0, "swap": 0,
+                                            "OS-FLV-EXT-DATA:ephemeral": 0}}],
+    ("PUT", "/v2.1/flavors/{flavor_id}"): [{"flavor": {"description": "d"}}],
+    ("POST", "/v2.1/flavors/{flavor_id}/action"): [
+        {"addTenantAccess": {"tenant": "{target_id}"}}],
+    ("POST", "/v2.1/flavors/{flavor_id}/os-extra_specs"): [{"extra_specs": {"a": "b"}}],
+    ("PUT", "/v2.1/os-quota-sets/{project_id_q}"): [{"quota_set": {"instances": 5,
+                                                                    "cores": 5}}],
+    ("PUT", "/v2.1/os-quota-class-sets/{quota_class}"): [{"quota_class_set": {"ram": 5}}],
+    ("POST", "/v2.1/os-aggregates"): [{"aggregate": {"name": "a",
+                                                     "availability_zone": "z"}}],
+    ("PUT", "/v2.1/os-aggregates/{aggregate_id}"): [{"aggregate": {"name": "a2"}}],
+    ("POST", "/v2.1/os-aggregates/{aggregate_id}/action"): [
+        {"add_host": {"host": "controller"}}, {"set_metadata": {"metadata": {"k": "v"}}}],
+    ("POST", "/v2.1/os-server-groups"): [{"server_group": {"name": "g",
+                                                           "policy": "affinity"}}],
+    ("POST", "/v2.1/servers"): [{"server": {"name": "s", "flavorRef": "42",
+                                            "imageRef": "{image_id}", "networks": "none",
+                                            "min_count": 1, "max_count": 1}}],
+    ("PUT", "/v2.1/os-services/{service_id}"): [{"status": "disabled"}],
+    ("POST", "/v2.1/os-volumes"): [{"volume": {"size": 1, "display_name": "v"}}],
+    ("POST", "/v3/volumes"): [{"volume": {"size": 1, "name": "v", "metadata": {"a": "b"}}}],
+    ("PUT", "/v3/volumes/{volume_id}"): [{"volume": {"name": "v2"}}],
+    ("POST", "/v3/volumes/{volume_id}/action"): [
+        {"os-reset_status": {"status": "available"}}, {"os-extend": {"new_size": 2}},
+        {"os-set_bootable": {"bootable": True}}, {"os-retype": {"new_type": "fuzzt"}},
+        {"os-update_readonly_flag": {"readonly": False}},
+        {"os-set_image_metadata": {"metadata": {"a": "b"}}},
+        {"os-attach": {"instance_uuid": "{volume_id}", "mountpoint": "/dev/vdb"}},
+        {"os-initialize_connection": {"connector": {"host": "h"}}}],
+    ("POST", "/v3/snapshots"): [{"snapshot": {"volume_id": "{volume_id}", "name": "s",
+                                              "force": True}}],
+    ("PUT", "/v3/snapshots/{snapshot_id}"): [{"snapshot": {"name": "s2"}}],
+    ("POST", "/v3/snapshots/{snapshot_id}/action"): [
+        {"os-reset_status": {"status": "available"}},
+        {"os-update_snapshot_status": {"status": "available", "progress": "10%"}}],
+    ("POST", "/v3/types"): [{"volume_type": {"name": "t", "description": "d",
+                                             "extra_specs": {"a": "b"}}}],
+    ("PUT", "/v3/types/{type_id}"): [{"volume_type": {"name": "t2", "is_public": True}}],
+    ("POST", "/v3/types/{type_id}/extra_specs"): [{"extra_specs": {"a": "b"}}],
+    ("POST", "/v3/types/{type_id}/encryption"): [{"encryption": {
+        "provider": "luks", "control_location": "front-end", "cipher": "aes",
+        "key_size": 256}}],
+    ("POST", "/v3/attachments"): [{"attachment": {"volume_uuid": "{volume_id}",
+                                                  "instance_uuid": "{volume_id}",
+                                                  "connector": {"mountpoint": "/dev/vdb"}}}],
+    ("PUT", "/v3/os-quota-sets/{target_project}"): [{"quota_set": {"volumes": 5}}],
+    ("POST", "/v3/os-volume-transfer"): [{"transfer": {"volume_id": "{volume_id}",
+                                                       "name": "t"}}],
+    ("POST", "/v3/auth/tokens"): [{"auth": {"identity": {"methods": ["password"], "password": {
+        "user": {"name": "fuzzu", "domain": {"id": "default"}, "password": "pw"}}},
+        "scope": {"project": {"id": "{target_id}"}}}}],
+    ("POST", "/v3/users"): [{"user": {"name": "u", "password": "p", "enabled": True,
+                                      "default_project_id": "{target_id}"}}],
+    ("PATCH", "/v3/users/{entity_id}"): [{"user": {"description": "d", "email": "e"}}],
+    ("POST", "/v3/users/{user_id}/password"): [{"user": {"original_password": "pw",
+                                                         "password": "pw"}}],
+    ("POST", "/v3/projects"): [{"project": {"name": "p", "tags": ["a"],
+                                            "domain_id": "default"}}],
+    ("POST", "/v3/regions"): [{"region": {"id": "r", "parent_region_id": "RegionOne",
+                                          "description": "d"}}],
+    ("PUT", "/v3/regions/{entity_id}"): [{"region": {"description": "d"}}],
+    ("POST", "/v3/endpoints"): [{"endpoint": {"service_id": "{service_id}",
+                                              "interface": "public", "url": "http://x",
+                                              "region_id": "RegionOne"}}],
+    ("POST", "/v3/services"): [{"service": {"type": "t", "name": "n", "enabled": True}}],
+    ("POST", "/v3/roles"): [{"role": {"name": "r"}}],
+    ("POST", "/v3/groups"): [{"group": {"name": "g"}}],
+    ("POST", "/v3/domains"): [{"domain": {"name": "d", "enabled": True}}],
+    ("POST", "/v3/credentials"): [{"credential": {"type": "ec2", "user_id": "{user_id}",
+                                                  "project_id": "{target_id}",
+                                                  "blob": "{\"access\": \"a\"}"}}],
+    ("POST", "/v3/users/{user_id}/credentials/OS-EC2"): [{"tenant_id": "{target_id}"}],
+    ("POST", "/v3/users/{user_id}/application_credentials"): [{"application_credential": {
+        "name": "ac", "roles": [{"name": "fuzzr"}], "expires_at": None,
+        "unrestricted": False}}],
+    ("POST", "/v2/images"): [{"name": "i", "disk_format": "raw", "container_format": "bare",
+                              "min_disk": 0, "min_ram": 0, "visibility": "private",
+                              "tags": ["a"]}],
+    ("POST", "/v2/images/{image_id}/members"): [{"member": "{target_id}"}],
+    ("PUT", "/v2/images/{image_id}/members/{member_id}"): [{"status": "accepted"}],
+}
+
+
+def _seed_bodies(case: "RouteCase", ids: dict[str, list[str]]) -> list[dict]:
+    text = json.dumps(SEEDS.get((case.method, case.template), []))
+    for name, values in ids.items():
+        text = text.replace("{" + name + "}", values[0])
+    return json.loads(text)
+
+
+def _changed(data: dict, key: str, value, drop: bool) -> dict:
+    out = dict(data)
+    if drop:
+        out.pop(key, None)
+    else:
+        out[key] = value
+    return out
+
+
+def _mutate(seed: dict, values: st.SearchStrategy, vocab: list[str]) -> st.SearchStrategy:
+    """The seed with one field (of its one top-level object) replaced, added or removed."""
+    drop = st.sampled_from([False, False, False, True])
+    top = next(iter(seed))
+    if len(seed) > 1 or not isinstance(seed[top], dict):
+        keys = st.sampled_from(sorted(seed)) | st.sampled_from(vocab)
+        return st.builds(lambda k, v, d: _changed(seed, k, v, d), keys, values, drop)
+    inner = seed[top]
+    keys = st.sampled_from(sorted(inner) or vocab) | st.sampled_from(vocab)
+    return st.builds(lambda k, v, d: {top: _changed(inner, k, v, d)}, keys, values, drop)
+
+
 def _singular(segment: str) -> str:
     name = segment.removeprefix("os-").replace("-", "_")
     if name.endswith("ies"):
@@ -149,6 +265,13 @@ def _requests_for(case: RouteCase, target: Target) -> st.SearchStrategy:
     vocab = case.vocab or VOCAB
     keys = body_keys(case.template) + vocab
     fields = st.dictionaries(st.sampled_from(vocab), values, max_size=6)
+    seeds = [_mutate(seed, values, vocab) for seed in _seed_bodies(case, target.ids)]
+    if seeds:
+        # Mostly one field off a valid body: that is where handlers trust their input.
+        return st.tuples(st.sampled_from(sorted(target.clients)), path, query,
+                         st.one_of(*seeds, *seeds, *seeds, st.one_of(
+                             st.none(), values, fields,
+                             st.builds(lambda k, v: {k: v}, st.sampled_from(keys), fields))))
     body = st.one_of(
         st.none(), values,
         st.dictionaries(st.sampled_from(keys), fields, min_size=1, max_size=2),

@@ -218,6 +218,8 @@ def snapshot_action(req: Request, snapshot_id: str):
         return empty_response(202)
     if name == "os-update_snapshot_status":
         return _update_status(req, snapshot_id, args)
+    if name != "os-unmanage":
+        raise exception.BadRequest(f"There is no such action: {name}")
     raise exception.NotImplementedYet(f"Snapshot action {name} is not implemented by "
                                       "stackling yet.")
 

@@ -658,6 +658,18 @@ ACTIONS = {"os-extend": _extend, "os-reset_status": _reset_status,
            **legacy_attach.ACTIONS}
 
 
+# Every volume action real Cinder has: the others are 400 "There is no such action".
+CINDER_ACTIONS = {
+    "os-attach", "os-detach", "os-reserve", "os-unreserve", "os-begin_detaching",
+    "os-roll_detaching", "os-initialize_connection", "os-terminate_connection",
+    "os-volume_upload_image", "os-extend", "os-update_readonly_flag", "os-retype",
+    "os-set_bootable", "os-reimage", "os-migrate_volume", "os-migrate_volume_completion",
+    "os-reset_status", "os-force_delete", "os-force_detach", "os-set_image_metadata",
+    "os-unset_image_metadata", "os-show_image_metadata", "os-enable_replication",
+    "os-disable_replication", "os-failover_replication", "os-list_replication_targets",
+    "revert"}
+
+
 @validation.action_schemas({"os-reset_status": schemas.RESET_STATUS_VOLUME,
                             "os-extend": schemas.EXTEND})
 def volume_action(req: Request, volume_id: str):
@@ -666,6 +678,8 @@ def volume_action(req: Request, volume_id: str):
         raise exception.BadRequest("Malformed request body")
     name, args = next(iter(body.items()))
     handler = ACTIONS.get(name)
+    if handler is None and name not in CINDER_ACTIONS:
+        raise exception.BadRequest(f"There is no such action: {name}")
     if handler is None:
         raise exception.NotImplementedYet(f"Volume action {name} is not implemented by "
                                           "stackling yet.")
