@@ -280,7 +280,8 @@ def _specs_target(req: Request) -> dict:
 
 def list_extra_specs(req: Request, flavor_id: str):
     common.authorize(req, "os_compute_api:os-flavor-extra-specs:index", _specs_target(req))
-    return json_response({"extra_specs": get(req.app.cloud, flavor_id)["extra_specs"]})
+    return json_response({"extra_specs": get(req.app.cloud, flavor_id, req.context)[
+        "extra_specs"]})
 
 
 def _set_specs(req: Request, flavor_id: str, specs: dict) -> dict:
@@ -310,7 +311,7 @@ def create_extra_specs(req: Request, flavor_id: str):
 
 def show_extra_spec(req: Request, flavor_id: str, key: str):
     common.authorize(req, "os_compute_api:os-flavor-extra-specs:show", _specs_target(req))
-    specs = get(req.app.cloud, flavor_id)["extra_specs"]
+    specs = get(req.app.cloud, flavor_id, req.context)["extra_specs"]
     if key not in specs:
         raise exception.NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
     return json_response({key: specs[key]})
