@@ -77,3 +77,20 @@ CREATE_REGION_WITH_ID = CREATE["regions"]
 PASSWORD_CHANGE = {"type": "object", "properties": {
     "original_password": {"type": "string"}, "password": {"type": "string"}},
     "required": ["original_password", "password"], "additionalProperties": False}
+
+# credential/schema.py
+_CREDENTIAL = {"blob": {"type": "string"}, "project_id": _STRING_OR_NULL,
+               "type": {"type": "string"}, "user_id": {"type": "string"}}
+CREDENTIAL_CREATE = _entity(_CREDENTIAL, ("blob", "type", "user_id"))
+CREDENTIAL_UPDATE = _entity(_CREDENTIAL, update=True)
+# api/users.py: POST /v3/users/{id}/credentials/OS-EC2
+EC2_CREATE = {"type": "object", "properties": {"tenant_id": {"type": "string"}},
+              "required": ["tenant_id"], "additionalProperties": True}
+# application_credential/schema.py
+APP_CRED_CREATE = _entity({
+    "name": _NAME, "description": _DESCRIPTION, "secret": _STRING_OR_NULL,
+    "expires_at": _STRING_OR_NULL, "unrestricted": _BOOLEAN,
+    "roles": {"type": "array", "items": {
+        "type": "object", "properties": {"id": _ID, "name": _NAME},
+        "minProperties": 1, "maxProperties": 1, "additionalProperties": False}},
+    "access_rules": {"type": "array", "items": {"type": "object"}}}, ("name",))
