@@ -98,3 +98,19 @@ UPDATE_SNAPSHOT_STATUS = action_schema("os-update_snapshot_status", {
     "type": "object", "properties": {"status": {"type": "string"},
                                      "progress": {"type": "string"}},
     "required": ["status"], "additionalProperties": False})
+
+# schemas/volume_types.py and types_extra_specs.py
+_EXTRA_SPECS = {"type": "object", "patternProperties": {
+    "^[a-zA-Z0-9-_:.]{1,255}$": {"type": ["string", "null"], "minLength": 0,
+                                 "maxLength": 255}}, "additionalProperties": False}
+_EXTRA_SPECS_OR_NULL = {"type": ["object", "null"], "patternProperties": {
+    "^[a-zA-Z0-9-_:. /]{1,255}$": {"type": ["string", "null"], "maxLength": 255}},
+    "additionalProperties": False}
+TYPE_CREATE = wrap("volume_type", obj({
+    "name": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": _DESCRIPTION, "extra_specs": _EXTRA_SPECS_OR_NULL,
+    "os-volume-type-access:is_public": BOOLEAN}, ("name",), additional=True))
+TYPE_UPDATE = wrap("volume_type", obj({
+    "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
+    "description": _DESCRIPTION, "is_public": BOOLEAN}, additional=True))
+EXTRA_SPECS_CREATE = obj({"extra_specs": _EXTRA_SPECS}, ("extra_specs",))

@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from stackling import exception, policy
 from stackling.db.models_volume import Volume, VolumeType
-from stackling.volume import common, errors, views
+from stackling.volume import common, errors, schemas, views
+from stackling.web import validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 DEFAULT_TYPE = "__DEFAULT__"
@@ -57,6 +58,7 @@ def show_type(req: Request, type_id: str):
         return json_response({"volume_type": views.type_view(req, row)})
 
 
+@validation.schema(schemas.TYPE_CREATE)
 def create_type(req: Request):
     common.authorize(req, "volume_extension:types_manage")
     data = _body(req, "volume_type")
@@ -77,6 +79,7 @@ def create_type(req: Request):
         return json_response({"volume_type": views.type_view(req, row, action="create")})
 
 
+@validation.schema(schemas.TYPE_UPDATE)
 def update_type(req: Request, type_id: str):
     common.authorize(req, "volume_extension:types_manage")
     data = _body(req, "volume_type")
@@ -127,6 +130,7 @@ def list_extra_specs(req: Request, type_id: str):
             _get(s, type_id, req.context).extra_specs or {})})
 
 
+@validation.schema(schemas.EXTRA_SPECS_CREATE)
 def create_extra_specs(req: Request, type_id: str):
     common.authorize(req, "volume_extension:types_extra_specs:create")
     data = _body(req, "extra_specs")
