@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from stackling import decisions, servicegroup
 from stackling.db.models import Decision
-from stackling.volume import explain as volume_explain
+from stackling.explain import volumes as volume_explain
 from tests.helpers import ApiClient, settle
 
 MV = {"OpenStack-API-Version": "volume 3.71"}
@@ -158,7 +158,7 @@ def test_type_zone_restriction_only_now(cloud_factory):
         assert resp.status == expected, (release, resp)
         if expected == 400:
             assert resp.json["badRequest"]["message"] == \
-                "Volume type is only supported in these availability zones: ag9"
+                "Volume type is only supported in these availability zones: ['ag9']"
 
 
 def test_exclusive_options_text_by_release(cloud_factory):
