@@ -120,7 +120,7 @@ def delete_type(req: Request, type_id: str):
 def _get(s, type_id: str, context=None) -> VolumeType:
     """The type; with a ``context``, a private type the project cannot see is 404."""
     row = s.get(VolumeType, type_id)
-    if row is None or (context is not None and not common.type_visible(row, context)):
+    if row is None or (context is not None and not volume_types.type_visible(row, context)):
         raise errors.VolumeTypeNotFound(volume_type_id=type_id)
     return row
 

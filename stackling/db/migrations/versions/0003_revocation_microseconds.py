@@ -3,16 +3,16 @@
 A token issued in the same second as a password change must be revoked: MariaDB's
 DATETIME drops fractions of a second unless declared DATETIME(6).
 
-Revision ID: 0002r
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-revision = '0002r'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
