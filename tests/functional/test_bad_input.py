@@ -37,8 +37,9 @@ def keystone_message(resp):
     ("rxtx_factor", [1], "[1] is not of type 'number', 'string'"),
     ("rxtx_factor", 0, "0 is less than or equal to the minimum of 0"),
     ("ram", 2 ** 63, f"{2 ** 63} is greater than the maximum of 2147483647"),
+    # Nova range-checks digit strings as numbers (validators._validate_maximum).
     ("vcpus", "99999999999999999999",
-     "'99999999999999999999' is greater than the maximum of 2147483647"),
+     "99999999999999999999 is greater than the maximum of 2147483647"),
     ("disk", True, "True is not of type 'integer', 'string'"),
     ("os-flavor-access:is_public", "maybe", "'maybe' is not one of"),
 ])
@@ -47,8 +48,7 @@ def test_flavor_fields(api, field, value, reason):
     msg = nova_message(api.post("compute", "/v2.1/flavors", {"flavor": flavor}, headers=N))
     # nova/api/validation/validators.py: "Invalid input for field/attribute <f>. Value: ..."
     assert msg.startswith(f"Invalid input for field/attribute {field}. Value: "), msg
-    assert reason.replace("'99999999999999999999'", "99999999999999999999") in msg or \
-        reason in msg, msg
+    assert reason in msg, msg
 
 
 def test_quota_beyond_a_database_integer(api):
@@ -267,14 +267,11 @@ def test_detached_log_rotates(cloud, monkeypatch):
 
 
 def test_a_500_logs_one_traceback_with_its_request_id(api, cloud, caplog, monkeypatch):
-    from stackling.compute import api as compute_api
-
     def broken(req):
         raise RuntimeError("boom")
     route = next(r for r in cloud.apps["compute"].router.routes
                  if r.template == "/v2.1/os-availability-zone")
     monkeypatch.setitem(route.methods, "GET", broken)
-    assert compute_api  # the route table lives there
     with caplog.at_level(logging.ERROR):
         resp = api.get("compute", "/v2.1/os-availability-zone")
     assert resp.status == 500
