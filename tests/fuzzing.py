@@ -120,6 +120,8 @@ SEEDS: dict[tuple[str, str], list[dict]] = {
     ("POST", "/v3/attachments"): [{"attachment": {"volume_uuid": "{volume_id}",
                                                   "instance_uuid": "{volume_id}",
                                                   "connector": {"mountpoint": "/dev/vdb"}}}],
+    ("PUT", "/v3/attachments/{attachment_id}"): [{"attachment": {"connector": {
+        "host": "h", "mountpoint": "/dev/vdb", "initiator": "i"}}}],
     ("PUT", "/v3/os-quota-sets/{target_project}"): [{"quota_set": {"volumes": 5}}],
     ("POST", "/v3/os-volume-transfer"): [{"transfer": {"volume_id": "{volume_id}",
                                                        "name": "t"}}],
@@ -357,6 +359,12 @@ def make_target(cloud) -> Target:
     vol = _ok(admin.request("volume", "POST", "/v3/volumes", {"volume": {"size": 1}}))
     volume_id = add("volume_id", vol["volume"]["id"])
     _wait(admin, "volume", f"/v3/volumes/{volume_id}", "volume", "available")
+    vol2 = _ok(admin.request("volume", "POST", "/v3/volumes", {"volume": {"size": 1}}))
+    _wait(admin, "volume", f"/v3/volumes/{vol2['volume']['id']}", "volume", "available")
+    att = _ok(admin.request("volume", "POST", "/v3/attachments", {"attachment": {
+        "volume_uuid": vol2["volume"]["id"], "instance_uuid": volume_id}},
+        headers={"OpenStack-API-Version": "volume 3.27"}))
+    add("attachment_id", att["attachment"]["id"])
     snap = _ok(admin.request("volume", "POST", "/v3/snapshots",
                              {"snapshot": {"volume_id": volume_id}}))
     add("snapshot_id", snap["snapshot"]["id"])

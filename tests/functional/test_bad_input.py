@@ -59,6 +59,15 @@ def test_quota_beyond_a_database_integer(api):
         "greater than the maximum of 2147483647")
 
 
+def test_volume_attachment_device_must_be_text(api):
+    resp = api.post("compute", "/v2.1/servers/00000000-0000-0000-0000-000000000000/"
+                    "os-volume_attachments", {"volumeAttachment": {
+                        "volumeId": "00000000-0000-0000-0000-000000000001", "device": [1]}},
+                    headers=N)
+    assert nova_message(resp) == ("Invalid input for field/attribute device. Value: [1]. "
+                                  "[1] is not of type 'string', 'null'")
+
+
 def test_changes_before_is_a_date_time(api):
     resp = api.get("compute", "/v2.1/servers?changes-before=abc", headers=N)
     assert nova_message(resp) == ("Invalid input for query parameters changes-before. "
@@ -133,6 +142,19 @@ def test_volume_fields_and_unknown_action(api, snapshot):
     resp = api.request("volume", "PUT", f"/v3/os-quota-sets/{api.project_id}",
                        {"quota_set": {"volumes": 2 ** 64}}, headers=V)
     assert nova_message(resp) == "Invalid input received: volumes must be <= 2147483647"
+
+
+def test_attachment_connector_fields_are_text(api, snapshot):
+    resp = api.post("volume", "/v3/attachments", {"attachment": {
+        "volume_uuid": snapshot[0], "instance_uuid": snapshot[1]}},
+        headers={"OpenStack-API-Version": "volume 3.27"})
+    assert resp.status == 200, resp
+    att = resp.json["attachment"]["id"]
+    for field, value in (("mountpoint", [1]), ("host", {"a": 1})):
+        resp = api.request("volume", "PUT", f"/v3/attachments/{att}", {"attachment": {
+            "connector": {field: value}}}, headers=V)
+        assert nova_message(resp).startswith(
+            f"Invalid input for field/attribute {field}. Value: {value}. ")
 
 
 def test_capacity_report_survives_a_file_deleted_while_listing(tmp_path):

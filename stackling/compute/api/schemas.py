@@ -39,3 +39,12 @@ def quota_update(key: str, resources, force: bool = True) -> dict:
     if force:
         props["force"] = BOOLEAN
     return wrap(key, obj(props, additional=True))
+
+
+# schemas/volume_attachments.py create (v2.49 tag, v2.79 delete_on_termination): the
+# value types; which keys a microversion allows stays in the handler.
+VOLUME_ATTACHMENT_CREATE = wrap("volumeAttachment", obj({
+    "volumeId": {"type": "string"},
+    "device": {"type": ["string", "null"]},
+    "tag": {"type": "string", "pattern": "^[^,/]*$", "minLength": 1, "maxLength": 60},
+    "delete_on_termination": BOOLEAN}, ("volumeId",), additional=True))
