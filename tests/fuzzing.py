@@ -94,6 +94,20 @@ SEEDS: dict[tuple[str, str], list[dict]] = {
                                             "imageRef": "{image_id}", "networks": "none",
                                             "min_count": 1, "max_count": 1}}],
     ("PUT", "/v2.1/os-services/{service_id}"): [{"status": "disabled"}],
+    ("PUT", "/v2.1/servers/{server_id}"): [{"server": {"name": "s2", "accessIPv4": "1.2.3.4"}}],
+    ("POST", "/v2.1/servers/{server_id}/action"): [
+        {"reboot": {"type": "SOFT"}}, {"os-stop": None}, {"os-start": None},
+        {"createImage": {"name": "snap", "metadata": {"a": "b"}}},
+        {"resize": {"flavorRef": "1"}}, {"os-resetState": {"state": "active"}},
+        {"lock": {"locked_reason": "r"}}, {"rebuild": {"imageRef": "{image_id}"}},
+        {"os-migrateLive": {"host": None, "block_migration": "auto"}},
+        {"addSecurityGroup": {"name": "default"}}],
+    ("POST", "/v2.1/servers/{server_id}/metadata"): [{"metadata": {"a": "b"}}],
+    ("PUT", "/v2.1/servers/{server_id}/metadata"): [{"metadata": {"a": "b"}}],
+    ("PUT", "/v2.1/servers/{server_id}/metadata/{key}"): [{"meta": {"hw:cpu_policy": "b"}}],
+    ("POST", "/v2.1/servers/{server_id}/os-volume_attachments"): [
+        {"volumeAttachment": {"volumeId": "{volume_id}", "device": "/dev/vdb",
+                              "tag": "t", "delete_on_termination": False}}],
     ("POST", "/v2.1/os-volumes"): [{"volume": {"size": 1, "display_name": "v"}}],
     ("POST", "/v3/volumes"): [{"volume": {"size": 1, "name": "v", "metadata": {"a": "b"}}}],
     ("PUT", "/v3/volumes/{volume_id}"): [{"volume": {"name": "v2"}}],
@@ -374,6 +388,14 @@ def make_target(cloud) -> Target:
     img = _ok(admin.request("image", "POST", "/v2/images",
                             {"name": "fuzzi", "disk_format": "raw", "container_format": "bare"}))
     add("image_id", img["id"])
+    up = admin.request("image", "PUT", f"/v2/images/{img['id']}/file", raw=b"\0" * 512,
+                       headers={"Content-Type": "application/octet-stream"})
+    assert up.status == 204, up
+    server = _ok(admin.request("compute", "POST", "/v2.1/servers", {"server": {
+        "name": "fuzzs", "imageRef": img["id"], "flavorRef": "1", "networks": "none"}},
+        headers={"OpenStack-API-Version": "compute 2.37"}))
+    add("server_id", server["server"]["id"])
+    _wait(admin, "compute", f"/v2.1/servers/{server['server']['id']}", "server", "ACTIVE")
     add("member_id", project)
     add("tag", "t1")
     add("namespace", "OS::Compute::Libvirt")
