@@ -10,6 +10,7 @@ import argparse
 import gc
 import json
 import logging
+import logging.handlers
 import os
 import signal
 import subprocess
@@ -126,11 +127,19 @@ def write_clouds_yaml(settings: Settings, config=None) -> list[str]:
     entries = existing.setdefault("clouds", {})
     changed = [name for name in ours if name in entries and entries[name] != ours[name]]
     if changed:
-        path.with_suffix(".yaml.bak").write_text(path.read_text())
+        _write_private(path.with_suffix(".yaml.bak"), path.read_text())
     if changed or any(name not in entries for name in ours):
         entries.update(ours)
-        path.write_text(yaml.safe_dump(existing, sort_keys=False))
+        _write_private(path, yaml.safe_dump(existing, sort_keys=False))
     return changed
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Passwords inside: readable by the owner only (0600), also if the file existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def usage_text(settings: Settings) -> str:
@@ -152,11 +161,15 @@ def cmd_start(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     if args.detach:
-        settings.log_file.parent.mkdir(parents=True, exist_ok=True)
-        log = open(settings.log_file, "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "stackling", "start", *_forward(args)],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True)
+        settings.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The child logs to the rotating log itself; its stdout/stderr (what bypasses
+        # logging, such as a crash before logging is set up) go to a small side file.
+        fd = os.open(settings.console_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as console:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "stackling", "start", *_forward(args)],
+                stdin=subprocess.DEVNULL, stdout=console, stderr=console,
+                start_new_session=True, env={**os.environ, DETACHED_ENV: "1"})
         # The child records itself again once it serves; `wait` watches this pid meanwhile
         # and finds the ports here.
         runstate.record(settings, proc.pid, serving=False)
@@ -168,9 +181,26 @@ def cmd_start(args: argparse.Namespace) -> int:
     return run_foreground(settings)
 
 
+DETACHED_ENV = "STACKLING_DETACHED_CHILD"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Size-based rotation: stackling.log plus a few old files, 10 MiB each.
+LOG_MAX_BYTES = 10 * 2 ** 20
+LOG_BACKUPS = 3
+
+
+def _log_handler(settings: Settings) -> logging.Handler:
+    if os.environ.get(DETACHED_ENV) != "1":
+        return logging.StreamHandler(sys.stderr)
+    settings.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = logging.handlers.RotatingFileHandler(
+        settings.log_file, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS)
+    os.chmod(settings.log_file, 0o600)
+    return handler
+
+
 def run_foreground(settings: Settings) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT,
+                        handlers=[_log_handler(settings)])
     t0 = time.perf_counter()
     # NOTE: start-up allocates only what lives as long as the process (modules, models,
     # apps): cyclic collections over it are wasted time, so they wait until it serves.
@@ -295,7 +325,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
         settings, state = running(args)
         if state is not None:
             if not runstate.alive(state["pid"]):
-                print(f"stackling exited; see {settings.log_file}", file=sys.stderr)
+                print(f"stackling exited; see {settings.log_file} and "
+                      f"{settings.console_file}", file=sys.stderr)
                 return 1
             if state.get("serving"):
                 states = api_states(settings)

@@ -50,6 +50,11 @@ class Settings:
         return self.data_dir / "logs" / "stackling.log"
 
     @property
+    def console_file(self) -> Path:
+        """stdout/stderr of a detached cloud: what did not go through logging."""
+        return self.data_dir / "logs" / "console.log"
+
+    @property
     def clouds_yaml(self) -> Path:
         return self.data_dir / "clouds.yaml"
 

@@ -79,6 +79,18 @@ class Database:
         with self.engine.connect() as conn:
             return not set(inspect(conn).get_table_names()) - {"alembic_version"}
 
+    def make_private(self) -> None:
+        """A SQLite database file (and its journal files) readable by the owner only."""
+        if not self.is_sqlite:
+            return
+        name = self.engine.url.database
+        if not name or name == ":memory:":
+            return
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(name + suffix)
+            if path.exists():
+                path.chmod(0o600)
+
     def migrate(self) -> str:
         """Bring the schema to the newest revision; returns what was done.
 

@@ -20,6 +20,7 @@ from stackling import exception
 from stackling.db.models import utcnow
 from stackling.db.models_image import Image, ImageMember
 from stackling.storage import imagestore
+from stackling.web.validation import MAX_INT
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 if TYPE_CHECKING:
@@ -173,6 +174,9 @@ def _validate_attr(req: Request, key: str, value: Any) -> Any:
     if key in ("min_disk", "min_ram"):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise _schema_error("type", value, f"{value!r} is not of type 'integer'")
+        if value > MAX_INT:  # the column is a 32-bit integer, as Glance's
+            raise _schema_error("maximum", value,
+                                f"{value!r} is greater than the maximum of {MAX_INT}")
     if key in ("protected", "os_hidden") and not isinstance(value, bool):
         raise _schema_error("type", value, f"{value!r} is not of type 'boolean'")
     if key == "name" and value is not None and (not isinstance(value, str) or len(value) > 255):

@@ -1,53 +1,17 @@
-"""Cinder's JSON-schema validation (cinder/api/validation/validators.py) with its texts.
-
-Draft 4 plus a ``uuid`` format; the first error becomes a 400 whose message is
-``Invalid input for field/attribute <last path item>. Value: <value>. <message>``, or the
-bare jsonschema message for an error at the top level.
-"""
+"""Cinder's schema helpers; validation itself is the one shared mechanism (web.validation)."""
 
 from __future__ import annotations
 
-import functools
-import uuid
 from typing import Any
 
-from stackling import exception
+from stackling.web import validation
 
-
-def _is_uuid(value: Any) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-@functools.cache
-def _checker():
-    # NOTE: jsonschema (≈40 ms to import) loads on the first validated request, not at start.
-    import jsonschema
-
-    checker = jsonschema.FormatChecker(formats=())
-    checker.checks("uuid")(_is_uuid)
-    return checker, jsonschema.Draft4Validator
-
-
-UUID = {"type": "string", "format": "uuid"}
+UUID = validation.UUID
 UUID_OR_NULL = {"oneOf": [UUID, {"type": "null"}]}
 
 
 def validate(schema: dict, body: Any) -> None:
-    checker, validator_class = _checker()
-    validator = validator_class(schema, format_checker=checker)
-    for err in validator.iter_errors(body):
-        if len(err.path) > 0:
-            detail = (f"Invalid input for field/attribute {err.path.pop()}. "
-                      f"Value: {err.instance}. {err.message}")
-        else:
-            detail = err.message
-        raise exception.BadRequest(detail)
+    validation.validate("volume", body, schema)
 
 
 def action_schema(name: str, inner: dict | None = None) -> dict:
