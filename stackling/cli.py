@@ -21,6 +21,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from stackling.seams import SelectionError, parse_only
 from stackling.settings import DEFAULT_PORTS, Settings, default_data_dir
 
 LOG = logging.getLogger("stackling")
@@ -42,6 +43,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", default=env("STACKLING_DATABASE_URL"),
                    help="SQLAlchemy URL, e.g. postgresql://user@127.0.0.1/db "
                         "(default: SQLite in the data dir)")
+    p.add_argument("--only", default=env("STACKLING_ONLY"),
+                   help="run only these services, e.g. keystone,nova-api or "
+                        "nova-compute=controller1,cinder-volume=controller2@file "
+                        "(default: all of them)")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -49,12 +54,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     config_dir=Path(args.config_dir) if args.config_dir else None,
                     topology_file=Path(args.topology) if args.topology else None,
                     host=args.host, port_offset=args.port_offset,
-                    database_url=args.database_url)
+                    database_url=args.database_url, only=args.only)
 
 
 def _forward(args: argparse.Namespace) -> list[str]:
     out = []
-    for opt in ("data_dir", "config_dir", "topology", "host", "port_offset", "database_url"):
+    for opt in ("data_dir", "config_dir", "topology", "host", "port_offset", "database_url",
+                "only"):
         value = getattr(args, opt)
         if value is not None:
             out += ["--" + opt.replace("_", "-"), str(value)]
@@ -142,7 +148,13 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(f"stackling is already running (pid {running}) for {settings.data_dir}",
               file=sys.stderr)
         return 1
+    try:
+        parse_only(settings.only)
+    except SelectionError as exc:
+        print(f"stackling: --only: {exc}", file=sys.stderr)
+        return 2
     if args.detach:
+        settings.ready_file.unlink(missing_ok=True)
         settings.log_file.parent.mkdir(parents=True, exist_ok=True)
         log = open(settings.log_file, "ab")
         proc = subprocess.Popen([sys.executable, "-m", "stackling", "start", *_forward(args)],
@@ -162,9 +174,13 @@ def run_foreground(settings: Settings) -> int:
     from stackling.cloud import Cloud
 
     t0 = time.perf_counter()
-    cloud = Cloud(settings)
-    cloud.setup()
-    cloud.start()
+    try:
+        cloud = Cloud(settings)
+        cloud.setup()
+        cloud.start()
+    except SelectionError as exc:
+        LOG.error("cannot start: %s", exc)
+        return 2
     try:
         cloud.serve()
     except OSError as exc:
@@ -172,6 +188,7 @@ def run_foreground(settings: Settings) -> int:
         cloud.stop()
         return 1
     settings.pid_file.write_text(str(os.getpid()))
+    settings.ready_file.write_text(str(os.getpid()))
     changed = write_clouds_yaml(settings, cloud.config)
     for name in changed:
         LOG.warning("clouds.yaml entry %r was changed to match this cloud "
@@ -185,10 +202,8 @@ def run_foreground(settings: Settings) -> int:
     stop.wait()
     LOG.info("stopping")
     cloud.stop()
-    try:
-        settings.pid_file.unlink()
-    except FileNotFoundError:
-        pass
+    for path in (settings.pid_file, settings.ready_file):
+        path.unlink(missing_ok=True)
     return 0
 
 
@@ -226,14 +241,23 @@ def _probe(url: str, timeout: float = 1.0) -> int | None:
 
 
 def api_states(settings: Settings) -> dict[str, int | None]:
-    return {name: _probe(settings.url(name) + "/") for name in DEFAULT_PORTS}
+    """The answer of each API this cloud (or its --only part) serves."""
+    areas = parse_only(settings.only).areas
+    return {name: _probe(settings.url(name) + "/") for name in DEFAULT_PORTS if name in areas}
+
+
+def _ready(settings: Settings, states: dict[str, int | None]) -> bool:
+    """Every API answers; a process serving none is ready once it says so."""
+    if not states:
+        return settings.ready_file.exists() and _pid(settings) is not None
+    return all(code is not None and code < 500 for code in states.values())
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     pid = _pid(settings)
     states = api_states(settings)
-    up = all(code is not None and code < 500 for code in states.values())
+    up = _ready(settings, states)
     if args.format == "json":
         print(json.dumps({"running": pid is not None, "pid": pid, "ready": up,
                           "data_dir": str(settings.data_dir),
@@ -257,7 +281,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
             print(f"stackling exited; see {settings.log_file}", file=sys.stderr)
             return 1
         states = api_states(settings)
-        if all(code is not None and code < 500 for code in states.values()):
+        if _ready(settings, states):
             return 0
         if time.monotonic() >= deadline:
             down = [k for k, v in states.items() if v is None or v >= 500]

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from stackling import clients, decisions, exception
+from stackling import clients, decisions, exception, rpc
 from stackling.compute import availability_zones as az
 from stackling.compute import (common, flavors, manager, quotas, server_groups,
                                server_volumes, views, volume_api, volume_zones)
@@ -575,18 +575,22 @@ def delete_server(req: Request, server_id: str):
         common.authorize(req, "os_compute_api:servers:delete", {"project_id": inst.project_id})
         _check_locked(req, inst)
         host = inst.host
-        if host:
+        # Nova's servicegroup check: a cast to a down host would only wait in its queue.
+        host_up = bool(host) and any(
+            svc.up for svc in az.nova_services(s, cloud.config.nova, host, "nova-compute"))
+        if host_up:
             inst.task_state = "deleting"
             inst.updated_at = utcnow()
     caller = volume_api.Caller.from_context(req.context)
-    if host:
+    if host_up:
         try:
             cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id,
                            caller=caller.as_dict())
             return empty_response(204)
-        except Exception:  # the host's manager is gone: delete locally, as Nova does
+        except rpc.NoSuchTopic:  # in-process: no manager for this host any more
             pass
-    # Never reached a host (or its manager is gone): the API cleans up the volumes.
+    # Never reached a host, or its nova-compute is down: the API deletes locally (Nova's
+    # _local_delete), cleaning up the volumes.
     server_volumes.local_cleanup(cloud, caller, server_id)
     manager.delete_instance_row(cloud, server_id, release_claim=bool(host))
     return empty_response(204)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+import weakref
 from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
 
@@ -59,12 +60,14 @@ DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 
 
+_STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def store(cloud: Cloud) -> imagestore.ImageStore:
-    """The image file store of this cloud (one per process, under the data dir)."""
-    st = getattr(cloud, "image_store", None)
+    """Glance's file store for this cloud (under the data dir; Glance's own, not on Cloud)."""
+    st = _STORES.get(cloud)
     if st is None:
-        st = imagestore.ImageStore(cloud.settings.data_dir / "images")
-        cloud.image_store = st
+        st = _STORES[cloud] = imagestore.ImageStore(cloud.settings.data_dir / "images")
     return st
 
 
