@@ -35,6 +35,7 @@ AUTHTOKEN_OPTS = [
 
 # Sections read by the libraries themselves: no "unknown option" warning for them.
 LIBRARY_SECTIONS = ("oslo_messaging_rabbit", "oslo_messaging_notifications",
+                    "oslo_messaging_tracing", "oslo_messaging_metrics",
                     "oslo_messaging_amqp", "oslo_concurrency")
 
 

@@ -57,6 +57,24 @@ def _om():
     return oslo_messaging
 
 
+def _register_library_opts(conf) -> None:
+    """Register every option oslo.messaging lists (its own ``list_opts``): some modules
+    (tracing, metrics) register theirs only on the global CONF yet read them from ours."""
+    import importlib
+
+    from oslo_messaging import opts
+
+    for group, group_opts in opts.list_opts():
+        conf.register_opts(group_opts, group=group)
+    for module, name in (("_tracing.client", "oslo_messaging_tracing"),
+                         ("_metrics.client", "oslo_messaging_metrics")):
+        try:
+            found = getattr(importlib.import_module(f"oslo_messaging.{module}"), name)
+        except (ImportError, AttributeError):    # not in this oslo.messaging version
+            continue
+        conf.register_opts(found, group=name)
+
+
 class _Endpoint:
     """Exposes one worker's public methods with oslo's (ctxt, **kwargs) signature."""
 
@@ -90,6 +108,7 @@ class OsloTransport:
         files = [str(config_file)] if config_file and config_file.is_file() else []
         conf(args=[], project="stackling", default_config_files=files,
              default_config_dirs=[], use_env=False)
+        _register_library_opts(conf)
         self.transport = om.get_rpc_transport(conf, url=url)
         self.exchange = conf.control_exchange
         self.default_server = default_server
