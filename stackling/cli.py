@@ -33,7 +33,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="database, volumes, images, logs, pid file and clouds.yaml "
                         f"(default {default_data_dir()}; env STACKLING_DATA_DIR)")
     p.add_argument("--config-dir", default=env("STACKLING_CONFIG_DIR"),
-                   help="holds nova.conf, cinder.conf, stackling.conf (default <data-dir>/etc)")
+                   help="holds nova.conf, cinder.conf, glance-api.conf, stackling.conf "
+                        "(default <data-dir>/etc)")
     p.add_argument("--topology", default=env("STACKLING_TOPOLOGY"),
                    help="topology YAML (default: the seed's three zones)")
     p.add_argument("--host", default=env("STACKLING_HOST", "127.0.0.1"),
