@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stackling.compute import explain as _explain
-from stackling.compute.api import build_app  # noqa: F401
+from stackling.compute.api.routes import build_app  # noqa: F401
 from stackling.seams import SelectionError
-
-_explain.register()
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -22,7 +19,7 @@ def setup(cloud: Cloud, fresh: bool) -> None:
     """
     if not fresh:
         return
-    from stackling.compute import aggregates, flavors
+    from stackling.compute.api import aggregates, flavors
 
     flavors.seed(cloud)
     for spec in cloud.topology.aggregates:
@@ -33,7 +30,9 @@ def setup(cloud: Cloud, fresh: bool) -> None:
 
 def start(cloud: Cloud) -> None:
     from stackling import servicegroup
-    from stackling.compute import driver, hypervisors, manager
+    from stackling.compute import conductor as conductor_mod
+    from stackling.compute.api import hypervisors
+    from stackling.compute.host import driver, manager
 
     topo = cloud.topology
     only = cloud.only
@@ -59,7 +58,7 @@ def start(cloud: Cloud) -> None:
             continue
         spec = servicegroup.ServiceSpec("nova", binary, topo.controller, topic=topic)
         cloud.heartbeat.add(servicegroup.register(cloud, spec))
-        conductor = conductor or manager.Conductor(cloud)
+        conductor = conductor or conductor_mod.Conductor(cloud)
         cloud.rpc.register(topic, conductor)
     _seed_aggregate_hosts(cloud, set(fresh_hosts))
 
@@ -77,7 +76,7 @@ def _service_exists(cloud: Cloud, spec) -> bool:
 
 def _seed_aggregate_hosts(cloud: Cloud, new_hosts: set[str]) -> None:
     """Put each newly registered host into its topology aggregates (first start only)."""
-    from stackling.compute import aggregates
+    from stackling.compute.api import aggregates
 
     if not new_hosts:
         return

@@ -11,8 +11,8 @@ import logging
 import re
 import uuid
 import weakref
-from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import webob
 from sqlalchemy import select

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 # stackling's app names → the catalog's service types (volumev3: Nova's catalog_info).
 SERVICE_TYPES = {"identity": "identity", "compute": "compute", "volume": "volumev3",
-                 "image": "image"}
+                 "image": "image", "network": "network"}
 
 
 class InProcessSender:
