@@ -31,7 +31,7 @@ LOG = logging.getLogger(__name__)
 AREAS = ("identity", "compute", "volume", "image")
 # The config file whose [keystone_authtoken] an API validates tokens with.
 API_FILES = {"compute": "nova", "volume": "cinder", "image": "glance"}
-# The first service of an area's project whose presence makes the area run its setup().
+# The service whose presence in this process runs an area's setup() (seeding, bootstrap).
 SETUP_BY = {"identity": "keystone", "compute": "nova-api", "volume": "cinder-api",
             "image": "glance-api"}
 
@@ -47,7 +47,7 @@ class Cloud:
                or settings.sqlite_url())
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(url)
-        self.rpc = self._transport()
+        self.rpc: rpc.Transport = self._transport()
         # In-process wake-ups only: across processes pollers keep their own interval.
         self.notifier = ChangeNotifier()
         interval = min(self.config.nova.report_interval, self.config.cinder.report_interval)

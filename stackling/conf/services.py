@@ -1,4 +1,4 @@
-"""Options every service file shares: messaging (``[DEFAULT] transport_url``) and ``[keystone_authtoken]``.
+"""Options the service files share: ``[DEFAULT] transport_url``, ``[keystone_authtoken]``.
 
 Names and meanings are oslo.messaging's and keystonemiddleware's/keystoneauth's. Our own
 copy of them decides which seam implementation runs without importing either library;

@@ -1,4 +1,4 @@
-"""The four seams between services (RPC, service client, token validation, image data) and ``--only``."""
+"""The seams between services (RPC, service client, tokens, image data) and ``--only``."""
 
 from __future__ import annotations
 

@@ -171,7 +171,7 @@ class OsloTransport:
 
 
 class ProjectTransports:
-    """Routes each topic to its project's transport: cinder-* to cinder.conf's, the rest nova.conf's."""
+    """Routes each topic to its project's transport: cinder-* to cinder.conf's, others nova's."""
 
     def __init__(self, nova, cinder) -> None:
         self.nova = nova

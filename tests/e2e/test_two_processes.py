@@ -169,7 +169,8 @@ def _scenario(c, hosts, config_dir, offset, exchange, disk) -> None:
     assert {"Zone Name": "ag1", "Zone Status": "available"} in zones, zones
     detail = c.openstack_json("availability", "zone", "list", "--compute", "--long")
     [row] = [z for z in detail if z["Zone Name"] == "ag1" and z["Host Name"] == "controller1"]
-    assert row["Service Name"] == "nova-compute" and row["Service Status"].startswith("enabled XXX "), row
+    assert row["Service Name"] == "nova-compute", row
+    assert row["Service Status"].startswith("enabled XXX "), row
     srv = _boot(c, "img", "vm3", bfv=False)
     assert srv["status"] == "ERROR", srv
     assert re.match(r"^No valid host was found\.", srv["fault"]["message"]), srv["fault"]
