@@ -168,7 +168,11 @@ class Cloud:
 
     def setup(self) -> str:
         """Migrate the schema and seed what a fresh cloud needs; returns the migration result."""
-        if self.db.is_fresh() and self.identity is not None:
+        if self.db.is_fresh():
+            if self.identity is None:
+                # Seeding (flavors, aggregates, bootstrap) belongs to the API process.
+                raise seams.SelectionError("the database is empty: start the process that "
+                                           "runs keystone and the APIs first")
             # bcrypt runs outside the GIL: hash the bootstrap passwords while the schema
             # is being created.
             self.identity.prehash_bootstrap()

@@ -44,6 +44,21 @@ def test_split_services_need_a_broker(tmp_path):
         Cloud(settings)
 
 
+def test_a_host_process_does_not_seed_an_empty_database(tmp_path):
+    from stackling.cloud import Cloud
+
+    write_config(tmp_path / "etc", nova="[DEFAULT]\ntransport_url = rabbit://x\n",
+                 cinder="[DEFAULT]\ntransport_url = rabbit://x\n")
+    settings = Settings(data_dir=tmp_path / "data", config_dir=tmp_path / "etc",
+                        only="cinder-scheduler")
+    cloud = Cloud(settings)
+    try:
+        with pytest.raises(seams.SelectionError, match="the database is empty"):
+            cloud.setup()
+    finally:
+        cloud.db.dispose()
+
+
 def test_topics_become_oslo_targets():
     assert messaging.split_topic("compute.controller1") == ("compute", "controller1")
     assert messaging.split_topic("cinder-volume.ctl@file") == ("cinder-volume", "ctl@file")
