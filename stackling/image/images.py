@@ -64,11 +64,13 @@ DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 
 
+# Glance's own per-process state, kept here rather than set on the shared Cloud.
 _STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STAGING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def store(cloud: Cloud) -> imagestore.ImageStore:
-    """Glance's file store for this cloud (under the data dir; Glance's own, not on Cloud)."""
+    """Glance's file store for this cloud (under the data dir)."""
     st = _STORES.get(cloud)
     if st is None:
         st = _STORES[cloud] = imagestore.ImageStore(cloud.settings.data_dir / "images")
@@ -77,10 +79,10 @@ def store(cloud: Cloud) -> imagestore.ImageStore:
 
 def staging(cloud: Cloud) -> imagestore.ImageStore:
     """Glance's staging area (``node_staging_uri``): data staged for glance-direct import."""
-    st = getattr(cloud, "image_staging", None)
+    st = _STAGING.get(cloud)
     if st is None:
-        st = imagestore.ImageStore(cloud.settings.data_dir / "images" / "staging")
-        cloud.image_staging = st
+        st = _STAGING[cloud] = imagestore.ImageStore(
+            cloud.settings.data_dir / "images" / "staging")
     return st
 
 
