@@ -98,7 +98,7 @@ class Cloud:
             path = self.settings.config_dir / f"{project}.conf"
             return messaging.OsloTransport(path, urls[project], self.topology.controller)
 
-        return messaging.ProjectTransports(make("nova"), make("cinder"))
+        return messaging.ProjectTransports(make("nova"), make("cinder"), local)
 
     def _session(self, project: str):
         if project not in self._sessions:

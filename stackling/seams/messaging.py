@@ -171,14 +171,20 @@ class OsloTransport:
 
 
 class ProjectTransports:
-    """Routes each topic to its project's transport: cinder-* to cinder.conf's, others nova's."""
+    """Routes each topic to its project's transport: cinder-* to cinder.conf's, Nova's to
+    nova.conf's; any other (Glance's task queue, which Glance runs in its own process) stays
+    on the in-process transport."""
 
-    def __init__(self, nova, cinder) -> None:
+    def __init__(self, nova, cinder, local) -> None:
         self.nova = nova
         self.cinder = cinder
+        self.local = local
 
     def _for(self, topic: str):
-        return self.cinder if topic.startswith("cinder-") else self.nova
+        name = topic.partition(".")[0]
+        if name.startswith("cinder-"):
+            return self.cinder
+        return self.nova if name in APIS else self.local
 
     def register(self, topic: str, endpoint: object) -> None:
         self._for(topic).register(topic, endpoint)
@@ -191,6 +197,5 @@ class ProjectTransports:
         return self._for(topic).call(topic, method, timeout=timeout, **kwargs)
 
     def stop(self) -> None:
-        self.nova.stop()
-        if self.cinder is not self.nova:
-            self.cinder.stop()
+        for transport in {id(t): t for t in (self.nova, self.cinder, self.local)}.values():
+            transport.stop()

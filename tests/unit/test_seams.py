@@ -105,3 +105,21 @@ def test_a_validated_token_body_becomes_a_context():
     assert ctx.token == "tok" and ctx.request_id == "req-1"
     assert keystone._expiry(body) == 1893456000.0
     assert keystone.identity_root("http://h:5000/v3/") == "http://h:5000"
+
+
+def test_topics_go_to_their_projects_broker_and_glance_tasks_stay_local():
+    sent = []
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def cast(self, topic, method, **kw):
+            sent.append((self.name, topic))
+
+    routes = messaging.ProjectTransports(Fake("nova"), Fake("cinder"), Fake("local"))
+    for topic in ("compute.controller1", "scheduler", "conductor",
+                  "cinder-scheduler", "cinder-volume.controller2@file", "glance-tasks"):
+        routes.cast(topic, "m")
+    assert [name for name, _ in sent] == ["nova", "nova", "nova", "cinder", "cinder",
+                                          "local"]
