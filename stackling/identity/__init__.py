@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stackling.identity.api import build_app  # noqa: F401
+from stackling.identity.routes import build_app  # noqa: F401
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud

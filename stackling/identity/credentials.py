@@ -37,7 +37,7 @@ policy.register({
 
 
 def _authorize(req: Request, action: str, user_id: str | None) -> None:
-    from stackling.identity.api import Forbidden
+    from stackling.identity.common import Forbidden
 
     policy.authorize(req.context, action, {"user_id": user_id}, error=Forbidden)
 
