@@ -43,10 +43,13 @@ def extract_availability_zones(requested: str | None, safe: Iterable[str],
         wanted = {z.strip() for z in type_zones.split(",") if z.strip()}
         safe_zones = sorted(wanted & set(safe_zones))
         if not safe_zones:
-            raise errors.InvalidTypeAvailabilityZones(az=type_zones)
+            # Cinder renders its list of the type's zones (a Python list: "['ag1']").
+            listed = [z.strip() for z in type_zones.split(",") if z != ""]
+            raise errors.InvalidTypeAvailabilityZones(az=listed)
     refresh_az = False
     zone = requested
-    if zone is None and group_az:
+    if group_az is not None:
+        # A volume made in a group goes to the group's zone, whatever was requested.
         zone = group_az
     if zone is None:
         if legacy:

@@ -313,7 +313,7 @@ def test_types_and_default(api):
              {"extra_specs": {"RESKEY:availability_zones": "ag9"}})
     resp = create(api, volume_type="az-bound")
     assert resp.json["badRequest"]["message"] == \
-        "Volume type is only supported in these availability zones: ag9"
+        "Volume type is only supported in these availability zones: ['ag9']"
     assert api.get("volume", f"/v3/types/{tid}/extra_specs").json["extra_specs"] == \
         {"RESKEY:availability_zones": "ag9"}
 
