@@ -282,6 +282,8 @@ store_weight_enabled = False
 [validation]
 # No guests to log into: the fake driver runs no operating system.
 run_validation = False
+# No floating IPs without a Network API.
+connect_method = fixed
 
 [network]
 catalog_type = network
@@ -318,6 +320,8 @@ def _tempest(ws: Path, args: list[str], timeout: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.from_workspace:
+        return report(collect(Path(args.from_workspace)), args)
     _stop_on_sigterm()
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="stackling-tempest-"))
@@ -350,7 +354,7 @@ def run(args: argparse.Namespace) -> int:
             include.write_text("\n".join(regexes) + "\n")
             _tempest(ws, ["--include-list", str(include), "--exclude-list", str(exclude),
                           *mode], max(deadline - time.monotonic(), 1))
-            results.update(collect(ws))
+        results = collect(ws)
     finally:
         cloud.stop()
         if not args.keep:
@@ -362,13 +366,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def collect(ws: Path) -> dict[str, tuple[str, str]]:
-    """test id → (success / fail / skip, first line of the reason), from the last stestr
-    run's subunit stream."""
+    """test id → (success / fail / skip, reason), from every stestr run of the workspace."""
     import subunit
     import testtools
 
-    stream = subprocess.run(["stestr", "last", "--subunit"], cwd=ws,
-                            capture_output=True).stdout
     results: dict[str, tuple[str, str]] = {}
 
     def on_test(test: dict) -> None:
@@ -376,31 +377,62 @@ def collect(ws: Path) -> dict[str, tuple[str, str]]:
         if test["status"] in ("success", "fail", "skip"):
             details = {k: b"".join(v.iter_bytes()).decode("utf-8", "replace")
                        for k, v in test["details"].items()}
-            why = reason(details.get("traceback", "")) if test["status"] == "fail" else \
+            why = failure_reason(details) if test["status"] == "fail" else \
                 details.get("reason", "").strip()
             results[test_id] = (test["status"], why)
 
-    case = subunit.ByteStreamToStreamResult(io.BytesIO(stream), non_subunit_name="stdout")
-    result = testtools.StreamToDict(on_test)
-    result.startTestRun()
-    case.run(result)
-    result.stopTestRun()
+    for run_id in range(100):
+        proc = subprocess.run(["stestr", "history", "show", str(run_id), "--subunit"],
+                              cwd=ws, capture_output=True)
+        if proc.returncode != 0 or not proc.stdout:
+            break
+        case = subunit.ByteStreamToStreamResult(io.BytesIO(proc.stdout),
+                                                non_subunit_name="stdout")
+        result = testtools.StreamToDict(on_test)
+        result.startTestRun()
+        case.run(result)
+        result.stopTestRun()
     return results
 
 
-def reason(traceback: str) -> str:
+_REQUEST = re.compile(r"Request \(\w+:(\w+)\): (\d{3}) (\w+) https?://[^/\s]+(\S*)")
+_CLIENT_CALL = re.compile(r'tempest/lib/services/(\S+?)\.py", line \d+, in (\w+)')
+
+
+def failure_reason(details: dict[str, str]) -> str:
+    """`<what failed>: <exception line>`: what failed is the refused request (`404 GET
+    /v2.1/os-hosts`) when the log has it, else the client call of the traceback."""
+    traceback = details.get("traceback", "")
+    why = exception_line(traceback)
+    code = re.search(r"'code': '?(\d{3})|Details: b'(\d{3})", why)
+    where = ""
+    if code:
+        wanted = code.group(1) or code.group(2)
+        hits = [h for h in _REQUEST.findall(details.get("pythonlogging:''", ""))
+                if h[1] == wanted and h[0] != "_run_cleanups"]
+        if hits:
+            where = f"{wanted} {hits[-1][2]} {hits[-1][3].split('?', 1)[0]}"
+    if not where:
+        calls = _CLIENT_CALL.findall(traceback)
+        if calls:
+            where = f"{calls[-1][0].rsplit('/', 1)[-1]}.{calls[-1][1]}"
+    return f"{where}: {why}" if where else why
+
+
+def exception_line(traceback: str) -> str:
     """The exception line of a traceback, with tempest's `Details:` line when it has one."""
     lines = traceback.rstrip().splitlines()
     last_frame = max((i for i, line in enumerate(lines) if line.startswith("  File ")),
                      default=-1)
-    tail = [line for line in lines[last_frame + 2:] if line.strip()] or lines[-1:]
+    tail = [line for line in lines[last_frame + 1:]
+            if line.strip() and not line.startswith(" ")]
     why = tail[0].strip() if tail else "no traceback"
     details = next((line.strip() for line in tail[1:] if line.startswith("Details:")), "")
     return f"{why} {details}".strip()[:300]
 
 
 _IDS = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|"
-                  r"\b[0-9a-f]{32}\b|tempest-[\w-]+|\b\d+(\.\d+)?\b")
+                  r"\b[0-9a-f]{32}\b|tempest-[\w-]+|\b\d{4,}\b")
 
 
 def cause(why: str) -> str:
@@ -516,6 +548,8 @@ def main() -> int:
                         help="put this run's counts per area into README.md")
     parser.add_argument("--failures-doc", action="store_true",
                         help="write doc/tempest-failures.md from this run's failures")
+    parser.add_argument("--from-workspace", default=None,
+                        help="report on the runs of a workspace kept with --keep")
     parser.add_argument("--include", default=None,
                         help="read the test regexes from this file instead of tempest-include.txt")
     return run(parser.parse_args())
