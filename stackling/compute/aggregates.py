@@ -16,8 +16,7 @@ from stackling import exception
 from stackling.compute import common
 from stackling.db.models import Aggregate, AggregateHost, AggregateMetadata, Service, utcnow
 from stackling.db.models_compute import Instance
-# Nova and Cinder share the validator and its 400 texts (oslo-style jsonschema Draft 4).
-from stackling.volume import validation
+from stackling.volume import validation  # Nova's validator and 400 texts are Cinder's too
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 if TYPE_CHECKING:
