@@ -196,7 +196,10 @@ class LiveCloud:
         r = self.stackling("start", "-d")
         assert r.returncode == 0, r.stderr
         w = self.stackling("wait", "--timeout", "30")
-        assert w.returncode == 0, (w.stderr, self.log())
+        if w.returncode != 0:
+            log = self.log()
+            self.stop()   # no fixture teardown follows a failed start: stop it here
+            raise AssertionError((w.stderr, log))
 
     def stop(self) -> None:
         self.stackling("stop")
