@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 23:12:22.861144
+Create Date: 2026-12-01 08:29:24.906421
 """
 
 from alembic import op
@@ -105,6 +105,8 @@ def upgrade() -> None:
     sa.Column('launch_index', sa.Integer(), nullable=False),
     sa.Column('locked', sa.Boolean(), nullable=False),
     sa.Column('locked_reason', sa.String(length=255), nullable=True),
+    sa.Column('locked_by', sa.String(length=8), nullable=True),
+    sa.Column('password', sa.Text(), nullable=True),
     sa.Column('tags', sa.JSON(), nullable=False),
     sa.Column('requested_az', sa.String(length=255), nullable=True),
     sa.Column('scheduler_hints', sa.JSON(), nullable=False),
@@ -121,6 +123,23 @@ def upgrade() -> None:
         batch_op.create_index('ix_compute_instance_host', ['host', 'deleted'], unique=False)
         batch_op.create_index('ix_compute_instance_project', ['project_id', 'deleted'], unique=False)
 
+    op.create_table('compute_instance_action',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('action', sa.String(length=255), nullable=False),
+    sa.Column('instance_uuid', sa.String(length=36), nullable=False),
+    sa.Column('request_id', sa.String(length=255), nullable=False),
+    sa.Column('user_id', sa.String(length=255), nullable=True),
+    sa.Column('project_id', sa.String(length=255), nullable=True),
+    sa.Column('start_time', sa.DateTime(), nullable=False),
+    sa.Column('finish_time', sa.DateTime(), nullable=True),
+    sa.Column('message', sa.String(length=255), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('compute_instance_action', schema=None) as batch_op:
+        batch_op.create_index('ix_compute_instance_action_instance', ['instance_uuid', 'request_id'], unique=False)
+
     op.create_table('compute_instance_fault',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('instance_uuid', sa.String(length=36), nullable=False),
@@ -133,6 +152,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_compute_instance_fault_instance_uuid'), ['instance_uuid'], unique=False)
+
+    op.create_table('compute_migration',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('uuid', sa.String(length=36), nullable=False),
+    sa.Column('instance_uuid', sa.String(length=36), nullable=False),
+    sa.Column('migration_type', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('source_compute', sa.String(length=255), nullable=True),
+    sa.Column('source_node', sa.String(length=255), nullable=True),
+    sa.Column('dest_compute', sa.String(length=255), nullable=True),
+    sa.Column('dest_node', sa.String(length=255), nullable=True),
+    sa.Column('dest_host', sa.String(length=255), nullable=True),
+    sa.Column('old_flavor', sa.JSON(), nullable=False),
+    sa.Column('new_flavor', sa.JSON(), nullable=False),
+    sa.Column('old_vm_state', sa.String(length=32), nullable=True),
+    sa.Column('user_id', sa.String(length=255), nullable=True),
+    sa.Column('project_id', sa.String(length=255), nullable=True),
+    sa.Column('hidden', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('uuid')
+    )
+    with op.batch_alter_table('compute_migration', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compute_migration_instance_uuid'), ['instance_uuid'], unique=False)
 
     op.create_table('compute_node',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -510,6 +554,24 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('flavor_id', 'project_id')
     )
+    op.create_table('compute_instance_action_event',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('action_id', sa.Integer(), nullable=False),
+    sa.Column('event', sa.String(length=255), nullable=False),
+    sa.Column('start_time', sa.DateTime(), nullable=False),
+    sa.Column('finish_time', sa.DateTime(), nullable=True),
+    sa.Column('result', sa.String(length=255), nullable=True),
+    sa.Column('traceback', sa.Text(), nullable=True),
+    sa.Column('details', sa.Text(), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['action_id'], ['compute_instance_action.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('compute_instance_action_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compute_instance_action_event_action_id'), ['action_id'], unique=False)
+
     op.create_table('compute_instance_metadata',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=False),
@@ -641,12 +703,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Tables only: a dropped table takes its indexes along (dropping an index first fails
+    # on MariaDB where a foreign key needs it).
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table('identity_group_membership')
-    with op.batch_alter_table('volume', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_volume_project_id'))
-        batch_op.drop_index(batch_op.f('ix_volume_host'))
-
     op.drop_table('volume')
     op.drop_table('image_member')
     op.drop_table('identity_user')
@@ -656,93 +716,38 @@ def downgrade() -> None:
     op.drop_table('identity_endpoint')
     op.drop_table('identity_assignment')
     op.drop_table('compute_instance_metadata')
+    op.drop_table('compute_instance_action_event')
     op.drop_table('compute_flavor_project')
     op.drop_table('compute_flavor_extra_spec')
-    with op.batch_alter_table('compute_aggregate_metadata', schema=None) as batch_op:
-        batch_op.drop_index('ix_aggregate_metadata_key')
-
     op.drop_table('compute_aggregate_metadata')
-    with op.batch_alter_table('compute_aggregate_host', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_compute_aggregate_host_host'))
-
     op.drop_table('compute_aggregate_host')
     op.drop_table('volume_type')
-    with op.batch_alter_table('volume_snapshot', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_volume_snapshot_volume_id'))
-        batch_op.drop_index(batch_op.f('ix_volume_snapshot_project_id'))
-
     op.drop_table('volume_snapshot')
-    with op.batch_alter_table('volume_reservation', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_volume_reservation_uuid'))
-
     op.drop_table('volume_reservation')
     op.drop_table('volume_quota_usage')
     op.drop_table('volume_quota')
-    with op.batch_alter_table('volume_message', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_volume_message_project_id'))
-
     op.drop_table('volume_message')
-    with op.batch_alter_table('volume_attachment', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_volume_attachment_volume_id'))
-        batch_op.drop_index(batch_op.f('ix_volume_attachment_project_id'))
-        batch_op.drop_index(batch_op.f('ix_volume_attachment_instance_uuid'))
-
     op.drop_table('volume_attachment')
-    with op.batch_alter_table('transfer', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_transfer_volume_id'))
-
     op.drop_table('transfer')
-    with op.batch_alter_table('stackling_decision', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_stackling_decision_resource_id'))
-        batch_op.drop_index(batch_op.f('ix_stackling_decision_request_id'))
-
     op.drop_table('stackling_decision')
     op.drop_table('service')
     op.drop_table('image_metadef_namespace')
-    with op.batch_alter_table('image', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_image_owner'))
-
     op.drop_table('image')
     op.drop_table('identity_service')
     op.drop_table('identity_role')
-    with op.batch_alter_table('identity_revocation_event', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_identity_revocation_event_user_id'))
-        batch_op.drop_index(batch_op.f('ix_identity_revocation_event_audit_id'))
-
     op.drop_table('identity_revocation_event')
     op.drop_table('identity_region')
     op.drop_table('identity_domain')
-    with op.batch_alter_table('identity_credential', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_identity_credential_user_id'))
-
     op.drop_table('identity_credential')
-    with op.batch_alter_table('identity_application_credential', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_identity_application_credential_user_id'))
-
     op.drop_table('identity_application_credential')
-    with op.batch_alter_table('compute_server_group', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_compute_server_group_project_id'))
-
     op.drop_table('compute_server_group')
     op.drop_table('compute_quota')
-    with op.batch_alter_table('compute_node', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_compute_node_host'))
-
     op.drop_table('compute_node')
-    with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_compute_instance_fault_instance_uuid'))
-
+    op.drop_table('compute_migration')
     op.drop_table('compute_instance_fault')
-    with op.batch_alter_table('compute_instance', schema=None) as batch_op:
-        batch_op.drop_index('ix_compute_instance_project')
-        batch_op.drop_index('ix_compute_instance_host')
-
+    op.drop_table('compute_instance_action')
     op.drop_table('compute_instance')
     op.drop_table('compute_flavor')
-    with op.batch_alter_table('compute_block_device_mapping', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_compute_block_device_mapping_volume_id'))
-        batch_op.drop_index(batch_op.f('ix_compute_block_device_mapping_instance_uuid'))
-
     op.drop_table('compute_block_device_mapping')
     op.drop_table('compute_aggregate')
     # ### end Alembic commands ###

@@ -1,0 +1,230 @@
+"""nova-conductor (with the scheduler): pick a host for a server, claim it, cast the build.
+
+Build: the API writes the instance (BUILD/scheduling) and casts ``build_instance`` to the
+``scheduler`` topic. The conductor reads host states, runs the pure scheduler, claims the
+resources with a compare-and-swap UPDATE on the compute node (placement's job), records
+host/node/zone and casts ``build_and_run_instance`` to ``compute.<host>``, whose driver
+spawns it. No host → ERROR with fault ``No valid host was found. ...``.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import TYPE_CHECKING
+
+from stackling import decisions
+from stackling.compute import scheduler, volume_zones
+from stackling.compute.objects import instance as instances
+from stackling.compute.objects import instance_action, migration, server_group
+from stackling.compute.objects import zones as az
+from stackling.db.models_compute import Instance
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+LOG = logging.getLogger(__name__)
+
+
+def _group_filter(states: list, group_policy: str, member_hosts: set[str]) -> list:
+    """ServerGroupAffinityFilter / ServerGroupAntiAffinityFilter."""
+    if group_policy == "affinity":
+        return [h for h in states if h.host in member_hosts] if member_hosts else states
+    return [h for h in states if h.host not in member_hosts]
+
+
+class MoveFailed(Exception):
+    """A move found no destination: the server keeps its host and state."""
+
+
+def _move_spec(inst: Instance, flavor: dict, target: str | None, force: bool,
+               ignore: set[str]) -> scheduler.RequestSpec:
+    vcpus, ram, disk = migration.sized(flavor)
+    if (inst.scheduler_hints or {}).get("_is_bfv"):
+        disk -= int(flavor.get("disk") or 0)
+    return scheduler.RequestSpec(
+        vcpus=vcpus, memory_mb=ram, disk_gb=disk, availability_zone=inst.requested_az,
+        force_host=target if force else None, requested_host=None if force else target,
+        ignore_hosts=frozenset(ignore))
+
+
+class MoveTasks:
+    """The conductor's side of resize, cold and live migration (``MigrationTask``,
+    ``LiveMigrationTask``): schedule with the stored request spec (so a pinned server keeps
+    its zone), claim the destination, and hand the move to the compute hosts."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+
+    def _schedule(self, spec: scheduler.RequestSpec) -> scheduler.HostState:
+        conf = self.cloud.config.nova
+        for _ in range(conf.scheduler.max_attempts):
+            with self.cloud.db.reader() as s:
+                states = scheduler.read_host_states(s, conf)
+            hosts = scheduler.select_hosts(scheduler.HostIndex.build(states), spec)
+            chosen = next((h for h in hosts if instances.claim(
+                self.cloud, h.node, spec.vcpus, spec.memory_mb, spec.disk_gb)), None)
+            if chosen is not None:
+                return chosen
+        raise scheduler.NoValidHost()
+
+    def migrate_server(self, instance_uuid: str, migration_id: int, flavor: dict,
+                       host: str | None = None, request_id: str | None = None) -> None:
+        """Resize (a new flavor) or cold migrate (the same one): ``_cold_migrate``."""
+        cloud = self.cloud
+        with cloud.db.reader() as s:
+            inst = instances.by_uuid(s, instance_uuid)
+            if inst is None or inst.deleted:
+                return
+            resize = flavor.get("id") != (inst.flavor or {}).get("id")
+            exclude = set() if resize and cloud.config.nova.allow_resize_to_same_host \
+                else {inst.host}
+            spec = _move_spec(inst, flavor, host, False, exclude)
+            kind = "resize" if resize else "cold migrate"
+            old_state = inst.vm_state
+        try:
+            with instance_action.event(cloud, instance_uuid, request_id,
+                                       "conductor_migrate_server"):
+                try:
+                    with instance_action.event(cloud, instance_uuid, request_id,
+                                               "cold_migrate"):
+                        chosen = self._schedule(spec)
+                except scheduler.NoValidHost as exc:
+                    raise MoveFailed(f"No valid host was found. No valid host found for "
+                                     f"{kind}") from exc
+        except MoveFailed as exc:
+            migration.set_status(cloud, migration_id, "error")
+            instances.add_fault(cloud, instance_uuid, str(exc), traceback.format_exc(),
+                                vm_state=old_state, task_state=None)
+            return
+        with cloud.db.reader() as s:
+            zone = az.zone_of_host(s, cloud.config.nova, chosen.host)
+        migration.set_status(cloud, migration_id, "pre-migrating", dest_compute=chosen.host,
+                             dest_node=chosen.node, dest_host=chosen.host)
+        with cloud.db.writer() as s:
+            row = instances.by_uuid(s, instance_uuid)
+            if row is not None:
+                row.availability_zone = zone
+        cloud.rpc.cast(f"compute.{chosen.host}", "prep_resize", instance_uuid=instance_uuid,
+                       migration_id=migration_id, request_id=request_id)
+
+    def live_migrate_instance(self, instance_uuid: str, migration_id: int,
+                              host: str | None = None, force: bool = False,
+                              request_id: str | None = None,
+                              event: str = "conductor_live_migrate_instance") -> str | None:
+        """``LiveMigrationTask``: returns the error text when it failed (the API of
+        microversions before 2.34 turns it into a 400)."""
+        cloud = self.cloud
+        with cloud.db.reader() as s:
+            inst = instances.by_uuid(s, instance_uuid)
+            if inst is None or inst.deleted:
+                return None
+            source, old_state = inst.host, inst.vm_state
+            spec = _move_spec(inst, dict(inst.flavor or {}), host, force, {source})
+        try:
+            with instance_action.event(cloud, instance_uuid, request_id, event):
+                if host == source:
+                    raise MoveFailed(f"Unable to migrate instance ({instance_uuid}) to "
+                                     f"current host ({source}).")
+                try:
+                    chosen = self._schedule(spec)
+                except scheduler.NoValidHost as exc:
+                    raise MoveFailed(str(exc)) from exc
+        except MoveFailed as exc:
+            migration.set_status(cloud, migration_id, "error")
+            instances.add_fault(cloud, instance_uuid, str(exc), traceback.format_exc(),
+                                vm_state=old_state, task_state=None)
+            return str(exc)
+        migration.set_status(cloud, migration_id, "running", dest_compute=chosen.host,
+                             dest_node=chosen.node, dest_host=chosen.host)
+        cloud.rpc.cast(f"compute.{source}", "live_migration", instance_uuid=instance_uuid,
+                       migration_id=migration_id, request_id=request_id)
+        return None
+
+
+class Conductor(MoveTasks):
+    """The ``scheduler`` topic: schedule_and_build_instances, as nova-conductor does."""
+
+    def build_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
+        with self.cloud.db.reader() as s:
+            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            group = (inst.scheduler_hints or {}).get("group") if inst is not None else None
+        if not group:
+            return self._build_instance(instance_uuid, caller)
+        # Members of a group are placed one at a time so that each sees the others' hosts.
+        with server_group.SCHEDULE_LOCK:
+            return self._build_instance(instance_uuid, caller, group)
+
+    def _build_instance(self, instance_uuid: str, caller: dict | None = None,
+                        group: str | None = None) -> None:
+        cloud = self.cloud
+        conf = cloud.config.nova
+        with cloud.db.reader() as s:
+            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            if inst is None or inst.deleted:
+                return
+            hints = inst.scheduler_hints or {}
+            spec = scheduler.RequestSpec(
+                vcpus=inst.vcpus, memory_mb=inst.memory_mb,
+                disk_gb=instances.claimed_disk(inst),
+                availability_zone=inst.requested_az,
+                force_host=hints.get("_force_host"), force_node=hints.get("_force_node"),
+                requested_host=hints.get("_requested_host"),
+                requested_node=hints.get("_requested_node"))
+            states = scheduler.read_host_states(s, conf)
+            rule = server_group.placement_rule(s, group, instance_uuid) if group else None
+        if rule is not None:
+            states = _group_filter(states, *rule)
+        chosen = None
+        try:
+            for _ in range(conf.scheduler.max_attempts):
+                hosts = scheduler.select_hosts(scheduler.HostIndex.build(states), spec)
+                chosen = next((h for h in hosts if instances.claim(cloud, h.node, spec.vcpus,
+                                                         spec.memory_mb, spec.disk_gb)), None)
+                if chosen is not None:
+                    break
+                with cloud.db.reader() as s:
+                    states = scheduler.read_host_states(s, conf)
+                if rule is not None:
+                    states = _group_filter(states, *rule)
+            if chosen is None:
+                raise scheduler.NoValidHost()
+        except scheduler.NoValidHost as exc:
+            # Reserved volumes stay reserved until the server is deleted.
+            instances.set_error(cloud, instance_uuid, str(exc), traceback.format_exc())
+            instance_action.fail(cloud, instance_uuid, (caller or {}).get("request_id"),
+                                 "conductor_schedule_and_build_instances", str(exc))
+            decisions.record(cloud, resource_type="server", resource_id=instance_uuid,
+                             service="nova-conductor", step="host", outcome=decisions.FAILED,
+                             summary=f"No host passed the filters for zone "
+                                     f"{spec.availability_zone or '(any)'}: {exc}",
+                             inputs={"requested_az": spec.availability_zone})
+            return
+        release_mode = cloud.config.stackling.stackling.behaviour_release
+        with cloud.db.writer() as s:
+            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            if inst is None or inst.deleted:
+                instances.release(s, chosen.node, spec.vcpus, spec.memory_mb, spec.disk_gb)
+                return
+            inst.host, inst.node = chosen.host, chosen.node
+            host_zone = az.zone_of_host(s, conf, chosen.host)
+            # Since Pike the instance takes the chosen host's zone; in 2016 it kept the
+            # requested one (or none).
+            inst.availability_zone = volume_zones.instance_zone(
+                release_mode, inst.requested_az, host_zone)
+            inst.task_state = "spawning"
+        decisions.record(
+            cloud, resource_type="server", resource_id=instance_uuid,
+            service="nova-conductor", step="host", outcome=decisions.OK,
+            summary=f"Scheduled to {chosen.host} (zone {host_zone}) for requested zone "
+                    f"{spec.availability_zone or '(any)'}; the instance's zone is now "
+                    f"{volume_zones.instance_zone(release_mode, spec.availability_zone, host_zone)}"
+                    + (" (2016: the requested zone)" if volume_zones.is_2016(release_mode)
+                       else " (the host's zone, as since Pike)"),
+            inputs={"requested_az": spec.availability_zone, "host": chosen.host,
+                    "host_zone": host_zone, "release": release_mode})
+        with instance_action.event(cloud, instance_uuid, (caller or {}).get("request_id"),
+                                   "conductor_schedule_and_build_instances"):
+            pass
+        cloud.rpc.cast(f"compute.{chosen.host}", "build_and_run_instance",
+                       instance_uuid=instance_uuid, caller=caller)

@@ -1,0 +1,1 @@
+"""The rows cinder-api and the volume workers share (quotas, attach states, backends, ...)."""
