@@ -198,27 +198,28 @@ build_timeout = 60
 build_interval = 1
 
 [compute-feature-enabled]
-# {NOT_SERVED}: the server actions below answer 400 "There is no such action" (Nova
-# without them would not know the action either).
-resize = False
-pause = False
+# Served: the server actions, moves and consoles below (three hosts to move between).
+pause = True
+suspend = True
+rescue = True
+stable_rescue = True
+console_output = True
+change_password = True
+resize = True
+cold_migration = True
+live_migration = True
+vnc_console = True
+spice_console = True
+serial_console = True
+# {NOT_SERVED}: these server actions answer 400 "There is no such action" (shelve,
+# createImage), as a Nova without them would.
 shelve = False
-suspend = False
-cold_migration = False
-live_migration = False
-rescue = False
-console_output = False
-change_password = False
-# createImage, {NOT_SERVED}.
 snapshot = False
-# {NOT_SERVED}: in-place volume swap (PUT os-volume_attachments/{{id}} with another volume).
+# {NOT_SERVED}: in-place volume swap; Nova swaps only for Cinder's migration or retype of
+# an attached volume, which stackling's Cinder does not do, so every swap is refused.
 swap_volume = False
 # {NOT_SERVED}: os-interface needs the Network API.
 interface_attach = False
-# {NOT_SERVED}: no console proxies.
-vnc_console = False
-spice_console = False
-serial_console = False
 # {NOT_SERVED}: no metadata service (only used with run_validation, which is off: no guests).
 metadata_service = False
 # Personality files are gone since 2.57 and not served before it either.
