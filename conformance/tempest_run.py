@@ -433,7 +433,7 @@ def exception_line(traceback: str) -> str:
 
 
 _IDS = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|"
-                  r"\b[0-9a-f]{32}\b|tempest-[\w-]+|\b\d{4,}\b")
+                  r"\b[0-9a-f]{32}\b|0x[0-9a-f]+|tempest-[\w-]+|\b\d{4,}\b")
 
 
 def cause(why: str) -> str:
@@ -519,9 +519,10 @@ def write_failures_doc(failed: dict[str, str], total: Counter) -> None:
     out = ["# Tempest failures", "",
            f"The failures of the last full conformance run ({dt.date.today().isoformat()}, "
            f"tempest {_tempest_version()}: {total['success']} passed, {total['fail']} failed, "
-           f"{total['skip']} skipped), grouped by the first line of their reason (ids and "
-           "numbers blanked). Written by `python conformance/tempest_run.py --failures-doc`;"
-           " rerun it after a fix rather than editing this file.", ""]
+           f"{total['skip']} skipped), grouped by cause: the request the cloud refused (or "
+           "the tempest client call, or the assertion) and the first line of the reason, "
+           "ids blanked. Written by `python conformance/tempest_run.py --failures-doc`; "
+           "rerun it after a fix rather than editing this file.", ""]
     for key, tests in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         out += [f"## {len(tests)} × `{key.replace('`', chr(39))}`", ""]
         out += [f"- `{test_id}`" for test_id, _ in tests]
