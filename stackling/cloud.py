@@ -32,7 +32,9 @@ class Cloud:
         self.topology = topology or Topology.load(settings.topology_file)
         url = (settings.database_url or self.config.stackling.database.connection
                or settings.sqlite_url())
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Database, volumes, keys and clouds.yaml live here: the owner's only (0700).
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        settings.data_dir.chmod(0o700)
         self.db = Database(url)
         self.rpc = rpc.InProcessTransport()
         self.notifier = ChangeNotifier()
@@ -64,6 +66,7 @@ class Cloud:
             # is being created.
             self.identity.prehash_bootstrap()
         result = self.db.migrate()
+        self.db.make_private()
         for area in self.areas.values():
             if hasattr(area, "setup"):
                 area.setup(self, fresh=result == "created")
@@ -84,8 +87,10 @@ class Cloud:
         self.servers = serve_all(self)
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.stop()
+        if self.servers:
+            from stackling.web.server import stop_all
+
+            stop_all(self.servers)
         self.heartbeat.stop()
         for area in self.areas.values():
             if hasattr(area, "stop"):

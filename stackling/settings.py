@@ -50,8 +50,17 @@ class Settings:
         return self.data_dir / "logs" / "stackling.log"
 
     @property
+    def console_file(self) -> Path:
+        """stdout/stderr of a detached cloud: what did not go through logging."""
+        return self.data_dir / "logs" / "console.log"
+
+    @property
     def clouds_yaml(self) -> Path:
         return self.data_dir / "clouds.yaml"
 
+    @property
+    def sqlite_file(self) -> Path:
+        return self.data_dir / "stackling.db"
+
     def sqlite_url(self) -> str:
-        return f"sqlite:///{self.data_dir / 'stackling.db'}"
+        return f"sqlite:///{self.sqlite_file}"

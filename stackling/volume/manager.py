@@ -1,6 +1,6 @@
 """cinder-volume: one manager per backend (``host@backend``), driving the file driver.
 
-create: blank, from image (status ``downloading``; qcow2 converted with qemu-img, raw
+create: blank, from image (status ``downloading``; qcow2 converted to raw, raw
 cloned or copied with the kernel's fast paths), from snapshot, from source volume.
 Failures that another backend could fix go back to the scheduler (up to
 scheduler_max_attempts); image and source errors go straight to ``error``.

@@ -393,5 +393,5 @@ _HOST = {"type": "object",
 
 def _host_arg(body: dict, action: str) -> str:
     """The host of an add_host / remove_host body, validated before the policy as Nova."""
-    validation.validate(validation.action_schema(action, _HOST), body)
+    validation.validate("compute", body, validation.wrap(action, _HOST))
     return body[action]["host"]

@@ -167,18 +167,12 @@ def _list(req: Request, detail: bool):
         q = q.where(Instance.project_id == ctx.project_id)
     since = params.get("changes-since")
     if since:
-        try:
-            stamp = _parse_time(since)
-        except ValueError:
-            raise exception.BadRequest(
-                "Invalid input for query parameters changes-since. Value: "
-                f"{since}. '{since}' is not a 'date-time'") from None
-        q = q.where(Instance.updated_at >= stamp)
+        q = q.where(Instance.updated_at >= _query_time("changes-since", since))
     else:
         q = q.where(Instance.deleted == 0)
     before = params.get("changes-before") if req.version.matches("2.66") else None
     if before:
-        q = q.where(Instance.updated_at <= _parse_time(before))
+        q = q.where(Instance.updated_at <= _query_time("changes-before", before))
     status = params.get("status")
     if status:
         vm_state = views.STATUS_TO_VM.get(status.upper())
@@ -207,11 +201,8 @@ def _list(req: Request, detail: bool):
         instances = list(s.scalars(q))
         name = params.get("name")
         if name:
-            try:
-                pattern = re.compile(name)
-            except re.error:
-                pattern = re.compile(re.escape(name))
-            instances = [i for i in instances if pattern.search(i.display_name)]
+            matches = common.name_matcher("name", name)
+            instances = [i for i in instances if matches(i.display_name)]
         if req.version.matches("2.26") and any(
                 k in params for k in ("tags", "tags-any", "not-tags", "not-tags-any")):
             instances = [i for i in instances if server_tags.matches(i.tags, params)]
@@ -237,6 +228,16 @@ def _list(req: Request, detail: bool):
             f"{_base(req)}/v2.1/{ctx.project_id}/{path}?limit={n}{extra}"
             f"&marker={data[-1].uuid}")}]
     return json_response(body)
+
+
+def _query_time(name: str, text: str):
+    """A date-time query parameter, with Nova's query-schema 400."""
+    try:
+        return _parse_time(text)
+    except ValueError:
+        raise exception.BadRequest(
+            f"Invalid input for query parameters {name}. Value: {text}. '{text}' is not "
+            "a 'date-time'") from None
 
 
 def _parse_time(text: str):

@@ -1,35 +1,20 @@
-"""Cinder's JSON-schema validation (cinder/api/validation/validators.py): the shared
-validator of stackling.web.validation plus Cinder's ``uuid`` format."""
+"""Cinder's schema helpers; validation itself is the one shared mechanism (web.validation)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import jsonschema
+from stackling.web import validation
 
-from stackling.web import validation as web_validation
-
-_FORMATS = jsonschema.FormatChecker(formats=())
-
-
-@_FORMATS.checks("uuid")
-def _is_uuid(value: Any) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-UUID = {"type": "string", "format": "uuid"}
+UUID = validation.UUID
 UUID_OR_NULL = {"oneOf": [UUID, {"type": "null"}]}
 
 
 def validate(schema: dict, body: Any) -> None:
-    web_validation.validate(schema, body, _FORMATS)
+    validation.validate("volume", body, schema)
 
 
-action_schema = web_validation.action_schema
+def action_schema(name: str, inner: dict | None = None) -> dict:
+    """``{"<name>": <inner>}`` and nothing else (Cinder's per-action schemas)."""
+    return {"type": "object", "properties": {name: inner or {}}, "required": [name],
+            "additionalProperties": False}
