@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from stackling import runstate
+from stackling.seams import SelectionError, parse_only
 from stackling.settings import DEFAULT_PORTS, Settings, default_data_dir
 
 LOG = logging.getLogger("stackling")
@@ -33,7 +34,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     # NOTE: --config-dir, --host and --port-offset default to None so that the commands
     # talking to a started cloud can tell "not given" and take them from its run state.
     p.add_argument("--config-dir", default=None,
-                   help="holds nova.conf, cinder.conf, stackling.conf (default <data-dir>/etc; "
+                   help="holds nova.conf, cinder.conf, glance-api.conf, stackling.conf (default <data-dir>/etc; "
                         "env STACKLING_CONFIG_DIR)")
     p.add_argument("--topology", default=env("STACKLING_TOPOLOGY"),
                    help="topology YAML (default: the seed's three zones)")
@@ -46,6 +47,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database-url", default=env("STACKLING_DATABASE_URL"),
                    help="SQLAlchemy URL, e.g. postgresql://user@127.0.0.1/db "
                         "(default: SQLite in the data dir)")
+    p.add_argument("--only", default=env("STACKLING_ONLY"),
+                   help="run only these services, e.g. keystone,nova-api or "
+                        "nova-compute=controller1,cinder-volume=controller2@file "
+                        "(default: all of them)")
 
 
 def settings_from(args: argparse.Namespace, state: dict | None = None) -> Settings:
@@ -59,7 +64,8 @@ def settings_from(args: argparse.Namespace, state: dict | None = None) -> Settin
                     config_dir=Path(config_dir) if config_dir else None,
                     topology_file=Path(args.topology) if args.topology else None,
                     host=args.host or state.get("host") or env("STACKLING_HOST", "127.0.0.1"),
-                    port_offset=offset, database_url=args.database_url)
+                    port_offset=offset, database_url=args.database_url,
+                    only=args.only or state.get("only"))
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -78,7 +84,8 @@ def _alive_pid(state: dict | None) -> int | None:
 
 def _forward(args: argparse.Namespace) -> list[str]:
     out = []
-    for opt in ("data_dir", "config_dir", "topology", "host", "port_offset", "database_url"):
+    for opt in ("data_dir", "config_dir", "topology", "host", "port_offset", "database_url",
+                "only"):
         value = getattr(args, opt)
         if value is not None:
             out += ["--" + opt.replace("_", "-"), str(value)]
@@ -160,6 +167,11 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(f"stackling is already running (pid {running_pid}) for {settings.data_dir}",
               file=sys.stderr)
         return 1
+    try:
+        parse_only(settings.only)
+    except SelectionError as exc:
+        print(f"stackling: --only: {exc}", file=sys.stderr)
+        return 2
     if args.detach:
         settings.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # The child logs to the rotating log itself; its stdout/stderr (what bypasses
@@ -213,8 +225,13 @@ def run_foreground(settings: Settings) -> int:
     prehashed = bootstrap_hashes.start(settings, config)
     from stackling.cloud import Cloud
 
-    cloud = Cloud(settings, config)
-    cloud.identity.prehashed = prehashed
+    try:
+        cloud = Cloud(settings, config)
+    except SelectionError as exc:
+        LOG.error("cannot start: %s", exc)
+        return 2
+    if cloud.identity is not None:
+        cloud.identity.prehashed = prehashed
     cloud.setup()
     cloud.start()
     try:
@@ -288,10 +305,14 @@ def _probe(host: str, port: int, timeout: float = 1.0) -> int | None:
 
 
 def api_states(settings: Settings) -> dict[str, int | None]:
-    return {name: _probe(settings.host, settings.port(name)) for name in DEFAULT_PORTS}
+    """The answer of each API this cloud (or its --only part) serves."""
+    areas = parse_only(settings.only).areas
+    return {name: _probe(settings.host, settings.port(name)) for name in DEFAULT_PORTS
+            if name in areas}
 
 
 def _answering(states: dict[str, int | None]) -> bool:
+    """Every API answers (a process serving none, e.g. compute hosts only, trivially)."""
     return all(code is not None and code < 500 for code in states.values())
 
 

@@ -38,7 +38,8 @@ def record(settings: Settings, pid: int, serving: bool) -> None:
     state = {"pid": pid, "serving": serving,
              "host": settings.host, "port_offset": settings.port_offset,
              "ports": {name: settings.port(name) for name in DEFAULT_PORTS},
-             "config_dir": str(settings.config_dir), "data_dir": str(settings.data_dir)}
+             "config_dir": str(settings.config_dir), "data_dir": str(settings.data_dir),
+             "only": settings.only}
     write_atomic(state_file(settings.data_dir), json.dumps(state, indent=1) + "\n")
     write_atomic(settings.pid_file, f"{pid}\n")
 

@@ -25,6 +25,7 @@ class Settings:
     host: str = "127.0.0.1"
     port_offset: int = 0
     database_url: str | None = None
+    only: str | None = None        # --only: the services this process runs (all if None)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()

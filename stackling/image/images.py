@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -64,21 +65,25 @@ DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 
 
+# Glance's own per-process state, kept here rather than set on the shared Cloud.
+_STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STAGING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def store(cloud: Cloud) -> imagestore.ImageStore:
-    """The image file store of this cloud (one per process, under the data dir)."""
-    st = getattr(cloud, "image_store", None)
+    """Glance's file store for this cloud (under the data dir)."""
+    st = _STORES.get(cloud)
     if st is None:
-        st = imagestore.ImageStore(cloud.settings.data_dir / "images")
-        cloud.image_store = st
+        st = _STORES[cloud] = imagestore.ImageStore(cloud.settings.data_dir / "images")
     return st
 
 
 def staging(cloud: Cloud) -> imagestore.ImageStore:
     """Glance's staging area (``node_staging_uri``): data staged for glance-direct import."""
-    st = getattr(cloud, "image_staging", None)
+    st = _STAGING.get(cloud)
     if st is None:
-        st = imagestore.ImageStore(cloud.settings.data_dir / "images" / "staging")
-        cloud.image_staging = st
+        st = _STAGING[cloud] = imagestore.ImageStore(
+            cloud.settings.data_dir / "images" / "staging")
     return st
 
 

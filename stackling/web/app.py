@@ -161,7 +161,7 @@ class ApiApp:
         if not token:
             raise exception.Unauthorized()
         try:
-            auth = self.cloud.identity.validate(token)
+            auth = self.cloud.validator(self.info.name).validate(token)
         except exception.StacklingError:
             if public:
                 return RequestContext(cloud=self.cloud, request_id=request_id)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from stackling import clients, decisions, exception
+from stackling import clients, decisions, exception, rpc
 from stackling.compute import cinder as volume_api
 from stackling.compute import neutron, volume_zones
 from stackling.compute.api import (
@@ -598,18 +598,22 @@ def delete_server(req: Request, server_id: str):
         server_actions.check_locked(req, inst)
         instance_action.record(s, req.context, inst.uuid, instance_action.DELETE)
         host = inst.host
-        if host:
+        # Nova's servicegroup check: a cast to a down host would only wait in its queue.
+        host_up = bool(host) and any(
+            svc.up for svc in az.nova_services(s, cloud.config.nova, host, "nova-compute"))
+        if host_up:
             inst.task_state = "deleting"
             inst.updated_at = utcnow()
     caller = volume_api.Caller.from_context(req.context)
-    if host:
+    if host_up:
         try:
             cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id,
                            caller=caller.as_dict(), request_id=req.context.request_id)
             return empty_response(204)
-        except Exception:  # the host's manager is gone: delete locally, as Nova does
+        except rpc.NoSuchTopic:  # in-process: no manager for this host any more
             pass
-    # Never reached a host (or its manager is gone): the API cleans up the volumes.
+    # Never reached a host, or its nova-compute is down: the API deletes locally (Nova's
+    # _local_delete), cleaning up the volumes.
     server_volumes.local_cleanup(cloud, caller, server_id)
     instances.delete_instance_row(cloud, server_id, release_claim=bool(host))
     return empty_response(204)

@@ -105,7 +105,7 @@ def detail(s, req: Request, row: Volume, extensions: bool = True) -> dict:
 
 def resolve_image(req: Request, ref: str) -> dict:
     """Cinder's imageRef rules: id (last path segment) first, then a name search."""
-    glance = clients.ServiceClient.for_context(req.context, "image")
+    glance = clients.ServiceClient.for_context(req.context, "image", source="cinder")
     image_id = ref.rstrip("/").split("/")[-1]
     if common.UUID_RE.match(image_id):
         try:
