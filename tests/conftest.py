@@ -7,7 +7,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import ApiClient, LiveCloud, make_cloud
+from tests.helpers import ApiClient, LiveCloud, make_cloud, unavailable
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -53,7 +53,7 @@ def _scratch_database(admin_url: str, kind: str):
         with engine.connect() as conn:
             conn.exec_driver_sql(f"CREATE DATABASE {name}")
     except sa.exc.OperationalError as exc:
-        pytest.skip(f"{kind} is not reachable at {admin_url}: {exc.orig}")
+        unavailable(f"{kind} is not reachable at {admin_url}: {exc.orig}")
     url = sa.engine.make_url(admin_url).set(database=name).render_as_string(
         hide_password=False)
     yield url

@@ -47,7 +47,8 @@ def extract_availability_zones(requested: str | None, safe: Iterable[str],
             raise errors.InvalidTypeAvailabilityZones(az=wanted)
     refresh_az = False
     zone = requested
-    if zone is None and group_az:
+    if group_az is not None:
+        # A volume made in a group goes to the group's zone, whatever was requested.
         zone = group_az
     if zone is None:
         if legacy:

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import wait_for
+from tests.helpers import unavailable, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -144,13 +144,18 @@ def test_legacy_python_clients(live_cloud, disk):
     glance.images.delete(image.id)
 
 
-PLAYBOOK = """
+PLAYBOOK_HEAD = """
 - hosts: localhost
   connection: local
   gather_facts: false
   vars:
     cloud: stackling
   tasks:
+"""
+
+# Build: an image, a volume from it in zone nova, a server booted from it in zone ag1, a
+# second volume attached. Left in place so the test can look where everything landed.
+BUILD = PLAYBOOK_HEAD + """
     - openstack.cloud.image:
         cloud: "{{{{ cloud }}}}"
         name: ans-img-{tag}
@@ -191,6 +196,10 @@ PLAYBOOK = """
         server: ans-srv-{tag}
         volume: ans-data-{tag}
         wait: true
+"""
+
+# Tear down: detach, delete the server, the volumes and the image.
+TEARDOWN = PLAYBOOK_HEAD + """
     - openstack.cloud.server_volume:
         cloud: "{{{{ cloud }}}}"
         server: ans-srv-{tag}
@@ -215,12 +224,7 @@ PLAYBOOK = """
 """
 
 
-@pytest.mark.skipif(shutil.which("ansible-playbook") is None,
-                    reason="ansible is not installed (pip install -e '.[test]')")
-def test_ansible_openstack_cloud(live_cloud, disk, tmp_path):
-    tag = uuid.uuid4().hex[:6]
-    playbook = tmp_path / "scenario.yml"
-    playbook.write_text(PLAYBOOK.format(tag=tag, disk=disk))
+def _ansible_env(live_cloud, tmp_path) -> dict[str, str]:
     env = live_cloud.env
     env["ANSIBLE_STDOUT_CALLBACK"] = "json"
     env["ANSIBLE_LOCALHOST_WARNING"] = "False"
@@ -232,15 +236,50 @@ def test_ansible_openstack_cloud(live_cloud, disk, tmp_path):
     # 'version'" on any cloud. A sitecustomize that imports it works around the client's
     # bug without touching the modules.
     shim = tmp_path / "shim"
-    shim.mkdir()
+    shim.mkdir(exist_ok=True)
     (shim / "sitecustomize.py").write_text(
         "try:\n    import openstack.version  # noqa: F401\nexcept ImportError:\n    pass\n")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shim), env.get("PYTHONPATH")]))
     env["ANSIBLE_INVENTORY_UNPARSED_WARNING"] = "False"
-    proc = subprocess.run(["ansible-playbook", str(playbook)], capture_output=True,
+    return env
+
+
+def _play(text: str, env: dict[str, str], path) -> dict:
+    path.write_text(text)
+    proc = subprocess.run(["ansible-playbook", str(path)], capture_output=True,
                           text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
-    result = json.loads(proc.stdout)
-    stats = result["stats"]["localhost"]
+    stats = json.loads(proc.stdout)["stats"]["localhost"]
     assert stats["failures"] == 0 and stats["unreachable"] == 0
-    assert stats["changed"] >= 8
+    return stats
+
+
+@pytest.mark.timeout(900)
+def test_ansible_openstack_cloud(live_cloud, disk, tmp_path):
+    if shutil.which("ansible-playbook") is None:
+        unavailable("ansible is not installed (pip install -e '.[test]')")
+    tag = uuid.uuid4().hex[:6]
+    env = _ansible_env(live_cloud, tmp_path)
+    try:
+        assert _play(BUILD.format(tag=tag, disk=disk), env, tmp_path / "build.yml"
+                     )["changed"] >= 5
+        # Where it landed, as the API tells (the default topology: zone ag1 is
+        # controller1's aggregate; the one Cinder backend is on controller2 in zone nova).
+        conn = live_cloud.connect()
+        server = conn.compute.find_server(f"ans-srv-{tag}", ignore_missing=False)
+        server = conn.compute.get_server(server.id)
+        assert server.status == "ACTIVE"
+        assert server.availability_zone == "ag1"
+        assert server.compute_host == "controller1"
+        boot = conn.block_storage.find_volume(f"ans-vol-{tag}", ignore_missing=False)
+        data = conn.block_storage.find_volume(f"ans-data-{tag}", ignore_missing=False)
+        for vol in (boot, data):
+            vol = conn.block_storage.get_volume(vol.id)
+            assert vol.availability_zone == "nova"
+            assert vol.host.split("@")[0] == "controller2"
+            assert vol.status == "in-use"
+            assert [a["server_id"] for a in vol.attachments] == [server.id]
+        attached = {a.volume_id for a in conn.compute.volume_attachments(server)}
+        assert attached == {boot.id, data.id}
+    finally:
+        _play(TEARDOWN.format(tag=tag), env, tmp_path / "teardown.yml")

@@ -403,10 +403,12 @@ def test_image_min_ram_larger_than_flavor_is_refused(api):
 
 
 def test_unknown_server_action_is_400(api, image):
+    # An action Nova itself does not know (nova/api/openstack/wsgi.py: KeyError of the
+    # action table); not one Nova serves and stackling does not yet.
     sid = boot(api, image).json["server"]["id"]
-    resp = api.post("compute", f"/v2.1/servers/{sid}/action", {"createImage": {"name": "x"}})
+    resp = api.post("compute", f"/v2.1/servers/{sid}/action", {"makeCoffee": {"sugar": 2}})
     assert resp.status == 400, resp
-    assert resp.json["badRequest"]["message"] == "There is no such action: createImage"
+    assert resp.json["badRequest"]["message"] == "There is no such action: makeCoffee"
 
 
 def test_nova_action_on_missing_server_is_404(api):

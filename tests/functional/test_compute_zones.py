@@ -151,6 +151,37 @@ def test_moving_a_host_changes_its_zone(api):
     assert unknown.json["itemNotFound"]["message"] == "Host 'nohost' is not mapped to any cell"
 
 
+MALFORMED_HOST_ACTIONS = [
+    ({"add_host": {}}, ("Invalid input for field/attribute add_host. Value: {}. "
+                        "'host' is a required property")),
+    ({"add_host": "controller3"}, ("Invalid input for field/attribute add_host. Value: "
+                                   "controller3. 'controller3' is not of type 'object'")),
+    ({"add_host": {"host": 5}}, ("Invalid input for field/attribute host. Value: 5. "
+                                 "5 is not of type 'string'")),
+    ({"add_host": {"host": "controller3", "zone": "ag1"}},
+     ("Invalid input for field/attribute add_host. Value: {'host': 'controller3', "
+      "'zone': 'ag1'}. Additional properties are not allowed ('zone' was unexpected)")),
+    ({"remove_host": None}, ("Invalid input for field/attribute remove_host. Value: None. "
+                             "None is not of type 'object'")),
+    ({"remove_host": {"name": "controller1"}},
+     ("Invalid input for field/attribute remove_host. Value: {'name': 'controller1'}. "
+      "'host' is a required property")),
+    ({"remove_host": {"host": "a b"}}, ("Invalid input for field/attribute host. Value: a b. "
+                                        "'a b' does not match '^[a-zA-Z0-9-._]*$'")),
+]
+
+
+@pytest.mark.parametrize("body, message", MALFORMED_HOST_ACTIONS)
+def test_malformed_host_actions_are_400(api, body, message):
+    # Nova's add_host / remove_host schemas (host: parameter_types.fqdn), with the
+    # jsonschema message of the first error, prefixed by Nova's validator.
+    resp = api.post("compute", f"/v2.1/os-aggregates/{aggregate_id(api, 'ag1')}/action", body)
+    assert resp.status == 400, resp
+    assert resp.json["badRequest"]["message"] == message
+    assert [a["hosts"] for a in api.get("compute", "/v2.1/os-aggregates").json["aggregates"]
+            if a["name"] == "ag1"] == [["controller1"]]
+
+
 def test_services_list_by_microversion(api):
     old = api.get("compute", "/v2.1/os-services").json["services"]
     assert {(s["host"], s["binary"], s["zone"]) for s in old} == {

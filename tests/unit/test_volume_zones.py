@@ -56,6 +56,16 @@ def test_group_zone():
     assert run(group_az="ag1") == (["ag1"], False)
 
 
+def test_group_zone_overrides_the_requested_zone():
+    # Cinder: "If the volume will be created in a group, it should be placed in the same
+    # availability zone as the group" -- the group's zone replaces the requested one.
+    assert run("nova", group_az="ag1") == (["ag1"], False)
+    assert run("nova", group_az="ag1", release="liberty") == (["ag1"], False)
+    with pytest.raises(errors.InvalidAvailabilityZone) as err:
+        run("nova", group_az="ag9")
+    assert err.value.message == "Availability zone 'ag9' is invalid."
+
+
 def test_same_zone_as_source():
     with pytest.raises(exception.InvalidInput) as err:
         run("nova", snapshot_az="ag1")

@@ -16,6 +16,7 @@ from stackling import exception
 from stackling.compute.api import common
 from stackling.db.models import Aggregate, AggregateHost, AggregateMetadata, Service, utcnow
 from stackling.db.models_compute import Instance
+from stackling.web import validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 if TYPE_CHECKING:
@@ -339,17 +340,17 @@ def aggregate_action(req: Request, aggregate_id: str):
     action, data = next(iter(body.items()))
     cloud = req.app.cloud
     if action == "add_host":
+        host = _host_arg(body, action)
         common.authorize(req, "os_compute_api:os-aggregates:add_host")
         agg_id = _id(aggregate_id)
-        host = _host_arg(data, action)
         try:
             agg = add_host(cloud, agg_id, host)
         except InvalidAggregateAction as exc:
             raise exception.Conflict(exc.message) from None
     elif action == "remove_host":
+        host = _host_arg(body, action)
         common.authorize(req, "os_compute_api:os-aggregates:remove_host")
         agg_id = _id(aggregate_id)
-        host = _host_arg(data, action)
         try:
             agg = remove_host(cloud, agg_id, host)
         except (AggregateNotFound, AggregateHostNotFound, HostMappingNotFound):
@@ -383,8 +384,14 @@ def aggregate_action(req: Request, aggregate_id: str):
     return json_response({"aggregate": _view(req, agg)})
 
 
-def _host_arg(data: Any, action: str) -> str:
-    if not isinstance(data, dict) or not isinstance(data.get("host"), str):
-        raise exception.ValidationError(field=action, value=data,
-                                        detail="'host' is a required property")
-    return data["host"]
+# Nova's add_host / remove_host body schema (its parameter_types.fqdn for the host).
+_HOST = {"type": "object",
+         "properties": {"host": {"type": "string", "pattern": "^[a-zA-Z0-9-._]*$",
+                                 "minLength": 1, "maxLength": 255}},
+         "required": ["host"], "additionalProperties": False}
+
+
+def _host_arg(body: dict, action: str) -> str:
+    """The host of an add_host / remove_host body, validated before the policy as Nova."""
+    validation.validate("compute", body, validation.wrap(action, _HOST))
+    return body[action]["host"]
