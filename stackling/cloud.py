@@ -21,7 +21,7 @@ from stackling.web.app import ApiApp
 LOG = logging.getLogger(__name__)
 
 # Each area module offers build_app(cloud) and start(cloud) (and may offer setup(cloud)).
-AREAS = ("identity", "compute", "volume", "image")
+AREAS = ("identity", "compute", "volume", "image", "network")
 
 
 class Cloud:
