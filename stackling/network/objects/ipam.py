@@ -113,12 +113,21 @@ def pick(s: Session, subnet: Subnet, lowest: bool = False) -> str | None:
     return None  # pragma: no cover - the window never exceeds the spans
 
 
+class Contended(Exception):
+    """A concurrent transaction changed the ranges under us: run the transaction again."""
+
+
 def take(s: Session, subnet: Subnet, ip: str) -> None:
     """Remove ``ip`` from the free ranges (it may lie outside every pool: nothing to do)."""
     key = to_key(ip)
     row = s.scalar(select(IpRange).where(IpRange.subnet_id == subnet.id, IpRange.first <= key,
                                          IpRange.last >= key).with_for_update())
     if row is None:
+        if in_pools(ip, subnet.allocation_pools) and not is_held(s, subnet.id, ip):
+            # On PostgreSQL a row locked after a concurrent split is re-checked against
+            # its new bounds, and the split-off half is not in our snapshot: the address
+            # is free but we cannot see its range. Start over with a fresh snapshot.
+            raise Contended(ip)
         return
     value = int(key, 16)
     if row.first == row.last:
@@ -160,9 +169,9 @@ def give_back(s: Session, subnet: Subnet, ip: str) -> None:
 
 
 def hold(s: Session, subnet: Subnet, ip: str, port_id: str) -> None:
+    take(s, subnet, ip)
     s.add(IpAllocation(subnet_id=subnet.id, ip_key=to_key(ip), ip_address=ip,
                        port_id=port_id, network_id=subnet.network_id))
-    take(s, subnet, ip)
 
 
 def is_held(s: Session, subnet_id: str, ip: str) -> bool:

@@ -38,7 +38,7 @@ def in_transaction(cloud: Cloud, work: Callable[[Session], T]) -> T:
         try:
             with cloud.db.writer() as s:
                 return work(s)
-        except (IntegrityError, OperationalError) as exc:
+        except (IntegrityError, OperationalError, ipam.Contended) as exc:
             if attempt == RETRIES - 1 or not _retriable(exc):
                 raise
             LOG.debug("retrying after %s", exc.__class__.__name__)
@@ -47,7 +47,7 @@ def in_transaction(cloud: Cloud, work: Callable[[Session], T]) -> T:
 
 
 def _retriable(exc: Exception) -> bool:
-    if isinstance(exc, IntegrityError):
+    if isinstance(exc, (IntegrityError, ipam.Contended)):
         return True
     text = str(exc).lower()
     return "deadlock" in text or "lock wait" in text or "could not serialize" in text
