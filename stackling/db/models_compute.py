@@ -196,3 +196,17 @@ class ServerGroup(TimestampMixin, Base):
     user_id: Mapped[str] = mapped_column(String(64))
     policy: Mapped[str] = mapped_column(String(64))
     rules: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class KeyPair(Base):
+    """A user's key pair (Nova's key_pairs table, in the API database upstream)."""
+
+    __tablename__ = "compute_key_pair"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(255))
+    public_key: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(8), default="ssh")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -10,6 +10,7 @@ from stackling.compute.api import (
     availability_zones,
     flavors,
     hypervisors,
+    keypairs,
     proxy_volumes,
     quotas,
     server_groups,
@@ -131,6 +132,9 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/os-snapshots/{{snapshot_id}}", {"GET": proxy_volumes.show_snapshot,
                                            "DELETE": proxy_volumes.delete_snapshot}),
     # server groups
+    (f"{P}/os-keypairs", {"GET": keypairs.list_keypairs, "POST": keypairs.create_keypair}),
+    (f"{P}/os-keypairs/{{name}}", {"GET": keypairs.show_keypair,
+                                   "DELETE": keypairs.delete_keypair}),
     (f"{P}/os-server-groups", {"GET": server_groups.list_groups,
                                "POST": server_groups.create_group}),
     (f"{P}/os-server-groups/{{group_id}}", {"GET": server_groups.show_group,

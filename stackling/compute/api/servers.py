@@ -12,7 +12,8 @@ from sqlalchemy import select
 from stackling import clients, decisions, exception
 from stackling.compute import cinder as volume_api
 from stackling.compute import volume_zones
-from stackling.compute.api import common, flavors, quotas, server_groups, server_volumes, views
+from stackling.compute.api import (common, flavors, keypairs, quotas, server_groups,
+                                   server_volumes, views)
 from stackling.compute.objects import bdm
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
@@ -363,8 +364,8 @@ def create_server(req: Request):
         raise exception.Forbidden(
             f"Quota exceeded for metadata_items: Requested {len(metadata)}, but already used "
             f"0 of {conf.quota.metadata_items} metadata_items")
-    if server.get("key_name"):
-        raise exception.BadRequest("Invalid key_name provided.")
+    if server.get("key_name") is not None:
+        server["key_name"] = keypairs.check_key_name(cloud, ctx.user_id, server["key_name"])
     if server.get("trusted_image_certificates"):
         raise exception.BadRequest(
             "Image signature certificate validation support is not yet enabled.")
@@ -492,6 +493,7 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
             access_ip_v4=access_ip("accessIPv4", server.get("accessIPv4"), 4),
             access_ip_v6=access_ip("accessIPv6", server.get("accessIPv6"), 6),
             reservation_id=reservation_id, launch_index=index, tags=list(tags),
+            key_name=server.get("key_name"),
             availability_zone=zone, requested_az=zone, scheduler_hints=hints,
             updated_at=utcnow())
         inst.metadata_items = [InstanceMetadata(key=k, value=v)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 08:13:57.881031
+Create Date: 2026-12-01 08:25:15.666152
 """
 
 from alembic import op
@@ -134,6 +134,17 @@ def upgrade() -> None:
     with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_compute_instance_fault_instance_uuid'), ['instance_uuid'], unique=False)
 
+    op.create_table('compute_key_pair',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('user_id', sa.String(length=255), nullable=False),
+    sa.Column('fingerprint', sa.String(length=255), nullable=False),
+    sa.Column('public_key', sa.Text(), nullable=False),
+    sa.Column('type', sa.String(length=8), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('user_id', 'name')
+    )
     op.create_table('compute_node',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -1010,6 +1021,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_compute_node_host'))
 
     op.drop_table('compute_node')
+    op.drop_table('compute_key_pair')
     with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_compute_instance_fault_instance_uuid'))
 
