@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stackling.compute import explain as _explain
 from stackling.compute.api.routes import build_app  # noqa: F401
-
-_explain.register()
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud

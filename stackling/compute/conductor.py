@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from stackling import decisions
 from stackling.compute import scheduler, volume_zones
 from stackling.compute.objects import instance as instances
-from stackling.compute.objects import server_group
+from stackling.compute.objects import instance_action, server_group
 from stackling.compute.objects import zones as az
 from stackling.db.models_compute import Instance
 
@@ -86,6 +86,8 @@ class Conductor:
         except scheduler.NoValidHost as exc:
             # Reserved volumes stay reserved until the server is deleted.
             instances.set_error(cloud, instance_uuid, str(exc), traceback.format_exc())
+            instance_action.fail(cloud, instance_uuid, (caller or {}).get("request_id"),
+                                 "conductor_schedule_and_build_instances", str(exc))
             decisions.record(cloud, resource_type="server", resource_id=instance_uuid,
                              service="nova-conductor", step="host", outcome=decisions.FAILED,
                              summary=f"No host passed the filters for zone "
@@ -115,5 +117,8 @@ class Conductor:
                        else " (the host's zone, as since Pike)"),
             inputs={"requested_az": spec.availability_zone, "host": chosen.host,
                     "host_zone": host_zone, "release": release_mode})
+        with instance_action.event(cloud, instance_uuid, (caller or {}).get("request_id"),
+                                   "conductor_schedule_and_build_instances"):
+            pass
         cloud.rpc.cast(f"compute.{chosen.host}", "build_and_run_instance",
                        instance_uuid=instance_uuid, caller=caller)

@@ -6,14 +6,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from stackling import servicegroup
-from stackling.volume import explain as _explain
 from stackling.volume.api.routes import build_app  # noqa: F401
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 LOG = logging.getLogger(__name__)
-_explain.register()
 
 
 def setup(cloud: Cloud, fresh: bool) -> None:

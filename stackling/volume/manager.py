@@ -193,6 +193,27 @@ class VolumeManager:
         quota.commit(self.cloud, reservations)
         self._set(volume_id, status="available", size=new_size)
 
+    def retype(self, volume_id: str, new_type_id: str, reservations: list[str]) -> None:
+        """The type changes on this backend: commit the new type's usage, release the old."""
+        with self.cloud.db.writer() as s:
+            row = s.get(Volume, volume_id)
+            new = s.get(VolumeType, new_type_id)
+            if row is None or new is None or row.status != "retyping":
+                quota.rollback(self.cloud, reservations)
+                return
+            old = s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
+            old_name, project, size = old.name if old else None, row.project_id, row.size
+            use_quota = row.use_quota
+            row.volume_type_id = new.id
+            row.multiattach = (new.extra_specs or {}).get("multiattach", "").lower() == \
+                "<is> true"
+            row.status, row.previous_status = row.previous_status or "available", None
+        quota.commit(self.cloud, reservations)
+        if use_quota and old_name:
+            quota.release(self.cloud, project, {
+                k: v for k, v in quota.volume_deltas(size, old_name).items()
+                if k.endswith("_" + old_name)})
+
     # -- connections (attach/detach) -----------------------------------------------------
 
     def initialize_connection(self, volume_id: str, connector: dict,

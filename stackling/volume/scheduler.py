@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from stackling import decisions, servicegroup
 from stackling.db.models import Service, utcnow
-from stackling.db.models_volume import Volume
-from stackling.volume.objects import backends, messages
+from stackling.db.models_volume import Volume, VolumeType
+from stackling.volume.objects import backends, messages, quota
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -283,6 +283,40 @@ class SchedulerManager:
         self.cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{chosen.name}", "create_volume",
                             volume_id=volume_id, request_spec=request_spec,
                             filter_properties=filter_properties)
+
+    def retype(self, volume_id: str, new_type_id: str, migration_policy: str,
+               reservations: list[str], request_id: str | None = None) -> None:
+        """``SchedulerManager.retype``: the volume's own backend must satisfy the new type
+        (stackling does not migrate); otherwise the volume goes back to its previous status,
+        the reservations are rolled back and the project gets a user message."""
+        with self.cloud.db.reader() as s:
+            row = s.get(Volume, volume_id)
+            new = s.get(VolumeType, new_type_id)
+            if row is None or new is None:
+                quota.rollback(self.cloud, reservations)
+                return
+            host = (row.host or "").split("#")[0]
+            svc = s.scalar(select(Service).where(Service.project == "cinder",
+                                                 Service.binary == backends.VOLUME_TOPIC,
+                                                 Service.host == host))
+            caps = dict(svc.capabilities or {}) if svc is not None else {}
+            project, specs = row.project_id, dict(new.extra_specs or {})
+        state = BackendState(host, None, caps, 0)
+        if host and capabilities_filter(state, {"volume_type": {"extra_specs": specs}}):
+            self.cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{host}", "retype",
+                                volume_id=volume_id, new_type_id=new_type_id,
+                                reservations=reservations)
+            return
+        LOG.warning("Retype of volume %s: no valid backend (its backend %s does not match "
+                    "and stackling does not migrate volumes)", volume_id, host or "-")
+        quota.rollback(self.cloud, reservations)
+        with self.cloud.db.writer() as s:
+            row = s.get(Volume, volume_id)
+            if row is not None and row.status == "retyping":
+                row.status = row.previous_status or "available"
+        messages.record(self.cloud, project_id=project, request_id=request_id,
+                        resource_type="VOLUME", resource_uuid=volume_id, action="001",
+                        detail="003")
 
     def _error_out(self, spec: dict) -> None:
         with self.cloud.db.writer() as s:

@@ -108,6 +108,18 @@ def isotime(value: dt.datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f") if value else None
 
 
+def parse_time(text: str, field: str) -> dt.datetime:
+    """A query parameter's ISO 8601 time, as naive UTC; Nova's 400 when it is not one."""
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise exception.BadRequest(f"Invalid input for query parameters {field}. Value: "
+                                   f"{text}. '{text}' is not a 'date-time'") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
 def zulu(value: dt.datetime | None) -> str | None:
     """Server views: ``2016-08-20T14:57:07Z``."""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None

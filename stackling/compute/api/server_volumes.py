@@ -77,20 +77,20 @@ def _image(req, image_id: str) -> dict:
 
 def boot_meta(req, cinder: volume_api.CinderAPI, bdms: list[dict], legacy: bool) -> dict:
     """``get_bdm_image_metadata``: the image a volume-backed server boots, as metadata."""
-    for bdm in bdms:
+    for item in bdms:
         if legacy:
-            if bd.device_letter(bdm.get("device_name")) != "a":
+            if bd.device_letter(item.get("device_name")) != "a":
                 continue
-        elif bdm.get("boot_index") != 0:
+        elif item.get("boot_index") != 0:
             continue
-        volume_id = bdm.get("volume_id")
-        if bdm.get("snapshot_id"):
-            volume_id = cinder.get_snapshot(bdm["snapshot_id"])["volume_id"]
-        if bdm.get("image_id"):
+        volume_id = item.get("volume_id")
+        if item.get("snapshot_id"):
+            volume_id = cinder.get_snapshot(item["snapshot_id"])["volume_id"]
+        if item.get("image_id"):
             try:
-                return _image(req, bdm["image_id"])
+                return _image(req, item["image_id"])
             except clients.ApiError:
-                raise InvalidBDMImage(id=bdm["image_id"]) from None
+                raise InvalidBDMImage(id=item["image_id"]) from None
         if volume_id:
             try:
                 volume = cinder.get(volume_id)

@@ -12,9 +12,18 @@ from sqlalchemy import select
 from stackling import clients, decisions, exception
 from stackling.compute import cinder as volume_api
 from stackling.compute import volume_zones
-from stackling.compute.api import (common, flavors, keypairs, quotas, server_groups,
-                                   server_volumes, views)
-from stackling.compute.objects import bdm
+from stackling.compute.api import (
+    common,
+    flavors,
+    keypairs,
+    quotas,
+    server_actions,
+    server_groups,
+    server_tags,
+    server_volumes,
+    views,
+)
+from stackling.compute.objects import bdm, instance_action
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
 from stackling.db.models import Service, utcnow
@@ -198,6 +207,9 @@ def _list(req: Request, detail: bool):
             except re.error:
                 pattern = re.compile(re.escape(name))
             instances = [i for i in instances if pattern.search(i.display_name)]
+        if req.version.matches("2.26") and any(
+                k in params for k in ("tags", "tags-any", "not-tags", "not-tags-any")):
+            instances = [i for i in instances if server_tags.matches(i.tags, params)]
         marker = params.get("marker")
         if marker:
             ids = [i.uuid for i in instances]
@@ -500,6 +512,7 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
                                for k, v in metadata.items()]
         s.add(inst)
         s.flush()
+        instance_action.record(s, ctx, inst.uuid, instance_action.CREATE)
         if plan is not None:
             bdms = plan.bdms if index == 0 else [
                 {k: v for k, v in b.items() if k != "attachment_id"} for b in plan.bdms]
@@ -560,10 +573,6 @@ def update_server(req: Request, server_id: str):
     return json_response({"server": _view(req, d, reduced=True)})
 
 
-def _check_locked(req: Request, inst: Instance) -> None:
-    if inst.locked and not req.context.is_admin:
-        raise exception.Conflict(f"Instance {inst.uuid} is locked")
-
 
 def delete_server(req: Request, server_id: str):
     """204; a scheduled server is torn down by its compute host, others go at once."""
@@ -571,7 +580,8 @@ def delete_server(req: Request, server_id: str):
     with cloud.db.writer() as s:
         inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:servers:delete", {"project_id": inst.project_id})
-        _check_locked(req, inst)
+        server_actions.check_locked(req, inst)
+        instance_action.record(s, req.context, inst.uuid, instance_action.DELETE)
         host = inst.host
         if host:
             inst.task_state = "deleting"
@@ -580,7 +590,7 @@ def delete_server(req: Request, server_id: str):
     if host:
         try:
             cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id,
-                           caller=caller.as_dict())
+                           caller=caller.as_dict(), request_id=req.context.request_id)
             return empty_response(204)
         except Exception:  # the host's manager is gone: delete locally, as Nova does
             pass
@@ -590,104 +600,6 @@ def delete_server(req: Request, server_id: str):
     return empty_response(204)
 
 
-_ACTIONS = {
-    "os-start": ("start", ("stopped",), "powering-on", "start_instance"),
-    "os-stop": ("stop", ("active", "error"), "powering-off", "stop_instance"),
-    "reboot": ("reboot", ("active", "stopped", "error"), "rebooting", "reboot_instance"),
-}
-
-
-def server_action(req: Request, server_id: str):
-    """202 for start/stop/reboot; 409 when the instance is in the wrong state."""
-    body = read_json(req)
-    if not isinstance(body, dict) or len(body) != 1:
-        raise exception.BadRequest("Malformed request body")
-    action, data = next(iter(body.items()))
-    if action == "os-resetState":
-        return _reset_state(req, server_id, data)
-    if action == "restore":
-        return _restore(req, server_id)
-    if action not in _ACTIONS:
-        if action in _UNSERVED_ACTIONS:
-            # Nova knows these: a missing server is a 404 before anything else.
-            with req.app.cloud.db.reader() as s:
-                instances.get(s, req.context, server_id)
-        raise exception.BadRequest(f"There is no such action: {action}")
-    method, states, task, rpc_method = _ACTIONS[action]
-    kwargs: dict[str, Any] = {}
-    if action == "reboot":
-        kind = data.get("type") if isinstance(data, dict) else None
-        if not isinstance(kind, str) or kind.upper() not in ("SOFT", "HARD"):
-            raise exception.ValidationError(field="reboot.type", value=kind,
-                                            detail=f"{kind!r} is not one of ['HARD', 'Hard', "
-                                                   "'hard', 'SOFT', 'Soft', 'soft']")
-        kwargs["reboot_type"] = kind.upper()
-        if kind.upper() == "HARD":
-            task = "rebooting_hard"
-    cloud = req.app.cloud
-    with cloud.db.writer() as s:
-        inst = instances.get(s, req.context, server_id)
-        common.authorize(req, f"os_compute_api:servers:{method}",
-                         {"project_id": inst.project_id})
-        _check_locked(req, inst)
-        if inst.vm_state not in states or inst.task_state is not None or not inst.host:
-            attr, state = ("task_state", inst.task_state) if inst.task_state is not None \
-                and inst.vm_state in states else ("vm_state", inst.vm_state)
-            raise exception.Conflict(
-                f"Cannot '{method}' instance {server_id} while it is in {attr} {state}")
-        inst.task_state = task
-        inst.updated_at = utcnow()
-        host = inst.host
-    cloud.rpc.cast(f"compute.{host}", rpc_method, instance_uuid=server_id, **kwargs)
-    return empty_response(202)
-
-
-# Nova server actions stackling does not serve (yet): unknown to our table, known to Nova.
-_UNSERVED_ACTIONS = frozenset((
-    "addFixedIp", "addFloatingIp", "addSecurityGroup", "changePassword", "confirmResize",
-    "createBackup", "createImage", "evacuate", "forceDelete", "injectNetworkInfo", "lock",
-    "migrate", "os-getConsoleOutput", "os-getRDPConsole", "os-getSerialConsole",
-    "os-getSPICEConsole", "os-getVNCConsole", "os-migrateLive", "pause", "rebuild",
-    "removeFixedIp", "removeFloatingIp", "removeSecurityGroup", "rescue", "resetNetwork",
-    "resize", "resume", "revertResize", "shelve", "shelveOffload", "suspend",
-    "trigger_crash_dump", "unlock", "unpause", "unrescue", "unshelve"))
-
-_RESET_STATES = {"active": "active", "error": "error"}
-
-
-def _reset_state(req: Request, server_id: str, data: Any):
-    """os-resetState (admin): vm_state active or error, task_state cleared; 202."""
-    if not isinstance(data, dict) or "state" not in data:
-        raise exception.ValidationError(field="os-resetState", value=data,
-                                        detail="'state' is a required property")
-    common.reject_extra("os-resetState", data, {"state"})
-    state = data["state"]
-    if not isinstance(state, str) or state not in _RESET_STATES:
-        raise exception.ValidationError(field="os-resetState/state", value=state,
-                                        detail=f"{state!r} is not one of ['active', 'error']")
-    with req.app.cloud.db.writer() as s:
-        inst = instances.get(s, req.context, server_id)
-        common.authorize(req, "os_compute_api:os-admin-actions:reset_state",
-                         {"project_id": inst.project_id})
-        inst.vm_state = _RESET_STATES[state]
-        inst.task_state = None
-        inst.updated_at = utcnow()
-    return empty_response(202)
-
-
-def _restore(req: Request, server_id: str):
-    """restore (os-deferred-delete): only a soft-deleted server; stackling deletes at once
-    (reclaim_instance_interval = 0), so every server present answers 409 as Nova does."""
-    with req.app.cloud.db.writer() as s:
-        inst = instances.get(s, req.context, server_id)
-        common.authorize(req, "os_compute_api:os-deferred-delete:restore",
-                         {"project_id": inst.project_id})
-        if inst.vm_state != "soft-delete":
-            raise exception.Conflict(f"Cannot 'restore' instance {server_id} while it is "
-                                     f"in vm_state {inst.vm_state}")
-        inst.vm_state, inst.task_state = "active", None
-        inst.updated_at = utcnow()
-    return empty_response(202)
 
 
 # -- metadata --------------------------------------------------------------------------

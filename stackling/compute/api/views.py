@@ -14,19 +14,25 @@ from stackling.compute.api import common
 from stackling.web.microversion import Version
 
 # nova/api/openstack/common.py _STATE_MAP: vm_state → {task_state: status}
+_REBOOT = {"rebooting": "REBOOT", "reboot_pending": "REBOOT", "reboot_started": "REBOOT",
+           "rebooting_hard": "HARD_REBOOT", "reboot_pending_hard": "HARD_REBOOT",
+           "reboot_started_hard": "HARD_REBOOT"}
+_REBUILD = {"rebuilding": "REBUILD", "rebuild_block_device_mapping": "REBUILD",
+            "rebuild_spawning": "REBUILD"}
+_RESIZE = {t: "RESIZE" for t in ("resize_prep", "resize_migrating", "resize_migrated",
+                                 "resize_finish")}
 _STATE_MAP = {
-    "active": {"default": "ACTIVE", "rebooting": "REBOOT", "reboot_pending": "REBOOT",
-               "reboot_started": "REBOOT", "rebooting_hard": "HARD_REBOOT",
-               "reboot_pending_hard": "HARD_REBOOT", "reboot_started_hard": "HARD_REBOOT",
-               "rebuilding": "REBUILD", "migrating": "MIGRATING",
-               "resize_prep": "RESIZE"},
+    "active": {"default": "ACTIVE", **_REBOOT, "updating_password": "PASSWORD", **_REBUILD,
+               "migrating": "MIGRATING", **_RESIZE},
     "building": {"default": "BUILD"},
-    "stopped": {"default": "SHUTOFF", "resize_prep": "RESIZE"},
-    "error": {"default": "ERROR", "rebuilding": "REBUILD"},
+    "stopped": {"default": "SHUTOFF", **_RESIZE, **_REBUILD},
+    "resized": {"default": "VERIFY_RESIZE", "resize_reverting": "REVERT_RESIZE"},
+    "paused": {"default": "PAUSED", "migrating": "MIGRATING"},
+    "suspended": {"default": "SUSPENDED"},
+    "rescued": {"default": "RESCUE"},
+    "error": {"default": "ERROR", **_REBUILD},
     "deleted": {"default": "DELETED"},
     "soft-delete": {"default": "SOFT_DELETED"},
-    "paused": {"default": "PAUSED"},
-    "suspended": {"default": "SUSPENDED"},
     "shelved": {"default": "SHELVED"},
     "shelved_offloaded": {"default": "SHELVED_OFFLOADED"},
 }
@@ -36,7 +42,8 @@ STATUS_TO_VM = {"ACTIVE": "active", "BUILD": "building", "SHUTOFF": "stopped",
                 "ERROR": "error", "DELETED": "deleted", "REBOOT": "active",
                 "HARD_REBOOT": "active", "PAUSED": "paused", "SUSPENDED": "suspended",
                 "SHELVED": "shelved", "SHELVED_OFFLOADED": "shelved_offloaded",
-                "SOFT_DELETED": "soft-delete"}
+                "SOFT_DELETED": "soft-delete", "RESCUE": "rescued",
+                "VERIFY_RESIZE": "resized", "PASSWORD": "active"}
 
 PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
 

@@ -18,7 +18,7 @@ from stackling.compute import cinder as volume_api
 from stackling.compute import volume_zones
 from stackling.compute.host import driver as virt
 from stackling.compute.host import volumes as volume_attach
-from stackling.compute.objects import bdm
+from stackling.compute.objects import bdm, instance_action
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
 from stackling.db.models import utcnow
@@ -38,6 +38,10 @@ class BuildAbort(Exception):
         super().__init__(reason)
         self.reason = reason
 
+
+
+class BuildFailed(Exception):
+    """The build ended in ERROR (already recorded on the instance)."""
 
 
 class ComputeManager:
@@ -61,6 +65,17 @@ class ComputeManager:
                     setattr(inst, k, v)
 
     def build_and_run_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
+        try:
+            with instance_action.event(self.cloud, instance_uuid,
+                                       (caller or {}).get("request_id"),
+                                       "compute__do_build_and_run_instance", self.host):
+                self._build_and_run(instance_uuid, caller)
+        except BuildFailed:
+            pass
+
+    def _build_and_run(self, instance_uuid: str, caller: dict | None) -> None:
+        """Build; on failure the server goes to ERROR with its fault and BuildFailed says
+        so to the instance action's event."""
         inst = self._load(instance_uuid)
         if inst is None:
             return
@@ -101,10 +116,9 @@ class ComputeManager:
                 if row is not None:
                     row.host = row.node = None
             reason = exc.reason if isinstance(exc, BuildAbort) else str(exc)
-            instances.set_error(cloud, instance_uuid,
-                      f"Build of instance {instance_uuid} aborted: {reason}",
-                      details, host=self.host)
-            return
+            message = f"Build of instance {instance_uuid} aborted: {reason}"
+            instances.set_error(cloud, instance_uuid, message, details, host=self.host)
+            raise BuildFailed(message) from exc
         self._finish(instance_uuid, vm_state="active", task_state=None,
                      power_state=self.driver.get_power_state(inst), launched_at=utcnow())
 
@@ -147,33 +161,101 @@ class ComputeManager:
             return
         bdm.destroy(cloud, bdm_id)
 
-    def start_instance(self, instance_uuid: str) -> None:
+    def _transition(self, instance_uuid: str, request_id: str | None, event: str,
+                    step, **end) -> None:
+        """Run one driver step inside its instance-action event; on success set ``end``
+        (vm_state, ...) with the power state the driver reports, on failure only clear the
+        task state, as Nova's ``reverts_task_state`` does."""
         inst = self._load(instance_uuid)
-        if inst is not None:
-            self.driver.power_on(inst)
-            self._finish(instance_uuid, vm_state="active", task_state=None,
-                         power_state=self.driver.get_power_state(inst))
+        if inst is None:
+            return
+        try:
+            with instance_action.event(self.cloud, instance_uuid, request_id, event,
+                                       self.host):
+                step(inst)
+        except Exception:
+            LOG.exception("%s failed for instance %s", event, instance_uuid)
+            self._finish(instance_uuid, task_state=None)
+            return
+        self._finish(instance_uuid, task_state=None,
+                     power_state=self.driver.get_power_state(inst), **end)
 
-    def stop_instance(self, instance_uuid: str) -> None:
+    def start_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_start_instance",
+                         self.driver.power_on, vm_state="active")
+
+    def stop_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_stop_instance",
+                         self.driver.power_off, vm_state="stopped")
+
+    def reboot_instance(self, instance_uuid: str, reboot_type: str,
+                        request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_reboot_instance",
+                         lambda inst: self.driver.reboot(inst, reboot_type), vm_state="active")
+
+    def pause_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_pause_instance",
+                         self.driver.pause, vm_state="paused")
+
+    def unpause_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_unpause_instance",
+                         self.driver.unpause, vm_state="active")
+
+    def suspend_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_suspend_instance",
+                         self.driver.suspend, vm_state="suspended")
+
+    def resume_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_resume_instance",
+                         self.driver.resume, vm_state="active")
+
+    def rescue_instance(self, instance_uuid: str, rescue_password: str,
+                        request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_rescue_instance",
+                         lambda inst: self.driver.rescue(inst, rescue_password),
+                         vm_state="rescued")
+
+    def unrescue_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_unrescue_instance",
+                         self.driver.unrescue, vm_state="active")
+
+    def trigger_crash_dump(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_trigger_crash_dump",
+                         self.driver.trigger_crash_dump)
+
+    def set_admin_password(self, instance_uuid: str, new_pass: str,
+                           request_id: str | None = None) -> None:
+        """A synchronous call (the API waits): errors reach the caller."""
         inst = self._load(instance_uuid)
-        if inst is not None:
-            self.driver.power_off(inst)
-            self._finish(instance_uuid, vm_state="stopped", task_state=None,
-                         power_state=self.driver.get_power_state(inst))
+        if inst is None:
+            return
+        try:
+            with instance_action.event(self.cloud, instance_uuid, request_id,
+                                       "compute_set_admin_password", self.host):
+                self.driver.set_admin_password(inst, new_pass)
+        finally:
+            self._finish(instance_uuid, task_state=None)
 
-    def reboot_instance(self, instance_uuid: str, reboot_type: str) -> None:
+    def get_console_output(self, instance_uuid: str) -> str:
         inst = self._load(instance_uuid)
-        if inst is not None:
-            self.driver.reboot(inst, reboot_type)
-            self._finish(instance_uuid, vm_state="active", task_state=None,
-                         power_state=self.driver.get_power_state(inst))
+        return "" if inst is None else self.driver.get_console_output(inst)
 
-    def terminate_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
+    def get_diagnostics(self, instance_uuid: str) -> dict:
+        inst = self._load(instance_uuid)
+        return {} if inst is None else self.driver.get_diagnostics(inst)
+
+    def terminate_instance(self, instance_uuid: str, caller: dict | None = None,
+                           request_id: str | None = None) -> None:
         with self.cloud.db.reader() as s:
             row = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
             inst = None if row is None else instances.instance_dict(row)
         if inst is None:
             return
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_terminate_instance", self.host):
+            self._terminate(instance_uuid, inst, caller)
+
+    def _terminate(self, instance_uuid: str, inst: dict, caller: dict | None) -> None:
         self.driver.destroy(inst)
         if caller:
             # _shutdown_instance + _cleanup_volumes: detach everything, delete DOT volumes.

@@ -16,7 +16,7 @@ from stackling import clients, exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.volume import errors
 from stackling.volume.api import common, legacy_attach, metadata, views
-from stackling.volume.objects import backends, messages, quota, volume_types
+from stackling.volume.objects import backends, quota, volume_types
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 LOG = logging.getLogger(__name__)
@@ -578,14 +578,11 @@ policy.register({"volume:retype": common.OWNER_MEMBER})
 
 
 def _retype(req: Request, volume_id: str, args: dict):
-    """os-retype on the volume's own backend: the new type's extra specs must match the
-    backend's capabilities (stackling's file backends do not migrate volumes, so a type
-    that needs another backend is refused whatever the migration policy)."""
-    from types import SimpleNamespace
+    """os-retype (cinder/volume/api.py ``retype``): check, mark ``retyping``, reserve the
+    new type's quota and leave the choice of backend to cinder-scheduler.
 
-    from stackling.db.models import Service
-    from stackling.volume import scheduler
-
+    The file backends do not migrate volumes, so the scheduler accepts only the volume's
+    own backend whatever the migration policy."""
     cloud = req.app.cloud
     new_ref = args.get("new_type")
     if not isinstance(new_ref, str) or not new_ref:
@@ -608,39 +605,22 @@ def _retype(req: Request, volume_id: str, args: dict):
         old = _type_row(s, req, row)
         if old is not None and old.id == new.id:
             raise exception.InvalidInput(reason="Retype requires a different volume type.")
-        caps = {}
-        if row.host:
-            svc = s.scalar(select(Service).where(Service.project == "cinder",
-                                                 Service.binary == backends.VOLUME_TOPIC,
-                                                 Service.host == row.host.split("#")[0]))
-            caps = dict(svc.capabilities or {}) if svc is not None else {}
-        backend = SimpleNamespace(capabilities=caps)
-        new_id, new_name, new_specs = new.id, new.name, dict(new.extra_specs or {})
-        old_name = old.name if old is not None else None
-        project, size, use_quota = row.project_id, row.size, row.use_quota
-        fits = scheduler.capabilities_filter(
-            backend, {"volume_type": {"extra_specs": new_specs}})
-        if fits:
-            row.volume_type_id = new_id
-            row.multiattach = new_specs.get("multiattach", "").lower() == "<is> true"
-    if not fits:
-        # Cinder's scheduler finds no backend: the volume keeps its type and the user
-        # gets a message; the API answer is 202 all the same.
-        LOG.warning("Retype of volume %s to %s: no valid backend (the volume's backend "
-                    "does not match and stackling does not migrate volumes)", volume_id,
-                    new_name)
-        messages.record(cloud, project_id=project, request_id=req.context.request_id,
-                        resource_type="VOLUME", resource_uuid=volume_id, action="001",
-                        detail="003")
-        return empty_response(202)
-    if use_quota:   # the per-type usage moves from the old type to the new one
-        quota.commit(cloud, quota.reserve(cloud, project, {
-            k: v for k, v in quota.volume_deltas(size, new_name).items()
-            if k.endswith("_" + new_name)}))
-        if old_name:
-            quota.release(cloud, project, {
-                k: v for k, v in quota.volume_deltas(size, old_name).items()
-                if k.endswith("_" + old_name)})
+        previous, project, size, use_quota = row.status, row.project_id, row.size, row.use_quota
+        new_id, new_name = new.id, new.name
+        row.status, row.previous_status = "retyping", previous
+    reservations: list[str] = []
+    if use_quota:   # the new type's usage; the old type's is released once retyped
+        try:
+            reservations = quota.reserve(cloud, project, {
+                k: v for k, v in quota.volume_deltas(size, new_name).items()
+                if k.endswith("_" + new_name)})
+        except Exception:
+            with cloud.db.writer() as s:
+                s.get(Volume, volume_id).status = previous
+            raise
+    cloud.rpc.cast(backends.SCHEDULER_TOPIC, "retype", volume_id=volume_id,
+                   new_type_id=new_id, migration_policy=policy_ or "never",
+                   reservations=reservations, request_id=req.context.request_id)
     return empty_response(202)
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 08:25:15.666152
+Create Date: 2026-12-01 08:27:17.773629
 """
 
 from alembic import op
@@ -105,6 +105,8 @@ def upgrade() -> None:
     sa.Column('launch_index', sa.Integer(), nullable=False),
     sa.Column('locked', sa.Boolean(), nullable=False),
     sa.Column('locked_reason', sa.String(length=255), nullable=True),
+    sa.Column('locked_by', sa.String(length=8), nullable=True),
+    sa.Column('password', sa.Text(), nullable=True),
     sa.Column('tags', sa.JSON(), nullable=False),
     sa.Column('requested_az', sa.String(length=255), nullable=True),
     sa.Column('scheduler_hints', sa.JSON(), nullable=False),
@@ -120,6 +122,23 @@ def upgrade() -> None:
     with op.batch_alter_table('compute_instance', schema=None) as batch_op:
         batch_op.create_index('ix_compute_instance_host', ['host', 'deleted'], unique=False)
         batch_op.create_index('ix_compute_instance_project', ['project_id', 'deleted'], unique=False)
+
+    op.create_table('compute_instance_action',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('action', sa.String(length=255), nullable=False),
+    sa.Column('instance_uuid', sa.String(length=36), nullable=False),
+    sa.Column('request_id', sa.String(length=255), nullable=False),
+    sa.Column('user_id', sa.String(length=255), nullable=True),
+    sa.Column('project_id', sa.String(length=255), nullable=True),
+    sa.Column('start_time', sa.DateTime(), nullable=False),
+    sa.Column('finish_time', sa.DateTime(), nullable=True),
+    sa.Column('message', sa.String(length=255), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('compute_instance_action', schema=None) as batch_op:
+        batch_op.create_index('ix_compute_instance_action_instance', ['instance_uuid', 'request_id'], unique=False)
 
     op.create_table('compute_instance_fault',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -626,6 +645,24 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('flavor_id', 'project_id')
     )
+    op.create_table('compute_instance_action_event',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('action_id', sa.Integer(), nullable=False),
+    sa.Column('event', sa.String(length=255), nullable=False),
+    sa.Column('start_time', sa.DateTime(), nullable=False),
+    sa.Column('finish_time', sa.DateTime(), nullable=True),
+    sa.Column('result', sa.String(length=255), nullable=True),
+    sa.Column('traceback', sa.Text(), nullable=True),
+    sa.Column('details', sa.Text(), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['action_id'], ['compute_instance_action.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('compute_instance_action_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compute_instance_action_event_action_id'), ['action_id'], unique=False)
+
     op.create_table('compute_instance_metadata',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=False),
@@ -928,6 +965,10 @@ def downgrade() -> None:
     op.drop_table('identity_endpoint')
     op.drop_table('identity_assignment')
     op.drop_table('compute_instance_metadata')
+    with op.batch_alter_table('compute_instance_action_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compute_instance_action_event_action_id'))
+
+    op.drop_table('compute_instance_action_event')
     op.drop_table('compute_flavor_project')
     op.drop_table('compute_flavor_extra_spec')
     with op.batch_alter_table('compute_aggregate_metadata', schema=None) as batch_op:
@@ -1026,6 +1067,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_compute_instance_fault_instance_uuid'))
 
     op.drop_table('compute_instance_fault')
+    with op.batch_alter_table('compute_instance_action', schema=None) as batch_op:
+        batch_op.drop_index('ix_compute_instance_action_instance')
+
+    op.drop_table('compute_instance_action')
     with op.batch_alter_table('compute_instance', schema=None) as batch_op:
         batch_op.drop_index('ix_compute_instance_project')
         batch_op.drop_index('ix_compute_instance_host')

@@ -1,5 +1,5 @@
-"""Cinder's side of ``stackling explain``: the zone decision record, the volume resolver and
-the fix finder.
+"""Cinder's side of ``stackling explain``: the volume resolver and
+the fix finder (the decision record itself is ``stackling.volume.decision_records``).
 
 Every fix offered is checked by re-running ``zones.extract_availability_zones`` and the
 scheduler's filters (``scheduler.select_backend_traced``) with that one change; a change
@@ -8,7 +8,6 @@ that would not make the request succeed is not offered.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -17,51 +16,17 @@ from sqlalchemy import select
 from stackling import decisions, exception
 from stackling.db.models import Service
 from stackling.db.models_volume import Message, Volume
-from stackling.volume import scheduler, zones
-from stackling.volume.api import common
+from stackling.volume import decision_records, scheduler, zones
 from stackling.volume.objects import backends
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 LOG = logging.getLogger(__name__)
-SERVICE = "cinder-api"
-STEP = "availability zone"
 
 
 # -- recording -------------------------------------------------------------------------
 
-
-def zone_inputs(cloud: Cloud, requested: str | None, valid_zones, opts: zones.ZoneOptions,
-                *, snapshot_az=None, source_az=None, type_zones=None, size=None) -> dict:
-    """Everything the zone decision looked at, with where each known zone comes from."""
-    st = common.state(cloud)
-    cached = sorted(st.zone_cache.names()) if st.zone_cache.loaded_at is not None else []
-    with cloud.db.reader() as s:
-        rows = s.scalars(select(Service).where(Service.project == "cinder",
-                                               Service.topic == backends.VOLUME_TOPIC)).all()
-    sources = [{"zone": r.availability_zone, "source": f"cinder-volume {r.host}",
-                "disabled": bool(r.disabled), "in_cache": r.availability_zone in cached}
-               for r in rows]
-    sources.append({"zone": opts.storage_availability_zone,
-                    "source": "storage_availability_zone of cinder-api", "in_cache": None})
-    age = st.zone_cache.age()
-    return {
-        "requested_zone": requested, "valid_zones": sorted(set(valid_zones)),
-        "known_zones": sources,
-        "zone_cache": {"zones": cached, "age_seconds": round(age, 1) if age is not None
-                       else None, "az_cache_duration": st.zone_cache.duration},
-        "options": {k: v for k, v in dataclasses.asdict(opts).items() if k != "release"},
-        "type_availability_zones": type_zones, "snapshot_zone": snapshot_az,
-        "source_volume_zone": source_az, "release": opts.release, "size": size,
-    }
-
-
-def record_zone(cloud: Cloud, request_id: str | None, inputs: dict, *, outcome: str,
-                summary: str) -> None:
-    decisions.record(cloud, resource_type="volume", resource_id=None, request_id=request_id,
-                     service=SERVICE, step=STEP, outcome=outcome, summary=summary,
-                     inputs=inputs)
 
 
 # -- resolver --------------------------------------------------------------------------
@@ -216,7 +181,7 @@ def find_fixes(cloud: Cloud, resource_id: str, chain: list[dict]) -> list[dict]:
     last_sched = None
     try:
         for d in chain:
-            if d["service"] == SERVICE and d["step"] == STEP and \
+            if d["service"] == decision_records.SERVICE and d["step"] == decision_records.STEP and \
                     d["outcome"] == decisions.FAILED and "valid_zones" in (d["inputs"] or {}):
                 fixes.extend(zone_fixes(cloud, d["inputs"]))
             if d["service"] == "cinder-scheduler":
@@ -231,12 +196,3 @@ def find_fixes(cloud: Cloud, resource_id: str, chain: list[dict]) -> list[dict]:
             seen.add(f["change"])
             out.append(f)
     return out
-
-
-def register() -> None:
-    from stackling import explain
-
-    explain.RESOLVERS.setdefault("volumes", resolve_volume)
-    for kind in ("volumes", "servers"):
-        if find_fixes not in explain.FIX_FINDERS.setdefault(kind, []):
-            explain.FIX_FINDERS[kind].append(find_fixes)

@@ -18,13 +18,25 @@ if TYPE_CHECKING:
 
 policy.register({"stackling:explain": policy.ADMIN})
 
-# Area modules add checkers here: kind -> fn(cloud, resource_id, chain) -> list of fixes.
+# kind -> fns(cloud, resource_id, chain) -> list of fixes (filled on first use).
 FIX_FINDERS: dict[str, list] = {"servers": [], "volumes": []}
 # kind -> fn(cloud, id_or_name) -> (resource_id, summary dict) ; raises NotFound.
 RESOLVERS: dict[str, Any] = {}
 
 
+def _register() -> None:
+    """Nova's and Cinder's resolvers and fix finders (imported late: they import both)."""
+    from stackling.explain import servers, volumes
+
+    RESOLVERS.setdefault("servers", servers.resolve_server)
+    RESOLVERS.setdefault("volumes", volumes.resolve_volume)
+    for kind, finders in (("servers", (servers.find_fixes, volumes.find_fixes)),
+                          ("volumes", (volumes.find_fixes,))):
+        FIX_FINDERS[kind].extend(f for f in finders if f not in FIX_FINDERS[kind])
+
+
 def explain(cloud: Cloud, kind: str, ident: str) -> dict[str, Any]:
+    _register()
     resolver = RESOLVERS.get(kind)
     if resolver is None:
         raise exception.NotFound(f"stackling cannot explain {kind} yet.")

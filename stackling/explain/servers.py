@@ -2,8 +2,8 @@
 
 The fix finder rebuilds the world the failing decision saw (release mode,
 ``cross_az_attach``, requested zone, the hosts the scheduler could pick, Cinder's
-backends and zone options) as a ``volume_zones.World``, then re-runs the chain
-(``volume_zones.simulate``: Nova's zone to send → Cinder's zone decision → an up and
+backends and zone options) as a ``simulation.World``, then re-runs the chain
+(``simulation.simulate``: Nova's zone to send → Cinder's zone decision → an up and
 enabled backend in that zone → Nova's cross-AZ check) once per candidate change.
 Only changes whose simulation succeeds are offered as fixes; the others are listed as
 checked and not enough, with the reason.
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 
-from stackling import exception, explain, servicegroup
-from stackling.compute import volume_zones
+from stackling import exception, servicegroup
 from stackling.compute.objects import zones as az
 from stackling.db.models import Service
 from stackling.db.models_compute import Instance, InstanceFault
+from stackling.explain import simulation
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -52,7 +52,7 @@ def resolve_server(cloud: Cloud, ident: str) -> tuple[str, dict]:
 # -- the world, now --------------------------------------------------------------------
 
 
-def _backends(cloud: Cloud, cinder_conf) -> list[volume_zones.Backend]:
+def _backends(cloud: Cloud, cinder_conf) -> list[simulation.Backend]:
     """Cinder's volume services as Cinder sees them (zone from the row, liveness)."""
     from stackling.volume.objects import backends as vcommon
 
@@ -60,21 +60,21 @@ def _backends(cloud: Cloud, cinder_conf) -> list[volume_zones.Backend]:
     with cloud.db.reader() as s:
         rows = s.scalars(select(Service).where(Service.project == "cinder",
                                                Service.topic == vcommon.VOLUME_TOPIC)).all()
-        return [volume_zones.Backend(r.host, r.availability_zone or
+        return [simulation.Backend(r.host, r.availability_zone or
                                      cinder_conf.storage_availability_zone,
                                      up=servicegroup.is_up(r, down), enabled=not r.disabled)
                 for r in rows]
 
 
-def world_for(cloud: Cloud, inputs: dict, requested_az: str | None) -> volume_zones.World:
+def world_for(cloud: Cloud, inputs: dict, requested_az: str | None) -> simulation.World:
     nova, cinder = cloud.config.nova, cloud.config.cinder
     with cloud.db.reader() as s:
         services = [z for z in az.nova_services(s, nova, binary="nova-compute")
                     if not z.disabled and z.up]
         agg_zones = az.aggregate_zones(s)
-    host_zones = volume_zones.possible_host_zones(requested_az, agg_zones,
+    host_zones = simulation.possible_host_zones(requested_az, agg_zones,
                                                   [z.zone for z in services])
-    return volume_zones.World(
+    return simulation.World(
         release=inputs.get("release") or cloud.config.stackling.stackling.behaviour_release,
         cross_az_attach=inputs.get("cross_az_attach", nova.cinder.cross_az_attach),
         requested_az=requested_az, host_zones=host_zones,
@@ -84,7 +84,7 @@ def world_for(cloud: Cloud, inputs: dict, requested_az: str | None) -> volume_zo
         allow_availability_zone_fallback=cinder.allow_availability_zone_fallback)
 
 
-def candidates(world: volume_zones.World, zones: list[str]) -> list[tuple[str, Any]]:
+def candidates(world: simulation.World, zones: list[str]) -> list[tuple[str, Any]]:
     """(the change in words, the changed world) for each single change worth trying."""
     out: list[tuple[str, Any]] = []
     out.append((f"nova.conf [cinder] cross_az_attach = {not world.cross_az_attach}",
@@ -100,10 +100,10 @@ def candidates(world: volume_zones.World, zones: list[str]) -> list[tuple[str, A
                     f"have); [{section}] backend_availability_zone = {target} (a "
                     f"cinder-volume backend in {target})",
                     world.with_(backends=[*world.backends,
-                                          volume_zones.Backend(f"<new>@{target}", target)])))
+                                          simulation.Backend(f"<new>@{target}", target)])))
         for b in world.backends:
             host, _, name = b.name.partition("@")
-            moved = [volume_zones.Backend(x.name, target if x is b else x.zone, x.up,
+            moved = [simulation.Backend(x.name, target if x is b else x.zone, x.up,
                                           x.enabled) for x in world.backends]
             out.append((f"cinder.conf: [DEFAULT] enabled_backends = {name}; [{name}] "
                         f"backend_host = {host}, backend_availability_zone = {target} (moves "
@@ -133,15 +133,15 @@ def find_fixes(cloud: Cloud, resource_id: str, chain: list[dict]) -> list[dict]:
     inputs = step["inputs"] or {}
     requested = inputs.get("requested_az")
     world = world_for(cloud, inputs, requested)
-    now = volume_zones.simulate(world)
+    now = simulation.simulate(world)
     with cloud.db.reader() as s:
         zones = sorted({z.zone for z in az.nova_services(s, cloud.config.nova,
                                                          binary="nova-compute")})
     fixes, rejected = [], []
     for change, changed in candidates(world, zones):
-        if not isinstance(changed, volume_zones.World):
+        if not isinstance(changed, simulation.World):
             changed = world_for(cloud, inputs, changed)
-        result = volume_zones.simulate(changed)
+        result = simulation.simulate(changed)
         (fixes if result.ok else rejected).append(
             {"change": change, "outcome": result.text, "verified": True,
              "works": result.ok})
@@ -151,9 +151,3 @@ def find_fixes(cloud: Cloud, resource_id: str, chain: list[dict]) -> list[dict]:
                                    "would succeed", "outcome": now.text, "verified": True,
                          "works": True})
     return [*fixes, *rejected]
-
-
-def register() -> None:
-    explain.RESOLVERS["servers"] = resolve_server
-    if find_fixes not in explain.FIX_FINDERS["servers"]:
-        explain.FIX_FINDERS["servers"].append(find_fixes)
