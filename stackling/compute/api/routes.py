@@ -11,6 +11,7 @@ from stackling.compute.api import (
     flavors,
     hypervisors,
     instance_actions,
+    interfaces,
     keypairs,
     proxy_volumes,
     quotas,
@@ -151,6 +152,10 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/servers/{{server_id}}/action", {"POST": server_actions.server_action}),
     (f"{P}/servers/{{server_id}}/remote-consoles", {"POST": server_info.create_console}),
     (f"{P}/servers/{{server_id}}/diagnostics", {"GET": server_info.show_diagnostics}),
+    (f"{P}/servers/{{server_id}}/os-interface", {"GET": interfaces.list_interfaces,
+                                                 "POST": interfaces.attach_interface}),
+    (f"{P}/servers/{{server_id}}/os-interface/{{port_id}}", {
+        "GET": interfaces.show_interface, "DELETE": interfaces.detach_interface}),
     (f"{P}/servers/{{server_id}}/os-server-password", {
         "GET": server_info.show_password, "DELETE": server_info.clear_password}),
     (f"{P}/servers/{{server_id}}/os-instance-actions", {"GET": instance_actions.list_actions}),

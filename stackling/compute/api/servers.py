@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 import uuid as uuidlib
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from stackling import clients, decisions, exception
 from stackling.compute import cinder as volume_api
+from stackling.compute import neutron as network_api
 from stackling.compute import volume_zones
 from stackling.compute.api import (
     common,
@@ -119,8 +121,17 @@ def _load(req: Request, instances: list[Instance], s) -> list[views.ServerData]:
         zones = az.host_zones(s, {i.host for i in instances if i.host})
         host_zones = {i.host: zones.get(i.host, conf.default_availability_zone)
                       for i in instances if i.host}
-    return [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []), host_zones)
-            for i in instances]
+    out = [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []), host_zones)
+           for i in instances]
+    networked = [i.uuid for i in instances if i.requested_networks or i.network_info]
+    if networked:
+        ctx = req.context
+        found = network_api.NeutronAPI(req.app.cloud, ctx.token or "",
+                                       ctx.project_id or "").addresses(networked)
+        for d in out:
+            if d.uuid in found:
+                d.addresses, d.security_groups = found[d.uuid]
+    return out
 
 
 
@@ -316,25 +327,93 @@ def _check_image_fits(image: dict, flavor: dict) -> None:
         raise exception.BadRequest("Flavor's disk is too small for requested image.")
 
 
-def _networks(req: Request, server: dict) -> None:
+def _networks(req: Request, server: dict) -> list[dict] | None:
+    """The requested networks, checked as nova-api checks them (schema, then Neutron).
+
+    Returns entries of ``network_id``/``port_id``/``fixed_ip``/``tag``; ``[]`` for none.
+    """
     if req.version.matches("2.37") and "networks" not in server:
         raise exception.ValidationError(field="server", value=server,
                                         detail="'networks' is a required property")
     nets = server.get("networks")
-    if nets is None or nets in ("auto", "none"):
-        if isinstance(nets, str) and not req.version.matches("2.37"):
+    if nets is None and "networks" in server:
+        raise exception.ValidationError(field="networks", value=nets,
+                                        detail="None is not valid under any of the given "
+                                               "schemas")
+    if isinstance(nets, str) and nets in ("auto", "none"):
+        if not req.version.matches("2.37"):
             raise exception.ValidationError(field="networks", value=nets,
                                             detail=f"{nets!r} is not of type 'array'")
-        return
-    if not isinstance(nets, list):
+    elif nets is not None and not isinstance(nets, list):
         raise exception.ValidationError(field="networks", value=nets,
                                         detail=f"{nets!r} is not valid under any of the "
                                                "given schemas")
+    if nets == "none":
+        return []
+    requested = _parse_networks(req, nets) if isinstance(nets, list) else None
+    ctx = req.context
+    api = network_api.NeutronAPI(req.app.cloud, ctx.token or "", ctx.project_id or "")
+    if requested is None:
+        chosen = api.auto_network() if nets == "auto" else api.default_network()
+        return [{"network_id": chosen}] if chosen else []
+    api.validate(requested)
+    return requested
+
+
+def _parse_networks(req: Request, nets: list) -> list[dict]:
+    out, ports = [], set()
     for net in nets:
-        if isinstance(net, dict) and net.get("port"):
-            raise exception.NotFound(f"Port id {net['port']} could not be found.")
-        if isinstance(net, dict) and net.get("uuid"):
-            raise exception.BadRequest(f"Network {net['uuid']} could not be found.")
+        if not isinstance(net, dict):
+            raise exception.ValidationError(field="networks", value=net,
+                                            detail=f"{net!r} is not of type 'object'")
+        allowed = {"uuid", "port", "fixed_ip"} | ({"tag"} if req.version.matches("2.42") or
+                                                  str(req.version) == "2.32" else set())
+        common.reject_extra("networks", net, allowed)
+        port, uuid, fixed_ip = net.get("port"), net.get("uuid"), net.get("fixed_ip")
+        if port:
+            if port in ports:
+                raise exception.BadRequest(f"Port ID '{port}' was specified twice: you cannot "
+                                           f"attach a port multiple times.")
+            ports.add(port)
+            if fixed_ip:
+                raise exception.BadRequest(f"Specified Fixed IP '{fixed_ip}' cannot be used "
+                                           f"with port '{port}': the two cannot be specified "
+                                           f"together.")
+        elif not uuid:
+            raise exception.BadRequest("Bad network format: missing 'uuid'")
+        elif not _is_uuid(uuid):
+            if req.version.matches("2.37"):
+                raise exception.ValidationError(field="uuid", value=uuid,
+                                                detail=f"{uuid!r} is not a 'uuid'")
+            raise exception.BadRequest(f"Bad networks format: network uuid is not in proper "
+                                       f"format ({uuid})")
+        if fixed_ip is not None:
+            try:
+                ipaddress.ip_address(fixed_ip)
+            except ValueError:
+                raise exception.ValidationError(
+                    field="fixed_ip", value=fixed_ip,
+                    detail=f"{fixed_ip!r} is not a 'ip-address'") from None
+        out.append({"network_id": None if port else uuid, "port_id": port,
+                    "fixed_ip": fixed_ip, "tag": net.get("tag")})
+    return out
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuidlib.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _security_groups(server: dict) -> list[str]:
+    groups = server.get("security_groups") or []
+    if not isinstance(groups, list) or not all(isinstance(g, dict) and
+                                               isinstance(g.get("name"), str) for g in groups):
+        raise exception.ValidationError(field="security_groups", value=groups,
+                                        detail="is not a list of {'name': <string>}")
+    return list(dict.fromkeys(g["name"] for g in groups))
 
 
 def create_server(req: Request):
@@ -365,7 +444,13 @@ def create_server(req: Request):
             uuidlib.UUID(image_ref)
         except ValueError:
             raise exception.BadRequest("Invalid imageRef provided.") from None
-    _networks(req, server)
+    requested_networks = _networks(req, server)
+    security_groups = _security_groups(server)
+    server["_requested_networks"], server["_security_groups"] = (requested_networks,
+                                                                 security_groups)
+    if security_groups and requested_networks:
+        network_api.NeutronAPI(cloud, ctx.token or "", ctx.project_id or "") \
+            .security_group_ids(security_groups)
     metadata = server.get("metadata", {})
     if not isinstance(metadata, dict) or any(
             not isinstance(v, str) or not 1 <= len(k) <= 255 or len(v) > 255
@@ -479,7 +564,7 @@ def create_server(req: Request):
         return json_response({"reservation_id": reservation_id}, status=202)
     links = views.links(_base(req), ctx.project_id, created[0])
     result = {"id": created[0], "links": links, "OS-DCF:diskConfig": "MANUAL",
-              "security_groups": [{"name": "default"}],
+              "security_groups": [{"name": g} for g in security_groups or ["default"]],
               "adminPass": server.get("adminPass") or secrets.token_urlsafe(9)}
     return json_response({"server": result}, status=202,
                          headers={"Location": links[0]["href"]})
@@ -506,6 +591,8 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
             access_ip_v6=access_ip("accessIPv6", server.get("accessIPv6"), 6),
             reservation_id=reservation_id, launch_index=index, tags=list(tags),
             key_name=server.get("key_name"),
+            requested_networks=server.get("_requested_networks") or [],
+            security_groups=server.get("_security_groups") or [],
             availability_zone=zone, requested_az=zone, scheduler_hints=hints,
             updated_at=utcnow())
         inst.metadata_items = [InstanceMetadata(key=k, value=v)

@@ -77,6 +77,8 @@ class ServerData:
     description: str | None = None
     hostname: str | None = None
     key_name: str | None = None
+    addresses: dict = field(default_factory=dict)
+    security_groups: list | None = None      # names from the ports; None: no ports
     user_data: str | None = None
     config_drive: str = ""
     access_ip_v4: str | None = None
@@ -157,7 +159,7 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
         "flavor": _flavor_view(d, version, base, project_id, show_extra_specs),
         "created": common.zulu(d.created_at), "updated": common.zulu(d.updated_at or
                                                                       d.created_at),
-        "addresses": {}, "accessIPv4": d.access_ip_v4 or "", "accessIPv6": d.access_ip_v6 or "",
+        "addresses": d.addresses, "accessIPv4": d.access_ip_v4 or "", "accessIPv6": d.access_ip_v6 or "",
         "links": links(base, project_id, d.uuid), "OS-DCF:diskConfig": "MANUAL",
     }
     if status in PROGRESS_STATUSES:
@@ -196,7 +198,8 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
     server["os-extended-volumes:volumes_attached"] = [
         {"id": vid, "delete_on_termination": dot} if version.matches("2.3") else {"id": vid}
         for vid, dot in d.volumes]
-    server["security_groups"] = [{"name": "default"}]
+    server["security_groups"] = [{"name": n} for n in (
+        d.security_groups if d.security_groups is not None else ["default"])]
     if is_admin:
         server["OS-EXT-SRV-ATTR:host"] = d.host
         server["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{d.id:08x}"

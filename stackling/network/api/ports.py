@@ -46,7 +46,7 @@ ATTRS = A.standard(
                            sort=False),
     ip_allocation=A.Attr(post=False, sort=False),
     propagate_uplink_status=A.Attr(post=False, sort=False),
-    **{"binding:host_id": A.Attr(put=True, validate=A.string(255), admin_set=True,
+    **{"binding:host_id": A.Attr(put=True, validate=A.string_or_none(255), admin_set=True,
                                  admin_read=True),
        "binding:vif_type": A.Attr(post=False, admin_read=True),
        "binding:vif_details": A.Attr(post=False, admin_read=True, filter=False, sort=False),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 08:27:17.773629
+Create Date: 2026-12-01 08:29:29.381799
 """
 
 from alembic import op
@@ -110,6 +110,9 @@ def upgrade() -> None:
     sa.Column('tags', sa.JSON(), nullable=False),
     sa.Column('requested_az', sa.String(length=255), nullable=True),
     sa.Column('scheduler_hints', sa.JSON(), nullable=False),
+    sa.Column('requested_networks', sa.JSON(), nullable=False),
+    sa.Column('security_groups', sa.JSON(), nullable=False),
+    sa.Column('network_info', sa.JSON(), nullable=False),
     sa.Column('launched_at', sa.DateTime(), nullable=True),
     sa.Column('terminated_at', sa.DateTime(), nullable=True),
     sa.Column('deleted', sa.Integer(), nullable=False),
