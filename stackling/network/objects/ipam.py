@@ -120,8 +120,11 @@ class Contended(Exception):
 def take(s: Session, subnet: Subnet, ip: str) -> None:
     """Remove ``ip`` from the free ranges (it may lie outside every pool: nothing to do)."""
     key = to_key(ip)
-    row = s.scalar(select(IpRange).where(IpRange.subnet_id == subnet.id, IpRange.first <= key,
-                                         IpRange.last >= key).with_for_update())
+    # The range starting at or below the address, closest first: one index probe.
+    row = s.scalar(select(IpRange).where(IpRange.subnet_id == subnet.id, IpRange.first <= key)
+                   .order_by(IpRange.first.desc()).limit(1).with_for_update())
+    if row is not None and row.last < key:
+        row = None
     if row is None:
         if in_pools(ip, subnet.allocation_pools) and not is_held(s, subnet.id, ip):
             # On PostgreSQL a row locked after a concurrent split is re-checked against
