@@ -1,9 +1,11 @@
-"""Nova's Neutron client (nova/network/neutron.py): the Networking API contract, only.
+"""Nova's network API (nova/network/neutron.py): the Networking API contract, only.
 
 Every call is an HTTP request of the Neutron v2.0 API sent through ``ServiceClient``:
-validation and port creation with the user's token, binding (``binding:host_id``,
-``device_owner``) with an admin token, as Nova's ``[neutron]`` service user does. Nothing
-here reads Neutron's tables. Texts are Nova's (``validate_networks``,
+validation, port creation and the views' lookups with the caller's token; binding
+(``binding:host_id``, ``device_owner``) with an admin token, as Nova's ``[neutron]``
+service user does. Nothing here reads Neutron's tables. Without a Network API served
+in-process (``cloud.apps["network"]``) no server has a port: addresses are ``{}`` and the
+only security group a project has is ``default``. Texts are Nova's (``validate_networks``,
 ``_create_port_minimal``, ``deallocate_for_instance``).
 """
 
@@ -11,12 +13,117 @@ from __future__ import annotations
 
 import threading
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from stackling import clients, exception
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
+    from stackling.context import RequestContext
+
+
+class SecurityGroupNotFound(exception.BadRequest):
+    """Nova's SecurityGroupNotFound carries neutronclient's text; create answers 400."""
+
+    msg_fmt = "Security group %(security_group_id)s not found."
+
+
+def has_network(cloud: Cloud) -> bool:
+    return "network" in getattr(cloud, "apps", {})
+
+
+def _client(cloud: Cloud, ctx: RequestContext) -> clients.ServiceClient:
+    return clients.ServiceClient(cloud, "network", ctx.token or "")
+
+
+def addresses(cloud: Cloud, ctx: RequestContext, instance_uuid: str) -> dict[str, list[dict]]:
+    """``{network label: [{version, addr, OS-EXT-IPS:type, OS-EXT-IPS-MAC:mac_addr}]}``.
+
+    The shape of nova's ``get_networks_for_instance`` rendered by the ips view with
+    extended addresses; the server views and ``/servers/{id}/ips`` both use it.
+    """
+    if not has_network(cloud):
+        return {}
+    client = _client(cloud, ctx)
+    try:
+        ports = client.get(f"/v2.0/ports?device_id={instance_uuid}")["ports"]
+    except (clients.ApiError, KeyError, TypeError):
+        return {}
+    names: dict[str, str] = {}
+    out: dict[str, list[dict]] = {}
+    for port in ports:
+        net_id = port.get("network_id")
+        if net_id not in names:
+            try:
+                names[net_id] = client.get(f"/v2.0/networks/{net_id}")["network"]["name"]
+            except (clients.ApiError, KeyError, TypeError):
+                names[net_id] = net_id
+        items = out.setdefault(names[net_id], [])
+        for ip in port.get("fixed_ips") or []:
+            addr = ip.get("ip_address", "")
+            items.append({"version": 6 if ":" in addr else 4, "addr": addr,
+                          "OS-EXT-IPS:type": "fixed",
+                          "OS-EXT-IPS-MAC:mac_addr": port.get("mac_address")})
+        # Floating IPs follow the fixed ones, under the internal network's label.
+        try:
+            fips = client.get(f"/v2.0/floatingips?port_id={port.get('id')}")["floatingips"]
+        except (clients.ApiError, KeyError, TypeError):
+            fips = []
+        for fip in fips:
+            items.append({"version": 4, "addr": fip["floating_ip_address"],
+                          "OS-EXT-IPS:type": "floating",
+                          "OS-EXT-IPS-MAC:mac_addr": port.get("mac_address")})
+    return out
+
+
+def security_groups(cloud: Cloud, ctx: RequestContext, instance_uuid: str) -> list[dict]:
+    """``[{"name": ...}]`` of the groups on the server's ports (Nova's
+    get_instances_security_groups_bindings); none without ports, and the server views
+    then leave ``security_groups`` out, as Nova does."""
+    if not has_network(cloud):
+        return []
+    client = _client(cloud, ctx)
+    names: list[str] = []
+    try:
+        ports = client.get(f"/v2.0/ports?device_id={instance_uuid}")["ports"]
+        for group_id in dict.fromkeys(g for p in ports for g in p.get("security_groups") or []):
+            name = client.get(f"/v2.0/security-groups/{group_id}")["security_group"]["name"]
+            if name not in names:
+                names.append(name)
+    except (clients.ApiError, KeyError, TypeError):
+        return []
+    return [{"name": n} for n in names]
+
+
+def check_security_group(cloud: Cloud, ctx: RequestContext, name: str) -> str:
+    """The requested group's id (or ``default``, which Nova passes through unchecked).
+
+    Nova looks the name up with neutronclient's find_resourceid_by_name_or_id and turns
+    its 404 into SecurityGroupNotFound, whose text is neutronclient's message.
+    """
+    if name == "default":
+        return name
+    missing = SecurityGroupNotFound(
+        f"Unable to find security_group with name or id '{name}'")
+    if not has_network(cloud):
+        raise missing
+    client = _client(cloud, ctx)
+    try:
+        return client.get(f"/v2.0/security-groups/{quote(name, safe='')}"
+                          )["security_group"]["id"]
+    except clients.ApiError as err:
+        if err.status != 404:
+            raise exception.StacklingError(str(err)) from None
+    query = urlencode({"name": name, "project_id": ctx.project_id})
+    found = client.get(f"/v2.0/security-groups?{query}")["security_groups"]
+    if len(found) > 1:
+        raise exception.Conflict(
+            f"Multiple security_group matches found for name '{name}', use an ID to be "
+            "more specific.")
+    if not found:
+        raise missing
+    return found[0]["id"]
+
 
 _ADMIN_TOKEN: dict[int, str] = {}
 _LOCK = threading.Lock()
@@ -205,49 +312,6 @@ class NeutronAPI:
         except clients.ApiError as exc:
             if exc.status != 404:
                 raise
-
-    # -- server views ------------------------------------------------------------------------
-
-    def addresses(self, instance_uuids: list[str]) -> dict[str, tuple[dict, list[str]]]:
-        """uuid → (addresses by network name, security group names), from live ports."""
-        if not instance_uuids:
-            return {}
-        ports = self.admin_call("GET", "/v2.0/ports?" + urlencode(
-            [("device_id", u) for u in instance_uuids]))["ports"]
-        if not ports:
-            return {}
-        net_ids = sorted({p["network_id"] for p in ports})
-        names = {n["id"]: n["name"] for n in self.admin_call("GET", "/v2.0/networks?" +
-                 urlencode([("id", i) for i in net_ids] + [("fields", "id"),
-                                                           ("fields", "name")]))["networks"]}
-        fips = self.admin_call("GET", "/v2.0/floatingips?" + urlencode(
-            [("port_id", p["id"]) for p in ports]))["floatingips"]
-        group_ids = sorted({g for p in ports for g in p.get("security_groups", [])})
-        group_names = {}
-        if group_ids:
-            group_names = {g["id"]: g["name"] for g in self.admin_call(
-                "GET", "/v2.0/security-groups?" + urlencode(
-                    [("id", g) for g in group_ids] + [("fields", "id"), ("fields", "name")])
-            )["security_groups"]}
-        out: dict[str, tuple[dict, list[str]]] = {}
-        for port in ports:
-            addrs, groups = out.setdefault(port["device_id"], ({}, []))
-            label = names.get(port["network_id"], port["network_id"])
-            entries = addrs.setdefault(label, [])
-            for ip in port["fixed_ips"]:
-                entries.append({"version": 6 if ":" in ip["ip_address"] else 4,
-                                "addr": ip["ip_address"], "OS-EXT-IPS:type": "fixed",
-                                "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]})
-            for fip in fips:
-                if fip["port_id"] == port["id"]:
-                    entries.append({"version": 4, "addr": fip["floating_ip_address"],
-                                    "OS-EXT-IPS:type": "floating",
-                                    "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]})
-            for gid in port.get("security_groups", []):
-                name = group_names.get(gid, gid)
-                if name not in groups:
-                    groups.append(name)
-        return out
 
 
 def _port_error(exc: clients.ApiError, entry: dict) -> Exception:

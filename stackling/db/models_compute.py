@@ -135,6 +135,28 @@ class InstanceActionEvent(TimestampMixin, Base):
     host: Mapped[str | None] = mapped_column(String(255))
 
 
+class Migration(TimestampMixin, Base):
+    """A move of a server between hosts: resize, cold or live migration, evacuation."""
+
+    __tablename__ = "compute_migration"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    migration_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    source_compute: Mapped[str | None] = mapped_column(String(255))
+    source_node: Mapped[str | None] = mapped_column(String(255))
+    dest_compute: Mapped[str | None] = mapped_column(String(255))
+    dest_node: Mapped[str | None] = mapped_column(String(255))
+    dest_host: Mapped[str | None] = mapped_column(String(255))
+    old_flavor: Mapped[dict] = mapped_column(JSON, default=dict)
+    new_flavor: Mapped[dict] = mapped_column(JSON, default=dict)
+    old_vm_state: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class BlockDeviceMapping(TimestampMixin, Base):
     """A disk of a server (Nova's block_device_mapping): image/volume/snapshot/blank as
     source, local/volume as destination. ``attachment_id`` is the Cinder attachment."""

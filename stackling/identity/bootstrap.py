@@ -27,9 +27,12 @@ from stackling.db.models import (
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
-ROLES = ("admin", "member", "reader", "service")
-# keystone-manage bootstrap's inference rules: admin implies member, member implies reader.
-IMPLIED = (("admin", "member"), ("member", "reader"))
+ROLES = ("admin", "manager", "member", "reader", "service")
+# keystone-manage bootstrap's inference rules (2023.2+): admin implies manager, manager
+# implies member, member implies reader; service implies nothing.
+IMPLIED = (("admin", "manager"), ("manager", "member"), ("member", "reader"))
+# Rules of older bootstraps that keystone-manage bootstrap removes (admin -> member).
+STALE_IMPLIED = (("admin", "member"),)
 
 # (type, name, service key in Settings, path): block storage is registered under the
 # official type and under volumev3, which nova's [cinder] catalog_info asks for.
@@ -90,6 +93,10 @@ def bootstrap(cloud: Cloud) -> None:
             if s.get(ImpliedRole, (roles[prior].id, roles[implied].id)) is None:
                 s.add(ImpliedRole(prior_role_id=roles[prior].id,
                                   implied_role_id=roles[implied].id))
+        for prior, implied in STALE_IMPLIED:
+            stale = s.get(ImpliedRole, (roles[prior].id, roles[implied].id))
+            if stale is not None:
+                s.delete(stale)
         users = {}
         for name in wanted:
             users[name] = _get_or_add(s, User, {"name": name, "domain_id": "default"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling import discovery, exception
-from stackling.image import images, members, metadefs
+from stackling.image import images, imports, members, metadefs
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.router import Router
 
@@ -31,7 +31,7 @@ def versions_list(req: Request) -> object:
 def import_info(req: Request) -> object:
     return json_response({"import-methods": {
         "description": "Import methods available.", "type": "array",
-        "value": ["glance-direct", "web-download", "copy-image"]}})
+        "value": list(images.IMPORT_METHODS)}})
 
 
 def _images_root(handler):
@@ -61,6 +61,9 @@ ROUTES: list[tuple[str, dict]] = [
     ("/v2/images/{image_id}", {"GET": images.show_image, "PATCH": images.update_image,
                                "DELETE": images.delete_image}),
     ("/v2/images/{image_id}/file", {"GET": images.download_image, "PUT": images.upload_image}),
+    ("/v2/images/{image_id}/stage", {"PUT": imports.stage_image}),
+    ("/v2/images/{image_id}/import", {"POST": imports.import_image}),
+    ("/v2/images/{image_id}/tasks", {"GET": imports.list_image_tasks}),
     ("/v2/images/{image_id}/tags/{tag}", {"PUT": images.add_tag, "DELETE": images.delete_tag}),
     ("/v2/images/{image_id}/actions/deactivate", {"POST": images.deactivate_image}),
     ("/v2/images/{image_id}/actions/reactivate", {"POST": images.reactivate_image}),
@@ -81,4 +84,5 @@ PUBLIC = {"/", "/versions"}
 
 def build_app(cloud: Cloud) -> ApiApp:
     images.store(cloud)
+    cloud.rpc.register(imports.TOPIC, imports.TaskRunner(cloud))
     return ApiApp(cloud, INFO, Router(ROUTES, public=PUBLIC))

@@ -106,7 +106,7 @@ def test_network_request_validation(demo, image, topology):  # noqa: F811
         f"Fixed IP address 10.0.0.77 is already in use on instance {server['id']}."
     assert message(boot(demo, image, [{"uuid": topology["net"]["id"]}],
                         security_groups=[{"name": "nope"}]), 400) == \
-        "Security group nope not found."
+        "Unable to find security_group with name or id 'nope'"
 
 
 def test_networks_auto_uses_the_only_network(demo, image, topology):  # noqa: F811

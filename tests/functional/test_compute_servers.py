@@ -180,19 +180,19 @@ def test_create_validation(api, image):
 
 
 def test_microversion_errors(api):
-    resp = api.get("compute", "/v2.1/servers", headers=v("2.101"))
+    resp = api.get("compute", "/v2.1/servers", headers=v("2.102"))
     assert resp.status == 406
     assert resp.json["computeFault"]["message"] == (
-        "Version 2.101 is not supported by the API. Minimum is 2.1 and maximum is 2.100.")
+        "Version 2.102 is not supported by the API. Minimum is 2.1 and maximum is 2.101.")
     bad = api.get("compute", "/v2.1/servers", headers=v("2.x"))
     assert bad.status == 400
     assert bad.json["badRequest"]["message"] == (
         "API Version String 2.x is of invalid format. Must be of format MajorNum.MinorNum.")
     ok = api.get("compute", "/v2.1/servers", headers=v("latest"))
-    assert ok.headers["OpenStack-API-Version"] == "compute 2.100"
-    assert ok.headers["X-OpenStack-Nova-API-Version"] == "2.100"
+    assert ok.headers["OpenStack-API-Version"] == "compute 2.101"
+    assert ok.headers["X-OpenStack-Nova-API-Version"] == "2.101"
     root = api.get("compute", "/", token=None).json["versions"][1]
-    assert (root["min_version"], root["version"]) == ("2.1", "2.100")
+    assert (root["min_version"], root["version"]) == ("2.1", "2.101")
 
 
 def test_list_filters_and_pagination(api, demo, image):

@@ -313,9 +313,15 @@ def test_types_and_default(api):
              {"extra_specs": {"RESKEY:availability_zones": "ag9"}})
     resp = create(api, volume_type="az-bound")
     assert resp.json["badRequest"]["message"] == \
-        "Volume type is only supported in these availability zones: ag9"
+        "Volume type is only supported in these availability zones: ['ag9']"
     assert api.get("volume", f"/v3/types/{tid}/extra_specs").json["extra_specs"] == \
         {"RESKEY:availability_zones": "ag9"}
+    # An empty value restricts the type to no zone (cinder volume_utils), it is not "unset".
+    api.put("volume", f"/v3/types/{tid}/extra_specs/RESKEY:availability_zones",
+            {"RESKEY:availability_zones": ""})
+    resp = create(api, volume_type="az-bound")
+    assert resp.status == 400 and resp.json["badRequest"]["message"] == \
+        "Volume type is only supported in these availability zones: []"
 
 
 def test_demo_cannot_list_services(cloud, demo):

@@ -55,6 +55,17 @@ def limits(s: Session, conf, project_id: str) -> dict[str, int]:
     return values
 
 
+class MetadataLimitExceeded(exception.Forbidden):
+    msg_fmt = "Maximum number of metadata items exceeds %(allowed)d"
+
+
+def check_metadata(s: Session, conf, project_id: str, count: int) -> None:
+    """nova.compute.api._check_metadata_properties_quota: the server's whole metadata."""
+    allowed = limits(s, conf, project_id)["metadata_items"]
+    if count and 0 <= allowed < count:
+        raise MetadataLimitExceeded(allowed=allowed)
+
+
 def usage(s: Session, project_id: str) -> dict[str, int]:
     count, cores, ram = s.execute(
         select(func.count(Instance.id), func.coalesce(func.sum(Instance.vcpus), 0),

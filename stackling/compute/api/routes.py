@@ -6,16 +6,20 @@ from typing import TYPE_CHECKING
 
 from stackling import discovery
 from stackling.compute.api import (
+    actions,
     aggregates,
     availability_zones,
     flavors,
+    hosts,
     hypervisors,
+    images,
     instance_actions,
     interfaces,
+    ips,
     keypairs,
+    migrations,
     proxy_volumes,
     quotas,
-    server_actions,
     server_groups,
     server_info,
     server_tags,
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 # The microversion range we honour, for every resource we serve (doc/api-versions.md).
-VERSIONS = VersionSpec("compute", Version(2, 1), Version(2, 100),
+VERSIONS = VersionSpec("compute", Version(2, 1), Version(2, 101),
                        legacy_header="X-OpenStack-Nova-API-Version")
 
 INFO = ServiceInfo(
@@ -94,6 +98,12 @@ ROUTES: list[tuple[str, dict]] = [
                                              "PUT": aggregates.update_aggregate,
                                              "DELETE": aggregates.delete_aggregate}),
     (f"{P}/os-aggregates/{{aggregate_id}}/action", {"POST": aggregates.aggregate_action}),
+    # hosts (deprecated, 404 from 2.43)
+    (f"{P}/os-hosts", {"GET": hosts.list_hosts}),
+    (f"{P}/os-hosts/{{host_id}}", {"GET": hosts.show_host, "PUT": hosts.update_host}),
+    (f"{P}/os-hosts/{{host_id}}/reboot", {"GET": hosts.reboot_host}),
+    (f"{P}/os-hosts/{{host_id}}/shutdown", {"GET": hosts.shutdown_host}),
+    (f"{P}/os-hosts/{{host_id}}/startup", {"GET": hosts.startup_host}),
     # hypervisors
     (f"{P}/os-hypervisors", {"GET": hypervisors.list_hypervisors}),
     (f"{P}/os-hypervisors/detail", {"GET": hypervisors.list_hypervisors_detail}),
@@ -136,6 +146,16 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/os-snapshots/detail", {"GET": proxy_volumes.list_snapshots_detail}),
     (f"{P}/os-snapshots/{{snapshot_id}}", {"GET": proxy_volumes.show_snapshot,
                                            "DELETE": proxy_volumes.delete_snapshot}),
+    # deprecated proxies to Glance (404 from 2.36; image metadata from 2.39)
+    (f"{P}/images", {"GET": images.list_images, "DELETE": proxy_volumes.delete_without_id}),
+    (f"{P}/images/detail", {"GET": images.list_images_detail}),
+    (f"{P}/images/{{image_id}}", {"GET": images.show_image, "DELETE": images.delete_image}),
+    (f"{P}/images/{{image_id}}/metadata", {"GET": images.list_image_metadata,
+                                           "POST": images.create_image_metadata,
+                                           "PUT": images.replace_image_metadata}),
+    (f"{P}/images/{{image_id}}/metadata/{{key}}", {
+        "GET": images.show_image_metadata_item, "PUT": images.update_image_metadata_item,
+        "DELETE": images.delete_image_metadata_item}),
     # server groups
     (f"{P}/os-keypairs", {"GET": keypairs.list_keypairs, "POST": keypairs.create_keypair}),
     (f"{P}/os-keypairs/{{name}}", {"GET": keypairs.show_keypair,
@@ -149,7 +169,7 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/servers/detail", {"GET": servers.list_servers_detail}),
     (f"{P}/servers/{{server_id}}", {"GET": servers.show_server, "PUT": servers.update_server,
                                     "DELETE": servers.delete_server}),
-    (f"{P}/servers/{{server_id}}/action", {"POST": server_actions.server_action}),
+    (f"{P}/servers/{{server_id}}/action", {"POST": actions.server_action}),
     (f"{P}/servers/{{server_id}}/remote-consoles", {"POST": server_info.create_console}),
     (f"{P}/servers/{{server_id}}/diagnostics", {"GET": server_info.show_diagnostics}),
     (f"{P}/servers/{{server_id}}/os-interface", {"GET": interfaces.list_interfaces,
@@ -168,11 +188,18 @@ ROUTES: list[tuple[str, dict]] = [
                                                  "PUT": server_tags.add_tag,
                                                  "DELETE": server_tags.delete_tag}),
     (f"{P}/os-simple-tenant-usage", {"GET": server_info.list_usage}),
+    (f"{P}/os-migrations", {"GET": migrations.list_migrations}),
+    (f"{P}/servers/{{server_id}}/migrations", {"GET": migrations.list_server_migrations}),
+    (f"{P}/servers/{{server_id}}/migrations/{{migration_id}}", {
+        "GET": migrations.show_server_migration}),
     (f"{P}/os-simple-tenant-usage/{{usage_project_id}}", {"GET": server_info.show_usage}),
     (f"{P}/servers/{{server_id}}/os-volume_attachments", {
         "GET": volume_attachments.list_attachments, "POST": volume_attachments.attach}),
     (f"{P}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", {
-        "GET": volume_attachments.show_attachment, "DELETE": volume_attachments.detach}),
+        "GET": volume_attachments.show_attachment, "DELETE": volume_attachments.detach,
+        "PUT": volume_attachments.update_attachment}),
+    (f"{P}/servers/{{server_id}}/ips", {"GET": ips.list_ips}),
+    (f"{P}/servers/{{server_id}}/ips/{{network_label}}", {"GET": ips.show_ips}),
     (f"{P}/servers/{{server_id}}/metadata", {"GET": servers.list_metadata,
                                              "POST": servers.create_metadata,
                                              "PUT": servers.replace_metadata}),

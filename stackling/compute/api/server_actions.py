@@ -21,7 +21,7 @@ from stackling.compute.objects import instance as instances
 from stackling.compute.objects import instance_action
 from stackling.db.models import utcnow
 from stackling.db.models_compute import Instance
-from stackling.web.app import Request, empty_response, json_response, read_json
+from stackling.web.app import Request, empty_response, json_response
 
 OWNER, ADMIN = common.OWNER, common.ADMIN
 policy.register({
@@ -92,10 +92,9 @@ CHANGE_PASSWORD = Action("changePassword", "os_compute_api:os-admin-password", (
 
 # Nova actions stackling does not serve (yet): a missing server is still a 404 first.
 UNSERVED = frozenset((
-    "addFixedIp", "addFloatingIp", "addSecurityGroup", "confirmResize", "createBackup",
-    "createImage", "evacuate", "forceDelete", "injectNetworkInfo", "migrate",
-    "os-getRDPConsole", "os-migrateLive", "rebuild", "removeFixedIp", "removeFloatingIp",
-    "removeSecurityGroup", "resetNetwork", "resize", "revertResize", "shelve",
+    "addFixedIp", "addFloatingIp", "addSecurityGroup", "createBackup", "createImage",
+    "evacuate", "forceDelete", "injectNetworkInfo", "os-getRDPConsole", "rebuild",
+    "removeFixedIp", "removeFloatingIp", "removeSecurityGroup", "resetNetwork", "shelve",
     "shelveOffload", "unshelve"))
 
 
@@ -150,7 +149,7 @@ def _null_body(action: str, data: Any) -> None:
                                         detail=f"{data!r} is not of type 'null'")
 
 
-def _state_action(req: Request, server_id: str, action: Action, data: Any, **kwargs):
+def state_action(req: Request, server_id: str, action: Action, data: Any, **kwargs):
     host, request_id = _begin(req, server_id, action)
     req.app.cloud.rpc.cast(f"compute.{host}", action.rpc, instance_uuid=server_id,
                            request_id=request_id, **kwargs)
@@ -163,7 +162,7 @@ def _reboot(req: Request, server_id: str, data: Any):
         raise exception.ValidationError(field="reboot.type", value=kind,
                                         detail=f"{kind!r} is not one of ['HARD', 'Hard', "
                                                "'hard', 'SOFT', 'Soft', 'soft']")
-    return _state_action(req, server_id, REBOOT[kind.upper()], data,
+    return state_action(req, server_id, REBOOT[kind.upper()], data,
                          reboot_type=kind.upper())
 
 
@@ -191,7 +190,7 @@ def _rescue(req: Request, server_id: str, data: Any):
         raise exception.BadRequest(f"Instance {server_id} cannot be rescued: Cannot rescue a "
                                    "volume-backed instance")
     password = password or _password()
-    _state_action(req, server_id, RESCUE, data, rescue_password=password)
+    state_action(req, server_id, RESCUE, data, rescue_password=password)
     return json_response({"adminPass": password})
 
 
@@ -326,34 +325,10 @@ SPECIAL = {
 }
 
 
-def server_action(req: Request, server_id: str):
-    body = read_json(req)
-    if not isinstance(body, dict) or len(body) != 1:
-        raise exception.BadRequest("Malformed request body")
-    name, data = next(iter(body.items()))
-    if name == "os-resetState":
-        return _reset_state(req, server_id, data)
-    if name == "restore":
-        return _restore(req, server_id)
-    if name in SPECIAL:
-        return SPECIAL[name](req, server_id, data)
-    action = ACTIONS.get(name)
-    if action is None or (action.min_version and not req.version.matches(action.min_version)):
-        if name in UNSERVED:
-            with req.app.cloud.db.reader() as s:
-                instances.get(s, req.context, server_id)
-        raise exception.BadRequest(f"There is no such action: {name}")
-    if name == "trigger_crash_dump":
-        if data is not None:
-            raise exception.ValidationError(field="trigger_crash_dump", value=data,
-                                            detail=f"{data!r} is not of type 'null'")
-    return _state_action(req, server_id, action, data)
-
-
 _RESET_STATES = {"active": "active", "error": "error"}
 
 
-def _reset_state(req: Request, server_id: str, data: Any):
+def reset_state(req: Request, server_id: str, data: Any):
     """os-resetState (admin): vm_state active or error, task_state cleared; 202."""
     if not isinstance(data, dict) or "state" not in data:
         raise exception.ValidationError(field="os-resetState", value=data,
@@ -373,7 +348,7 @@ def _reset_state(req: Request, server_id: str, data: Any):
     return empty_response(202)
 
 
-def _restore(req: Request, server_id: str):
+def restore(req: Request, server_id: str, data: Any = None):
     """restore (os-deferred-delete): only a soft-deleted server; stackling deletes at once
     (reclaim_instance_interval = 0), so every server present answers 409 as Nova does."""
     with req.app.cloud.db.writer() as s:

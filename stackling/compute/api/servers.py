@@ -12,8 +12,7 @@ from sqlalchemy import select
 
 from stackling import clients, decisions, exception
 from stackling.compute import cinder as volume_api
-from stackling.compute import neutron as network_api
-from stackling.compute import volume_zones
+from stackling.compute import neutron, volume_zones
 from stackling.compute.api import (
     common,
     flavors,
@@ -123,25 +122,22 @@ def _load(req: Request, instances: list[Instance], s) -> list[views.ServerData]:
                       for i in instances if i.host}
     out = [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []), host_zones)
            for i in instances]
-    networked = [i.uuid for i in instances if i.requested_networks or i.network_info]
-    if networked:
-        ctx = req.context
-        found = network_api.NeutronAPI(req.app.cloud, ctx.token or "",
-                                       ctx.project_id or "").addresses(networked)
-        for d in out:
-            if d.uuid in found:
-                d.addresses, d.security_groups = found[d.uuid]
+    for d in out:
+        if d.vm_state != "building":      # Nova hides the addresses while building
+            d.addresses = neutron.addresses(req.app.cloud, req.context, d.uuid)
+        d.security_groups = neutron.security_groups(req.app.cloud, req.context, d.uuid)
     return out
 
 
 
-def _view(req: Request, d: views.ServerData, reduced: bool = False) -> dict:
+def _view(req: Request, d: views.ServerData, reduced: bool = False,
+          server_groups: bool = True) -> dict:
     return views.show(
         d, req.version, _base(req), req.context.project_id, is_admin=req.context.is_admin,
         show_host_status=common.can(req, "os_compute_api:servers:show:host_status"),
         show_extra_specs=common.can(req, "os_compute_api:os-flavor-extra-specs:index",
                                     {"project_id": req.context.project_id}),
-        reduced=reduced)
+        reduced=reduced, show_server_groups=server_groups)
 
 
 def show_server(req: Request, server_id: str):
@@ -235,7 +231,7 @@ def _list(req: Request, detail: bool):
         instances = instances[:n]
         data = _load(req, instances, s)
     body: dict[str, Any] = {"servers": [
-        _view(req, d) if detail else views.basic(d, _base(req), ctx.project_id) for d in data]}
+        _view(req, d, server_groups=False) if detail else views.basic(d, _base(req), ctx.project_id) for d in data]}
     if more and data and len(data) == n:
         path = "servers/detail" if detail else "servers"
         extra = "".join(f"&{k}={v}" for k, v in params.items() if k not in ("limit", "marker"))
@@ -327,6 +323,17 @@ def _check_image_fits(image: dict, flavor: dict) -> None:
         raise exception.BadRequest("Flavor's disk is too small for requested image.")
 
 
+def _check_security_groups(req: Request, requested: Any) -> None:
+    """Each requested group must exist for the project (API._check_requested_secgroups)."""
+    if requested is None:
+        return
+    if not isinstance(requested, list) or not all(isinstance(g, dict) for g in requested):
+        raise exception.ValidationError(field="security_groups", value=requested,
+                                        detail=f"{requested!r} is not of type 'array'")
+    for name in sorted({g["name"] for g in requested if g.get("name")}):
+        neutron.check_security_group(req.app.cloud, req.context, str(name))
+
+
 def _networks(req: Request, server: dict) -> list[dict] | None:
     """The requested networks, checked as nova-api checks them (schema, then Neutron).
 
@@ -352,7 +359,7 @@ def _networks(req: Request, server: dict) -> list[dict] | None:
         return []
     requested = _parse_networks(req, nets) if isinstance(nets, list) else None
     ctx = req.context
-    api = network_api.NeutronAPI(req.app.cloud, ctx.token or "", ctx.project_id or "")
+    api = neutron.NeutronAPI(req.app.cloud, ctx.token or "", ctx.project_id or "")
     if requested is None:
         chosen = api.auto_network() if nets == "auto" else api.default_network()
         return [{"network_id": chosen}] if chosen else []
@@ -407,15 +414,6 @@ def _is_uuid(value: Any) -> bool:
     return True
 
 
-def _security_groups(server: dict) -> list[str]:
-    groups = server.get("security_groups") or []
-    if not isinstance(groups, list) or not all(isinstance(g, dict) and
-                                               isinstance(g.get("name"), str) for g in groups):
-        raise exception.ValidationError(field="security_groups", value=groups,
-                                        detail="is not a list of {'name': <string>}")
-    return list(dict.fromkeys(g["name"] for g in groups))
-
-
 def create_server(req: Request):
     """202 with id, links, adminPass; the build goes on in a worker."""
     ctx = req.context
@@ -444,23 +442,15 @@ def create_server(req: Request):
             uuidlib.UUID(image_ref)
         except ValueError:
             raise exception.BadRequest("Invalid imageRef provided.") from None
-    requested_networks = _networks(req, server)
-    security_groups = _security_groups(server)
-    server["_requested_networks"], server["_security_groups"] = (requested_networks,
-                                                                 security_groups)
-    if security_groups and requested_networks:
-        network_api.NeutronAPI(cloud, ctx.token or "", ctx.project_id or "") \
-            .security_group_ids(security_groups)
+    server["_requested_networks"] = _networks(req, server)
     metadata = server.get("metadata", {})
     if not isinstance(metadata, dict) or any(
             not isinstance(v, str) or not 1 <= len(k) <= 255 or len(v) > 255
             for k, v in metadata.items()):
         raise exception.ValidationError(field="metadata", value=metadata,
                                         detail="is not a valid metadata dict")
-    if len(metadata) > conf.quota.metadata_items:
-        raise exception.Forbidden(
-            f"Quota exceeded for metadata_items: Requested {len(metadata)}, but already used "
-            f"0 of {conf.quota.metadata_items} metadata_items")
+    with cloud.db.reader() as s:
+        quotas.check_metadata(s, conf, ctx.project_id, len(metadata))
     if server.get("key_name") is not None:
         server["key_name"] = keypairs.check_key_name(cloud, ctx.user_id, server["key_name"])
     if server.get("trusted_image_certificates"):
@@ -518,6 +508,9 @@ def create_server(req: Request):
     image = _check_image(req, image_ref) if image_ref else None
     if image:
         _check_image_fits(image, flavor)
+    _check_security_groups(req, server.get("security_groups"))
+    server["_security_groups"] = list(dict.fromkeys(
+        g["name"] for g in server.get("security_groups") or [] if g.get("name")))
     min_count = common.validate_integer(server.get("min_count", 1), "min_count", 1)
     max_count = common.validate_integer(server.get("max_count", min_count), "max_count", 1)
     if min_count > max_count:
@@ -564,7 +557,7 @@ def create_server(req: Request):
         return json_response({"reservation_id": reservation_id}, status=202)
     links = views.links(_base(req), ctx.project_id, created[0])
     result = {"id": created[0], "links": links, "OS-DCF:diskConfig": "MANUAL",
-              "security_groups": [{"name": g} for g in security_groups or ["default"]],
+              "security_groups": server.get("security_groups", [{"name": "default"}]),
               "adminPass": server.get("adminPass") or secrets.token_urlsafe(9)}
     return json_response({"server": result}, status=202,
                          headers={"Location": links[0]["href"]})
@@ -701,6 +694,9 @@ def _meta(req: Request, server_id: str, rule: str, update=None):
                          {"project_id": inst.project_id})
         if update is not None:
             update(inst)
+            if rule != "delete":      # Nova checks the merged metadata against the quota
+                quotas.check_metadata(s, common.conf(req), inst.project_id,
+                                      len(inst.metadata_items))
             inst.updated_at = utcnow()
             s.flush()
         return {m.key: m.value for m in inst.metadata_items}

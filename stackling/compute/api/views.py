@@ -77,8 +77,6 @@ class ServerData:
     description: str | None = None
     hostname: str | None = None
     key_name: str | None = None
-    addresses: dict = field(default_factory=dict)
-    security_groups: list | None = None      # names from the ports; None: no ports
     user_data: str | None = None
     config_drive: str = ""
     access_ip_v4: str | None = None
@@ -94,6 +92,8 @@ class ServerData:
     host_disabled: bool = False
     deleted: bool = False
     volumes: list = field(default_factory=list)   # (volume id, delete_on_termination)
+    addresses: dict = field(default_factory=dict)  # neutron.addresses(), {} while building
+    security_groups: list = field(default_factory=list)  # neutron.security_groups()
 
 
 def host_id(project_id: str, host: str | None) -> str:
@@ -148,8 +148,12 @@ def host_status(d: ServerData) -> str:
 
 def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admin: bool,
          show_host_status: bool = False, show_extra_specs: bool = False,
-         reduced: bool = False) -> dict:
-    """GET /servers/{id} and each /servers/detail item; ``reduced`` is PUT before 2.75."""
+         reduced: bool = False, show_server_groups: bool = True) -> dict:
+    """GET /servers/{id} and each /servers/detail item; ``reduced`` is PUT before 2.75.
+
+    ``server_groups`` (2.71) is in show, update and rebuild only: Nova leaves it out of
+    /servers/detail (``show_server_groups`` is False there).
+    """
     status = status_from_state(d.vm_state, d.task_state)
     server: dict[str, Any] = {
         "id": d.uuid, "name": d.name, "status": status, "tenant_id": d.project_id,
@@ -172,7 +176,7 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
         server["tags"] = list(d.tags)
     if version.matches("2.63"):
         server["trusted_image_certificates"] = None
-    if version.matches("2.71"):
+    if show_server_groups and version.matches("2.71"):
         group = d.scheduler_hints.get("group")
         server["server_groups"] = [group] if group else []
     if version.matches("2.73"):
@@ -198,8 +202,8 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
     server["os-extended-volumes:volumes_attached"] = [
         {"id": vid, "delete_on_termination": dot} if version.matches("2.3") else {"id": vid}
         for vid, dot in d.volumes]
-    server["security_groups"] = [{"name": n} for n in (
-        d.security_groups if d.security_groups is not None else ["default"])]
+    if d.security_groups:                  # Nova adds the key only for a server with ports
+        server["security_groups"] = d.security_groups
     if is_admin:
         server["OS-EXT-SRV-ATTR:host"] = d.host
         server["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{d.id:08x}"

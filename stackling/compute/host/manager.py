@@ -19,7 +19,7 @@ from stackling.compute import neutron as network_api
 from stackling.compute import volume_zones
 from stackling.compute.host import driver as virt
 from stackling.compute.host import volumes as volume_attach
-from stackling.compute.objects import bdm, instance_action
+from stackling.compute.objects import bdm, instance_action, migration
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
 from stackling.db.models import utcnow
@@ -284,6 +284,164 @@ class ComputeManager:
     def get_diagnostics(self, instance_uuid: str) -> dict:
         inst = self._load(instance_uuid)
         return {} if inst is None else self.driver.get_diagnostics(inst)
+
+    # -- moves: resize, cold and live migration (nova/compute/manager.py) ------------------
+
+    def _move(self, migration_id: int) -> tuple[dict, dict] | None:
+        """(the migration's fields, the instance dict) or None when either is gone."""
+        with self.cloud.db.reader() as s:
+            mig = migration.get(s, migration_id)
+            inst = instances.by_uuid(s, mig.instance_uuid) if mig is not None else None
+            if mig is None or inst is None or inst.deleted:
+                return None
+            fields = {k: getattr(mig, k) for k in (
+                "id", "instance_uuid", "source_compute", "source_node", "dest_compute",
+                "dest_node", "old_flavor", "new_flavor", "old_vm_state", "migration_type")}
+            return fields, instances.instance_dict(inst)
+
+    def _sized(self, inst: dict, flavor: dict) -> dict:
+        vcpus, ram, disk = migration.sized(flavor)
+        return {**inst, "vcpus": vcpus, "memory_mb": ram, "root_gb": disk}
+
+    def _zone(self) -> str:
+        with self.cloud.db.reader() as s:
+            return az.zone_of_host(s, self.cloud.config.nova, self.host)
+
+    def _spawn_as(self, inst: dict, flavor: dict, vm_state: str | None) -> int:
+        """Start the guest here; a server that was stopped stays powered off."""
+        guest = self._sized(inst, flavor)
+        self.driver.spawn(guest)
+        if vm_state == "stopped":
+            self.driver.power_off(guest)
+        return self.driver.get_power_state(guest)
+
+    def prep_resize(self, instance_uuid: str, migration_id: int,
+                    request_id: str | None = None) -> None:
+        """On the destination: the claim is the conductor's; hand over to the source."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, _ = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_prep_resize", self.host):
+            migration.set_status(self.cloud, migration_id, "pre-migrating")
+        self.cloud.rpc.cast(f"compute.{mig['source_compute']}", "resize_instance",
+                            instance_uuid=instance_uuid, migration_id=migration_id,
+                            request_id=request_id)
+
+    def resize_instance(self, instance_uuid: str, migration_id: int,
+                        request_id: str | None = None) -> None:
+        """On the source: power off and send the disk (the fake guest leaves this host)."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_resize_instance", self.host):
+            self._finish(instance_uuid, task_state="resize_migrating")
+            migration.set_status(self.cloud, migration_id, "migrating")
+            self.driver.destroy(inst)
+            self._finish(instance_uuid, task_state="resize_migrated")
+            migration.set_status(self.cloud, migration_id, "post-migrating")
+        self.cloud.rpc.cast(f"compute.{mig['dest_compute']}", "finish_resize",
+                            instance_uuid=instance_uuid, migration_id=migration_id,
+                            request_id=request_id)
+
+    def finish_resize(self, instance_uuid: str, migration_id: int,
+                      request_id: str | None = None) -> None:
+        """On the destination: the guest runs here with the new flavor; VERIFY_RESIZE."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_finish_resize", self.host):
+            self._finish(instance_uuid, task_state="resize_finish")
+            power = self._spawn_as(inst, mig["new_flavor"], mig["old_vm_state"])
+            migration.place(self.cloud, instance_uuid, self.host, mig["dest_node"],
+                            self._zone(), mig["new_flavor"], vm_state="resized",
+                            task_state=None, power_state=power)
+            migration.set_status(self.cloud, migration_id, "finished")
+
+    def confirm_resize(self, instance_uuid: str, migration_id: int,
+                       request_id: str | None = None) -> None:
+        """On the source: forget the old guest and give its claim back."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_confirm_resize", self.host):
+            migration.release_claim(self.cloud, mig["source_node"], mig["old_flavor"],
+                                    bool(inst.get("bfv")))
+            self._finish(instance_uuid, vm_state=mig["old_vm_state"] or "active",
+                         task_state=None)
+            migration.set_status(self.cloud, migration_id, "confirmed")
+
+    def revert_resize(self, instance_uuid: str, migration_id: int,
+                      request_id: str | None = None) -> None:
+        """On the destination: drop the new guest and its claim; the source takes over."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_revert_resize", self.host):
+            self.driver.destroy(inst)
+            migration.release_claim(self.cloud, mig["dest_node"], mig["new_flavor"],
+                                    bool(inst.get("bfv")))
+        self.cloud.rpc.cast(f"compute.{mig['source_compute']}", "finish_revert_resize",
+                            instance_uuid=instance_uuid, migration_id=migration_id,
+                            request_id=request_id)
+
+    def finish_revert_resize(self, instance_uuid: str, migration_id: int,
+                             request_id: str | None = None) -> None:
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_finish_revert_resize", self.host):
+            power = self._spawn_as(inst, mig["old_flavor"], mig["old_vm_state"])
+            migration.place(self.cloud, instance_uuid, self.host, mig["source_node"],
+                            self._zone(), mig["old_flavor"],
+                            vm_state=mig["old_vm_state"] or "active", task_state=None,
+                            power_state=power)
+            migration.set_status(self.cloud, migration_id, "reverted")
+
+    def live_migration(self, instance_uuid: str, migration_id: int,
+                       request_id: str | None = None) -> None:
+        """On the source: the guest leaves, its claim here is given back."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_live_migration", self.host):
+            self.driver.destroy(inst)
+            migration.release_claim(self.cloud, mig["source_node"], mig["old_flavor"],
+                                    bool(inst.get("bfv")))
+        self.cloud.rpc.cast(f"compute.{mig['dest_compute']}",
+                            "post_live_migration_at_destination",
+                            instance_uuid=instance_uuid, migration_id=migration_id,
+                            request_id=request_id)
+
+    def post_live_migration_at_destination(self, instance_uuid: str, migration_id: int,
+                                           request_id: str | None = None) -> None:
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_post_live_migration_at_destination", self.host):
+            guest = self._sized(inst, mig["old_flavor"])
+            self.driver.spawn(guest)
+            if mig["old_vm_state"] == "paused":
+                self.driver.pause(guest)
+            migration.place(self.cloud, instance_uuid, self.host, mig["dest_node"],
+                            self._zone(), vm_state=mig["old_vm_state"] or "active",
+                            task_state=None, power_state=self.driver.get_power_state(guest))
+            migration.set_status(self.cloud, migration_id, "completed")
 
     def terminate_instance(self, instance_uuid: str, caller: dict | None = None,
                            request_id: str | None = None) -> None:

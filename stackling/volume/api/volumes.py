@@ -15,7 +15,7 @@ from sqlalchemy import select
 from stackling import clients, exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.volume import errors
-from stackling.volume.api import common, legacy_attach, metadata, views
+from stackling.volume.api import common, legacy_attach, metadata, validation, views
 from stackling.volume.objects import backends, quota, volume_types
 from stackling.web.app import Request, empty_response, json_response, read_json
 
@@ -366,6 +366,29 @@ def list_volumes_detail(req: Request):
     return _list(req, detailed=True)
 
 
+def volume_summary(req: Request):
+    """GET /volumes/summary (3.12; distinct metadata values per key from 3.36)."""
+    if req.version is None or not req.version.matches("3.12"):
+        raise exception.NotFound("The resource could not be found.")
+    common.authorize(req, "volume:get_all")
+    ctx = req.context
+    # Cinder's get_volume_summary looks at all_tenants only; other filters are ignored.
+    all_tenants = ctx.is_admin and backends.is_true(req.GET.get("all_tenants", "0"))
+    with req.app.cloud.db.reader() as s:
+        q = select(Volume.size, Volume.metadata_)
+        if not all_tenants:
+            q = q.where(Volume.project_id == ctx.project_id)
+        rows = s.execute(q).all()
+    summary: dict = {"total_count": len(rows), "total_size": sum(r.size or 0 for r in rows)}
+    if req.version.matches("3.36"):
+        values: dict[str, set] = {}
+        for r in rows:
+            for key, value in (r.metadata_ or {}).items():
+                values.setdefault(key, set()).add(value)
+        summary["metadata"] = {k: sorted(v) for k, v in values.items()}
+    return json_response({"volume-summary": summary})
+
+
 def show_volume(req: Request, volume_id: str):
     with req.app.cloud.db.reader() as s:
         row = common.get_volume(s, req, volume_id)
@@ -507,12 +530,29 @@ def _set_bootable(req: Request, volume_id: str, args: dict):
     return empty_response(200)
 
 
+# cinder/api/validation/parameter_types.py ``boolean``; strutils.bool_from_string(strict).
+_BOOLEAN = {"type": ["boolean", "string"],
+            "enum": [True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
+                     "y", "t", False, "False", "FALSE", "false", "0", "OFF", "Off", "off",
+                     "NO", "No", "no", "n", "f"]}
+_READONLY_SCHEMA = validation.action_schema("os-update_readonly_flag", {
+    "type": "object", "properties": {"readonly": _BOOLEAN}, "required": ["readonly"],
+    "additionalProperties": False})
+policy.register({"volume:update_readonly_flag": common.OWNER_MEMBER})
+
+
 def _readonly(req: Request, volume_id: str, args: dict):
+    validation.validate(_READONLY_SCHEMA, {"os-update_readonly_flag": args})
+    flag = backends.is_true(args["readonly"])
     with req.app.cloud.db.writer() as s:
         row = common.get_volume(s, req, volume_id)
-        common.authorize(req, "volume:update", {"project_id": row.project_id})
-        row.admin_metadata = {**(row.admin_metadata or {}),
-                              "readonly": str(backends.is_true(args.get("readonly"))).lower()}
+        common.authorize(req, "volume:update_readonly_flag", {"project_id": row.project_id})
+        if row.status != "available":
+            raise errors.InvalidVolume(
+                reason=f"Volume {row.id} status must be available to update readonly flag, "
+                       f"but current status is: {row.status}.")
+        # Admin metadata as Cinder stores it: str(bool), read back as == 'True'.
+        row.admin_metadata = {**(row.admin_metadata or {}), "readonly": str(flag)}
     return empty_response(202)
 
 

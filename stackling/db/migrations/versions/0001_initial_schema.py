@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 08:29:29.381799
+Create Date: 2026-12-01 08:48:20.159762
 """
 
 from alembic import op
@@ -167,6 +167,31 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('user_id', 'name')
     )
+    op.create_table('compute_migration',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('uuid', sa.String(length=36), nullable=False),
+    sa.Column('instance_uuid', sa.String(length=36), nullable=False),
+    sa.Column('migration_type', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('source_compute', sa.String(length=255), nullable=True),
+    sa.Column('source_node', sa.String(length=255), nullable=True),
+    sa.Column('dest_compute', sa.String(length=255), nullable=True),
+    sa.Column('dest_node', sa.String(length=255), nullable=True),
+    sa.Column('dest_host', sa.String(length=255), nullable=True),
+    sa.Column('old_flavor', sa.JSON(), nullable=False),
+    sa.Column('new_flavor', sa.JSON(), nullable=False),
+    sa.Column('old_vm_state', sa.String(length=32), nullable=True),
+    sa.Column('user_id', sa.String(length=255), nullable=True),
+    sa.Column('project_id', sa.String(length=255), nullable=True),
+    sa.Column('hidden', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('uuid')
+    )
+    with op.batch_alter_table('compute_migration', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compute_migration_instance_uuid'), ['instance_uuid'], unique=False)
+
     op.create_table('compute_node',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -339,6 +364,25 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('namespace')
     )
+    op.create_table('image_task',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('type', sa.String(length=30), nullable=False),
+    sa.Column('status', sa.String(length=30), nullable=False),
+    sa.Column('owner', sa.String(length=255), nullable=True),
+    sa.Column('image_id', sa.String(length=36), nullable=True),
+    sa.Column('request_id', sa.String(length=64), nullable=True),
+    sa.Column('user_id', sa.String(length=64), nullable=True),
+    sa.Column('input', sa.JSON(), nullable=False),
+    sa.Column('result', sa.JSON(), nullable=True),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('image_task', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_image_task_image_id'), ['image_id'], unique=False)
+
     op.create_table('network_auto_allocated_topology',
     sa.Column('project_id', sa.String(length=255), nullable=False),
     sa.Column('network_id', sa.String(length=36), nullable=False),
@@ -1034,6 +1078,10 @@ def downgrade() -> None:
 
     op.drop_table('network_floatingip')
     op.drop_table('network_auto_allocated_topology')
+    with op.batch_alter_table('image_task', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_image_task_image_id'))
+
+    op.drop_table('image_task')
     op.drop_table('image_metadef_namespace')
     with op.batch_alter_table('image', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_image_owner'))
@@ -1065,6 +1113,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_compute_node_host'))
 
     op.drop_table('compute_node')
+    with op.batch_alter_table('compute_migration', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compute_migration_instance_uuid'))
+
+    op.drop_table('compute_migration')
     op.drop_table('compute_key_pair')
     with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_compute_instance_fault_instance_uuid'))
