@@ -23,8 +23,9 @@ from stackling.db.models import (
     RoleAssignment,
     User,
 )
-from stackling.identity import credentials
+from stackling.identity import credentials, schemas
 from stackling.web.app import ApiApp, Request, ServiceInfo, empty_response, json_response, read_json
+from stackling.web import validation
 from stackling.web.router import Router
 
 if TYPE_CHECKING:
@@ -342,7 +343,8 @@ def _sent_domain(req: Request, noun: str) -> str | None:
         return None
 
 
-def _body(req: Request, noun: str) -> dict:
+def _body(req: Request, noun: str, schema: dict | None = None) -> dict:
+    """The entity object of the body, validated with Keystone's schema for the verb."""
     body = read_json(req)
     key = SINGULAR[noun]
     if not isinstance(body, dict) or not isinstance(body.get(key), dict):
@@ -350,6 +352,9 @@ def _body(req: Request, noun: str) -> dict:
             f"Expecting to find {key} in request body. The server could not comply with "
             "the request since it is either malformed or otherwise incorrect. The client "
             "is assumed to be in error.")
+    if schema is None:
+        schema = (schemas.UPDATE if req.method == "PATCH" else schemas.CREATE)[noun]
+    validation.check(req, body[key], schema)
     return body[key]
 
 
@@ -419,7 +424,9 @@ def _apply(req: Request, s: Session, noun: str, row: Any, data: dict, creating: 
         if row.domain_id is not None and s.get(Domain, row.domain_id) is None:
             raise exception.NotFound(f"Could not find domain: {row.domain_id}.")
     if noun == "users" and "password" in data:
-        row.password_hash = identity.hash_password(str(data["password"]))
+        # A null password means none: the user cannot log in with a password (Keystone).
+        password = data["password"]
+        row.password_hash = None if password is None else identity.hash_password(password)
     if noun == "endpoints":
         region = data.get("region_id", data.get("region"))
         if region is not None or creating:
@@ -652,14 +659,13 @@ def user_projects(req: Request, user_id: str):
 
 
 def change_password(req: Request, user_id: str):
-    body = read_json(req)
-    data = (body or {}).get("user") or {}
+    data = _body(req, "users", schemas.PASSWORD_CHANGE)
     with req.app.cloud.db.writer() as s:
         user = _get(s, "users", user_id)
-        if not req.app.cloud.identity.passwords.check(str(data.get("original_password")),
+        if not req.app.cloud.identity.passwords.check(data["original_password"],
                                                       user.password_hash):
             raise exception.Unauthorized()
-        user.password_hash = req.app.cloud.identity.hash_password(str(data.get("password")))
+        user.password_hash = req.app.cloud.identity.hash_password(data["password"])
     req.app.cloud.identity.revoke_user(user_id)
     return empty_response(204)
 
@@ -1002,7 +1008,8 @@ class IdentityApp(ApiApp):
     """Token issue is public only for POST; every other method on it needs a token."""
 
     def _context(self, req, public, request_id):
-        if req.path_info.rstrip("/") == "/v3/auth/tokens" and req.method != "POST":
+        if req.environ.get("PATH_INFO", "").rstrip("/") == "/v3/auth/tokens" and \
+                req.method != "POST":
             public = False
         return super()._context(req, public, request_id)
 

@@ -82,7 +82,29 @@ ROUTES: list[tuple[str, dict]] = [
 PUBLIC = {"/", "/versions"}
 
 
+# Glance's policy names for the refusals of tokens without a project.
+_ACTIONS = {"create_image": "add_image", "list_images": "get_images",
+            "show_image": "get_image", "update_image": "modify_image",
+            "upload_image": "upload_image", "download_image": "download_image"}
+
+
+class ImageApp(ApiApp):
+    """Images belong to projects: a token without one (unscoped, domain scope) carries no
+    project role, so Glance's policies (``role:reader and project_id:%(project_id)s``)
+    refuse it with 403, and nothing is created with a null owner."""
+
+    def _context(self, req, public, request_id):
+        ctx = super()._context(req, public, request_id)
+        if not public and ctx.token and not ctx.project_id and not ctx.system_scope:
+            _, handler, _ = self.router.match(req.method, req.path_info)
+            action = _ACTIONS.get(getattr(handler, "__name__", ""), "this")
+            raise exception.Forbidden(f"You are not authorized to complete {action} action."
+                                      if action != "this" else
+                                      "You are not authorized to complete this action.")
+        return ctx
+
+
 def build_app(cloud: Cloud) -> ApiApp:
     images.store(cloud)
     cloud.rpc.register(imports.TOPIC, imports.TaskRunner(cloud))
-    return ApiApp(cloud, INFO, Router(ROUTES, public=PUBLIC))
+    return ImageApp(cloud, INFO, Router(ROUTES, public=PUBLIC))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -20,6 +21,7 @@ from stackling import exception
 from stackling.db.models import utcnow
 from stackling.db.models_image import Image, ImageMember
 from stackling.storage import imagestore
+from stackling.web.validation import MAX_INT
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 if TYPE_CHECKING:
@@ -63,21 +65,25 @@ DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 
 
+# Glance's own per-process state, kept here rather than set on the shared Cloud.
+_STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STAGING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def store(cloud: Cloud) -> imagestore.ImageStore:
-    """The image file store of this cloud (one per process, under the data dir)."""
-    st = getattr(cloud, "image_store", None)
+    """Glance's file store for this cloud (under the data dir)."""
+    st = _STORES.get(cloud)
     if st is None:
-        st = imagestore.ImageStore(cloud.settings.data_dir / "images")
-        cloud.image_store = st
+        st = _STORES[cloud] = imagestore.ImageStore(cloud.settings.data_dir / "images")
     return st
 
 
 def staging(cloud: Cloud) -> imagestore.ImageStore:
     """Glance's staging area (``node_staging_uri``): data staged for glance-direct import."""
-    st = getattr(cloud, "image_staging", None)
+    st = _STAGING.get(cloud)
     if st is None:
-        st = imagestore.ImageStore(cloud.settings.data_dir / "images" / "staging")
-        cloud.image_staging = st
+        st = _STAGING[cloud] = imagestore.ImageStore(
+            cloud.settings.data_dir / "images" / "staging")
     return st
 
 
@@ -173,6 +179,9 @@ def _validate_attr(req: Request, key: str, value: Any) -> Any:
     if key in ("min_disk", "min_ram"):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise _schema_error("type", value, f"{value!r} is not of type 'integer'")
+        if value > MAX_INT:  # the column is a 32-bit integer, as Glance's
+            raise _schema_error("maximum", value,
+                                f"{value!r} is greater than the maximum of {MAX_INT}")
     if key in ("protected", "os_hidden") and not isinstance(value, bool):
         raise _schema_error("type", value, f"{value!r} is not of type 'boolean'")
     if key == "name" and value is not None and (not isinstance(value, str) or len(value) > 255):

@@ -16,6 +16,8 @@ def start(cloud: Cloud) -> None:
     """Register the topology's DHCP and L3 agents; the heartbeat keeps them alive."""
     from stackling.network.objects import agents
 
+    if not cloud.only.runs("neutron-server"):
+        return
     for host, zone, kind in agents.declared(cloud):
         sid = servicegroup.register(cloud, servicegroup.ServiceSpec(
             project="neutron", binary=kind.binary, host=host, topic=kind.topic,

@@ -8,6 +8,7 @@ from stackling import exception, policy
 from stackling.db.models_volume import Quota
 from stackling.volume.api import common, validation
 from stackling.volume.objects import backends, quota
+from stackling.web.validation import MAX_INT
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 
@@ -61,6 +62,8 @@ def update_quota(req: Request, target_project: str):
             if value < -1:
                 raise exception.InvalidInput(
                     reason=f"Quota limit {value} for {res} must be -1 or greater.")
+            if value > MAX_INT:  # api_utils.validate_integer(max_value=DB_MAX_INT)
+                raise exception.InvalidInput(reason=f"{res} must be <= {MAX_INT}")
             row = s.scalar(select(Quota).where(Quota.project_id == target_project,
                                                Quota.resource == res))
             if row is None:

@@ -15,8 +15,10 @@ from sqlalchemy import select
 from stackling import clients, exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.volume import errors
-from stackling.volume.api import common, legacy_attach, metadata, validation, views
+from stackling.volume.api import common, legacy_attach, metadata, schemas, validation, views
 from stackling.volume.objects import backends, quota, volume_types
+from stackling.web import validation as web_validation
+from stackling.web.validation import MAX_INT
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 LOG = logging.getLogger(__name__)
@@ -70,6 +72,9 @@ def _check_size_schema(size: Any) -> None:
     if isinstance(size, int) and size < 1:
         raise exception.ValidationError(field="size", value=size,
                                         detail=f"{size} is less than the minimum of 1")
+    if isinstance(size, int) and size > MAX_INT:
+        raise exception.ValidationError(
+            field="size", value=size, detail=f"{size} is greater than the maximum of {MAX_INT}")
     if isinstance(size, str) and not re.match(r"^[0-9]+$", size):
         raise exception.ValidationError(field="size", value=size,
                                         detail=f"'{size}' does not match '^[0-9]+$'")
@@ -100,7 +105,7 @@ def detail(s, req: Request, row: Volume, extensions: bool = True) -> dict:
 
 def resolve_image(req: Request, ref: str) -> dict:
     """Cinder's imageRef rules: id (last path segment) first, then a name search."""
-    glance = clients.ServiceClient.for_context(req.context, "image")
+    glance = clients.ServiceClient.for_context(req.context, "image", source="cinder")
     image_id = ref.rstrip("/").split("/")[-1]
     if common.UUID_RE.match(image_id):
         try:
@@ -125,6 +130,7 @@ def resolve_image(req: Request, ref: str) -> dict:
 # -- create ----------------------------------------------------------------------------
 
 
+@web_validation.schema(schemas.VOLUME_CREATE)
 def create_volume(req: Request):
     """POST /volumes: 202 with the detail view, status ``creating``; the rest is async."""
     data = _body(req, "volume")
@@ -396,6 +402,7 @@ def show_volume(req: Request, volume_id: str):
         return json_response({"volume": detail(s, req, row)})
 
 
+@web_validation.schema(schemas.VOLUME_UPDATE)
 def update_volume(req: Request, volume_id: str):
     data = _body(req, "volume")
     _check_unknown(req, data, UPDATE_KEYS)
@@ -672,12 +679,28 @@ ACTIONS = {"os-extend": _extend, "os-reset_status": _reset_status,
            **legacy_attach.ACTIONS}
 
 
+# Every volume action real Cinder has: the others are 400 "There is no such action".
+CINDER_ACTIONS = {
+    "os-attach", "os-detach", "os-reserve", "os-unreserve", "os-begin_detaching",
+    "os-roll_detaching", "os-initialize_connection", "os-terminate_connection",
+    "os-volume_upload_image", "os-extend", "os-update_readonly_flag", "os-retype",
+    "os-set_bootable", "os-reimage", "os-migrate_volume", "os-migrate_volume_completion",
+    "os-reset_status", "os-force_delete", "os-force_detach", "os-set_image_metadata",
+    "os-unset_image_metadata", "os-show_image_metadata", "os-enable_replication",
+    "os-disable_replication", "os-failover_replication", "os-list_replication_targets",
+    "revert"}
+
+
+@web_validation.action_schemas({"os-reset_status": schemas.RESET_STATUS_VOLUME,
+                            "os-extend": schemas.EXTEND})
 def volume_action(req: Request, volume_id: str):
     body = read_json(req)
     if not isinstance(body, dict) or len(body) != 1:
         raise exception.BadRequest("Malformed request body")
     name, args = next(iter(body.items()))
     handler = ACTIONS.get(name)
+    if handler is None and name not in CINDER_ACTIONS:
+        raise exception.BadRequest(f"There is no such action: {name}")
     if handler is None:
         raise exception.NotImplementedYet(f"Volume action {name} is not implemented by "
                                           "stackling yet.")

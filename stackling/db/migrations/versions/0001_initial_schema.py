@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-01 08:48:20.159762
+Create Date: 2026-12-01 08:29:24.906421
 """
 
 from alembic import op
@@ -110,9 +110,6 @@ def upgrade() -> None:
     sa.Column('tags', sa.JSON(), nullable=False),
     sa.Column('requested_az', sa.String(length=255), nullable=True),
     sa.Column('scheduler_hints', sa.JSON(), nullable=False),
-    sa.Column('requested_networks', sa.JSON(), nullable=False),
-    sa.Column('security_groups', sa.JSON(), nullable=False),
-    sa.Column('network_info', sa.JSON(), nullable=False),
     sa.Column('launched_at', sa.DateTime(), nullable=True),
     sa.Column('terminated_at', sa.DateTime(), nullable=True),
     sa.Column('deleted', sa.Integer(), nullable=False),
@@ -156,17 +153,6 @@ def upgrade() -> None:
     with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_compute_instance_fault_instance_uuid'), ['instance_uuid'], unique=False)
 
-    op.create_table('compute_key_pair',
-    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('user_id', sa.String(length=255), nullable=False),
-    sa.Column('fingerprint', sa.String(length=255), nullable=False),
-    sa.Column('public_key', sa.Text(), nullable=False),
-    sa.Column('type', sa.String(length=8), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('user_id', 'name')
-    )
     op.create_table('compute_migration',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -364,130 +350,6 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('namespace')
     )
-    op.create_table('image_task',
-    sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('type', sa.String(length=30), nullable=False),
-    sa.Column('status', sa.String(length=30), nullable=False),
-    sa.Column('owner', sa.String(length=255), nullable=True),
-    sa.Column('image_id', sa.String(length=36), nullable=True),
-    sa.Column('request_id', sa.String(length=64), nullable=True),
-    sa.Column('user_id', sa.String(length=64), nullable=True),
-    sa.Column('input', sa.JSON(), nullable=False),
-    sa.Column('result', sa.JSON(), nullable=True),
-    sa.Column('message', sa.Text(), nullable=False),
-    sa.Column('expires_at', sa.DateTime(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('image_task', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_image_task_image_id'), ['image_id'], unique=False)
-
-    op.create_table('network_auto_allocated_topology',
-    sa.Column('project_id', sa.String(length=255), nullable=False),
-    sa.Column('network_id', sa.String(length=36), nullable=False),
-    sa.Column('router_id', sa.String(length=36), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('project_id')
-    )
-    op.create_table('network_floatingip',
-    sa.Column('floating_network_id', sa.String(length=36), nullable=False),
-    sa.Column('floating_ip_address', sa.String(length=64), nullable=False),
-    sa.Column('floating_port_id', sa.String(length=36), nullable=False),
-    sa.Column('port_id', sa.String(length=36), nullable=True),
-    sa.Column('fixed_ip_address', sa.String(length=64), nullable=True),
-    sa.Column('router_id', sa.String(length=36), nullable=True),
-    sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('project_id', sa.String(length=255), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('description', sa.String(length=255), nullable=False),
-    sa.Column('revision_number', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.Column('tags', sa.JSON(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('network_floatingip', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_network_floatingip_floating_network_id'), ['floating_network_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_network_floatingip_port_id'), ['port_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_network_floatingip_project_id'), ['project_id'], unique=False)
-
-    op.create_table('network_network',
-    sa.Column('admin_state_up', sa.Boolean(), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('shared', sa.Boolean(), nullable=False),
-    sa.Column('external', sa.Boolean(), nullable=False),
-    sa.Column('is_default', sa.Boolean(), nullable=False),
-    sa.Column('mtu', sa.Integer(), nullable=False),
-    sa.Column('port_security_enabled', sa.Boolean(), nullable=False),
-    sa.Column('network_type', sa.String(length=32), nullable=False),
-    sa.Column('physical_network', sa.String(length=64), nullable=True),
-    sa.Column('segmentation_id', sa.Integer(), nullable=True),
-    sa.Column('az_hints', sa.JSON(), nullable=False),
-    sa.Column('dhcp_zones', sa.JSON(), nullable=False),
-    sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('project_id', sa.String(length=255), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('description', sa.String(length=255), nullable=False),
-    sa.Column('revision_number', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.Column('tags', sa.JSON(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('network_network', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_network_network_project_id'), ['project_id'], unique=False)
-
-    op.create_table('network_quota',
-    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('project_id', sa.String(length=255), nullable=False),
-    sa.Column('resource', sa.String(length=64), nullable=False),
-    sa.Column('limit', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('project_id', 'resource')
-    )
-    op.create_table('network_router',
-    sa.Column('admin_state_up', sa.Boolean(), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('gw_port_id', sa.String(length=36), nullable=True),
-    sa.Column('gw_network_id', sa.String(length=36), nullable=True),
-    sa.Column('enable_snat', sa.Boolean(), nullable=False),
-    sa.Column('routes', sa.JSON(), nullable=False),
-    sa.Column('az_hints', sa.JSON(), nullable=False),
-    sa.Column('availability_zones', sa.JSON(), nullable=False),
-    sa.Column('distributed', sa.Boolean(), nullable=False),
-    sa.Column('ha', sa.Boolean(), nullable=False),
-    sa.Column('flavor_id', sa.String(length=36), nullable=True),
-    sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('project_id', sa.String(length=255), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('description', sa.String(length=255), nullable=False),
-    sa.Column('revision_number', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.Column('tags', sa.JSON(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('network_router', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_network_router_project_id'), ['project_id'], unique=False)
-
-    op.create_table('network_security_group',
-    sa.Column('stateful', sa.Boolean(), nullable=False),
-    sa.Column('shared', sa.Boolean(), nullable=False),
-    sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('project_id', sa.String(length=255), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('description', sa.String(length=255), nullable=False),
-    sa.Column('revision_number', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.Column('tags', sa.JSON(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('network_security_group', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_network_security_group_project_id'), ['project_id'], unique=False)
-
     op.create_table('service',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('uuid', sa.String(length=36), nullable=False),
@@ -793,97 +655,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['image_id'], ['image.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('image_id', 'member')
     )
-    op.create_table('network_default_security_group',
-    sa.Column('project_id', sa.String(length=255), nullable=False),
-    sa.Column('security_group_id', sa.String(length=36), nullable=False),
-    sa.ForeignKeyConstraint(['security_group_id'], ['network_security_group.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('project_id'),
-    sa.UniqueConstraint('security_group_id')
-    )
-    op.create_table('network_port',
-    sa.Column('network_id', sa.String(length=36), nullable=False),
-    sa.Column('mac_address', sa.String(length=32), nullable=False),
-    sa.Column('admin_state_up', sa.Boolean(), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('device_id', sa.String(length=255), nullable=False),
-    sa.Column('device_owner', sa.String(length=255), nullable=False),
-    sa.Column('port_security_enabled', sa.Boolean(), nullable=False),
-    sa.Column('allowed_address_pairs', sa.JSON(), nullable=False),
-    sa.Column('extra_dhcp_opts', sa.JSON(), nullable=False),
-    sa.Column('host_id', sa.String(length=255), nullable=False),
-    sa.Column('vif_type', sa.String(length=64), nullable=False),
-    sa.Column('vif_details', sa.JSON(), nullable=False),
-    sa.Column('vnic_type', sa.String(length=64), nullable=False),
-    sa.Column('profile', sa.JSON(), nullable=False),
-    sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('project_id', sa.String(length=255), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('description', sa.String(length=255), nullable=False),
-    sa.Column('revision_number', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.Column('tags', sa.JSON(), nullable=False),
-    sa.ForeignKeyConstraint(['network_id'], ['network_network.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('network_id', 'mac_address')
-    )
-    with op.batch_alter_table('network_port', schema=None) as batch_op:
-        batch_op.create_index('ix_network_port_device', ['device_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_network_port_network_id'), ['network_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_network_port_project_id'), ['project_id'], unique=False)
-
-    op.create_table('network_security_group_rule',
-    sa.Column('security_group_id', sa.String(length=36), nullable=False),
-    sa.Column('direction', sa.String(length=16), nullable=False),
-    sa.Column('ethertype', sa.String(length=8), nullable=False),
-    sa.Column('protocol', sa.String(length=40), nullable=True),
-    sa.Column('port_range_min', sa.Integer(), nullable=True),
-    sa.Column('port_range_max', sa.Integer(), nullable=True),
-    sa.Column('remote_ip_prefix', sa.String(length=64), nullable=True),
-    sa.Column('remote_group_id', sa.String(length=36), nullable=True),
-    sa.Column('remote_address_group_id', sa.String(length=36), nullable=True),
-    sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('project_id', sa.String(length=255), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('description', sa.String(length=255), nullable=False),
-    sa.Column('revision_number', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.Column('tags', sa.JSON(), nullable=False),
-    sa.ForeignKeyConstraint(['security_group_id'], ['network_security_group.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('network_security_group_rule', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_network_security_group_rule_project_id'), ['project_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_network_security_group_rule_security_group_id'), ['security_group_id'], unique=False)
-
-    op.create_table('network_subnet',
-    sa.Column('network_id', sa.String(length=36), nullable=False),
-    sa.Column('ip_version', sa.Integer(), nullable=False),
-    sa.Column('cidr', sa.String(length=64), nullable=False),
-    sa.Column('gateway_ip', sa.String(length=64), nullable=True),
-    sa.Column('enable_dhcp', sa.Boolean(), nullable=False),
-    sa.Column('allocation_pools', sa.JSON(), nullable=False),
-    sa.Column('dns_nameservers', sa.JSON(), nullable=False),
-    sa.Column('host_routes', sa.JSON(), nullable=False),
-    sa.Column('ipv6_ra_mode', sa.String(length=32), nullable=True),
-    sa.Column('ipv6_address_mode', sa.String(length=32), nullable=True),
-    sa.Column('subnetpool_id', sa.String(length=36), nullable=True),
-    sa.Column('id', sa.String(length=36), nullable=False),
-    sa.Column('project_id', sa.String(length=255), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('description', sa.String(length=255), nullable=False),
-    sa.Column('revision_number', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.Column('tags', sa.JSON(), nullable=False),
-    sa.ForeignKeyConstraint(['network_id'], ['network_network.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('network_subnet', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_network_subnet_network_id'), ['network_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_network_subnet_project_id'), ['project_id'], unique=False)
-
     op.create_table('volume',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('project_id', sa.String(length=255), nullable=False),
@@ -928,82 +699,17 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['identity_user.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', 'group_id')
     )
-    op.create_table('network_ip_allocation',
-    sa.Column('subnet_id', sa.String(length=36), nullable=False),
-    sa.Column('ip_key', sa.String(length=32), nullable=False),
-    sa.Column('ip_address', sa.String(length=64), nullable=False),
-    sa.Column('port_id', sa.String(length=36), nullable=False),
-    sa.Column('network_id', sa.String(length=36), nullable=False),
-    sa.ForeignKeyConstraint(['port_id'], ['network_port.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['subnet_id'], ['network_subnet.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('subnet_id', 'ip_key')
-    )
-    with op.batch_alter_table('network_ip_allocation', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_network_ip_allocation_network_id'), ['network_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_network_ip_allocation_port_id'), ['port_id'], unique=False)
-
-    op.create_table('network_ip_range',
-    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('subnet_id', sa.String(length=36), nullable=False),
-    sa.Column('first', sa.String(length=32), nullable=False),
-    sa.Column('last', sa.String(length=32), nullable=False),
-    sa.ForeignKeyConstraint(['subnet_id'], ['network_subnet.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
-    )
-    with op.batch_alter_table('network_ip_range', schema=None) as batch_op:
-        batch_op.create_index('ix_network_ip_range_subnet_first', ['subnet_id', 'first'], unique=False)
-
-    op.create_table('network_port_security_group',
-    sa.Column('port_id', sa.String(length=36), nullable=False),
-    sa.Column('security_group_id', sa.String(length=36), nullable=False),
-    sa.ForeignKeyConstraint(['port_id'], ['network_port.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['security_group_id'], ['network_security_group.id'], ),
-    sa.PrimaryKeyConstraint('port_id', 'security_group_id')
-    )
-    with op.batch_alter_table('network_port_security_group', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_network_port_security_group_security_group_id'), ['security_group_id'], unique=False)
-
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table('network_port_security_group', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_port_security_group_security_group_id'))
-
-    op.drop_table('network_port_security_group')
-    with op.batch_alter_table('network_ip_range', schema=None) as batch_op:
-        batch_op.drop_index('ix_network_ip_range_subnet_first')
-
-    op.drop_table('network_ip_range')
-    with op.batch_alter_table('network_ip_allocation', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_ip_allocation_port_id'))
-        batch_op.drop_index(batch_op.f('ix_network_ip_allocation_network_id'))
-
-    op.drop_table('network_ip_allocation')
     op.drop_table('identity_group_membership')
     with op.batch_alter_table('volume', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_volume_project_id'))
         batch_op.drop_index(batch_op.f('ix_volume_host'))
 
     op.drop_table('volume')
-    with op.batch_alter_table('network_subnet', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_subnet_project_id'))
-        batch_op.drop_index(batch_op.f('ix_network_subnet_network_id'))
-
-    op.drop_table('network_subnet')
-    with op.batch_alter_table('network_security_group_rule', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_security_group_rule_security_group_id'))
-        batch_op.drop_index(batch_op.f('ix_network_security_group_rule_project_id'))
-
-    op.drop_table('network_security_group_rule')
-    with op.batch_alter_table('network_port', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_port_project_id'))
-        batch_op.drop_index(batch_op.f('ix_network_port_network_id'))
-        batch_op.drop_index('ix_network_port_device')
-
-    op.drop_table('network_port')
-    op.drop_table('network_default_security_group')
     op.drop_table('image_member')
     op.drop_table('identity_user')
     op.drop_table('identity_project')
@@ -1058,30 +764,6 @@ def downgrade() -> None:
 
     op.drop_table('stackling_decision')
     op.drop_table('service')
-    with op.batch_alter_table('network_security_group', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_security_group_project_id'))
-
-    op.drop_table('network_security_group')
-    with op.batch_alter_table('network_router', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_router_project_id'))
-
-    op.drop_table('network_router')
-    op.drop_table('network_quota')
-    with op.batch_alter_table('network_network', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_network_project_id'))
-
-    op.drop_table('network_network')
-    with op.batch_alter_table('network_floatingip', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_network_floatingip_project_id'))
-        batch_op.drop_index(batch_op.f('ix_network_floatingip_port_id'))
-        batch_op.drop_index(batch_op.f('ix_network_floatingip_floating_network_id'))
-
-    op.drop_table('network_floatingip')
-    op.drop_table('network_auto_allocated_topology')
-    with op.batch_alter_table('image_task', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_image_task_image_id'))
-
-    op.drop_table('image_task')
     op.drop_table('image_metadef_namespace')
     with op.batch_alter_table('image', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_image_owner'))
@@ -1117,7 +799,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_compute_migration_instance_uuid'))
 
     op.drop_table('compute_migration')
-    op.drop_table('compute_key_pair')
     with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_compute_instance_fault_instance_uuid'))
 
