@@ -28,7 +28,7 @@ from stackling.web.app import ApiApp
 LOG = logging.getLogger(__name__)
 
 # Each area module offers build_app(cloud) and start(cloud) (and may offer setup(cloud)).
-AREAS = ("identity", "compute", "volume", "image")
+AREAS = ("identity", "compute", "volume", "image", "network")
 # The config file whose [keystone_authtoken] an API validates tokens with.
 API_FILES = {"compute": "nova", "volume": "cinder", "image": "glance"}
 # The service whose presence in this process runs an area's setup() (seeding, bootstrap).

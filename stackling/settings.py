@@ -9,7 +9,8 @@ from pathlib import Path
 import platformdirs
 
 # The real services' default ports; --port-offset is added to each.
-DEFAULT_PORTS = {"identity": 5000, "compute": 8774, "volume": 8776, "image": 9292}
+DEFAULT_PORTS = {"identity": 5000, "compute": 8774, "volume": 8776, "image": 9292,
+                 "network": 9696}
 
 
 def default_data_dir() -> Path:

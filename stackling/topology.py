@@ -1,4 +1,5 @@
-"""Topology: regions, compute hosts, aggregates with zones, and cinder-volume backends.
+"""Topology: regions, compute hosts, aggregates with zones, cinder-volume backends and the
+hosts of Neutron's DHCP and L3 agents.
 
 A YAML file (``--topology``) declares the layout; the default is the seed's. Loading
 goes through the code the APIs use: aggregates through the Nova aggregate objects,
@@ -49,12 +50,23 @@ class VolumeBackend:
 
 
 @dataclass
+class NetworkAgentHost:
+    """A host running Neutron's DHCP and L3 agents, in its ``[AGENT] availability_zone``."""
+
+    host: str
+    availability_zone: str = "nova"
+    agents: list[str] = field(default_factory=lambda: ["dhcp", "l3"])
+
+
+@dataclass
 class Topology:
     region: str = "RegionOne"
     controller: str = "controller"
     compute_hosts: list[ComputeHost] = field(default_factory=list)
     aggregates: list[AggregateSpec] = field(default_factory=list)
     volume_backends: list[VolumeBackend] = field(default_factory=list)
+    # None: one DHCP and one L3 agent on the controller, in zone nova.
+    network_agents: list[NetworkAgentHost] | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> Topology:
@@ -74,6 +86,8 @@ class Topology:
                 compute_hosts=[ComputeHost(**h) for h in data.get("compute_hosts", [])],
                 aggregates=[AggregateSpec(**a) for a in data.get("aggregates", [])],
                 volume_backends=[VolumeBackend(**b) for b in data.get("volume_backends", [])],
+                network_agents=None if data.get("network_agents") is None else [
+                    NetworkAgentHost(**a) for a in data["network_agents"]],
             )
         except TypeError as exc:
             raise TopologyError(f"invalid topology: {exc}") from exc

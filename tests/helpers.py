@@ -154,10 +154,11 @@ def _ports_free(offset: int) -> bool:
 
 
 def free_port_offset(start: int = 20000) -> int:
-    """A port offset whose four ports are free (tests run clouds side by side)."""
+    """A port offset whose ports are all free (tests run clouds side by side)."""
     base = start + (os.getpid() % 200) * 100
+    highest = max(DEFAULT_PORTS.values())
     for offset in range(base, base + 20000, 100):
-        if offset + 9292 < 65000 and _ports_free(offset):
+        if offset + highest < 65000 and _ports_free(offset):
             return offset
     raise RuntimeError("no free port offset")
 

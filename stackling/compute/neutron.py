@@ -1,14 +1,18 @@
-"""Nova's network API (nova/network/neutron.py): a server's addresses and security groups.
+"""Nova's network API (nova/network/neutron.py): the Networking API contract, only.
 
-Real Nova always asks Neutron. Here the answers come from the cloud's Network API when
-one is served in-process (``cloud.apps["network"]``), through ``ServiceClient`` with the
-caller's token as for Cinder; without one, no server has a port, so every server's
-addresses are ``{}`` and the only security group a project has is ``default``.
+Every call is an HTTP request of the Neutron v2.0 API sent through ``ServiceClient``:
+validation, port creation and the views' lookups with the caller's token; binding
+(``binding:host_id``, ``device_owner``) with an admin token, as Nova's ``[neutron]``
+service user does. Nothing here reads Neutron's tables. Without a Network API served
+in-process (``cloud.apps["network"]``) no server has a port: addresses are ``{}`` and the
+only security group a project has is ``default``. Texts are Nova's (``validate_networks``,
+``_create_port_minimal``, ``deallocate_for_instance``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from stackling import clients, exception
@@ -60,6 +64,15 @@ def addresses(cloud: Cloud, ctx: RequestContext, instance_uuid: str) -> dict[str
             items.append({"version": 6 if ":" in addr else 4, "addr": addr,
                           "OS-EXT-IPS:type": "fixed",
                           "OS-EXT-IPS-MAC:mac_addr": port.get("mac_address")})
+        # Floating IPs follow the fixed ones, under the internal network's label.
+        try:
+            fips = client.get(f"/v2.0/floatingips?port_id={port.get('id')}")["floatingips"]
+        except (clients.ApiError, KeyError, TypeError):
+            fips = []
+        for fip in fips:
+            items.append({"version": 4, "addr": fip["floating_ip_address"],
+                          "OS-EXT-IPS:type": "floating",
+                          "OS-EXT-IPS-MAC:mac_addr": port.get("mac_address")})
     return out
 
 
@@ -110,3 +123,205 @@ def check_security_group(cloud: Cloud, ctx: RequestContext, name: str) -> str:
     if not found:
         raise missing
     return found[0]["id"]
+
+
+_ADMIN_TOKEN: dict[int, str] = {}
+_LOCK = threading.Lock()
+
+
+class PortBindingFailed(Exception):
+    def __init__(self, port_id: str) -> None:
+        super().__init__(f"Binding failed for port {port_id}, please check neutron logs "
+                         f"for more information.")
+
+
+def admin_token(cloud: Cloud, refresh: bool = False) -> str:
+    """A token of the bootstrap admin, standing in for Nova's ``[neutron]`` service user."""
+    with _LOCK:
+        if refresh or id(cloud) not in _ADMIN_TOKEN:
+            conf = cloud.config.stackling.bootstrap
+            token, _ = cloud.identity.authenticate({
+                "identity": {"methods": ["password"], "password": {"user": {
+                    "name": conf.admin_username, "domain": {"id": "default"},
+                    "password": conf.admin_password}}},
+                "scope": {"project": {"name": conf.admin_project,
+                                      "domain": {"id": "default"}}}})
+            _ADMIN_TOKEN[id(cloud)] = token
+        return _ADMIN_TOKEN[id(cloud)]
+
+
+class NeutronAPI:
+    def __init__(self, cloud: Cloud, token: str, project_id: str) -> None:
+        self.cloud = cloud
+        self.user = clients.ServiceClient(cloud, "network", token)
+        self.project_id = project_id
+
+    def admin(self) -> clients.ServiceClient:
+        return clients.ServiceClient(self.cloud, "network", admin_token(self.cloud))
+
+    def admin_call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            return self.admin().request(method, path, body)[1]
+        except clients.ApiError as exc:
+            if exc.status != 401:
+                raise
+            client = clients.ServiceClient(self.cloud, "network",
+                                           admin_token(self.cloud, refresh=True))
+            return client.request(method, path, body)[1]
+
+    # -- nova-api: validate_networks ---------------------------------------------------------
+
+    def visible_networks(self) -> list[dict]:
+        own = self.user.get("/v2.0/networks?" + urlencode(
+            {"tenant_id": self.project_id, "shared": "False"}))["networks"]
+        shared = self.user.get("/v2.0/networks?shared=True")["networks"]
+        return [n for n in own + shared if not n.get("router:external")]
+
+    def auto_network(self) -> str | None:
+        """``networks: auto``: the one network the project may use, or a new topology."""
+        nets = [n for n in self.visible_networks() if n["admin_state_up"]]
+        if len(nets) > 1:
+            raise exception.Conflict("Multiple possible networks found, use a Network ID "
+                                     "to be more specific.")
+        if nets:
+            return nets[0]["id"]
+        try:
+            self.user.get(f"/v2.0/auto-allocated-topology/{self.project_id}?fields=dry-run")
+            topo = self.user.get(f"/v2.0/auto-allocated-topology/{self.project_id}")
+        except clients.ApiError as exc:
+            raise exception.BadRequest(f"Unable to automatically allocate a network for "
+                                       f"project {self.project_id}") from exc
+        return topo["auto_allocated_topology"]["id"]
+
+    def default_network(self) -> str | None:
+        """Before 2.37 without ``networks``: the only network, none, or ambiguity."""
+        nets = self.visible_networks()
+        if len(nets) > 1:
+            raise exception.Conflict("Multiple possible networks found, use a Network ID "
+                                     "to be more specific.")
+        return nets[0]["id"] if nets else None
+
+    def validate(self, requested: list[dict]) -> None:
+        for entry in requested:
+            if entry.get("port_id"):
+                self._check_port(entry["port_id"])
+        net_ids = list(dict.fromkeys(e["network_id"] for e in requested
+                                     if e.get("network_id") and not e.get("port_id")))
+        if net_ids:
+            found = {n["id"]: n for n in self.user.get(
+                "/v2.0/networks?" + urlencode([("id", i) for i in net_ids]))["networks"]}
+            missing = [i for i in net_ids if i not in found]
+            if missing:
+                raise exception.BadRequest(f"Network {', '.join(missing)} could not be found.")
+            for nid in net_ids:
+                if not found[nid]["subnets"]:
+                    raise exception.BadRequest(f"Network {nid} requires a subnet in order to "
+                                               f"boot instances on.")
+        for entry in requested:
+            if entry.get("fixed_ip") and entry.get("network_id"):
+                hits = self.user.get("/v2.0/ports?" + urlencode([
+                    ("network_id", entry["network_id"]),
+                    ("fixed_ips", f"ip_address={entry['fixed_ip']}"),
+                    ("fields", "device_id")]))["ports"]
+                if hits:
+                    raise exception.BadRequest(
+                        f"Fixed IP address {entry['fixed_ip']} is already in use on instance "
+                        f"{hits[0]['device_id']}.")
+
+    def _check_port(self, port_id: str) -> dict:
+        try:
+            port = self.user.get(f"/v2.0/ports/{port_id}")["port"]
+        except clients.ApiError as exc:
+            if exc.status == 404:
+                raise exception.BadRequest(f"Port id {port_id} could not be found.") from None
+            raise
+        if port.get("device_id"):
+            raise exception.Conflict(f"Port {port_id} is still in use.")
+        if not port.get("fixed_ips"):
+            raise exception.BadRequest(f"Port {port_id} requires a FixedIP in order to be "
+                                       f"used.")
+        return port
+
+    def security_group_ids(self, names: list[str]) -> list[str]:
+        groups = self.user.get("/v2.0/security-groups?" + urlencode(
+            {"tenant_id": self.project_id, "fields": ["id", "name"]}, doseq=True)
+        )["security_groups"]
+        out = []
+        for name in names:
+            match = [g["id"] for g in groups if g["name"] == name or g["id"] == name]
+            if not match:
+                raise exception.BadRequest(f"Security group {name} not found.")
+            if len(match) > 1:
+                raise exception.Conflict(f"Multiple security groups found matching '{name}'. "
+                                         f"Use an ID to be more specific.")
+            out.append(match[0])
+        return out
+
+    # -- nova-compute: allocate_for_instance / deallocate_for_instance -----------------------
+
+    def allocate(self, instance_uuid: str, host: str, zone: str | None,
+                 requested: list[dict], security_groups: list[str]) -> list[dict]:
+        """Create the missing ports (user token), then bind every port (admin)."""
+        group_ids = self.security_group_ids(security_groups) if security_groups else None
+        info = []
+        for entry in requested:
+            if entry.get("port_id"):
+                port = self._check_port(entry["port_id"])
+                info.append({"port_id": port["id"], "network_id": port["network_id"],
+                             "preserve_on_delete": True, "tag": entry.get("tag")})
+                continue
+            body: dict[str, Any] = {"device_id": instance_uuid,
+                                    "network_id": entry["network_id"],
+                                    "admin_state_up": True, "tenant_id": self.project_id}
+            if entry.get("fixed_ip"):
+                body["fixed_ips"] = [{"ip_address": entry["fixed_ip"]}]
+            if group_ids is not None:
+                body["security_groups"] = group_ids
+            try:
+                port = self.user.post("/v2.0/ports", {"port": body})["port"]
+            except clients.ApiError as exc:
+                raise _port_error(exc, entry) from None
+            info.append({"port_id": port["id"], "network_id": port["network_id"],
+                         "preserve_on_delete": False, "tag": entry.get("tag")})
+        for item in info:
+            self.bind(item["port_id"], instance_uuid, host, zone)
+        return info
+
+    def bind(self, port_id: str, instance_uuid: str, host: str, zone: str | None) -> dict:
+        port = self.admin_call("PUT", f"/v2.0/ports/{port_id}", {"port": {
+            "device_id": instance_uuid, "device_owner": f"compute:{zone or 'nova'}",
+            "binding:host_id": host}})["port"]
+        if port.get("binding:vif_type") == "binding_failed":
+            raise PortBindingFailed(port_id)
+        return port
+
+    def deallocate(self, instance_uuid: str, preserved: set[str]) -> None:
+        """Delete the ports Nova made; unbind those the user passed in (``preserved``)."""
+        ports = self.admin_call("GET", f"/v2.0/ports?device_id={instance_uuid}")["ports"]
+        for port in ports:
+            self.release(port["id"], port["id"] in preserved)
+
+    def release(self, port_id: str, preserve: bool) -> None:
+        try:
+            if preserve:
+                self.admin_call("PUT", f"/v2.0/ports/{port_id}", {"port": {
+                    "device_id": "", "device_owner": "", "binding:host_id": None,
+                    "binding:profile": {}}})
+            else:
+                self.admin_call("DELETE", f"/v2.0/ports/{port_id}")
+        except clients.ApiError as exc:
+            if exc.status != 404:
+                raise
+
+
+def _port_error(exc: clients.ApiError, entry: dict) -> Exception:
+    kind = (exc.body or {}).get("NeutronError", {}).get("type") if isinstance(
+        exc.body, dict) else None
+    if kind in ("IpAddressInUse", "IpAddressAlreadyAllocated"):
+        return exception.Conflict(f"Fixed IP {entry.get('fixed_ip')} is already in use.")
+    if kind == "IpAddressGenerationFailure":
+        return exception.BadRequest(f"No fixed IP addresses available for network: "
+                                    f"{entry['network_id']}")
+    if kind == "OverQuota":
+        return exception.Forbidden("Maximum number of ports exceeded")
+    return exception.StacklingError(str(exc))

@@ -311,4 +311,9 @@ class Decision(Base):
 
 # The area modules define their tables on the same Base; importing them here keeps
 # Base.metadata complete for create_all, alembic and the migrations test.
-from stackling.db import models_compute, models_image, models_volume  # noqa: E402,F401
+from stackling.db import (  # noqa: E402,F401
+    models_compute,
+    models_image,
+    models_network,
+    models_volume,
+)

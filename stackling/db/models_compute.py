@@ -67,6 +67,12 @@ class Instance(TimestampMixin, Base):
     # forced host/node, the hints. pinned_availability_zone (2.96) shows requested_az.
     requested_az: Mapped[str | None] = mapped_column(String(255))
     scheduler_hints: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Networking: what the request asked for (RequestSpec.requested_networks: entries of
+    # network_id/port_id/fixed_ip/tag), the security group names, and Nova's network info
+    # cache (the ports, with preserve_on_delete for those the user passed in).
+    requested_networks: Mapped[list] = mapped_column(JSON, default=list)
+    security_groups: Mapped[list] = mapped_column(JSON, default=list)
+    network_info: Mapped[list] = mapped_column(JSON, default=list)
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     deleted: Mapped[int] = mapped_column(Integer, default=0)
@@ -264,3 +270,17 @@ class ServerGroup(TimestampMixin, Base):
     user_id: Mapped[str] = mapped_column(String(64))
     policy: Mapped[str] = mapped_column(String(64))
     rules: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class KeyPair(Base):
+    """A user's key pair (Nova's key_pairs table, in the API database upstream)."""
+
+    __tablename__ = "compute_key_pair"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(255))
+    public_key: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(8), default="ssh")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

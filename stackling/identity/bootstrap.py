@@ -42,6 +42,7 @@ CATALOG = (
     ("image", "glance", "image", ""),
     ("block-storage", "cinder", "volume", "/v3/$(project_id)s"),
     ("volumev3", "cinderv3", "volume", "/v3/$(project_id)s"),
+    ("network", "neutron", "network", ""),
 )
 INTERFACES = ("public", "internal", "admin")
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 # The services of `stackling start --only`, as the real binaries are named.
 SERVICES = ("keystone", "nova-api", "nova-scheduler", "nova-conductor", "nova-compute",
-            "cinder-api", "cinder-scheduler", "cinder-volume", "glance-api")
+            "cinder-api", "cinder-scheduler", "cinder-volume", "glance-api", "neutron-server")
 # The API each HTTP-serving service answers (the area that builds its app).
 API_AREAS = {"keystone": "identity", "nova-api": "compute", "cinder-api": "volume",
-             "glance-api": "image"}
+             "glance-api": "image", "neutron-server": "network"}
 
 
 class SelectionError(ValueError):

@@ -42,8 +42,8 @@ class Request(webob.Request):
 class ServiceInfo:
     """What differs between the four APIs at the HTTP layer."""
 
-    name: str                      # identity, compute, volume, image
-    fault_style: str               # keystone, compute, glance
+    name: str                      # identity, compute, volume, image, network
+    fault_style: str               # keystone, compute, glance, neutron
     unexpected_message: str        # the text of a 500
     versions: VersionSpec | None = None
     request_id_headers: tuple[str, ...] = ("x-openstack-request-id",)
@@ -128,7 +128,7 @@ class ApiApp:
             req.urlvars = params
             resp = handler(req, **params)
         except exception.StacklingError as exc:
-            resp = self.fault(req, exc.code, exc.message, exc.headers)
+            resp = self.fault(req, exc.code, exc.message, exc.headers, exc)
         except Exception:
             # One traceback per 500, with the request id that the caller was given.
             LOG.exception("Unexpected error in %s %s [%s]", req.method,
@@ -149,10 +149,12 @@ class ApiApp:
         return resp(environ, start_response)
 
     def fault(self, req: webob.Request, status: int, message: str,
-              headers: dict[str, str] | None = None) -> webob.Response:
+              headers: dict[str, str] | None = None,
+              error: Exception | None = None) -> webob.Response:
         if status == 401:
             return faults.unauthorized(self.cloud.public_url("identity"))
-        return faults.STYLES[self.info.fault_style](status, message, headers, request=req)
+        return faults.STYLES[self.info.fault_style](status, message, headers, request=req,
+                                                    error=error)
 
     def _context(self, req: webob.Request, public: bool, request_id: str) -> RequestContext:
         token = req.headers.get("X-Auth-Token")

@@ -43,7 +43,7 @@ def keystone_fault(status: int, message: str, headers: dict[str, str] | None = N
 
 
 def glance_fault(status: int, message: str, headers: dict[str, str] | None = None,
-                 request: webob.Request | None = None) -> webob.Response:
+                 request: webob.Request | None = None, **_) -> webob.Response:
     """Glance answers with webob's own error pages, shaped by the Accept header."""
     exc_class = webob.exc.status_map.get(status, webob.exc.HTTPInternalServerError)
     exc = exc_class(explanation=message, headers=list((headers or {}).items()))
@@ -52,7 +52,24 @@ def glance_fault(status: int, message: str, headers: dict[str, str] | None = Non
     return request.get_response(exc)
 
 
-STYLES = {"compute": compute_fault, "keystone": keystone_fault, "glance": glance_fault}
+def neutron_fault(status: int, message: str, headers: dict[str, str] | None = None,
+                  error: Exception | None = None, **_) -> webob.Response:
+    """Neutron: ``{"NeutronError": {"type": "<ExceptionClass>", "message": "...", "detail": ""}}``.
+
+    Errors of the HTTP layer (404 route, 405, unreadable body) carry webob's class name,
+    as Neutron's own do (``HTTPNotFound``, ``HTTPBadRequest``).
+    """
+    kind = getattr(error, "neutron_type", None)
+    if kind is None:
+        kind = webob.exc.status_map.get(status, webob.exc.HTTPInternalServerError).__name__
+    if status == 500:
+        message = "Request Failed: internal server error while processing your request."
+    return _json(status, {"NeutronError": {"type": kind, "message": message, "detail": ""}},
+                 headers)
+
+
+STYLES = {"compute": compute_fault, "keystone": keystone_fault, "glance": glance_fault,
+          "neutron": neutron_fault}
 
 
 def unauthorized(identity_url: str) -> webob.Response:

@@ -54,6 +54,9 @@ RULES = [
     ("a worker room imports the web layer", WORKER_ROOMS, ("stackling.web",)),
     ("compute imports volume", ("stackling.compute",), ("stackling.volume",)),
     ("volume imports compute", ("stackling.volume",), ("stackling.compute",)),
+    ("compute imports network", ("stackling.compute",), ("stackling.network",)),
+    ("network imports compute", ("stackling.network",), ("stackling.compute",)),
+    ("volume imports network", ("stackling.volume",), ("stackling.network",)),
 ]
 
 
@@ -79,6 +82,7 @@ def test_no_forbidden_imports_between_rooms():
     ("stackling.compute.conductor", "import stackling.volume.zones"),
     ("stackling.volume.api.volumes", "from stackling.volume import scheduler"),
     ("stackling.volume.scheduler", "from stackling.compute.objects import zones"),
+    ("stackling.compute.host.manager", "from stackling.network.objects import ports"),
 ])
 def test_a_forbidden_import_is_caught(room, line):
     mods = modules()

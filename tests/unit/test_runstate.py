@@ -33,7 +33,7 @@ def test_readers_never_see_a_partial_run_state(tmp_path):
     state = runstate.read(tmp_path)
     assert state["pid"] == 4242 + 1999 and state["port_offset"] == 7 and state["serving"]
     assert state["ports"] == {"identity": 5007, "compute": 8781, "volume": 8783,
-                              "image": 9299}
+                              "image": 9299, "network": 9703}
 
 
 def test_clear_leaves_another_process_state(tmp_path):

@@ -14,7 +14,9 @@ from stackling.compute.api import (
     hypervisors,
     images,
     instance_actions,
+    interfaces,
     ips,
+    keypairs,
     migrations,
     proxy_volumes,
     quotas,
@@ -155,6 +157,9 @@ ROUTES: list[tuple[str, dict]] = [
         "GET": images.show_image_metadata_item, "PUT": images.update_image_metadata_item,
         "DELETE": images.delete_image_metadata_item}),
     # server groups
+    (f"{P}/os-keypairs", {"GET": keypairs.list_keypairs, "POST": keypairs.create_keypair}),
+    (f"{P}/os-keypairs/{{name}}", {"GET": keypairs.show_keypair,
+                                   "DELETE": keypairs.delete_keypair}),
     (f"{P}/os-server-groups", {"GET": server_groups.list_groups,
                                "POST": server_groups.create_group}),
     (f"{P}/os-server-groups/{{group_id}}", {"GET": server_groups.show_group,
@@ -167,6 +172,10 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/servers/{{server_id}}/action", {"POST": actions.server_action}),
     (f"{P}/servers/{{server_id}}/remote-consoles", {"POST": server_info.create_console}),
     (f"{P}/servers/{{server_id}}/diagnostics", {"GET": server_info.show_diagnostics}),
+    (f"{P}/servers/{{server_id}}/os-interface", {"GET": interfaces.list_interfaces,
+                                                 "POST": interfaces.attach_interface}),
+    (f"{P}/servers/{{server_id}}/os-interface/{{port_id}}", {
+        "GET": interfaces.show_interface, "DELETE": interfaces.detach_interface}),
     (f"{P}/servers/{{server_id}}/os-server-password", {
         "GET": server_info.show_password, "DELETE": server_info.clear_password}),
     (f"{P}/servers/{{server_id}}/os-instance-actions", {"GET": instance_actions.list_actions}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 import uuid as uuidlib
@@ -15,6 +16,7 @@ from stackling.compute import neutron, volume_zones
 from stackling.compute.api import (
     common,
     flavors,
+    keypairs,
     quotas,
     server_actions,
     server_groups,
@@ -333,25 +335,84 @@ def _check_security_groups(req: Request, requested: Any) -> None:
         neutron.check_security_group(req.app.cloud, req.context, str(name))
 
 
-def _networks(req: Request, server: dict) -> None:
+def _networks(req: Request, server: dict) -> list[dict] | None:
+    """The requested networks, checked as nova-api checks them (schema, then Neutron).
+
+    Returns entries of ``network_id``/``port_id``/``fixed_ip``/``tag``; ``[]`` for none.
+    """
     if req.version.matches("2.37") and "networks" not in server:
         raise exception.ValidationError(field="server", value=server,
                                         detail="'networks' is a required property")
     nets = server.get("networks")
-    if nets is None or nets in ("auto", "none"):
-        if isinstance(nets, str) and not req.version.matches("2.37"):
+    if nets is None and "networks" in server:
+        raise exception.ValidationError(field="networks", value=nets,
+                                        detail="None is not valid under any of the given "
+                                               "schemas")
+    if isinstance(nets, str) and nets in ("auto", "none"):
+        if not req.version.matches("2.37"):
             raise exception.ValidationError(field="networks", value=nets,
                                             detail=f"{nets!r} is not of type 'array'")
-        return
-    if not isinstance(nets, list):
+    elif nets is not None and not isinstance(nets, list):
         raise exception.ValidationError(field="networks", value=nets,
                                         detail=f"{nets!r} is not valid under any of the "
                                                "given schemas")
+    if nets == "none":
+        return []
+    requested = _parse_networks(req, nets) if isinstance(nets, list) else None
+    ctx = req.context
+    api = neutron.NeutronAPI(req.app.cloud, ctx.token or "", ctx.project_id or "")
+    if requested is None:
+        chosen = api.auto_network() if nets == "auto" else api.default_network()
+        return [{"network_id": chosen}] if chosen else []
+    api.validate(requested)
+    return requested
+
+
+def _parse_networks(req: Request, nets: list) -> list[dict]:
+    out, ports = [], set()
     for net in nets:
-        if isinstance(net, dict) and net.get("port"):
-            raise exception.NotFound(f"Port id {net['port']} could not be found.")
-        if isinstance(net, dict) and net.get("uuid"):
-            raise exception.BadRequest(f"Network {net['uuid']} could not be found.")
+        if not isinstance(net, dict):
+            raise exception.ValidationError(field="networks", value=net,
+                                            detail=f"{net!r} is not of type 'object'")
+        allowed = {"uuid", "port", "fixed_ip"} | ({"tag"} if req.version.matches("2.42") or
+                                                  str(req.version) == "2.32" else set())
+        common.reject_extra("networks", net, allowed)
+        port, uuid, fixed_ip = net.get("port"), net.get("uuid"), net.get("fixed_ip")
+        if port:
+            if port in ports:
+                raise exception.BadRequest(f"Port ID '{port}' was specified twice: you cannot "
+                                           f"attach a port multiple times.")
+            ports.add(port)
+            if fixed_ip:
+                raise exception.BadRequest(f"Specified Fixed IP '{fixed_ip}' cannot be used "
+                                           f"with port '{port}': the two cannot be specified "
+                                           f"together.")
+        elif not uuid:
+            raise exception.BadRequest("Bad network format: missing 'uuid'")
+        elif not _is_uuid(uuid):
+            if req.version.matches("2.37"):
+                raise exception.ValidationError(field="uuid", value=uuid,
+                                                detail=f"{uuid!r} is not a 'uuid'")
+            raise exception.BadRequest(f"Bad networks format: network uuid is not in proper "
+                                       f"format ({uuid})")
+        if fixed_ip is not None:
+            try:
+                ipaddress.ip_address(fixed_ip)
+            except ValueError:
+                raise exception.ValidationError(
+                    field="fixed_ip", value=fixed_ip,
+                    detail=f"{fixed_ip!r} is not a 'ip-address'") from None
+        out.append({"network_id": None if port else uuid, "port_id": port,
+                    "fixed_ip": fixed_ip, "tag": net.get("tag")})
+    return out
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuidlib.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def create_server(req: Request):
@@ -382,7 +443,7 @@ def create_server(req: Request):
             uuidlib.UUID(image_ref)
         except ValueError:
             raise exception.BadRequest("Invalid imageRef provided.") from None
-    _networks(req, server)
+    server["_requested_networks"] = _networks(req, server)
     metadata = server.get("metadata", {})
     if not isinstance(metadata, dict) or any(
             not isinstance(v, str) or not 1 <= len(k) <= 255 or len(v) > 255
@@ -391,8 +452,8 @@ def create_server(req: Request):
                                         detail="is not a valid metadata dict")
     with cloud.db.reader() as s:
         quotas.check_metadata(s, conf, ctx.project_id, len(metadata))
-    if server.get("key_name"):
-        raise exception.BadRequest("Invalid key_name provided.")
+    if server.get("key_name") is not None:
+        server["key_name"] = keypairs.check_key_name(cloud, ctx.user_id, server["key_name"])
     if server.get("trusted_image_certificates"):
         raise exception.BadRequest(
             "Image signature certificate validation support is not yet enabled.")
@@ -449,6 +510,8 @@ def create_server(req: Request):
     if image:
         _check_image_fits(image, flavor)
     _check_security_groups(req, server.get("security_groups"))
+    server["_security_groups"] = list(dict.fromkeys(
+        g["name"] for g in server.get("security_groups") or [] if g.get("name")))
     min_count = common.validate_integer(server.get("min_count", 1), "min_count", 1)
     max_count = common.validate_integer(server.get("max_count", min_count), "max_count", 1)
     if min_count > max_count:
@@ -521,6 +584,9 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
             access_ip_v4=access_ip("accessIPv4", server.get("accessIPv4"), 4),
             access_ip_v6=access_ip("accessIPv6", server.get("accessIPv6"), 6),
             reservation_id=reservation_id, launch_index=index, tags=list(tags),
+            key_name=server.get("key_name"),
+            requested_networks=server.get("_requested_networks") or [],
+            security_groups=server.get("_security_groups") or [],
             availability_zone=zone, requested_az=zone, scheduler_hints=hints,
             updated_at=utcnow())
         inst.metadata_items = [InstanceMetadata(key=k, value=v)

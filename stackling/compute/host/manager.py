@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from stackling import exception
 from stackling.compute import cinder as volume_api
+from stackling.compute import neutron as network_api
 from stackling.compute import volume_zones
 from stackling.compute.host import driver as virt
 from stackling.compute.host import volumes as volume_attach
@@ -90,7 +91,10 @@ class ComputeManager:
         bdms = bdm.load(cloud, instance_uuid)
         who = volume_api.Caller(**caller) if caller else None
         cinder = volume_api.CinderAPI(cloud, who) if who else None
+        networking = self._network_request(instance_uuid)
         try:
+            if networking["requested"]:
+                self._allocate_network(instance_uuid, who, networking)
             if any(b["destination_type"] == "volume" for b in bdms):
                 if cinder is None:
                     raise RuntimeError("no user context to call the Block Storage API with")
@@ -112,6 +116,8 @@ class ComputeManager:
             self.driver.spawn(inst)
         except Exception as exc:  # the build failed on this host
             details = traceback.format_exc()
+            if networking["requested"]:
+                self._deallocate_network(instance_uuid, caller, networking)
             if cinder is not None:
                 volume_attach.cleanup_volumes(cloud, cinder, self.host, instance_uuid,
                                               bdm.load(cloud, instance_uuid), mode)
@@ -126,6 +132,41 @@ class ComputeManager:
             raise BuildFailed(message, details) from exc
         self._finish(instance_uuid, vm_state="active", task_state=None,
                      power_state=self.driver.get_power_state(inst), launched_at=utcnow())
+
+    def _network_request(self, instance_uuid: str) -> dict:
+        with self.cloud.db.reader() as s:
+            row = s.query(Instance).filter_by(uuid=instance_uuid).one()
+            return {"requested": list(row.requested_networks or []),
+                    "security_groups": list(row.security_groups or []),
+                    "info": list(row.network_info or []), "project_id": row.project_id,
+                    "zone": row.availability_zone}
+
+    def _allocate_network(self, instance_uuid: str, who, networking: dict) -> None:
+        """allocate_for_instance: ports made with the user's token, bound to this host."""
+        if who is None:
+            raise RuntimeError("no user context to call the Networking API with")
+        self._finish(instance_uuid, task_state="networking")
+        neutron = network_api.NeutronAPI(self.cloud, who.token, who.project_id)
+        try:
+            info = neutron.allocate(instance_uuid, self.host, networking["zone"],
+                                    networking["requested"], networking["security_groups"])
+        except network_api.PortBindingFailed as exc:
+            raise BuildAbort(str(exc)) from exc
+        except exception.StacklingError as exc:
+            raise BuildAbort(exc.message) from exc
+        self._finish(instance_uuid, network_info=info)
+
+    def _deallocate_network(self, instance_uuid: str, caller: dict | None,
+                            networking: dict) -> None:
+        """deallocate_for_instance: delete the ports Nova made, unbind the user's."""
+        preserved = {e["port_id"] for e in networking["requested"] if e.get("port_id")}
+        preserved |= {i["port_id"] for i in networking["info"] if i.get("preserve_on_delete")}
+        neutron = network_api.NeutronAPI(self.cloud, (caller or {}).get("token", ""),
+                                         networking["project_id"])
+        try:
+            neutron.deallocate(instance_uuid, preserved)
+        except Exception:
+            LOG.exception("could not release the ports of %s", instance_uuid)
 
     def _volume_job(self, instance_uuid: str, bdm_id: int, caller: dict):
         """(cloud, Cinder client, the BDM, release mode) for an attach or detach; BDM None
@@ -420,6 +461,9 @@ class ComputeManager:
 
     def _terminate(self, instance_uuid: str, inst: dict, caller: dict | None) -> None:
         self.driver.destroy(inst)
+        networking = self._network_request(instance_uuid)
+        if networking["requested"] or networking["info"]:
+            self._deallocate_network(instance_uuid, caller, networking)
         if caller:
             # _shutdown_instance + _cleanup_volumes: detach everything, delete DOT volumes.
             volume_attach.cleanup_volumes(

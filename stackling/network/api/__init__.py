@@ -1,0 +1,1 @@
+"""neutron-server's API: the v2.0 handlers, their attribute maps and the route table."""
