@@ -67,6 +67,21 @@ def make_image(cloud: LiveCloud, work: Path) -> str | None:
     return json.loads(r.stdout)["id"]
 
 
+def make_public_network(cloud: LiveCloud) -> str:
+    """The external network an operator makes for floating IPs (devstack's ``public``);
+    "" when the cloud serves no Network API."""
+    r = cloud.openstack("network", "create", "--external", "-f", "json", "public")
+    if r.returncode != 0:
+        print(f"no public network (Network API answered: {r.stderr.strip()[:200]})")
+        return ""
+    network_id = json.loads(r.stdout)["id"]
+    r = cloud.openstack("subnet", "create", "--network", network_id, "--subnet-range",
+                        "172.24.4.0/24", "--no-dhcp", "public-subnet")
+    if r.returncode != 0:
+        print(f"no public subnet (Network API answered: {r.stderr.strip()[:200]})")
+    return network_id
+
+
 def make_multiattach_type(cloud: LiveCloud) -> str:
     """The volume type tempest's multiattach tests ask for, as an operator would make it."""
     r = cloud.openstack("volume", "type", "create", "--property", "multiattach=<is> True",
@@ -118,7 +133,14 @@ def discover(cloud: LiveCloud) -> dict:
     volume = _version_range(_get(cloud.url("volume") + "/"), "v3.0")
     methods = _get(cloud.url("image") + "/v2/info/import", token) \
         .get("import-methods", {}).get("value", [])
-    return {"compute": compute, "volume": volume, "import_methods": methods}
+    extensions: list[str] = []
+    try:
+        extensions = [e["alias"] for e in _get(cloud.url("network") + "/v2.0/extensions",
+                                               token)["extensions"]]
+    except (OSError, KeyError, ValueError):
+        pass    # no Network API: tempest runs without neutron, as on any such cloud
+    return {"compute": compute, "volume": volume, "import_methods": methods,
+            "network_extensions": extensions}
 
 
 # -- tempest.conf ----------------------------------------------------------------------
@@ -130,10 +152,12 @@ NOT_SERVED = "not served"
 
 
 def write_conf(cloud: LiveCloud, path: Path, image_id: str | None, found: dict,
-               multiattach_type: str) -> None:
+               multiattach_type: str, public_network: str = "") -> None:
     identity = cloud.url("identity") + "/v3"
     (cmin, cmax), (vmin, vmax) = found["compute"], found["volume"]
     methods = found["import_methods"]
+    extensions = found.get("network_extensions") or []
+    neutron = bool(extensions)
     import_why = (f"/v2/info/import advertises {', '.join(methods)}" if methods else
                   "/v2/info/import advertises no method")
     lines = f"""
@@ -147,9 +171,9 @@ admin_username = admin
 admin_password = {PASSWORD}
 admin_project_name = admin
 admin_domain_name = Default
-# No Network API yet: dynamic credentials get no network (what tempest does when
-# [service_available] neutron = False).
-create_isolated_networks = False
+# With a Network API each dynamic project gets its network, subnet and router, as tempest
+# makes them on any cloud with neutron.
+create_isolated_networks = {neutron}
 
 [identity]
 uri_v3 = {identity}
@@ -175,8 +199,8 @@ immutable_user_source = False
 nova = True
 cinder = True
 glance = True
-# The Network API is not served yet (neutron comes with its own issue).
-neutron = False
+# From the catalog: the Network API answers /v2.0/extensions.
+neutron = {neutron}
 swift = False
 horizon = False
 heat = False
@@ -218,8 +242,8 @@ snapshot = False
 # {NOT_SERVED}: in-place volume swap; Nova swaps only for Cinder's migration or retype of
 # an attached volume, which stackling's Cinder does not do, so every swap is refused.
 swap_volume = False
-# {NOT_SERVED}: os-interface needs the Network API.
-interface_attach = False
+# os-interface is served with the Network API.
+interface_attach = {neutron}
 # {NOT_SERVED}: no metadata service (only used with run_validation, which is off: no guests).
 metadata_service = False
 # Personality files are gone since 2.57 and not served before it either.
@@ -283,14 +307,23 @@ store_weight_enabled = False
 [validation]
 # No guests to log into: the fake driver runs no operating system.
 run_validation = False
-# No floating IPs without a Network API.
+# No guests: validation is off, so no floating IP is needed to reach one.
 connect_method = fixed
 
 [network]
 catalog_type = network
+public_network_id = {public_network}
+floating_network_name = {"public" if public_network else ""}
+project_network_cidr = 10.100.0.0/16
+project_network_mask_bits = 28
+project_network_v6_cidr = 2001:db8::/48
+project_network_v6_mask_bits = 64
 
 [network-feature-enabled]
-ipv6 = False
+# The aliases /v2.0/extensions lists.
+api_extensions = {", ".join(extensions)}
+ipv6 = {neutron}
+port_security = {"port-security" in extensions}
 """
     path.write_text(lines.lstrip())
 
@@ -338,8 +371,9 @@ def run(args: argparse.Namespace) -> int:
         ws = work / "ws"
         subprocess.run(["tempest", "init", "--workspace-path", str(work / "workspaces.yaml"),
                         "--name", work.name, str(ws)], check=True, capture_output=True)
+        public = make_public_network(cloud) if found["network_extensions"] else ""
         write_conf(cloud, ws / "etc" / "tempest.conf", image_id, found,
-                   make_multiattach_type(cloud))
+                   make_multiattach_type(cloud), public)
         selection = read_list(Path(args.include) if args.include else INCLUDE)
         exclude = work / "exclude.txt"
         exclude.write_text("\n".join(read_list(EXCLUDE)) + "\n")

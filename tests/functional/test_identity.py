@@ -48,7 +48,7 @@ def test_password_token_is_scoped_with_catalog(admin):
     assert {r["name"] for r in token["roles"]} == {"admin", "manager", "member", "reader"}
     assert token["expires_at"].endswith("Z") and token["is_domain"] is False
     types = {s["type"] for s in token["catalog"]}
-    assert types == {"identity", "compute", "image", "block-storage", "volumev3"}
+    assert types == {"identity", "compute", "image", "block-storage", "volumev3", "network"}
     volume = next(s for s in token["catalog"] if s["type"] == "volumev3")
     public = next(e for e in volume["endpoints"] if e["interface"] == "public")
     assert public["url"].endswith("/v3/" + token["project"]["id"])

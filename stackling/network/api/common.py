@@ -8,14 +8,14 @@ Texts follow ``neutron/api/v2/base.py``, ``neutron/api/api_common.py`` and
 from __future__ import annotations
 
 import datetime as dt
-import json
 import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from stackling import exception
 from stackling.network import errors
 from stackling.network.api.attributes import REQUIRED, UNSET, Attr
-from stackling.web.app import Request, empty_response, json_response
+from stackling.web.app import Request, empty_response, json_response, read_json
 
 RESERVED_QUERY = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
 TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
@@ -26,8 +26,8 @@ TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 
 def _load(req: Request) -> Any:
     try:
-        return json.loads(req.body) if req.body else None
-    except ValueError:
+        return read_json(req, required=False)
+    except exception.BadRequest:    # not JSON, NaN/Infinity, or nested past the parser
         raise errors.http_bad_request("Body contains invalid data") from None
 
 
@@ -331,8 +331,8 @@ def created(resource: str, collection: str, views: list[dict], bulk: bool) -> An
 
 def is_bulk(req: Request, collection: str) -> bool:
     try:
-        body = json.loads(req.body)
-    except ValueError:
+        body = read_json(req, required=False)
+    except exception.BadRequest:
         return False
     return isinstance(body, dict) and isinstance(body.get(collection), list)
 

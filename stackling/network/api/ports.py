@@ -10,8 +10,13 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from stackling.db.models_network import (IpAllocation, Network, Port, PortSecurityGroup,
-                                         SecurityGroup)
+from stackling.db.models_network import (
+    IpAllocation,
+    Network,
+    Port,
+    PortSecurityGroup,
+    SecurityGroup,
+)
 from stackling.network import errors
 from stackling.network.api import attributes as A
 from stackling.network.api import common

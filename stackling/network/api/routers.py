@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stackling.db.models_network import (AutoAllocatedTopology, Network, Port, Router,
-                                         Subnet)
+from stackling.db.models_network import AutoAllocatedTopology, Network, Port, Router, Subnet
 from stackling.network import errors
 from stackling.network.api import attributes as A
 from stackling.network.api import common

@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from stackling.network import errors
-from stackling.network.api import (agents, floatingips, networks, ports, quotas, routers,
-                                   security_groups, subnets)
+from stackling.network.api import (
+    agents,
+    floatingips,
+    networks,
+    ports,
+    quotas,
+    routers,
+    security_groups,
+    subnets,
+)
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.router import Router
 

@@ -8,8 +8,7 @@ import ipaddress
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stackling.db.models_network import (FloatingIP, IpAllocation, Network, Port, Router,
-                                         Subnet)
+from stackling.db.models_network import FloatingIP, IpAllocation, Network, Port, Router, Subnet
 from stackling.network import errors
 from stackling.network.objects import ports
 from stackling.network.objects.networks import bump, subnets_of

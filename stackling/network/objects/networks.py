@@ -10,8 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from stackling.db.models import utcnow
-from stackling.db.models_network import (FloatingIP, IpAllocation, Network, Port, Router,
-                                         Subnet)
+from stackling.db.models_network import FloatingIP, IpAllocation, Network, Port, Router, Subnet
 from stackling.network import errors
 from stackling.network.objects import agents, ipam
 

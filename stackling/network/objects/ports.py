@@ -15,8 +15,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from stackling.db.models_network import (FloatingIP, IpAllocation, Network, Port,
-                                         PortSecurityGroup, Subnet)
+from stackling.db.models_network import (
+    FloatingIP,
+    IpAllocation,
+    Network,
+    Port,
+    PortSecurityGroup,
+    Subnet,
+)
 from stackling.network import errors
 from stackling.network.objects import ipam
 from stackling.network.objects.networks import bump, subnets_of

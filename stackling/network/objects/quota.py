@@ -7,8 +7,16 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from stackling.db.models_network import (FloatingIP, Network, NetworkQuota, Port, Router,
-                                         SecurityGroup, SecurityGroupRule, Subnet)
+from stackling.db.models_network import (
+    FloatingIP,
+    Network,
+    NetworkQuota,
+    Port,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
+)
 from stackling.network import errors
 
 DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 50,

@@ -8,8 +8,12 @@ import ipaddress
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from stackling.db.models_network import (DefaultSecurityGroup, PortSecurityGroup,
-                                         SecurityGroup, SecurityGroupRule)
+from stackling.db.models_network import (
+    DefaultSecurityGroup,
+    PortSecurityGroup,
+    SecurityGroup,
+    SecurityGroupRule,
+)
 from stackling.network import errors
 from stackling.network.objects.networks import bump
 
