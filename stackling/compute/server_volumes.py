@@ -314,10 +314,12 @@ def load(cloud, instance_uuid: str) -> list[dict]:
             .order_by(BlockDeviceMapping.id))]
 
 
-def local_cleanup(cloud, caller: volume_api.Caller, instance_uuid: str) -> None:
-    """``_local_cleanup_bdm_volumes``: delete attachments, then the DOT volumes."""
+def local_cleanup(cloud, caller: volume_api.Caller, instance_uuid: str,
+                  bdms: list[dict] | None = None) -> None:
+    """``_local_cleanup_bdm_volumes``: delete attachments, then the DOT volumes (of
+    ``bdms`` when the rows are already gone)."""
     cinder = volume_api.CinderAPI(cloud, caller)
-    for b in load(cloud, instance_uuid):
+    for b in load(cloud, instance_uuid) if bdms is None else bdms:
         if not b["volume_id"]:
             continue
         if b["attachment_id"]:

@@ -7,12 +7,14 @@ import secrets
 import uuid as uuidlib
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import select, update
 
 from stackling import clients, decisions, exception
 from stackling.compute import availability_zones as az
 from stackling.compute import (common, flavors, manager, quotas, server_groups,
                                server_volumes, views, volume_api, volume_zones)
+from stackling.compute.objects import instance as inst_obj
 from stackling.db.models import Service, utcnow
 from stackling.db.models_compute import (BlockDeviceMapping, Instance, InstanceFault,
                                          InstanceMetadata)
@@ -574,21 +576,36 @@ def delete_server(req: Request, server_id: str):
         inst = _get_instance(s, req, server_id)
         common.authorize(req, "os_compute_api:servers:delete", {"project_id": inst.project_id})
         _check_locked(req, inst)
-        host = inst.host
-        if host:
-            inst.task_state = "deleting"
-            inst.updated_at = utcnow()
+        bdms = []
+        deleted = False
+        if not inst.host:
+            # Not scheduled yet: delete it now, unless a host is chosen meanwhile (then
+            # the conductor's compare-and-swap or ours fails, never both).
+            bdms = [server_volumes.bdm_dict(b) for b in s.scalars(
+                select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == server_id))]
+            deleted = inst_obj.mark_deleted(s, server_id, only_unscheduled=True)
+            if deleted:
+                s.execute(sa_delete(BlockDeviceMapping).where(
+                    BlockDeviceMapping.instance_uuid == server_id))
+        host = None
+        if not deleted:
+            host = s.scalar(select(Instance.host).where(Instance.uuid == server_id))
+            s.execute(update(Instance).where(Instance.uuid == server_id, Instance.deleted == 0)
+                      .values(task_state="deleting", updated_at=utcnow())
+                      .execution_options(synchronize_session=False))
     caller = volume_api.Caller.from_context(req.context)
-    if host:
-        try:
-            cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id,
-                           caller=caller.as_dict())
-            return empty_response(204)
-        except Exception:  # the host's manager is gone: delete locally, as Nova does
-            pass
-    # Never reached a host (or its manager is gone): the API cleans up the volumes.
+    if deleted:
+        # Never reached a host: the API cleans up the volumes (_local_cleanup_bdm_volumes).
+        server_volumes.local_cleanup(cloud, caller, server_id, bdms)
+        return empty_response(204)
+    try:
+        cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id,
+                       caller=caller.as_dict())
+        return empty_response(204)
+    except Exception:  # the host's manager is gone: delete locally, as Nova does
+        pass
     server_volumes.local_cleanup(cloud, caller, server_id)
-    manager.delete_instance_row(cloud, server_id, release_claim=bool(host))
+    manager.delete_instance_row(cloud, server_id, release_claim=True)
     return empty_response(204)
 
 

@@ -1,0 +1,1 @@
+"""Cinder's object layer: the functions that write volume rows (more move here over time)."""
