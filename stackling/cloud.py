@@ -22,6 +22,9 @@ LOG = logging.getLogger(__name__)
 
 # Each area module offers build_app(cloud) and start(cloud) (and may offer setup(cloud)).
 AREAS = ("identity", "compute", "volume", "image")
+# Areas repairing what a hard stop left half-way, in order: Nova finishes its deletes and
+# failed builds first, then Cinder reconciles volumes, attachments and quota with that.
+RECOVERY = ("compute", "volume")
 
 
 class Cloud:
@@ -76,6 +79,8 @@ class Cloud:
         for area in self.areas.values():
             if hasattr(area, "start"):
                 area.start(self)
+        for name in RECOVERY:
+            self.areas[name].recover(self)
         self.heartbeat.start()
 
     def serve(self) -> None:

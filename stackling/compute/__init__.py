@@ -79,3 +79,10 @@ def _seed_aggregate_hosts(cloud: Cloud, new_hosts: set[str]) -> None:
         for host in spec.hosts:
             if host in new_hosts and host not in agg["hosts"]:
                 aggregates.add_host(cloud, agg["id"], host)
+
+
+def recover(cloud: Cloud) -> int:
+    """init_host of every compute host and the conductor (stackling.compute.recovery)."""
+    from stackling.compute import recovery
+
+    return recovery.recover(cloud)

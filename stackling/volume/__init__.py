@@ -45,3 +45,10 @@ def start(cloud: Cloud) -> None:
         cloud.rpc.register(f"{common.VOLUME_TOPIC}.{spec.name}", mgr)
         LOG.info("cinder-volume %s started in zone %s (%s)", spec.name,
                  spec.availability_zone, spec.volumes_dir)
+
+
+def recover(cloud: Cloud) -> int:
+    """init_host of every backend, the scheduler's share, attachments and quota."""
+    from stackling.volume import recovery
+
+    return recovery.recover(cloud)
