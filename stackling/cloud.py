@@ -11,7 +11,7 @@ import importlib
 import logging
 from types import ModuleType
 
-from stackling import conf, rpc, servicegroup
+from stackling import conf, recovery, rpc, servicegroup
 from stackling.db.api import Database
 from stackling.notify import ChangeNotifier
 from stackling.settings import Settings
@@ -22,9 +22,6 @@ LOG = logging.getLogger(__name__)
 
 # Each area module offers build_app(cloud) and start(cloud) (and may offer setup(cloud)).
 AREAS = ("identity", "compute", "volume", "image")
-# Areas repairing what a hard stop left half-way, in order: Nova finishes its deletes and
-# failed builds first, then Cinder reconciles volumes, attachments and quota with that.
-RECOVERY = ("compute", "volume")
 
 
 class Cloud:
@@ -79,8 +76,8 @@ class Cloud:
         for area in self.areas.values():
             if hasattr(area, "start"):
                 area.start(self)
-        for name in RECOVERY:
-            self.areas[name].recover(self)
+        # Repair what a hard stop left half-way, before the APIs serve (init_host).
+        recovery.recover(self)
         self.heartbeat.start()
 
     def serve(self) -> None:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stackling.compute import explain as _explain
-from stackling.compute.api import build_app  # noqa: F401
-
-_explain.register()
+from stackling.compute.api.routes import build_app  # noqa: F401
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -21,7 +18,7 @@ def setup(cloud: Cloud, fresh: bool) -> None:
     """
     if not fresh:
         return
-    from stackling.compute import aggregates, flavors
+    from stackling.compute.api import aggregates, flavors
 
     flavors.seed(cloud)
     for spec in cloud.topology.aggregates:
@@ -32,7 +29,9 @@ def setup(cloud: Cloud, fresh: bool) -> None:
 
 def start(cloud: Cloud) -> None:
     from stackling import servicegroup
-    from stackling.compute import driver, hypervisors, manager
+    from stackling.compute import conductor as conductor_mod
+    from stackling.compute.api import hypervisors
+    from stackling.compute.host import driver, manager
 
     topo = cloud.topology
     fresh_hosts = []
@@ -48,7 +47,7 @@ def start(cloud: Cloud) -> None:
     for binary, topic in (("nova-scheduler", "scheduler"), ("nova-conductor", "conductor")):
         spec = servicegroup.ServiceSpec("nova", binary, topo.controller, topic=topic)
         cloud.heartbeat.add(servicegroup.register(cloud, spec))
-    conductor = manager.Conductor(cloud)
+    conductor = conductor_mod.Conductor(cloud)
     cloud.rpc.register("scheduler", conductor)
     cloud.rpc.register("conductor", conductor)
     _seed_aggregate_hosts(cloud, set(fresh_hosts))
@@ -67,7 +66,7 @@ def _service_exists(cloud: Cloud, spec) -> bool:
 
 def _seed_aggregate_hosts(cloud: Cloud, new_hosts: set[str]) -> None:
     """Put each newly registered host into its topology aggregates (first start only)."""
-    from stackling.compute import aggregates
+    from stackling.compute.api import aggregates
 
     if not new_hosts:
         return
@@ -80,9 +79,3 @@ def _seed_aggregate_hosts(cloud: Cloud, new_hosts: set[str]) -> None:
             if host in new_hosts and host not in agg["hosts"]:
                 aggregates.add_host(cloud, agg["id"], host)
 
-
-def recover(cloud: Cloud) -> int:
-    """init_host of every compute host and the conductor (stackling.compute.recovery)."""
-    from stackling.compute import recovery
-
-    return recovery.recover(cloud)

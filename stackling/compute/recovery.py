@@ -7,8 +7,8 @@ is finished (volumes detached and deleted as on delete); an interrupted power ac
 completed. Every repaired instance is logged.
 
 NOTE: real Nova calls Cinder's API with its service user; these repairs run before the
-APIs serve and without a user's token, so they use Cinder's own functions
-(``stackling.volume.recovery``) for the same effect.
+APIs serve and without a user's token, so Cinder's own start-up functions are handed in
+(``volumes.detach``/``volumes.delete``, see ``stackling.recovery``) for the same effect.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from stackling.compute import manager, server_volumes
-from stackling.compute.objects import instance as inst_obj
+from stackling.compute.objects import bdm
+from stackling.compute.objects import instance as instances
 from stackling.db.models_compute import Instance
-from stackling.volume import recovery as cinder
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -50,18 +49,17 @@ def instance_action(vm_state: str, task_state: str | None) -> tuple[str, str | N
     return None
 
 
-def _release_volumes(cloud: Cloud, instance_uuid: str) -> None:
-    """``_cleanup_volumes`` with Cinder's side done directly: detach every volume, delete
-    those with delete_on_termination."""
-    for b in server_volumes.load(cloud, instance_uuid):
+def _release_volumes(cloud: Cloud, volumes, instance_uuid: str) -> None:
+    """``_cleanup_volumes``: detach every volume, delete those with delete_on_termination."""
+    for b in bdm.load(cloud, instance_uuid):
         if not b.get("volume_id"):
             continue
-        cinder.detach_instance(cloud, b["volume_id"], instance_uuid)
+        volumes.detach(b["volume_id"], instance_uuid)
         if b.get("delete_on_termination"):
-            cinder.delete_now(cloud, b["volume_id"])
+            volumes.delete(b["volume_id"])
 
 
-def repair(cloud: Cloud, inst: Instance, who: str) -> bool:
+def repair(cloud: Cloud, volumes, inst: Instance, who: str) -> bool:
     """Apply ``instance_action`` to one instance; True when something was repaired."""
     decision = instance_action(inst.vm_state, inst.task_state)
     if decision is None:
@@ -71,21 +69,21 @@ def repair(cloud: Cloud, inst: Instance, who: str) -> bool:
     if action == DELETE:
         LOG.warning("Instance %s was being deleted when %s stopped: finishing the delete",
                     uuid, who)
-        _release_volumes(cloud, uuid)
-        manager.delete_instance_row(cloud, uuid, release_claim=True)
+        _release_volumes(cloud, volumes, uuid)
+        instances.delete_instance_row(cloud, uuid, release_claim=True)
         return True
     if action == ERROR:
         LOG.warning("Instance %s was building (%s) when %s stopped: set to ERROR", uuid,
                     inst.task_state, who)
-        _release_volumes(cloud, uuid)
+        _release_volumes(cloud, volumes, uuid)
         with cloud.db.writer() as s:
             row = s.scalar(select(Instance).where(Instance.uuid == uuid,
                                                   Instance.deleted == 0))
             if row is not None and row.node:
-                manager.release(s, row.node, row.vcpus, row.memory_mb,
-                                manager.claimed_disk(row))
+                instances.release(s, row.node, row.vcpus, row.memory_mb,
+                                instances.claimed_disk(row))
                 row.host = row.node = None
-        manager.set_error(cloud, uuid, f"Build of instance {uuid} aborted: {who} stopped "
+        instances.set_error(cloud, uuid, f"Build of instance {uuid} aborted: {who} stopped "
                                        "while the instance was being built.",
                           f"Found in vm_state {inst.vm_state}, task_state "
                           f"{inst.task_state} when {who} started.", host=inst.host)
@@ -93,9 +91,9 @@ def repair(cloud: Cloud, inst: Instance, who: str) -> bool:
     LOG.warning("Instance %s was in task %s when %s stopped: now %s", uuid, inst.task_state,
                 who, vm_state)
     try:
-        inst_obj.save(cloud, uuid, expected_task_state=inst.task_state, vm_state=vm_state,
+        instances.save(cloud, uuid, expected_task_state=inst.task_state, vm_state=vm_state,
                       task_state=None)
-    except (inst_obj.InstanceNotFound, inst_obj.UnexpectedTaskState):
+    except (instances.InstanceNotFound, instances.UnexpectedTaskState):
         return False
     return True
 
@@ -108,19 +106,20 @@ def _instances(cloud: Cloud, host: str | None) -> list[Instance]:
         return list(s.scalars(q))
 
 
-def init_host(cloud: Cloud, host: str) -> int:
+def init_host(cloud: Cloud, volumes, host: str) -> int:
     """nova-compute ``init_host`` for ``host``: its instances' repairs."""
-    return sum(repair(cloud, inst, f"nova-compute on {host}")
+    return sum(repair(cloud, volumes, inst, f"nova-compute on {host}")
                for inst in _instances(cloud, host))
 
 
-def init_conductor(cloud: Cloud) -> int:
+def init_conductor(cloud: Cloud, volumes) -> int:
     """Instances no host took (scheduling, or a delete of one): the conductor's."""
-    return sum(repair(cloud, inst, "nova-conductor") for inst in _instances(cloud, None))
+    return sum(repair(cloud, volumes, inst, "nova-conductor")
+               for inst in _instances(cloud, None))
 
 
-def recover(cloud: Cloud) -> int:
-    fixed = init_conductor(cloud)
+def recover(cloud: Cloud, volumes) -> int:
+    fixed = init_conductor(cloud, volumes)
     for host in cloud.topology.compute_hosts:
-        fixed += init_host(cloud, host.name)
+        fixed += init_host(cloud, volumes, host.name)
     return fixed

@@ -10,11 +10,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stackling import discovery, exception, explain, policy
+from stackling.db.models import (
+    CatalogService,
+    Domain,
+    Endpoint,
+    Group,
+    GroupMembership,
+    ImpliedRole,
+    Project,
+    Region,
+    Role,
+    RoleAssignment,
+    User,
+)
 from stackling.identity import credentials
-from stackling.db.models import (CatalogService, Domain, Endpoint, Group, GroupMembership,
-                                 ImpliedRole, Project, Region, Role, RoleAssignment, User)
-from stackling.web.app import (ApiApp, Request, ServiceInfo, empty_response, json_response,
-                               read_json)
+from stackling.web.app import ApiApp, Request, ServiceInfo, empty_response, json_response, read_json
 from stackling.web.router import Router
 
 if TYPE_CHECKING:

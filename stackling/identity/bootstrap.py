@@ -12,8 +12,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stackling.db.models import (CatalogService, Domain, Endpoint, ImpliedRole, Project,
-                                 Region, Role, RoleAssignment, User)
+from stackling.db.models import (
+    CatalogService,
+    Domain,
+    Endpoint,
+    ImpliedRole,
+    Project,
+    Region,
+    Role,
+    RoleAssignment,
+    User,
+)
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud

@@ -13,9 +13,19 @@ from sqlalchemy.orm import Session
 
 from stackling import exception
 from stackling.context import RequestContext
-from stackling.db.models import (ApplicationCredential, CatalogService, Domain,
-                                 GroupMembership, ImpliedRole, Project, RevocationEvent, Role,
-                                 RoleAssignment, User, utcnow)
+from stackling.db.models import (
+    ApplicationCredential,
+    CatalogService,
+    Domain,
+    GroupMembership,
+    ImpliedRole,
+    Project,
+    RevocationEvent,
+    Role,
+    RoleAssignment,
+    User,
+    utcnow,
+)
 from stackling.identity.passwords import PasswordChecker, hash_password
 from stackling.identity.tokens import FernetProvider, TokenPayload, new_audit_id
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stackling import discovery
-from stackling import exception
+from stackling import discovery, exception
 from stackling.image import images, members, metadefs
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.router import Router

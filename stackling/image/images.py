@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import webob
 from sqlalchemy import select

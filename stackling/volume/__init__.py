@@ -6,49 +6,42 @@ import logging
 from typing import TYPE_CHECKING
 
 from stackling import servicegroup
-from stackling.volume import explain as _explain
-from stackling.volume.api import build_app  # noqa: F401
+from stackling.volume.api.routes import build_app  # noqa: F401
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 LOG = logging.getLogger(__name__)
-_explain.register()
 
 
 def setup(cloud: Cloud, fresh: bool) -> None:
     """Seed the default volume type (idempotent, so an upgraded database gets it too)."""
-    from stackling.volume import types
+    from stackling.volume.api import types
 
     types.seed_default(cloud)
 
 
 def start(cloud: Cloud) -> None:
     """Register cinder-scheduler and each backend's cinder-volume; wire their RPC topics."""
-    from stackling.volume import common, manager, scheduler
+    from stackling.volume import manager, scheduler
+    from stackling.volume.objects import backends
 
     conf = cloud.config.cinder
     sched_id = servicegroup.register(cloud, servicegroup.ServiceSpec(
         project="cinder", binary="cinder-scheduler", host=cloud.topology.controller,
         availability_zone=conf.storage_availability_zone))
     cloud.heartbeat.add(sched_id, conf.storage_availability_zone)
-    cloud.rpc.register(common.SCHEDULER_TOPIC, scheduler.SchedulerManager(cloud))
+    cloud.rpc.register(backends.SCHEDULER_TOPIC, scheduler.SchedulerManager(cloud))
     cloud.volume_managers = {}
-    for spec in common.backends(cloud):
+    for spec in backends.backends(cloud):
         sid = servicegroup.register(cloud, servicegroup.ServiceSpec(
-            project="cinder", binary=common.VOLUME_TOPIC, host=spec.name,
+            project="cinder", binary=backends.VOLUME_TOPIC, host=spec.name,
             availability_zone=spec.availability_zone))
         cloud.heartbeat.add(sid, spec.availability_zone)
         mgr = manager.VolumeManager(cloud, spec)
         mgr.report()
         cloud.volume_managers[spec.name] = mgr
-        cloud.rpc.register(f"{common.VOLUME_TOPIC}.{spec.name}", mgr)
+        cloud.rpc.register(f"{backends.VOLUME_TOPIC}.{spec.name}", mgr)
         LOG.info("cinder-volume %s started in zone %s (%s)", spec.name,
                  spec.availability_zone, spec.volumes_dir)
 
-
-def recover(cloud: Cloud) -> int:
-    """init_host of every backend, the scheduler's share, attachments and quota."""
-    from stackling.volume import recovery
-
-    return recovery.recover(cloud)

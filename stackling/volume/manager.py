@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, update
 
+from stackling import exception
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import Service, utcnow
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.storage import imagestore, volumefiles
-from stackling import exception
-from stackling.volume import common, errors, messages, quota
+from stackling.volume import errors
 from stackling.volume.drivers.file import FileDriver
+from stackling.volume.objects import backends, messages, quota
 from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def destroy_row(cloud: Cloud, volume_id: str, deltas: dict | None, project: str)
 class VolumeManager:
     """The ``cinder-volume.<host>@<backend>`` RPC endpoint."""
 
-    def __init__(self, cloud: Cloud, spec: common.BackendSpec) -> None:
+    def __init__(self, cloud: Cloud, spec: backends.BackendSpec) -> None:
         self.cloud = cloud
         self.spec = spec
         self.driver = FileDriver(spec)
@@ -83,7 +84,7 @@ class VolumeManager:
         with self.cloud.db.writer() as s:
             s.execute(update(Service).where(Service.project == "cinder",
                                             Service.host == self.spec.name,
-                                            Service.binary == common.VOLUME_TOPIC)
+                                            Service.binary == backends.VOLUME_TOPIC)
                       .values(capabilities=caps))
 
     # -- volumes -------------------------------------------------------------------------
@@ -161,7 +162,7 @@ class VolumeManager:
             if vol_obj.set_status(self.cloud, volume_id, CREATING, status="creating",
                                   host=None):
                 retry = {**retry, "exc": str(exc)}
-                self.cloud.rpc.cast(common.SCHEDULER_TOPIC, "create_volume",
+                self.cloud.rpc.cast(backends.SCHEDULER_TOPIC, "create_volume",
                                     request_spec=spec,
                                     filter_properties={**filter_properties, "retry": retry})
             return
@@ -206,6 +207,27 @@ class VolumeManager:
         quota.commit(self.cloud, reservations)
         vol_obj.set_status(self.cloud, volume_id, "extending", status="available",
                            size=new_size)
+
+    def retype(self, volume_id: str, new_type_id: str, reservations: list[str]) -> None:
+        """The type changes on this backend: commit the new type's usage, release the old."""
+        with self.cloud.db.writer() as s:
+            row = s.get(Volume, volume_id)
+            new = s.get(VolumeType, new_type_id)
+            if row is None or new is None or row.status != "retyping":
+                quota.rollback(self.cloud, reservations)
+                return
+            old = s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
+            old_name, project, size = old.name if old else None, row.project_id, row.size
+            use_quota = row.use_quota
+            row.volume_type_id = new.id
+            row.multiattach = (new.extra_specs or {}).get("multiattach", "").lower() == \
+                "<is> true"
+            row.status, row.previous_status = row.previous_status or "available", None
+        quota.commit(self.cloud, reservations)
+        if use_quota and old_name:
+            quota.release(self.cloud, project, {
+                k: v for k, v in quota.volume_deltas(size, old_name).items()
+                if k.endswith("_" + old_name)})
 
     # -- connections (attach/detach) -----------------------------------------------------
 

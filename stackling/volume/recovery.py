@@ -17,11 +17,12 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 
 from stackling.db.models_compute import Instance
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
-from stackling.volume import attach_states, attachments, manager, quota
+from stackling.volume import manager
+from stackling.volume.objects import attach_states, quota
 from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
@@ -169,10 +170,20 @@ def detach_instance(cloud: Cloud, volume_id: str, instance_uuid: str) -> bool:
             VolumeAttachment.volume_id == volume_id,
             VolumeAttachment.instance_uuid == instance_uuid)))
         for att_id in ids:
-            attachments.finish_detach(s, vol, att_id)
+            s.execute(delete(VolumeAttachment).where(VolumeAttachment.id == att_id))
             LOG.warning("Attachment %s of volume %s to server %s removed", att_id, volume_id,
                         instance_uuid)
+        if ids:
+            for key, value in attach_states.after_detach(
+                    vol.status, vol.migration_status,
+                    [a.attach_status for a in _attachments(s, volume_id)]).items():
+                setattr(vol, key, value)
         return bool(ids)
+
+
+def _attachments(s, volume_id: str) -> list[VolumeAttachment]:
+    return list(s.scalars(select(VolumeAttachment).where(
+        VolumeAttachment.volume_id == volume_id)))
 
 
 def delete_now(cloud: Cloud, volume_id: str) -> None:
@@ -230,7 +241,7 @@ def reconcile_attachments(cloud: Cloud) -> int:
         for vol in vols:
             if vol.status not in (*TRANSIENT_ATTACH, "in-use", "available"):
                 continue
-            left = [a.attach_status for a in attachments.volume_attachments(s, vol.id)]
+            left = [a.attach_status for a in _attachments(s, vol.id)]
             status, attach_status = attach_states.statuses_from_attachments(left)
             if (vol.status, vol.attach_status) != (status, attach_status):
                 LOG.warning("Volume %s was %s/%s: now %s/%s from its attachments", vol.id,

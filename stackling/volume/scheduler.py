@@ -18,8 +18,8 @@ from sqlalchemy import func, select, update
 from stackling import decisions, servicegroup
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import Service, utcnow
-from stackling.db.models_volume import Volume
-from stackling.volume import common, messages
+from stackling.db.models_volume import Volume, VolumeType
+from stackling.volume.objects import backends, messages, quota
 from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def capacity_filter(backend: BackendState, spec: dict) -> bool:
 def _spec_matches(wanted: str, actual: Any) -> bool:
     wanted = str(wanted).strip()
     if wanted.startswith("<is>"):
-        return common.is_true(wanted[4:]) == common.is_true(actual)
+        return backends.is_true(wanted[4:]) == backends.is_true(actual)
     if wanted.startswith("<in>"):
         return wanted[4:].strip() in str(actual)
     if wanted.startswith("<or>"):
@@ -224,10 +224,10 @@ class SchedulerManager:
 
     def backend_states(self, excluded: list | None = None) -> list[BackendState]:
         """Up, enabled, unfrozen backends with capabilities; ``excluded`` collects the rest."""
-        down = common.down_time(self.cloud)
+        down = backends.down_time(self.cloud)
         with self.cloud.db.reader() as s:
             rows = s.scalars(select(Service).where(Service.project == "cinder",
-                                                   Service.topic == common.VOLUME_TOPIC)).all()
+                                                   Service.topic == backends.VOLUME_TOPIC)).all()
             # NOTE: int(): MySQL/MariaDB answer SUM() with a Decimal, which cannot be mixed
             # with the floats of the capacity filter.
             sizes = {h: int(v or 0) for h, v in s.execute(
@@ -289,9 +289,43 @@ class SchedulerManager:
             self._error_out(request_spec)
             return
         retry["backends"].append(chosen.name)
-        self.cloud.rpc.cast(f"{common.VOLUME_TOPIC}.{chosen.name}", "create_volume",
+        self.cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{chosen.name}", "create_volume",
                             volume_id=volume_id, request_spec=request_spec,
                             filter_properties=filter_properties)
+
+    def retype(self, volume_id: str, new_type_id: str, migration_policy: str,
+               reservations: list[str], request_id: str | None = None) -> None:
+        """``SchedulerManager.retype``: the volume's own backend must satisfy the new type
+        (stackling does not migrate); otherwise the volume goes back to its previous status,
+        the reservations are rolled back and the project gets a user message."""
+        with self.cloud.db.reader() as s:
+            row = s.get(Volume, volume_id)
+            new = s.get(VolumeType, new_type_id)
+            if row is None or new is None:
+                quota.rollback(self.cloud, reservations)
+                return
+            host = (row.host or "").split("#")[0]
+            svc = s.scalar(select(Service).where(Service.project == "cinder",
+                                                 Service.binary == backends.VOLUME_TOPIC,
+                                                 Service.host == host))
+            caps = dict(svc.capabilities or {}) if svc is not None else {}
+            project, specs = row.project_id, dict(new.extra_specs or {})
+        state = BackendState(host, None, caps, 0)
+        if host and capabilities_filter(state, {"volume_type": {"extra_specs": specs}}):
+            self.cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{host}", "retype",
+                                volume_id=volume_id, new_type_id=new_type_id,
+                                reservations=reservations)
+            return
+        LOG.warning("Retype of volume %s: no valid backend (its backend %s does not match "
+                    "and stackling does not migrate volumes)", volume_id, host or "-")
+        quota.rollback(self.cloud, reservations)
+        with self.cloud.db.writer() as s:
+            row = s.get(Volume, volume_id)
+            if row is not None and row.status == "retyping":
+                row.status = row.previous_status or "available"
+        messages.record(self.cloud, project_id=project, request_id=request_id,
+                        resource_type="VOLUME", resource_uuid=volume_id, action="001",
+                        detail="003")
 
     def _error_out(self, spec: dict) -> None:
         if not vol_obj.set_status(self.cloud, spec["volume_id"], "creating", status="error",
@@ -313,7 +347,7 @@ def claim_backend(cloud: Cloud, chosen: BackendState, spec: dict, volume_id: str
     when the backend is full now, None when the volume is gone or no longer waiting."""
     with cloud.db.writer() as s:
         s.execute(select(Service.id).where(
-            Service.project == "cinder", Service.topic == common.VOLUME_TOPIC,
+            Service.project == "cinder", Service.topic == backends.VOLUME_TOPIC,
             Service.host == chosen.name).with_for_update())
         held = s.scalar(select(func.sum(Volume.size)).where(
             (Volume.host == chosen.name) | Volume.host.like(f"{chosen.name}#%")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from stackling.volume.volumes import DELETE_REFUSED
+from stackling.volume.api.volumes import DELETE_REFUSED
 from tests.helpers import settle
 
 MV = {"OpenStack-API-Version": "volume 3.71"}

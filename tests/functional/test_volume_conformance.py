@@ -214,6 +214,7 @@ def test_retype_on_the_same_backend(cloud, api):
     assert api.post("volume", url, {"os-retype": {"new_type": "nope"}}).status == 404
     assert api.post("volume", url, {"os-retype": {}}).status == 400
     assert api.post("volume", url, {"os-retype": {"new_type": t2}}).status == 202
+    settle(cloud)
     vol = api.get("volume", f"/v3/volumes/{vid}", headers=MV).json["volume"]
     assert vol["volume_type"] == "t2" and vol["status"] == "available"
     quota = api.get("volume", f"/v3/os-quota-sets/{api.project_id}?usage=true").json[
@@ -221,7 +222,12 @@ def test_retype_on_the_same_backend(cloud, api):
     assert quota["volumes_t2"]["in_use"] == 1 and quota["volumes_t1"]["in_use"] == 0
     # no backend offers iSCSI: accepted, unchanged, and a user message says why
     assert api.post("volume", url, {"os-retype": {"new_type": t3}}).status == 202
-    assert api.get("volume", f"/v3/volumes/{vid}").json["volume"]["volume_type"] == "t2"
+    settle(cloud)
+    vol = api.get("volume", f"/v3/volumes/{vid}").json["volume"]
+    assert vol["volume_type"] == "t2" and vol["status"] == "available"
+    quota = api.get("volume", f"/v3/os-quota-sets/{api.project_id}?usage=true").json[
+        "quota_set"]
+    assert quota["volumes_t3"]["in_use"] == 0 and quota["volumes_t3"]["reserved"] == 0
     msgs = api.get("volume", "/v3/messages", headers=MV).json["messages"]
     assert any(m["resource_uuid"] == vid for m in msgs)
 

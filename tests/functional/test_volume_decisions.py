@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from stackling import decisions, servicegroup
 from stackling.db.models import Decision
-from stackling.volume import explain as volume_explain
+from stackling.explain import volumes as volume_explain
 from tests.helpers import ApiClient, settle
 
 MV = {"OpenStack-API-Version": "volume 3.71"}

@@ -8,6 +8,7 @@ import pytest
 from stackling import exception
 from stackling.compute import block_device as bd
 from stackling.compute import volume_zones as vz
+from stackling.explain import simulation
 
 
 @pytest.mark.parametrize("release,cross,instance_az,expected", [
@@ -38,31 +39,31 @@ def test_validate_vol_az_for_create():
         vz.validate_vol_az_for_create(False, "ag2", ["ag1"], "nova")
 
 
-def _seed(**kw) -> vz.World:
+def _seed(**kw) -> simulation.World:
     base = dict(release="current", cross_az_attach=False, requested_az="ag1",
-                host_zones=["ag1"], backends=[vz.Backend("controller2@file", "nova")])
-    return vz.World(**{**base, **kw})
+                host_zones=["ag1"], backends=[simulation.Backend("controller2@file", "nova")])
+    return simulation.World(**{**base, **kw})
 
 
 def test_simulate_the_seed_and_its_fixes():
-    assert not vz.simulate(_seed()).ok
-    assert vz.simulate(_seed(cross_az_attach=True)).ok
-    fallback = vz.simulate(_seed(allow_availability_zone_fallback=True))
+    assert not simulation.simulate(_seed()).ok
+    assert simulation.simulate(_seed(cross_az_attach=True)).ok
+    fallback = simulation.simulate(_seed(allow_availability_zone_fallback=True))
     assert not fallback.ok and "cross-AZ check fails" in fallback.text
-    assert vz.simulate(_seed(backends=[vz.Backend("a@b", "nova"),
-                                       vz.Backend("c@d", "ag1")])).ok
-    no_backend = vz.simulate(_seed(storage_availability_zone="ag1"))
+    assert simulation.simulate(_seed(backends=[simulation.Backend("a@b", "nova"),
+                                       simulation.Backend("c@d", "ag1")])).ok
+    no_backend = simulation.simulate(_seed(storage_availability_zone="ag1"))
     assert not no_backend.ok and "no up and enabled" in no_backend.text
     # liberty sends the zone even with cross_az_attach = True
-    assert not vz.simulate(_seed(release="liberty", cross_az_attach=True)).ok
+    assert not simulation.simulate(_seed(release="liberty", cross_az_attach=True)).ok
     # an unpinned request may land on any host: it must work on all of them
-    anywhere = vz.simulate(_seed(requested_az=None, host_zones=["ag1", "nova"]))
+    anywhere = simulation.simulate(_seed(requested_az=None, host_zones=["ag1", "nova"]))
     assert not anywhere.ok and anywhere.text.startswith("works only on some hosts")
 
 
 def test_possible_host_zones():
-    assert vz.possible_host_zones("ag1", {"ag1", "ag2"}, ["ag1", "ag2", "nova"]) == ["ag1"]
-    assert vz.possible_host_zones("nova", {"ag1", "ag2"}, ["ag1", "nova"]) == ["ag1", "nova"]
+    assert simulation.possible_host_zones("ag1", {"ag1", "ag2"}, ["ag1", "ag2", "nova"]) == ["ag1"]
+    assert simulation.possible_host_zones("nova", {"ag1", "ag2"}, ["ag1", "nova"]) == ["ag1", "nova"]
 
 
 def test_from_api_checks_in_order():

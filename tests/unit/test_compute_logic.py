@@ -7,9 +7,10 @@ import datetime as dt
 import pytest
 
 from stackling import exception
-from stackling.compute import availability_zones as az
 from stackling.compute import scheduler as sch
-from stackling.compute import servers, views
+from stackling.compute.api import availability_zones as az_api
+from stackling.compute.api import servers, views
+from stackling.compute.objects import zones as az
 from stackling.web.microversion import Version
 
 
@@ -35,9 +36,9 @@ def test_zone_available_if_any_service_enabled():
     services = [svc("c1", zone="ag1", disabled=True), svc("c2", zone="ag1"),
                 svc("c3", zone="ag2", disabled=True), svc("c4", zone="b", up=False)]
     assert az.split_zones(services) == (["ag1", "b"], ["ag2"])
-    index = az.index_view(services + [svc("c2", "nova-scheduler", "internal")], "internal")
+    index = az_api.index_view(services + [svc("c2", "nova-scheduler", "internal")], "internal")
     assert [z["zoneName"] for z in index] == ["ag1", "b", "ag2"]
-    detail = az.detail_view(services)
+    detail = az_api.detail_view(services)
     assert detail[0]["hosts"] == {"c2": {"nova-compute": {
         "available": True, "active": True, "updated_at": "2016-08-20T14:57:07.000000"}}}
     assert detail[1]["hosts"]["c4"]["nova-compute"]["available"] is False

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stackling.volume import attach_states as st
 from stackling.volume import errors
+from stackling.volume.objects import attach_states as st
 
 
 def test_reserve_for_attachment():

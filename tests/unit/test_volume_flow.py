@@ -9,8 +9,8 @@ from taskflow.types import failure as ft
 from stackling import exception, rpc
 from stackling.context import RequestContext
 from stackling.db.models_volume import QuotaUsage, Reservation, Volume
-from stackling.volume import common, quota
 from stackling.volume.flows import create_volume as flow
+from stackling.volume.objects import backends, quota
 
 GiB = 1024 ** 3
 
@@ -141,7 +141,7 @@ def test_failure_before_commit_leaves_nothing(cloud, ctx):
 
 def test_failed_cast_keeps_row_in_error_with_quota_returned(cloud, ctx, monkeypatch):
     def broken(*a, **k):
-        raise rpc.NoSuchTopic(common.SCHEDULER_TOPIC)
+        raise rpc.NoSuchTopic(backends.SCHEDULER_TOPIC)
 
     monkeypatch.setattr(cloud.rpc, "cast", broken)
     with pytest.raises(rpc.NoSuchTopic):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from stackling.volume.scheduler import (BackendState, availability_zone_filter,
-                                        capabilities_filter, capacity_filter, capacity_weight,
-                                        select_backend)
+from stackling.volume.scheduler import (
+    BackendState,
+    availability_zone_filter,
+    capabilities_filter,
+    capacity_filter,
+    capacity_weight,
+    select_backend,
+)
 
 FILTERS = ["AvailabilityZoneFilter", "CapacityFilter", "CapabilitiesFilter"]
 

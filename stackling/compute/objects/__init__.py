@@ -1,1 +1,1 @@
-"""Nova's object layer: the functions that write instance rows (more move here over time)."""
+"""The rows both sides of Nova share: the only code that writes Instance and BDM rows."""

@@ -1,28 +1,117 @@
-"""Instance row writes as compare-and-swap on the task state (``Instance.save`` with
-``expected_task_state``, nova/db/main/api.py ``_instance_update``).
+"""Instance rows: claims on a compute node, errors with faults, lookup, soft delete.
 
-A build step saves its next state only if the task state is still the one it left;
-when a delete came in meanwhile (``deleting``) or the row is gone, the step learns it
-and stops, instead of overwriting the delete.
+State changes are compare-and-swaps on the task state (``Instance.save`` with
+``expected_task_state``, nova/db/main/api.py ``_instance_update``): a build step saves its
+next state only if the task state is still the one it left; when a delete came in
+meanwhile (``deleting``) or the row is gone, the step learns it and stops instead of
+overwriting the delete.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from stackling import exception
+from stackling.compute import power_state
+from stackling.compute.objects import bdm
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import utcnow
-from stackling.db.models_compute import Instance
+from stackling.db.models_compute import BlockDeviceMapping, ComputeNode, Instance, InstanceFault
 
-_ANY = object()
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+    from stackling.context import RequestContext
+
+
+def claimed_disk(inst: Instance) -> int:
+    """Local disk a server takes: a volume-backed server's root is not on the host."""
+    bfv = bool((inst.scheduler_hints or {}).get("_is_bfv"))
+    return inst.ephemeral_gb + (0 if bfv else inst.root_gb)
+
+
+def instance_dict(inst: Instance) -> dict:
+    return {"uuid": inst.uuid, "vcpus": inst.vcpus, "memory_mb": inst.memory_mb,
+            "root_gb": claimed_disk(inst), "host": inst.host, "node": inst.node,
+            "availability_zone": inst.availability_zone, "requested_az": inst.requested_az}
+
+
+def claim(cloud: Cloud, node: str, vcpus: int, memory_mb: int, disk_gb: int) -> bool:
+    """Take the resources on ``node`` if they still fit (compare-and-swap); True on success."""
+    n = ComputeNode
+    with cloud.db.writer() as s:
+        result = s.execute(
+            update(n).where(
+                n.hypervisor_hostname == node,
+                n.vcpus_used + vcpus <= (n.vcpus - n.reserved_vcpus) * n.cpu_allocation_ratio,
+                n.memory_mb_used - n.reserved_memory_mb + memory_mb
+                <= (n.memory_mb - n.reserved_memory_mb) * n.ram_allocation_ratio,
+                n.local_gb_used + disk_gb
+                <= (n.local_gb - n.reserved_disk_gb) * n.disk_allocation_ratio)
+            .values(vcpus_used=n.vcpus_used + vcpus, memory_mb_used=n.memory_mb_used + memory_mb,
+                    local_gb_used=n.local_gb_used + disk_gb, running_vms=n.running_vms + 1,
+                    updated_at=utcnow()))
+        return result.rowcount == 1
+
+
+def release(s, node: str | None, vcpus: int, memory_mb: int, disk_gb: int) -> None:
+    """Give a claim back (inside the caller's write transaction)."""
+    if not node:
+        return
+    n = ComputeNode
+    s.execute(update(n).where(n.hypervisor_hostname == node).values(
+        vcpus_used=n.vcpus_used - vcpus, memory_mb_used=n.memory_mb_used - memory_mb,
+        local_gb_used=n.local_gb_used - disk_gb, running_vms=n.running_vms - 1,
+        updated_at=utcnow()))
+
+
+def set_error(cloud: Cloud, instance_uuid: str, message: str, details: str,
+              code: int = 500, host: str | None = None) -> None:
+    with cloud.db.writer() as s:
+        inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+        if inst is None or inst.deleted:
+            return
+        if inst.task_state != "deleting":   # a delete under way keeps its task state
+            inst.vm_state, inst.task_state = "error", None
+        s.add(InstanceFault(instance_uuid=instance_uuid, code=code, message=message[:255],
+                            details=details, host=host))
+
+
+@retry_on_deadlock
+def delete_instance_row(cloud: Cloud, instance_uuid: str, release_claim: bool) -> bool:
+    """Soft-delete the instance (Nova: deleted = id), drop its BDMs and give its claim
+    back; only the caller that deleted it gives the claim back. True when deleted here."""
+    with cloud.db.writer() as s:
+        inst = s.execute(select(Instance.node, Instance.vcpus, Instance.memory_mb,
+                                Instance.ephemeral_gb, Instance.root_gb,
+                                Instance.scheduler_hints)
+                         .where(Instance.uuid == instance_uuid, Instance.deleted == 0)).first()
+        if inst is None or not mark_deleted(s, instance_uuid):
+            return False
+        if release_claim and inst.node:
+            release(s, inst.node, inst.vcpus, inst.memory_mb, claimed_disk(inst))
+        s.execute(delete(BlockDeviceMapping).where(
+            BlockDeviceMapping.instance_uuid == instance_uuid))
+        return True
 
 
 class InstanceNotFound(exception.NotFound):
     msg_fmt = "Instance %(instance_id)s could not be found."
+
+
+def get(s, ctx: RequestContext, server_id: str) -> Instance:
+    """The live instance ``server_id`` as ``ctx`` may see it; InstanceNotFound otherwise."""
+    inst = s.scalar(select(Instance).where(Instance.uuid == server_id, Instance.deleted == 0))
+    if inst is None:
+        raise InstanceNotFound(instance_id=server_id)
+    if inst.project_id != ctx.project_id and not ctx.is_admin:
+        raise InstanceNotFound(instance_id=server_id)
+    return inst
+
+
+_ANY = object()
 
 
 class UnexpectedTaskState(exception.Conflict):
@@ -85,5 +174,24 @@ def mark_deleted(s: Session, instance_uuid: str, only_unscheduled: bool = False)
         q = q.where(Instance.host.is_(None))
     return s.execute(q.values(deleted=Instance.id, deleted_at=now, terminated_at=now,
                               updated_at=now, vm_state="deleted", task_state=None,
-                              power_state=0)
+                              power_state=power_state.NOSTATE)
                      .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def begin_delete(s: Session, instance_uuid: str) -> tuple[bool, str | None, list[dict]]:
+    """The API's half of a delete: an instance no host took is deleted now (unless a host
+    is chosen meanwhile: then the conductor's compare-and-swap or this one fails, never
+    both); otherwise its task state becomes ``deleting`` for its host to finish.
+    Returns (deleted now, host, the BDMs it had)."""
+    bdms: list[dict] = []
+    if s.scalar(select(Instance.host).where(Instance.uuid == instance_uuid)) is None:
+        bdms = [bdm.bdm_dict(b) for b in s.scalars(select(BlockDeviceMapping).where(
+            BlockDeviceMapping.instance_uuid == instance_uuid))]
+        if mark_deleted(s, instance_uuid, only_unscheduled=True):
+            s.execute(delete(BlockDeviceMapping).where(
+                BlockDeviceMapping.instance_uuid == instance_uuid))
+            return True, None, bdms
+    s.execute(update(Instance).where(Instance.uuid == instance_uuid, Instance.deleted == 0)
+              .values(task_state="deleting", updated_at=utcnow())
+              .execution_options(synchronize_session=False))
+    return False, s.scalar(select(Instance.host).where(Instance.uuid == instance_uuid)), []

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from stackling.storage import volumefiles
 
 if TYPE_CHECKING:
-    from stackling.volume.common import BackendSpec
+    from stackling.volume.objects.backends import BackendSpec
 
 GiB = volumefiles.GiB
 

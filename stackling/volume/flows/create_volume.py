@@ -23,7 +23,9 @@ from taskflow.types import failure as ft
 from stackling import exception, policy
 from stackling.db.models import utcnow
 from stackling.db.models_volume import Volume
-from stackling.volume import common, errors, quota, zones
+from stackling.volume import errors, zones
+from stackling.volume.api import common
+from stackling.volume.objects import backends, quota, volume_types
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -90,40 +92,40 @@ class ExtractVolumeRequestTask(task.Task):
                        specs) -> tuple[list[str], bool]:
         """The zone decision (zones.py), recorded with its inputs whatever the outcome."""
         from stackling import decisions
-        from stackling.volume import explain
+        from stackling.volume.decision_records import record_zone, zone_inputs
 
         opts = common.state(self.cloud).zone_options()
         snapshot_az = snapshot and snapshot.get("volume_availability_zone")
         source_az = source_volume and source_volume.get("availability_zone")
         type_zones = specs.get("RESKEY:availability_zones")
-        inputs = explain.zone_inputs(self.cloud, requested, valid_zones, opts,
-                                     snapshot_az=snapshot_az, source_az=source_az,
-                                     type_zones=type_zones, size=size)
+        inputs = zone_inputs(self.cloud, requested, valid_zones, opts,
+                             snapshot_az=snapshot_az, source_az=source_az,
+                             type_zones=type_zones, size=size)
         try:
             azs, refresh = zones.extract_availability_zones(
                 requested, valid_zones, opts, snapshot_az=snapshot_az, source_az=source_az,
                 type_zones=type_zones)
         except exception.StacklingError as exc:
-            explain.record_zone(self.cloud, context.request_id, inputs,
-                                outcome=decisions.FAILED,
-                                summary=f"refused {requested!r}: {exc.message}\n"
-                                        f"valid zones: {', '.join(inputs['valid_zones'])}")
+            record_zone(self.cloud, context.request_id, inputs,
+                        outcome=decisions.FAILED,
+                        summary=f"refused {requested!r}: {exc.message}\n"
+                                f"valid zones: {', '.join(inputs['valid_zones'])}")
             raise
         inputs["result"] = azs
         if refresh:
             fallback = azs[0]
-            explain.record_zone(self.cloud, context.request_id, inputs,
-                                outcome=decisions.FALLBACK,
-                                summary=f"Availability zone '{requested}' not found, falling "
-                                        f"back to '{fallback}'.\nvalid zones: "
-                                        f"{', '.join(inputs['valid_zones'])}")
+            record_zone(self.cloud, context.request_id, inputs,
+                        outcome=decisions.FALLBACK,
+                        summary=f"Availability zone '{requested}' not found, falling "
+                                f"back to '{fallback}'.\nvalid zones: "
+                                f"{', '.join(inputs['valid_zones'])}")
         else:
             how = "requested" if requested else "inherited from the source" if (
                 snapshot_az or source_az) else "default (default_availability_zone or " \
                 "storage_availability_zone)" if azs and len(azs) == 1 else \
                 "left to the scheduler (volume type zones)"
-            explain.record_zone(self.cloud, context.request_id, inputs, outcome=decisions.OK,
-                                summary=f"zone {', '.join(azs)} accepted ({how})")
+            record_zone(self.cloud, context.request_id, inputs, outcome=decisions.OK,
+                        summary=f"zone {', '.join(azs)} accepted ({how})")
         return azs, refresh
 
     @staticmethod
@@ -196,12 +198,12 @@ class ExtractVolumeRequestTask(task.Task):
             row = None
             if ref:
                 try:
-                    row = common.find_type(s, ref)
+                    row = volume_types.find_type(s, ref)
                 except exception.NotFound:
                     row = None
             if row is None:
-                row = common.default_type(self.cloud, s)
-            return common.type_dict(row)
+                row = volume_types.default_type(self.cloud, s)
+            return volume_types.type_dict(row)
 
 
 class QuotaReserveTask(task.Task):
@@ -352,7 +354,7 @@ class VolumeCastTask(task.Task):
         with self.cloud.db.writer() as s:
             row = s.get(Volume, volume_id)
             row.scheduled_at = None
-        self.cloud.rpc.cast(common.SCHEDULER_TOPIC, "create_volume", request_spec=spec,
+        self.cloud.rpc.cast(backends.SCHEDULER_TOPIC, "create_volume", request_spec=spec,
                             filter_properties={})
 
     def revert(self, result, volume_id, **kwargs: Any) -> None:

@@ -1,1 +1,1 @@
-"""Cinder's object layer: the functions that write volume rows (more move here over time)."""
+"""The rows cinder-api and the volume workers share (quotas, attach states, backends, ...)."""

@@ -1,0 +1,1 @@
+"""nova-api: the Compute API handlers, their views and the route table (routes.py)."""

@@ -1,0 +1,159 @@
+"""Nova v2.1 API: the route table and the app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stackling import discovery
+from stackling.compute.api import (
+    aggregates,
+    availability_zones,
+    flavors,
+    hypervisors,
+    proxy_volumes,
+    quotas,
+    server_groups,
+    servers,
+    services,
+    volume_attachments,
+)
+from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
+from stackling.web.microversion import Version, VersionSpec
+from stackling.web.router import Router
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+# The microversion range we honour, for every resource we serve (doc/api-versions.md).
+VERSIONS = VersionSpec("compute", Version(2, 1), Version(2, 100),
+                       legacy_header="X-OpenStack-Nova-API-Version")
+
+INFO = ServiceInfo(
+    name="compute", fault_style="compute", versions=VERSIONS,
+    unexpected_message="Unexpected API Error. Please contact the administrator\n",
+    request_id_headers=("x-openstack-request-id", "x-compute-request-id"),
+)
+
+
+# Nova still lists the legacy v2.0 endpoint (deprecated, no microversions) before v2.1.
+V20_UPDATED = "2011-01-21T11:33:21Z"
+
+
+def _v20(base: str) -> dict:
+    return {"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
+            "updated": V20_UPDATED,
+            "links": [{"rel": "self", "href": f"{base}/v2/"},
+                      {"rel": "describedby", "type": "text/html",
+                       "href": "http://docs.openstack.org/"}],
+            "media-types": [{"base": "application/json",
+                             "type": "application/vnd.openstack.compute+json;version=2"}]}
+
+
+def _listed(doc: dict) -> dict:
+    """The root list shows each version with its self link only (no media-types)."""
+    out = {k: doc[k] for k in ("id", "status", "version", "min_version", "updated")}
+    out["links"] = [link for link in doc["links"] if link["rel"] == "self"]
+    return out
+
+
+def versions_root(req: Request) -> object:
+    base = req.app.cloud.public_url("compute")
+    return json_response({"versions": [
+        _listed(_v20(base)), _listed(discovery.compute_version(base, VERSIONS))]})
+
+
+def version_v20(req: Request) -> object:
+    return json_response({"version": _v20(req.app.cloud.public_url("compute"))})
+
+
+def version_v21(req: Request) -> object:
+    base = req.app.cloud.public_url("compute")
+    return json_response({"version": discovery.compute_version(base, VERSIONS)})
+
+
+P = "/v2.1"
+ROUTES: list[tuple[str, dict]] = [
+    ("/", {"GET": versions_root}),
+    (P, {"GET": version_v21}),
+    ("/v2", {"GET": version_v20}),
+    # zones, services, aggregates
+    (f"{P}/os-availability-zone", {"GET": availability_zones.list_zones}),
+    (f"{P}/os-availability-zone/detail", {"GET": availability_zones.list_zones_detail}),
+    (f"{P}/os-services", {"GET": services.list_services}),
+    (f"{P}/os-services/{{service_id}}", {"PUT": services.update_service,
+                                         "DELETE": services.delete_service}),
+    (f"{P}/os-aggregates", {"GET": aggregates.list_aggregates,
+                            "POST": aggregates.create_aggregate}),
+    (f"{P}/os-aggregates/{{aggregate_id}}", {"GET": aggregates.show_aggregate,
+                                             "PUT": aggregates.update_aggregate,
+                                             "DELETE": aggregates.delete_aggregate}),
+    (f"{P}/os-aggregates/{{aggregate_id}}/action", {"POST": aggregates.aggregate_action}),
+    # hypervisors
+    (f"{P}/os-hypervisors", {"GET": hypervisors.list_hypervisors}),
+    (f"{P}/os-hypervisors/detail", {"GET": hypervisors.list_hypervisors_detail}),
+    (f"{P}/os-hypervisors/statistics", {"GET": hypervisors.hypervisor_statistics}),
+    (f"{P}/os-hypervisors/{{hypervisor_id}}", {"GET": hypervisors.show_hypervisor}),
+    (f"{P}/os-hypervisors/{{hypervisor_id}}/uptime", {"GET": hypervisors.hypervisor_uptime}),
+    (f"{P}/os-hypervisors/{{pattern}}/search", {"GET": hypervisors.search_hypervisors}),
+    (f"{P}/os-hypervisors/{{pattern}}/servers", {"GET": hypervisors.hypervisor_servers}),
+    # flavors
+    (f"{P}/flavors", {"GET": flavors.list_flavors, "POST": flavors.create_flavor}),
+    (f"{P}/flavors/detail", {"GET": flavors.list_flavors_detail}),
+    (f"{P}/flavors/{{flavor_id}}", {"GET": flavors.show_flavor, "PUT": flavors.update_flavor,
+                                    "DELETE": flavors.delete_flavor}),
+    (f"{P}/flavors/{{flavor_id}}/action", {"POST": flavors.flavor_action}),
+    (f"{P}/flavors/{{flavor_id}}/os-flavor-access", {"GET": flavors.list_flavor_access}),
+    (f"{P}/flavors/{{flavor_id}}/os-extra_specs", {"GET": flavors.list_extra_specs,
+                                                   "POST": flavors.create_extra_specs}),
+    (f"{P}/flavors/{{flavor_id}}/os-extra_specs/{{key}}", {
+        "GET": flavors.show_extra_spec, "PUT": flavors.update_extra_spec,
+        "DELETE": flavors.delete_extra_spec}),
+    # quotas and limits
+    (f"{P}/limits", {"GET": quotas.show_limits}),
+    (f"{P}/os-quota-sets/{{project_id_q}}", {"GET": quotas.show_quota_set,
+                                             "PUT": quotas.update_quota_set,
+                                             "DELETE": quotas.delete_quota_set}),
+    (f"{P}/os-quota-sets/{{project_id_q}}/defaults", {"GET": quotas.show_defaults}),
+    (f"{P}/os-quota-class-sets/{{quota_class}}", {"GET": quotas.show_quota_class_set,
+                                                  "PUT": quotas.update_quota_class_set}),
+    (f"{P}/os-quota-sets/{{project_id_q}}/detail", {"GET": quotas.show_quota_set_detail}),
+    # deprecated proxies to Cinder (404 from 2.36)
+    (f"{P}/os-volumes", {"GET": proxy_volumes.list_volumes,
+                         "POST": proxy_volumes.create_volume,
+                         "DELETE": proxy_volumes.delete_without_id}),
+    (f"{P}/os-volumes/detail", {"GET": proxy_volumes.list_volumes_detail}),
+    (f"{P}/os-volumes/{{volume_id}}", {"GET": proxy_volumes.show_volume,
+                                       "DELETE": proxy_volumes.delete_volume}),
+    (f"{P}/os-snapshots", {"GET": proxy_volumes.list_snapshots,
+                           "POST": proxy_volumes.create_snapshot,
+                           "DELETE": proxy_volumes.delete_without_id}),
+    (f"{P}/os-snapshots/detail", {"GET": proxy_volumes.list_snapshots_detail}),
+    (f"{P}/os-snapshots/{{snapshot_id}}", {"GET": proxy_volumes.show_snapshot,
+                                           "DELETE": proxy_volumes.delete_snapshot}),
+    # server groups
+    (f"{P}/os-server-groups", {"GET": server_groups.list_groups,
+                               "POST": server_groups.create_group}),
+    (f"{P}/os-server-groups/{{group_id}}", {"GET": server_groups.show_group,
+                                            "DELETE": server_groups.delete_group}),
+    # servers
+    (f"{P}/servers", {"GET": servers.list_servers, "POST": servers.create_server}),
+    (f"{P}/servers/detail", {"GET": servers.list_servers_detail}),
+    (f"{P}/servers/{{server_id}}", {"GET": servers.show_server, "PUT": servers.update_server,
+                                    "DELETE": servers.delete_server}),
+    (f"{P}/servers/{{server_id}}/action", {"POST": servers.server_action}),
+    (f"{P}/servers/{{server_id}}/os-volume_attachments", {
+        "GET": volume_attachments.list_attachments, "POST": volume_attachments.attach}),
+    (f"{P}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", {
+        "GET": volume_attachments.show_attachment, "DELETE": volume_attachments.detach}),
+    (f"{P}/servers/{{server_id}}/metadata", {"GET": servers.list_metadata,
+                                             "POST": servers.create_metadata,
+                                             "PUT": servers.replace_metadata}),
+    (f"{P}/servers/{{server_id}}/metadata/{{key}}", {
+        "GET": servers.show_metadata_item, "PUT": servers.update_metadata_item,
+        "DELETE": servers.delete_metadata_item}),
+]
+PUBLIC = {"/", P, "/v2"}
+
+
+def build_app(cloud: Cloud) -> ApiApp:
+    return ApiApp(cloud, INFO, Router(ROUTES, project_prefix=P, public=PUBLIC))

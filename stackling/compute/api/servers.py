@@ -1,0 +1,765 @@
+"""/servers: create (202, built by a worker), list/detail, show, update, delete, actions."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid as uuidlib
+from typing import Any
+
+from sqlalchemy import select
+
+from stackling import clients, decisions, exception
+from stackling.compute import cinder as volume_api
+from stackling.compute import volume_zones
+from stackling.compute.api import common, flavors, quotas, server_groups, server_volumes, views
+from stackling.compute.objects import bdm
+from stackling.compute.objects import instance as instances
+from stackling.compute.objects import zones as az
+from stackling.db.models import Service, utcnow
+from stackling.db.models_compute import (
+    BlockDeviceMapping,
+    Instance,
+    InstanceFault,
+    InstanceMetadata,
+)
+from stackling.web.app import Request, empty_response, json_response, read_json
+
+BASE_KEYS = {"name", "imageRef", "flavorRef", "metadata", "availability_zone", "networks",
+             "min_count", "max_count", "return_reservation_id", "security_groups",
+             "user_data", "config_drive", "key_name", "accessIPv4", "accessIPv6", "adminPass",
+             "OS-DCF:diskConfig", "block_device_mapping", "block_device_mapping_v2"}
+
+
+
+def _base(req: Request) -> str:
+    return req.app.cloud.public_url("compute")
+
+
+def access_ip(field: str, value: Any, family: int) -> str | None:
+    """accessIPv4/accessIPv6 as Nova stores them: validated, IPv6 compressed (netaddr str)."""
+    import ipaddress
+
+    if value is None:
+        return None
+    kind = f"ipv{family}"
+    try:
+        addr = ipaddress.ip_address(value) if isinstance(value, str) else None
+    except ValueError:
+        addr = None
+    if addr is None or addr.version != family:
+        raise exception.ValidationError(field=field, value=value,
+                                        detail=f"{value!r} is not a '{kind}'")
+    return str(addr)
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _data(s, inst: Instance, faults: dict[str, dict], services: dict[str, Service],
+          down_time: int, volumes: list[tuple[str, bool]],
+          host_zones: dict[str, str] | None = None) -> views.ServerData:
+    from stackling import servicegroup
+
+    svc = services.get(inst.host or "")
+    return views.ServerData(
+        uuid=inst.uuid, id=inst.id, name=inst.display_name, project_id=inst.project_id,
+        user_id=inst.user_id, vm_state=inst.vm_state, task_state=inst.task_state,
+        power_state=inst.power_state, host=inst.host, node=inst.node,
+        availability_zone=(host_zones or {}).get(inst.host or "", inst.availability_zone)
+        if host_zones is not None and inst.host else inst.availability_zone,
+        requested_az=inst.requested_az, volumes=volumes,
+        image_ref=inst.image_ref, flavor=inst.flavor,
+        metadata={m.key: m.value for m in inst.metadata_items},
+        created_at=inst.created_at, updated_at=inst.updated_at,
+        launched_at=inst.launched_at, terminated_at=inst.terminated_at,
+        description=inst.display_description, hostname=inst.hostname, key_name=inst.key_name,
+        user_data=inst.user_data, config_drive=inst.config_drive,
+        access_ip_v4=inst.access_ip_v4, access_ip_v6=inst.access_ip_v6,
+        reservation_id=inst.reservation_id, launch_index=inst.launch_index,
+        locked=inst.locked, locked_reason=inst.locked_reason, tags=inst.tags or [],
+        scheduler_hints=inst.scheduler_hints or {}, fault=faults.get(inst.uuid),
+        host_up=servicegroup.is_up(svc, down_time) if svc else None,
+        host_disabled=bool(svc and svc.disabled), deleted=bool(inst.deleted))
+
+
+def _load(req: Request, instances: list[Instance], s) -> list[views.ServerData]:
+    uuids = [i.uuid for i in instances]
+    faults: dict[str, dict] = {}
+    if uuids:
+        for f in s.scalars(select(InstanceFault).where(InstanceFault.instance_uuid.in_(uuids))
+                           .order_by(InstanceFault.id)):
+            faults[f.instance_uuid] = {"code": f.code, "message": f.message,
+                                       "details": f.details, "created_at": f.created_at}
+    services = {r.host: r for r in s.scalars(select(Service).where(
+        Service.project == "nova", Service.binary == "nova-compute"))}
+    down_time = az.down_time(common.conf(req))
+    volumes: dict[str, list[tuple[str, bool]]] = {}
+    if uuids:
+        for b in s.scalars(select(BlockDeviceMapping).where(
+                BlockDeviceMapping.instance_uuid.in_(uuids),
+                BlockDeviceMapping.destination_type == "volume",
+                BlockDeviceMapping.volume_id.is_not(None)).order_by(BlockDeviceMapping.id)):
+            volumes.setdefault(b.instance_uuid, []).append((b.volume_id,
+                                                            b.delete_on_termination))
+    host_zones = None
+    if volume_zones.is_2016(req.app.cloud.config.stackling.stackling.behaviour_release):
+        # 2016 kept the requested zone on the instance; the view showed the host's zone.
+        conf = common.conf(req)
+        zones = az.host_zones(s, {i.host for i in instances if i.host})
+        host_zones = {i.host: zones.get(i.host, conf.default_availability_zone)
+                      for i in instances if i.host}
+    return [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []), host_zones)
+            for i in instances]
+
+
+
+def _view(req: Request, d: views.ServerData, reduced: bool = False) -> dict:
+    return views.show(
+        d, req.version, _base(req), req.context.project_id, is_admin=req.context.is_admin,
+        show_host_status=common.can(req, "os_compute_api:servers:show:host_status"),
+        show_extra_specs=common.can(req, "os_compute_api:os-flavor-extra-specs:index",
+                                    {"project_id": req.context.project_id}),
+        reduced=reduced)
+
+
+def show_server(req: Request, server_id: str):
+    with req.app.cloud.db.reader() as s:
+        inst = instances.get(s, req.context, server_id)
+        common.authorize(req, "os_compute_api:servers:show", {"project_id": inst.project_id})
+        data = _load(req, [inst], s)[0]
+    return json_response({"server": _view(req, data)})
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("1", "true", "t", "yes", "y", "on", "")
+
+
+def _list(req: Request, detail: bool):
+    ctx = req.context
+    rule = "os_compute_api:servers:detail" if detail else "os_compute_api:servers:index"
+    common.authorize(req, rule, {"project_id": ctx.project_id})
+    params = req.GET
+    admin = common.can(req, "os_compute_api:servers:allow_all_filters")
+    q = select(Instance)
+    all_tenants = "all_tenants" in params and _truthy(params.get("all_tenants"))
+    if all_tenants:
+        common.authorize(req, rule + ":get_all_tenants")
+        project = params.get("project_id") or params.get("tenant_id")
+        if project:
+            q = q.where(Instance.project_id == project)
+    else:
+        q = q.where(Instance.project_id == ctx.project_id)
+    since = params.get("changes-since")
+    if since:
+        try:
+            stamp = _parse_time(since)
+        except ValueError:
+            raise exception.BadRequest(
+                "Invalid input for query parameters changes-since. Value: "
+                f"{since}. '{since}' is not a 'date-time'") from None
+        q = q.where(Instance.updated_at >= stamp)
+    else:
+        q = q.where(Instance.deleted == 0)
+    before = params.get("changes-before") if req.version.matches("2.66") else None
+    if before:
+        q = q.where(Instance.updated_at <= _parse_time(before))
+    status = params.get("status")
+    if status:
+        vm_state = views.STATUS_TO_VM.get(status.upper())
+        if vm_state is None:
+            return json_response({"servers": []})
+        q = q.where(Instance.vm_state == vm_state)
+        if status.upper() == "REBOOT":
+            q = q.where(Instance.task_state.in_(("rebooting", "reboot_pending",
+                                                 "reboot_started")))
+    if admin or req.version.matches("2.83"):
+        if params.get("availability_zone"):
+            q = q.where(Instance.availability_zone == params["availability_zone"])
+    if admin:
+        if params.get("host"):
+            q = q.where(Instance.host == params["host"])
+        if params.get("node"):
+            q = q.where(Instance.node == params["node"])
+    if params.get("flavor"):
+        q = q.where(Instance.flavor["id"].as_string() == params["flavor"])
+    if params.get("image"):
+        q = q.where(Instance.image_ref == params["image"])
+    if params.get("reservation_id"):
+        q = q.where(Instance.reservation_id == params["reservation_id"])
+    q = q.order_by(Instance.created_at.desc(), Instance.id.desc())
+    with req.app.cloud.db.reader() as s:
+        instances = list(s.scalars(q))
+        name = params.get("name")
+        if name:
+            try:
+                pattern = re.compile(name)
+            except re.error:
+                pattern = re.compile(re.escape(name))
+            instances = [i for i in instances if pattern.search(i.display_name)]
+        marker = params.get("marker")
+        if marker:
+            ids = [i.uuid for i in instances]
+            if marker not in ids:
+                raise exception.BadRequest(f"marker [{marker}] not found")
+            instances = instances[ids.index(marker) + 1:]
+        max_limit = common.conf(req).api.max_limit
+        limit = params.get("limit")
+        n = min(common.validate_integer(limit, "limit", 0), max_limit) if limit is not None \
+            else max_limit
+        more = len(instances) > n or (limit is not None and len(instances) == n and n > 0)
+        instances = instances[:n]
+        data = _load(req, instances, s)
+    body: dict[str, Any] = {"servers": [
+        _view(req, d) if detail else views.basic(d, _base(req), ctx.project_id) for d in data]}
+    if more and data and len(data) == n:
+        path = "servers/detail" if detail else "servers"
+        extra = "".join(f"&{k}={v}" for k, v in params.items() if k not in ("limit", "marker"))
+        body["servers_links"] = [{"rel": "next", "href": (
+            f"{_base(req)}/v2.1/{ctx.project_id}/{path}?limit={n}{extra}"
+            f"&marker={data[-1].uuid}")}]
+    return json_response(body)
+
+
+def _parse_time(text: str):
+    import datetime as dt
+
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def list_servers(req: Request):
+    return _list(req, detail=False)
+
+
+def list_servers_detail(req: Request):
+    return _list(req, detail=True)
+
+
+# -- create ----------------------------------------------------------------------------
+
+
+def parse_availability_zone(value: Any) -> tuple[str | None, str | None, str | None]:
+    """``zone``, ``zone:host``, ``zone::node`` or ``zone:host:node`` (API.parse_availability_zone)."""
+    if value is None:
+        return None, None, None
+    if value.count(":") > 2:
+        raise exception.InvalidInput(reason="Unable to parse availability_zone")
+    parts = value.split(":")
+    parts += [""] * (3 - len(parts))
+    zone, host, node = (p or None for p in parts)
+    return zone, host, node
+
+
+def _allowed_keys(req: Request) -> set[str]:
+    keys = set(BASE_KEYS) | {"os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"}
+    v = req.version
+    if not v.matches("2.57"):
+        keys.add("personality")
+    if v.matches("2.19"):
+        keys.add("description")
+    if v.matches("2.52"):
+        keys.add("tags")
+    if v.matches("2.63"):
+        keys.add("trusted_image_certificates")
+    if v.matches("2.74"):
+        keys |= {"host", "hypervisor_hostname"}
+    if v.matches("2.90"):
+        keys.add("hostname")
+    return keys
+
+
+def _check_image(req: Request, image_ref: str) -> dict:
+    """The image must exist in the Image API (once that API serves /v2/images/{id})."""
+    client = clients.ServiceClient.for_context(req.context, "image")
+    try:
+        image = client.get(f"/v2/images/{image_ref}")
+    except clients.ApiError as err:
+        if err.status != 404:
+            raise exception.BadRequest("Can not find requested image") from None
+        # A 404 for the route itself means the Image API has no image resource yet.
+        try:
+            client.get("/v2/images")
+        except clients.ApiError as listing:
+            if listing.status == 404:
+                return {}
+        raise exception.BadRequest("Can not find requested image") from None
+    except KeyError:  # no image app in this process
+        return {}
+    if isinstance(image, dict) and image.get("status", "active") != "active":
+        raise exception.BadRequest(f"Image {image_ref} is not active.")
+    return image if isinstance(image, dict) else {}
+
+
+def _check_image_fits(image: dict, flavor: dict) -> None:
+    """nova.compute.api._validate_flavor_image_nostatus: min_ram, then min_disk."""
+    min_ram = int(image.get("min_ram") or 0)
+    if min_ram and flavor["ram"] < min_ram:
+        raise exception.BadRequest("Flavor's memory is too small for requested image.")
+    min_disk = int(image.get("min_disk") or 0)
+    if min_disk and flavor["disk"] and flavor["disk"] < min_disk:
+        raise exception.BadRequest("Flavor's disk is too small for requested image.")
+
+
+def _networks(req: Request, server: dict) -> None:
+    if req.version.matches("2.37") and "networks" not in server:
+        raise exception.ValidationError(field="server", value=server,
+                                        detail="'networks' is a required property")
+    nets = server.get("networks")
+    if nets is None or nets in ("auto", "none"):
+        if isinstance(nets, str) and not req.version.matches("2.37"):
+            raise exception.ValidationError(field="networks", value=nets,
+                                            detail=f"{nets!r} is not of type 'array'")
+        return
+    if not isinstance(nets, list):
+        raise exception.ValidationError(field="networks", value=nets,
+                                        detail=f"{nets!r} is not valid under any of the "
+                                               "given schemas")
+    for net in nets:
+        if isinstance(net, dict) and net.get("port"):
+            raise exception.NotFound(f"Port id {net['port']} could not be found.")
+        if isinstance(net, dict) and net.get("uuid"):
+            raise exception.BadRequest(f"Network {net['uuid']} could not be found.")
+
+
+def create_server(req: Request):
+    """202 with id, links, adminPass; the build goes on in a worker."""
+    ctx = req.context
+    cloud = req.app.cloud
+    conf = common.conf(req)
+    body = read_json(req)
+    server = common.body_key(body, "server")
+    common.reject_extra("server", server, _allowed_keys(req))
+    target = {"project_id": ctx.project_id, "user_id": ctx.user_id}
+    common.authorize(req, "os_compute_api:servers:create", target)
+    if "name" not in server:
+        raise exception.ValidationError(field="server", value=server,
+                                        detail="'name' is a required property")
+    name = common.check_name("name", server["name"])
+    access_ip("accessIPv4", server.get("accessIPv4"), 4)     # 400 before anything is made
+    access_ip("accessIPv6", server.get("accessIPv6"), 6)
+    if "flavorRef" not in server:
+        raise exception.ValidationError(field="server", value=server,
+                                        detail="'flavorRef' is a required property")
+    bdms, legacy_bdm, image_ref = server_volumes.parse(server, req.version)
+    if bdms:
+        common.authorize(req, "os_compute_api:servers:create:attach_volume", target)
+    if image_ref:
+        image_ref = str(image_ref).rstrip("/").rsplit("/", 1)[-1]
+        try:
+            uuidlib.UUID(image_ref)
+        except ValueError:
+            raise exception.BadRequest("Invalid imageRef provided.") from None
+    _networks(req, server)
+    metadata = server.get("metadata", {})
+    if not isinstance(metadata, dict) or any(
+            not isinstance(v, str) or not 1 <= len(k) <= 255 or len(v) > 255
+            for k, v in metadata.items()):
+        raise exception.ValidationError(field="metadata", value=metadata,
+                                        detail="is not a valid metadata dict")
+    if len(metadata) > conf.quota.metadata_items:
+        raise exception.Forbidden(
+            f"Quota exceeded for metadata_items: Requested {len(metadata)}, but already used "
+            f"0 of {conf.quota.metadata_items} metadata_items")
+    if server.get("key_name"):
+        raise exception.BadRequest("Invalid key_name provided.")
+    if server.get("trusted_image_certificates"):
+        raise exception.BadRequest(
+            "Image signature certificate validation support is not yet enabled.")
+    # zone (reference 3.5)
+    zone_value = server.get("availability_zone")
+    if zone_value is not None:
+        common.check_name("availability_zone", zone_value)
+    zone, force_host, force_node = parse_availability_zone(zone_value)
+    if force_host or force_node:
+        common.authorize(req, "os_compute_api:servers:create:forced_host", {})
+    if zone is None and conf.default_schedule_zone:
+        zone = conf.default_schedule_zone
+    # Nova takes the hints beside "server" in the body (some clients put them inside).
+    raw_hints = (body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints")
+                 or server.get("os:scheduler_hints")
+                 or server.get("OS-SCH-HNT:scheduler_hints") or {})
+    if not isinstance(raw_hints, dict):
+        raise exception.ValidationError(field="os:scheduler_hints", value=raw_hints,
+                                        detail=f"{raw_hints!r} is not of type 'object'")
+    hints: dict[str, Any] = dict(raw_hints)
+    server_groups.check_hint(req, hints)
+    requested_host = server.get("host")
+    requested_node = server.get("hypervisor_hostname")
+    with cloud.db.reader() as s:
+        if zone and not force_host:
+            if zone not in az.available_zones(s, conf):
+                raise exception.BadRequest("The requested availability zone is not available")
+        if requested_host or requested_node:
+            common.authorize(req, "os_compute_api:servers:create:requested_destination", {})
+            names = {r.host for r in s.scalars(select(Service).where(
+                Service.project == "nova", Service.binary == "nova-compute"))}
+            for wanted in (requested_host, requested_node):
+                if wanted and wanted not in names:
+                    raise exception.BadRequest(f"Compute host {wanted} could not be found.")
+        if force_host:
+            host_zones = az.host_zones(s, [force_host])
+            if force_host in host_zones:
+                zone = host_zones[force_host] if zone != host_zones[force_host] else zone
+            elif zone != conf.default_availability_zone:
+                zone = None
+    for key, value in (("_force_host", force_host), ("_force_node", force_node),
+                       ("_requested_host", requested_host),
+                       ("_requested_node", requested_node)):
+        if value:
+            hints[key] = value
+    flavor_id = str(server["flavorRef"]).rstrip("/").rsplit("/", 1)[-1]
+    try:
+        flavor = flavors.get(cloud, flavor_id, ctx)
+    except flavors.FlavorNotFound as exc:
+        raise exception.BadRequest(exc.message) from None
+    if flavor["disabled"]:
+        raise exception.BadRequest(f"Flavor {flavor_id} could not be found.")
+    image = _check_image(req, image_ref) if image_ref else None
+    if image:
+        _check_image_fits(image, flavor)
+    min_count = common.validate_integer(server.get("min_count", 1), "min_count", 1)
+    max_count = common.validate_integer(server.get("max_count", min_count), "max_count", 1)
+    if min_count > max_count:
+        raise exception.BadRequest("min_count must be <= max_count")
+    plan = None
+    requested_zone = zone
+    if bdms:
+        with cloud.db.reader() as s:
+            quotas.check_instances(s, conf, ctx.project_id, flavor["vcpus"], flavor["ram"],
+                                   min_count, max_count)
+        plan = server_volumes.prepare(req, server, bdms, legacy_bdm, image_ref, flavor,
+                                      image, zone, min_count, max_count)
+        image_ref, zone = plan.image_ref, plan.zone
+        if plan.is_bfv:
+            hints["_is_bfv"] = True
+    release = cloud.config.stackling.stackling.behaviour_release
+    flavor_snapshot = {k: flavor[k] for k in ("id", "name", "ram", "vcpus", "disk",
+                                              "ephemeral", "swap", "extra_specs")}
+    reservation_id = "r-" + secrets.token_hex(4)
+    tags = server.get("tags") or []
+    hostname = server.get("hostname") or re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    created: list[str] = []
+    first_uuid = str(uuidlib.uuid4())
+    if plan is not None:
+        server_volumes.reserve(req, first_uuid, plan.bdms, release)
+    try:
+        with cloud.db.writer() as s:
+            count = quotas.check_instances(s, conf, ctx.project_id, flavor["vcpus"],
+                                           flavor["ram"], min_count, max_count)
+            _add_instances(s, req, server, count, first_uuid, name, hostname, image_ref,
+                           flavor_snapshot, flavor, reservation_id, tags, zone, hints,
+                           metadata, plan, created)
+    except Exception:
+        if plan is not None:
+            server_volumes.local_cleanup_reservations(cloud, ctx, plan.bdms)
+        raise
+    if plan is not None or requested_zone != zone:
+        for uuid in created:
+            _record_zone(cloud, ctx, uuid, requested_zone, zone, plan)
+    caller = volume_api.Caller.from_context(ctx).as_dict()
+    for uuid in created:
+        cloud.rpc.cast("scheduler", "build_instance", instance_uuid=uuid, caller=caller)
+    if server.get("return_reservation_id"):
+        return json_response({"reservation_id": reservation_id}, status=202)
+    links = views.links(_base(req), ctx.project_id, created[0])
+    result = {"id": created[0], "links": links, "OS-DCF:diskConfig": "MANUAL",
+              "security_groups": [{"name": "default"}],
+              "adminPass": server.get("adminPass") or secrets.token_urlsafe(9)}
+    return json_response({"server": result}, status=202,
+                         headers={"Location": links[0]["href"]})
+
+
+def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, name: str,
+                   hostname: str, image_ref: str, flavor_snapshot: dict, flavor: dict,
+                   reservation_id: str, tags: list, zone: str | None, hints: dict,
+                   metadata: dict, plan, created: list[str]) -> None:
+    ctx = req.context
+    for index in range(count):
+        inst = Instance(
+            uuid=first_uuid if index == 0 else str(uuidlib.uuid4()),
+            project_id=ctx.project_id, user_id=ctx.user_id or "",
+            display_name=name if count == 1 else f"{name}-{index + 1}",
+            display_description=server.get("description"),
+            hostname=hostname if count == 1 else f"{hostname}-{index + 1}",
+            vm_state="building", task_state="scheduling", power_state=0,
+            image_ref=image_ref, flavor=flavor_snapshot, vcpus=flavor["vcpus"],
+            memory_mb=flavor["ram"], root_gb=flavor["disk"],
+            ephemeral_gb=flavor["ephemeral"], user_data=server.get("user_data"),
+            config_drive="True" if server.get("config_drive") else "",
+            access_ip_v4=access_ip("accessIPv4", server.get("accessIPv4"), 4),
+            access_ip_v6=access_ip("accessIPv6", server.get("accessIPv6"), 6),
+            reservation_id=reservation_id, launch_index=index, tags=list(tags),
+            availability_zone=zone, requested_az=zone, scheduler_hints=hints,
+            updated_at=utcnow())
+        inst.metadata_items = [InstanceMetadata(key=k, value=v)
+                               for k, v in metadata.items()]
+        s.add(inst)
+        s.flush()
+        if plan is not None:
+            bdms = plan.bdms if index == 0 else [
+                {k: v for k, v in b.items() if k != "attachment_id"} for b in plan.bdms]
+            s.add_all(bdm.rows(inst.uuid, [dict(b) for b in bdms]))
+        created.append(inst.uuid)
+
+
+def _record_zone(cloud, ctx, uuid: str, requested: str | None, zone: str | None,
+                 plan) -> None:
+    conf = cloud.config
+    if requested == zone:
+        summary = (f"Server zone: {zone} (requested or [DEFAULT] default_schedule_zone)"
+                   if zone else "No zone requested and [DEFAULT] default_schedule_zone is "
+                   "unset: the server may go to any host")
+        outcome = decisions.OK
+    else:
+        summary = (f"No zone requested; [cinder] cross_az_attach = False and the volumes "
+                   f"are in {zone}: the server is placed in the volumes' zone {zone}")
+        outcome = decisions.OK
+    decisions.record(cloud, resource_type="server", resource_id=uuid, service="nova-api",
+                     step="server zone", outcome=outcome, summary=summary,
+                     request_id=ctx.request_id,
+                     inputs={"requested_az": requested, "zone": zone,
+                             "default_schedule_zone": conf.nova.default_schedule_zone,
+                             "cross_az_attach": conf.nova.cinder.cross_az_attach,
+                             "release": conf.stackling.stackling.behaviour_release,
+                             "volumes": {k: v.get("availability_zone")
+                                         for k, v in (plan.volumes if plan else {}).items()}})
+
+
+# -- update, delete, actions -----------------------------------------------------------
+
+
+def update_server(req: Request, server_id: str):
+    data = common.body_key(read_json(req), "server")
+    allowed = {"name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"}
+    if req.version.matches("2.19"):
+        allowed.add("description")
+    if req.version.matches("2.90"):
+        allowed.add("hostname")
+    common.reject_extra("server", data, allowed)
+    with req.app.cloud.db.writer() as s:
+        inst = instances.get(s, req.context, server_id)
+        common.authorize(req, "os_compute_api:servers:update", {"project_id": inst.project_id})
+        if "name" in data:
+            inst.display_name = common.check_name("name", data["name"])
+        if "description" in data:
+            inst.display_description = data["description"]
+        if "hostname" in data:
+            inst.hostname = data["hostname"]
+        if "accessIPv4" in data:
+            inst.access_ip_v4 = access_ip("accessIPv4", data["accessIPv4"], 4)
+        if "accessIPv6" in data:
+            inst.access_ip_v6 = access_ip("accessIPv6", data["accessIPv6"], 6)
+        inst.updated_at = utcnow()
+        s.flush()
+        d = _load(req, [inst], s)[0]
+    return json_response({"server": _view(req, d, reduced=True)})
+
+
+def _check_locked(req: Request, inst: Instance) -> None:
+    if inst.locked and not req.context.is_admin:
+        raise exception.Conflict(f"Instance {inst.uuid} is locked")
+
+
+def delete_server(req: Request, server_id: str):
+    """204; a scheduled server is torn down by its compute host, others go at once."""
+    cloud = req.app.cloud
+    with cloud.db.writer() as s:
+        inst = instances.get(s, req.context, server_id)
+        common.authorize(req, "os_compute_api:servers:delete", {"project_id": inst.project_id})
+        _check_locked(req, inst)
+        deleted, host, bdms = instances.begin_delete(s, server_id)
+    caller = volume_api.Caller.from_context(req.context)
+    if deleted:
+        # Never reached a host: the API cleans up the volumes (_local_cleanup_bdm_volumes).
+        server_volumes.local_cleanup(cloud, caller, server_id, bdms)
+        return empty_response(204)
+    try:
+        cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id,
+                       caller=caller.as_dict())
+        return empty_response(204)
+    except Exception:  # the host's manager is gone: delete locally, as Nova does
+        pass
+    server_volumes.local_cleanup(cloud, caller, server_id)
+    instances.delete_instance_row(cloud, server_id, release_claim=True)
+    return empty_response(204)
+
+
+_ACTIONS = {
+    "os-start": ("start", ("stopped",), "powering-on", "start_instance"),
+    "os-stop": ("stop", ("active", "error"), "powering-off", "stop_instance"),
+    "reboot": ("reboot", ("active", "stopped", "error"), "rebooting", "reboot_instance"),
+}
+
+
+def server_action(req: Request, server_id: str):
+    """202 for start/stop/reboot; 409 when the instance is in the wrong state."""
+    body = read_json(req)
+    if not isinstance(body, dict) or len(body) != 1:
+        raise exception.BadRequest("Malformed request body")
+    action, data = next(iter(body.items()))
+    if action == "os-resetState":
+        return _reset_state(req, server_id, data)
+    if action == "restore":
+        return _restore(req, server_id)
+    if action not in _ACTIONS:
+        if action in _UNSERVED_ACTIONS:
+            # Nova knows these: a missing server is a 404 before anything else.
+            with req.app.cloud.db.reader() as s:
+                instances.get(s, req.context, server_id)
+        raise exception.BadRequest(f"There is no such action: {action}")
+    method, states, task, rpc_method = _ACTIONS[action]
+    kwargs: dict[str, Any] = {}
+    if action == "reboot":
+        kind = data.get("type") if isinstance(data, dict) else None
+        if not isinstance(kind, str) or kind.upper() not in ("SOFT", "HARD"):
+            raise exception.ValidationError(field="reboot.type", value=kind,
+                                            detail=f"{kind!r} is not one of ['HARD', 'Hard', "
+                                                   "'hard', 'SOFT', 'Soft', 'soft']")
+        kwargs["reboot_type"] = kind.upper()
+        if kind.upper() == "HARD":
+            task = "rebooting_hard"
+    cloud = req.app.cloud
+    with cloud.db.writer() as s:
+        inst = instances.get(s, req.context, server_id)
+        common.authorize(req, f"os_compute_api:servers:{method}",
+                         {"project_id": inst.project_id})
+        _check_locked(req, inst)
+        if inst.vm_state not in states or inst.task_state is not None or not inst.host:
+            attr, state = ("task_state", inst.task_state) if inst.task_state is not None \
+                and inst.vm_state in states else ("vm_state", inst.vm_state)
+            raise exception.Conflict(
+                f"Cannot '{method}' instance {server_id} while it is in {attr} {state}")
+        inst.task_state = task
+        inst.updated_at = utcnow()
+        host = inst.host
+    cloud.rpc.cast(f"compute.{host}", rpc_method, instance_uuid=server_id, **kwargs)
+    return empty_response(202)
+
+
+# Nova server actions stackling does not serve (yet): unknown to our table, known to Nova.
+_UNSERVED_ACTIONS = frozenset((
+    "addFixedIp", "addFloatingIp", "addSecurityGroup", "changePassword", "confirmResize",
+    "createBackup", "createImage", "evacuate", "forceDelete", "injectNetworkInfo", "lock",
+    "migrate", "os-getConsoleOutput", "os-getRDPConsole", "os-getSerialConsole",
+    "os-getSPICEConsole", "os-getVNCConsole", "os-migrateLive", "pause", "rebuild",
+    "removeFixedIp", "removeFloatingIp", "removeSecurityGroup", "rescue", "resetNetwork",
+    "resize", "resume", "revertResize", "shelve", "shelveOffload", "suspend",
+    "trigger_crash_dump", "unlock", "unpause", "unrescue", "unshelve"))
+
+_RESET_STATES = {"active": "active", "error": "error"}
+
+
+def _reset_state(req: Request, server_id: str, data: Any):
+    """os-resetState (admin): vm_state active or error, task_state cleared; 202."""
+    if not isinstance(data, dict) or "state" not in data:
+        raise exception.ValidationError(field="os-resetState", value=data,
+                                        detail="'state' is a required property")
+    common.reject_extra("os-resetState", data, {"state"})
+    state = data["state"]
+    if not isinstance(state, str) or state not in _RESET_STATES:
+        raise exception.ValidationError(field="os-resetState/state", value=state,
+                                        detail=f"{state!r} is not one of ['active', 'error']")
+    with req.app.cloud.db.writer() as s:
+        inst = instances.get(s, req.context, server_id)
+        common.authorize(req, "os_compute_api:os-admin-actions:reset_state",
+                         {"project_id": inst.project_id})
+        inst.vm_state = _RESET_STATES[state]
+        inst.task_state = None
+        inst.updated_at = utcnow()
+    return empty_response(202)
+
+
+def _restore(req: Request, server_id: str):
+    """restore (os-deferred-delete): only a soft-deleted server; stackling deletes at once
+    (reclaim_instance_interval = 0), so every server present answers 409 as Nova does."""
+    with req.app.cloud.db.writer() as s:
+        inst = instances.get(s, req.context, server_id)
+        common.authorize(req, "os_compute_api:os-deferred-delete:restore",
+                         {"project_id": inst.project_id})
+        if inst.vm_state != "soft-delete":
+            raise exception.Conflict(f"Cannot 'restore' instance {server_id} while it is "
+                                     f"in vm_state {inst.vm_state}")
+        inst.vm_state, inst.task_state = "active", None
+        inst.updated_at = utcnow()
+    return empty_response(202)
+
+
+# -- metadata --------------------------------------------------------------------------
+
+
+def _meta(req: Request, server_id: str, rule: str, update=None):
+    writer = update is not None
+    ctx_manager = req.app.cloud.db.writer() if writer else req.app.cloud.db.reader()
+    with ctx_manager as s:
+        inst = instances.get(s, req.context, server_id)
+        common.authorize(req, f"os_compute_api:server-metadata:{rule}",
+                         {"project_id": inst.project_id})
+        if update is not None:
+            update(inst)
+            inst.updated_at = utcnow()
+            s.flush()
+        return {m.key: m.value for m in inst.metadata_items}
+
+
+def _set_meta(inst: Instance, values: dict, replace: bool) -> None:
+    for k, v in values.items():
+        if not isinstance(v, str) or not 1 <= len(k) <= 255 or len(v) > 255:
+            raise exception.ValidationError(field="metadata", value=values,
+                                            detail="is not a valid metadata dict")
+    current = {m.key: m for m in inst.metadata_items}
+    if replace:
+        for k in list(current):
+            if k not in values:
+                inst.metadata_items.remove(current.pop(k))
+    for k, v in values.items():
+        if k in current:
+            current[k].value = v
+        else:
+            inst.metadata_items.append(InstanceMetadata(key=k, value=v))
+
+
+def list_metadata(req: Request, server_id: str):
+    return json_response({"metadata": _meta(req, server_id, "index")})
+
+
+def create_metadata(req: Request, server_id: str):
+    values = common.body_key(read_json(req), "metadata")
+    return json_response({"metadata": _meta(req, server_id, "create",
+                                            lambda i: _set_meta(i, values, False))})
+
+
+def replace_metadata(req: Request, server_id: str):
+    values = common.body_key(read_json(req), "metadata")
+    return json_response({"metadata": _meta(req, server_id, "update_all",
+                                            lambda i: _set_meta(i, values, True))})
+
+
+def show_metadata_item(req: Request, server_id: str, key: str):
+    meta = _meta(req, server_id, "show")
+    if key not in meta:
+        raise exception.NotFound("Metadata item was not found")
+    return json_response({"meta": {key: meta[key]}})
+
+
+def update_metadata_item(req: Request, server_id: str, key: str):
+    values = common.body_key(read_json(req), "meta")
+    if key not in values:
+        raise exception.BadRequest("Request body and URI mismatch")
+    if len(values) > 1:
+        raise exception.BadRequest("Request body contains too many items")
+    _meta(req, server_id, "update", lambda i: _set_meta(i, values, False))
+    return json_response({"meta": values})
+
+
+def delete_metadata_item(req: Request, server_id: str, key: str):
+    def drop(inst: Instance) -> None:
+        item = next((m for m in inst.metadata_items if m.key == key), None)
+        if item is None:
+            raise exception.NotFound("Metadata item was not found")
+        inst.metadata_items.remove(item)
+
+    _meta(req, server_id, "delete", drop)
+    return empty_response(204)

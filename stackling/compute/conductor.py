@@ -1,0 +1,124 @@
+"""nova-conductor (with the scheduler): pick a host for a server, claim it, cast the build.
+
+Build: the API writes the instance (BUILD/scheduling) and casts ``build_instance`` to the
+``scheduler`` topic. The conductor reads host states, runs the pure scheduler, claims the
+resources with a compare-and-swap UPDATE on the compute node (placement's job), records
+host/node/zone and casts ``build_and_run_instance`` to ``compute.<host>``, whose driver
+spawns it. No host → ERROR with fault ``No valid host was found. ...``.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import TYPE_CHECKING
+
+from stackling import decisions
+from stackling.compute import scheduler, volume_zones
+from stackling.compute.objects import instance as instances
+from stackling.compute.objects import server_group
+from stackling.compute.objects import zones as az
+from stackling.db.models_compute import Instance
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+LOG = logging.getLogger(__name__)
+
+
+def _group_filter(states: list, group_policy: str, member_hosts: set[str]) -> list:
+    """ServerGroupAffinityFilter / ServerGroupAntiAffinityFilter."""
+    if group_policy == "affinity":
+        return [h for h in states if h.host in member_hosts] if member_hosts else states
+    return [h for h in states if h.host not in member_hosts]
+
+
+class Conductor:
+    """The ``scheduler`` topic: schedule_and_build_instances, as nova-conductor does."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+
+    def build_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
+        with self.cloud.db.reader() as s:
+            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            group = (inst.scheduler_hints or {}).get("group") if inst is not None else None
+        if not group:
+            return self._build_instance(instance_uuid, caller)
+        # Members of a group are placed one at a time so that each sees the others' hosts.
+        with server_group.SCHEDULE_LOCK:
+            return self._build_instance(instance_uuid, caller, group)
+
+    def _build_instance(self, instance_uuid: str, caller: dict | None = None,
+                        group: str | None = None) -> None:
+        cloud = self.cloud
+        conf = cloud.config.nova
+        with cloud.db.reader() as s:
+            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            if inst is None or inst.deleted:
+                return
+            hints = inst.scheduler_hints or {}
+            spec = scheduler.RequestSpec(
+                vcpus=inst.vcpus, memory_mb=inst.memory_mb,
+                disk_gb=instances.claimed_disk(inst),
+                availability_zone=inst.requested_az,
+                force_host=hints.get("_force_host"), force_node=hints.get("_force_node"),
+                requested_host=hints.get("_requested_host"),
+                requested_node=hints.get("_requested_node"))
+            states = scheduler.read_host_states(s, conf)
+            rule = server_group.placement_rule(s, group, instance_uuid) if group else None
+        if rule is not None:
+            states = _group_filter(states, *rule)
+        chosen = None
+        try:
+            for _ in range(conf.scheduler.max_attempts):
+                hosts = scheduler.select_hosts(scheduler.HostIndex.build(states), spec)
+                chosen = next((h for h in hosts if instances.claim(cloud, h.node, spec.vcpus,
+                                                         spec.memory_mb, spec.disk_gb)), None)
+                if chosen is not None:
+                    break
+                with cloud.db.reader() as s:
+                    states = scheduler.read_host_states(s, conf)
+                if rule is not None:
+                    states = _group_filter(states, *rule)
+            if chosen is None:
+                raise scheduler.NoValidHost()
+        except scheduler.NoValidHost as exc:
+            # Reserved volumes stay reserved until the server is deleted.
+            instances.set_error(cloud, instance_uuid, str(exc), traceback.format_exc())
+            decisions.record(cloud, resource_type="server", resource_id=instance_uuid,
+                             service="nova-conductor", step="host", outcome=decisions.FAILED,
+                             summary=f"No host passed the filters for zone "
+                                     f"{spec.availability_zone or '(any)'}: {exc}",
+                             inputs={"requested_az": spec.availability_zone})
+            return
+        release_mode = cloud.config.stackling.stackling.behaviour_release
+        with cloud.db.writer() as s:
+            host_zone = az.zone_of_host(s, conf, chosen.host)
+            try:
+                # Since Pike the instance takes the chosen host's zone; in 2016 it kept
+                # the requested one (or none).
+                instances.conditional_update(
+                    s, instance_uuid, expected_task_state="scheduling", host=chosen.host,
+                    node=chosen.node, task_state="spawning",
+                    availability_zone=volume_zones.instance_zone(
+                        release_mode, spec.availability_zone, host_zone))
+                placed = True
+            except (instances.InstanceNotFound, instances.UnexpectedTaskState):
+                placed = False
+        if not placed:   # deleted while being scheduled: give the claim back
+            with cloud.db.writer() as s:
+                instances.release(s, chosen.node, spec.vcpus, spec.memory_mb, spec.disk_gb)
+            return
+        decisions.record(
+            cloud, resource_type="server", resource_id=instance_uuid,
+            service="nova-conductor", step="host", outcome=decisions.OK,
+            summary=f"Scheduled to {chosen.host} (zone {host_zone}) for requested zone "
+                    f"{spec.availability_zone or '(any)'}; the instance's zone is now "
+                    f"{volume_zones.instance_zone(release_mode, spec.availability_zone, host_zone)}"
+                    + (" (2016: the requested zone)" if volume_zones.is_2016(release_mode)
+                       else " (the host's zone, as since Pike)"),
+            inputs={"requested_az": spec.availability_zone, "host": chosen.host,
+                    "host_zone": host_zone, "release": release_mode})
+        cloud.rpc.cast(f"compute.{chosen.host}", "build_and_run_instance",
+                       instance_uuid=instance_uuid, caller=caller)

@@ -1,0 +1,59 @@
+"""Block device mapping rows: build them from the API's dicts, load, save, destroy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from stackling.compute import block_device as bd
+from stackling.db.models_compute import BlockDeviceMapping
+
+if TYPE_CHECKING:
+    from stackling.cloud import Cloud
+
+
+def rows(instance_uuid: str, bdms: list[dict]) -> list[BlockDeviceMapping]:
+    bd.device_names(bdms)
+    keys = ("source_type", "destination_type", "boot_index", "device_name", "device_type",
+            "disk_bus", "guest_format", "image_id", "snapshot_id", "volume_id",
+            "volume_size", "volume_type", "tag", "attachment_id")
+    out = []
+    for b in bdms:
+        row = BlockDeviceMapping(instance_uuid=instance_uuid,
+                                 no_device=bool(b.get("no_device")),
+                                 delete_on_termination=bool(b.get("delete_on_termination")),
+                                 **{k: b.get(k) for k in keys})
+        if row.boot_index is not None and row.boot_index < 0:
+            row.boot_index = -1
+        out.append(row)
+    return out
+
+
+def bdm_dict(row: BlockDeviceMapping) -> dict[str, Any]:
+    return {c: getattr(row, c) for c in (
+        "id", "uuid", "instance_uuid", "source_type", "destination_type", "boot_index",
+        "device_name", "image_id", "snapshot_id", "volume_id", "volume_size", "volume_type",
+        "delete_on_termination", "tag", "attachment_id", "no_device")}
+
+
+def load(cloud, instance_uuid: str) -> list[dict]:
+    with cloud.db.reader() as s:
+        return [bdm_dict(r) for r in s.scalars(
+            select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == instance_uuid)
+            .order_by(BlockDeviceMapping.id))]
+
+
+def save(cloud: Cloud, bdm_id: int, **values) -> None:
+    with cloud.db.writer() as s:
+        row = s.get(BlockDeviceMapping, bdm_id)
+        if row is not None:
+            for k, v in values.items():
+                setattr(row, k, v)
+
+
+def destroy(cloud: Cloud, bdm_id: int) -> None:
+    with cloud.db.writer() as s:
+        row = s.get(BlockDeviceMapping, bdm_id)
+        if row is not None:
+            s.delete(row)

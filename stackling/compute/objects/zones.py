@@ -1,0 +1,106 @@
+"""Nova availability zones: derived from services and aggregates.
+
+A compute host's zone is the ``availability_zone`` metadata of its aggregates (distinct
+values joined with ``,``), else ``default_availability_zone``; every other service is in
+``internal_service_availability_zone``. Zones exist only through services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stackling import servicegroup
+from stackling.db.models import AggregateHost, AggregateMetadata, Service, utcnow
+
+API_SERVICES = ("nova-osapi_compute", "nova-metadata")
+
+
+@dataclass
+class ServiceZone:
+    """A nova service row with its computed zone and liveness."""
+
+    id: int
+    uuid: str
+    host: str
+    binary: str
+    zone: str
+    disabled: bool
+    disabled_reason: str | None
+    forced_down: bool
+    up: bool
+    updated_at: object
+
+
+def host_zone_map(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """(host, zone metadata) pairs → host's zone string (sorted, ``,``-joined)."""
+    zones: dict[str, set[str]] = {}
+    for host, zone in pairs:
+        zones.setdefault(host, set()).add(zone)
+    return {host: ",".join(sorted(z)) for host, z in zones.items()}
+
+
+def service_zone(binary: str, host: str, host_zones: dict[str, str], default_zone: str,
+                 internal_zone: str) -> str:
+    if binary != "nova-compute":
+        return internal_zone
+    return host_zones.get(host, default_zone)
+
+
+def split_zones(services: Iterable[ServiceZone]) -> tuple[list[str], list[str]]:
+    """(available, not available) zone names, each sorted: available = an enabled service."""
+    services = list(services)
+    available = {s.zone for s in services if not s.disabled}
+    unavailable = {s.zone for s in services if s.disabled and s.zone not in available}
+    return sorted(available), sorted(unavailable)
+
+
+def host_zones(s: Session, hosts: Iterable[str] | None = None) -> dict[str, str]:
+    """Zone of every host that sits in a zoned aggregate (others get the default)."""
+    q = (select(AggregateHost.host, AggregateMetadata.value)
+         .join(AggregateMetadata, AggregateMetadata.aggregate_id == AggregateHost.aggregate_id)
+         .where(AggregateMetadata.key == "availability_zone"))
+    if hosts is not None:
+        q = q.where(AggregateHost.host.in_(list(hosts)))
+    return host_zone_map(s.execute(q).all())
+
+
+def zone_of_host(s: Session, conf, host: str) -> str:
+    return host_zones(s, [host]).get(host, conf.default_availability_zone)
+
+
+def down_time(conf) -> int:
+    return servicegroup.effective_down_time(conf.report_interval, conf.service_down_time)
+
+
+def nova_services(s: Session, conf, host: str | None = None,
+                  binary: str | None = None) -> list[ServiceZone]:
+    q = select(Service).where(Service.project == "nova").order_by(Service.id)
+    if host is not None:
+        q = q.where(Service.host == host)
+    if binary is not None:
+        q = q.where(Service.binary == binary)
+    rows = s.scalars(q).all()
+    zones = host_zones(s)
+    now = utcnow()
+    limit = down_time(conf)
+    return [ServiceZone(
+        id=r.id, uuid=r.uuid, host=r.host, binary=r.binary,
+        zone=service_zone(r.binary, r.host, zones, conf.default_availability_zone,
+                          conf.internal_service_availability_zone),
+        disabled=r.disabled, disabled_reason=r.disabled_reason, forced_down=r.forced_down,
+        up=servicegroup.is_up(r, limit, now), updated_at=r.updated_at or r.created_at)
+        for r in rows]
+
+
+def available_zones(s: Session, conf) -> list[str]:
+    """Zones with at least one enabled service (``internal`` included), as API.create uses."""
+    return split_zones(nova_services(s, conf))[0]
+
+
+def aggregate_zones(s: Session) -> set[str]:
+    return set(s.scalars(select(AggregateMetadata.value)
+                         .where(AggregateMetadata.key == "availability_zone")))

@@ -1,0 +1,107 @@
+"""What every Cinder handler shares: policy rules, the per-cloud API state, backends, lookups."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from stackling import policy
+from stackling.db.models_volume import Snapshot, Volume
+from stackling.volume import errors, zones
+from stackling.volume.objects import backends
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from stackling.cloud import Cloud
+    from stackling.web.app import Request
+
+ADMIN = policy.ADMIN
+OWNER_MEMBER = "role:admin or (role:member and owner)"
+OWNER_READER = "role:admin or (role:reader and owner)"
+policy.register({
+    "volume:create": OWNER_MEMBER, "volume:create_from_image": OWNER_MEMBER,
+    "volume:get": OWNER_READER, "volume:get_all": OWNER_READER,
+    "volume:update": OWNER_MEMBER, "volume:delete": OWNER_MEMBER,
+    "volume:force_delete": ADMIN, "volume:extend": OWNER_MEMBER,
+    "volume_extension:volume_admin_actions:reset_status": ADMIN,
+    "volume_extension:volume_actions:upload_image": OWNER_MEMBER,
+    "volume:update_volume_metadata": OWNER_MEMBER,
+    "volume:create_snapshot": OWNER_MEMBER, "volume:get_snapshot": OWNER_READER,
+    "volume:get_all_snapshots": OWNER_READER, "volume:update_snapshot": OWNER_MEMBER,
+    "volume:delete_snapshot": OWNER_MEMBER,
+    "volume_extension:snapshot_admin_actions:reset_status": ADMIN,
+    "volume_extension:types_manage": ADMIN,
+    "volume_extension:volume_type_encryption": ADMIN,
+    "volume_extension:types_extra_specs:create": ADMIN,
+    "volume_extension:types_extra_specs:index": policy.ANY,
+    "volume_extension:type_get": policy.ANY, "volume_extension:type_get_all": policy.ANY,
+    "volume_extension:services:index": ADMIN, "volume_extension:services:update": ADMIN,
+    "volume_extension:quotas:show": OWNER_READER, "volume_extension:quotas:update": ADMIN,
+    "volume_extension:quotas:delete": ADMIN, "limits_extension:used_limits": OWNER_READER,
+    "message:get": OWNER_READER, "message:get_all": OWNER_READER,
+    "message:delete": OWNER_MEMBER, "volume:get_all_admin": ADMIN,
+})
+
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
+                     r"[0-9a-fA-F]{12}$")
+
+
+def authorize(req: Request, action: str, target: dict | None = None) -> None:
+    policy.authorize(req.context, action, target)
+
+
+# -- backends --------------------------------------------------------------------------
+
+
+
+class VolumeApiState:
+    """What one cinder-api process keeps in memory: the create path's zone cache."""
+
+    def __init__(self, cloud: Cloud) -> None:
+        self.cloud = cloud
+        conf = cloud.config.cinder
+        self.zone_cache = zones.ZoneCache(lambda: backends.list_availability_zones(cloud),
+                                          conf.az_cache_duration)
+
+    def zone_options(self) -> zones.ZoneOptions:
+        c = self.cloud.config.cinder
+        return zones.ZoneOptions(
+            storage_availability_zone=c.storage_availability_zone,
+            default_availability_zone=c.default_availability_zone,
+            allow_availability_zone_fallback=c.allow_availability_zone_fallback,
+            cloned_volume_same_az=c.cloned_volume_same_az,
+            release=self.cloud.config.stackling.stackling.behaviour_release)
+
+    def valid_zones(self, refresh: bool = False) -> set[str]:
+        return self.zone_cache.names(refresh) | {
+            self.cloud.config.cinder.storage_availability_zone}
+
+
+def state(cloud: Cloud) -> VolumeApiState:
+    st = getattr(cloud, "volume_api_state", None)
+    if st is None:
+        st = VolumeApiState(cloud)
+        cloud.volume_api_state = st
+    return st
+
+
+# -- lookups ---------------------------------------------------------------------------
+
+
+def get_volume(s: Session, req: Request, volume_id: str) -> Volume:
+    row = s.get(Volume, volume_id)
+    ctx = req.context
+    if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
+        raise errors.VolumeNotFound(volume_id=volume_id)
+    return row
+
+
+def get_snapshot(s: Session, req: Request, snapshot_id: str) -> Snapshot:
+    row = s.get(Snapshot, snapshot_id)
+    ctx = req.context
+    if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
+        raise errors.SnapshotNotFound(snapshot_id=snapshot_id)
+    return row
+
+
