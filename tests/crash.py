@@ -158,12 +158,12 @@ def inconsistencies(cloud: LiveCloud) -> list[str]:
     try:
         with engine.connect() as c:
             q = lambda sql: c.exec_driver_sql(sql).all()  # noqa: E731
-            for uuid, vm, task in q("SELECT uuid, vm_state, task_state FROM instance "
+            for uuid, vm, task in q("SELECT uuid, vm_state, task_state FROM compute_instance "
                                     "WHERE deleted = 0"):
                 if vm == "building" or task in ("scheduling", "block_device_mapping",
                                                 "networking", "spawning", "deleting"):
                     bad.append(f"server {uuid} {vm}/{task}")
-            live = {r[0] for r in q("SELECT uuid FROM instance WHERE deleted = 0")}
+            live = {r[0] for r in q("SELECT uuid FROM compute_instance WHERE deleted = 0")}
             vols = {r[0]: r for r in q("SELECT id, status, attach_status, project_id, size, "
                                        "use_quota, volume_type_id FROM volume")}
             for vid, status, *_ in vols.values():
@@ -193,7 +193,7 @@ def inconsistencies(cloud: LiveCloud) -> list[str]:
                                (f"volumes_{types.get(type_id)}", 1),
                                (f"gigabytes_{types.get(type_id)}", size)):
                     counted[(project, res)] = counted.get((project, res), 0) + n
-            for project, size in q("SELECT project_id, volume_size FROM snapshot "
+            for project, size in q("SELECT project_id, volume_size FROM volume_snapshot "
                                    "WHERE use_quota"):
                 counted[(project, "snapshots")] = counted.get((project, "snapshots"), 0) + 1
                 counted[(project, "gigabytes")] = counted.get((project, "gigabytes"), 0) + size
@@ -240,7 +240,11 @@ def crash_run(base: Path, clients: int, seconds: float, database_url: str | None
             t.join(timeout=60)
         (cloud.data_dir / "stackling.pid").unlink(missing_ok=True)
         t0 = time.perf_counter()
-        cloud.start()
+        assert cloud.stackling("start", "-d").returncode == 0, cloud.log()[-2000:]
+        for _ in range(60):   # the killed process's ports may take a moment to free
+            if cloud.stackling("wait", "--timeout", "5").returncode == 0:
+                break
+            time.sleep(0.5)
         restart = time.perf_counter() - t0
         repaired = cloud.log().count("Start-up recovery repaired")
         return inconsistencies(cloud), {"restart_s": restart, "recovery_runs": repaired}
