@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from stackling import decisions
 from stackling.compute import scheduler, volume_zones
 from stackling.compute.objects import instance as instances
-from stackling.compute.objects import server_group
+from stackling.compute.objects import instance_action, migration, server_group
 from stackling.compute.objects import zones as az
 from stackling.db.models_compute import Instance
 
@@ -33,11 +33,117 @@ def _group_filter(states: list, group_policy: str, member_hosts: set[str]) -> li
     return [h for h in states if h.host not in member_hosts]
 
 
-class Conductor:
-    """The ``scheduler`` topic: schedule_and_build_instances, as nova-conductor does."""
+class MoveFailed(Exception):
+    """A move found no destination: the server keeps its host and state."""
+
+
+def _move_spec(inst: Instance, flavor: dict, target: str | None, force: bool,
+               ignore: set[str]) -> scheduler.RequestSpec:
+    vcpus, ram, disk = migration.sized(flavor)
+    if (inst.scheduler_hints or {}).get("_is_bfv"):
+        disk -= int(flavor.get("disk") or 0)
+    return scheduler.RequestSpec(
+        vcpus=vcpus, memory_mb=ram, disk_gb=disk, availability_zone=inst.requested_az,
+        force_host=target if force else None, requested_host=None if force else target,
+        ignore_hosts=frozenset(ignore))
+
+
+class MoveTasks:
+    """The conductor's side of resize, cold and live migration (``MigrationTask``,
+    ``LiveMigrationTask``): schedule with the stored request spec (so a pinned server keeps
+    its zone), claim the destination, and hand the move to the compute hosts."""
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
+
+    def _schedule(self, spec: scheduler.RequestSpec) -> scheduler.HostState:
+        conf = self.cloud.config.nova
+        for _ in range(conf.scheduler.max_attempts):
+            with self.cloud.db.reader() as s:
+                states = scheduler.read_host_states(s, conf)
+            hosts = scheduler.select_hosts(scheduler.HostIndex.build(states), spec)
+            chosen = next((h for h in hosts if instances.claim(
+                self.cloud, h.node, spec.vcpus, spec.memory_mb, spec.disk_gb)), None)
+            if chosen is not None:
+                return chosen
+        raise scheduler.NoValidHost()
+
+    def migrate_server(self, instance_uuid: str, migration_id: int, flavor: dict,
+                       host: str | None = None, request_id: str | None = None) -> None:
+        """Resize (a new flavor) or cold migrate (the same one): ``_cold_migrate``."""
+        cloud = self.cloud
+        with cloud.db.reader() as s:
+            inst = instances.by_uuid(s, instance_uuid)
+            if inst is None or inst.deleted:
+                return
+            resize = flavor.get("id") != (inst.flavor or {}).get("id")
+            exclude = set() if resize and cloud.config.nova.allow_resize_to_same_host \
+                else {inst.host}
+            spec = _move_spec(inst, flavor, host, False, exclude)
+            kind = "resize" if resize else "cold migrate"
+            old_state = inst.vm_state
+        try:
+            with instance_action.event(cloud, instance_uuid, request_id,
+                                       "conductor_migrate_server"):
+                try:
+                    with instance_action.event(cloud, instance_uuid, request_id,
+                                               "cold_migrate"):
+                        chosen = self._schedule(spec)
+                except scheduler.NoValidHost as exc:
+                    raise MoveFailed(f"No valid host was found. No valid host found for "
+                                     f"{kind}") from exc
+        except MoveFailed as exc:
+            migration.set_status(cloud, migration_id, "error")
+            instances.add_fault(cloud, instance_uuid, str(exc), traceback.format_exc(),
+                                vm_state=old_state, task_state=None)
+            return
+        with cloud.db.reader() as s:
+            zone = az.zone_of_host(s, cloud.config.nova, chosen.host)
+        migration.set_status(cloud, migration_id, "pre-migrating", dest_compute=chosen.host,
+                             dest_node=chosen.node, dest_host=chosen.host)
+        with cloud.db.writer() as s:
+            row = instances.by_uuid(s, instance_uuid)
+            if row is not None:
+                row.availability_zone = zone
+        cloud.rpc.cast(f"compute.{chosen.host}", "prep_resize", instance_uuid=instance_uuid,
+                       migration_id=migration_id, request_id=request_id)
+
+    def live_migrate_instance(self, instance_uuid: str, migration_id: int,
+                              host: str | None = None, force: bool = False,
+                              request_id: str | None = None,
+                              event: str = "conductor_live_migrate_instance") -> str | None:
+        """``LiveMigrationTask``: returns the error text when it failed (the API of
+        microversions before 2.34 turns it into a 400)."""
+        cloud = self.cloud
+        with cloud.db.reader() as s:
+            inst = instances.by_uuid(s, instance_uuid)
+            if inst is None or inst.deleted:
+                return None
+            source, old_state = inst.host, inst.vm_state
+            spec = _move_spec(inst, dict(inst.flavor or {}), host, force, {source})
+        try:
+            with instance_action.event(cloud, instance_uuid, request_id, event):
+                if host == source:
+                    raise MoveFailed(f"Unable to migrate instance ({instance_uuid}) to "
+                                     f"current host ({source}).")
+                try:
+                    chosen = self._schedule(spec)
+                except scheduler.NoValidHost as exc:
+                    raise MoveFailed(str(exc)) from exc
+        except MoveFailed as exc:
+            migration.set_status(cloud, migration_id, "error")
+            instances.add_fault(cloud, instance_uuid, str(exc), traceback.format_exc(),
+                                vm_state=old_state, task_state=None)
+            return str(exc)
+        migration.set_status(cloud, migration_id, "running", dest_compute=chosen.host,
+                             dest_node=chosen.node, dest_host=chosen.host)
+        cloud.rpc.cast(f"compute.{source}", "live_migration", instance_uuid=instance_uuid,
+                       migration_id=migration_id, request_id=request_id)
+        return None
+
+
+class Conductor(MoveTasks):
+    """The ``scheduler`` topic: schedule_and_build_instances, as nova-conductor does."""
 
     def build_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
         with self.cloud.db.reader() as s:
@@ -85,6 +191,9 @@ class Conductor:
                 raise scheduler.NoValidHost()
         except scheduler.NoValidHost as exc:
             # Reserved volumes stay reserved until the server is deleted.
+            # The action's event first: a client that sees ERROR sees the failed event too.
+            instance_action.fail(cloud, instance_uuid, (caller or {}).get("request_id"),
+                                 "conductor_schedule_and_build_instances", str(exc))
             instances.set_error(cloud, instance_uuid, str(exc), traceback.format_exc())
             decisions.record(cloud, resource_type="server", resource_id=instance_uuid,
                              service="nova-conductor", step="host", outcome=decisions.FAILED,
@@ -120,5 +229,8 @@ class Conductor:
                        else " (the host's zone, as since Pike)"),
             inputs={"requested_az": spec.availability_zone, "host": chosen.host,
                     "host_zone": host_zone, "release": release_mode})
+        with instance_action.event(cloud, instance_uuid, (caller or {}).get("request_id"),
+                                   "conductor_schedule_and_build_instances"):
+            pass
         cloud.rpc.cast(f"compute.{chosen.host}", "build_and_run_instance",
                        instance_uuid=instance_uuid, caller=caller)

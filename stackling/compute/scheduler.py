@@ -45,6 +45,7 @@ class RequestSpec:
     force_node: str | None = None
     requested_host: str | None = None       # 2.74 host / hypervisor_hostname (filtered)
     requested_node: str | None = None
+    ignore_hosts: frozenset[str] = frozenset()   # a move's source (RequestSpec.ignore_hosts)
 
 
 @dataclass
@@ -112,7 +113,8 @@ def select_hosts(index: HostIndex, spec: RequestSpec, count: int = 3) -> list[Ho
             name = spec.requested_host or spec.requested_node or ""
             wanted = {id(h) for h in index.by_name.get(name, [])}
             candidates = [h for h in candidates if id(h) in wanted]
-        passing = [h for h in candidates if compute_ok(h) and fits(h, spec)]
+        passing = [h for h in candidates if compute_ok(h) and fits(h, spec)
+                   and h.host not in spec.ignore_hosts]
     if not passing:
         raise NoValidHost()
     if count == 1:

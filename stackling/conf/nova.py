@@ -28,6 +28,7 @@ DEFAULT_OPTS = [
     cfg.IntOpt("block_device_allocate_retries", default=60),
     cfg.IntOpt("block_device_allocate_retries_interval", default=3),
     cfg.IntOpt("max_local_block_devices", default=3),
+    cfg.BoolOpt("allow_resize_to_same_host", default=False),
 ]
 
 CINDER_OPTS = [

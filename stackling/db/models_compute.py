@@ -59,6 +59,9 @@ class Instance(TimestampMixin, Base):
     launch_index: Mapped[int] = mapped_column(Integer, default=0)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     locked_reason: Mapped[str | None] = mapped_column(String(255))
+    locked_by: Mapped[str | None] = mapped_column(String(8))      # "owner" or "admin"
+    # The encrypted password a guest posts to the metadata service (os-server-password).
+    password: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list] = mapped_column(JSON, default=list)
     # The RequestSpec, flattened: the zone asked for (or default_schedule_zone), the
     # forced host/node, the hints. pinned_availability_zone (2.96) shows requested_az.
@@ -91,6 +94,61 @@ class InstanceFault(Base):
     details: Mapped[str | None] = mapped_column(Text)
     host: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class InstanceAction(TimestampMixin, Base):
+    """One user request against a server (os-instance-actions), keyed by its request id."""
+
+    __tablename__ = "compute_instance_action"
+    __table_args__ = (Index("ix_compute_instance_action_instance", "instance_uuid",
+                            "request_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action: Mapped[str] = mapped_column(String(255))
+    instance_uuid: Mapped[str] = mapped_column(String(36))
+    request_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    start_time: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finish_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    message: Mapped[str | None] = mapped_column(String(255))
+
+
+class InstanceActionEvent(TimestampMixin, Base):
+    """One step of an action (``compute_pause_instance``, ...) with its result."""
+
+    __tablename__ = "compute_instance_action_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("compute_instance_action.id",
+                                                      ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(255))
+    start_time: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finish_time: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    result: Mapped[str | None] = mapped_column(String(255))
+    traceback: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(255))
+
+
+class Migration(TimestampMixin, Base):
+    """A move of a server between hosts: resize, cold or live migration, evacuation."""
+
+    __tablename__ = "compute_migration"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    migration_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    source_compute: Mapped[str | None] = mapped_column(String(255))
+    source_node: Mapped[str | None] = mapped_column(String(255))
+    dest_compute: Mapped[str | None] = mapped_column(String(255))
+    dest_node: Mapped[str | None] = mapped_column(String(255))
+    dest_host: Mapped[str | None] = mapped_column(String(255))
+    old_flavor: Mapped[dict] = mapped_column(JSON, default=dict)
+    new_flavor: Mapped[dict] = mapped_column(JSON, default=dict)
+    old_vm_state: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class BlockDeviceMapping(TimestampMixin, Base):

@@ -160,4 +160,4 @@ def test_quota_flavor_and_microversion_errors(live_cloud, image):
     # Nova has no fault name for 406, so it is a computeFault
     assert json.loads(http.value.read()) == {"computeFault": {
         "code": 406, "message": "Version 2.999 is not supported by the API. Minimum is 2.1 "
-                                "and maximum is 2.100."}}
+                                "and maximum is 2.101."}}

@@ -44,7 +44,7 @@ def test_versions_show(live_cloud):
     assert [v["Status"] for v in by_type["compute"]] == ["DEPRECATED", "CURRENT"]
     compute = by_type["compute"][1]
     assert compute["Version"] == "2.1" and compute["Min Microversion"] == "2.1"
-    assert compute["Max Microversion"] == "2.100"
+    assert compute["Max Microversion"] == "2.101"
     assert any(v["Status"] == "CURRENT" for v in by_type["block-storage"])
     assert any(v["Status"] == "CURRENT" for v in by_type["image"])
 

@@ -180,19 +180,19 @@ def test_create_validation(api, image):
 
 
 def test_microversion_errors(api):
-    resp = api.get("compute", "/v2.1/servers", headers=v("2.101"))
+    resp = api.get("compute", "/v2.1/servers", headers=v("2.102"))
     assert resp.status == 406
     assert resp.json["computeFault"]["message"] == (
-        "Version 2.101 is not supported by the API. Minimum is 2.1 and maximum is 2.100.")
+        "Version 2.102 is not supported by the API. Minimum is 2.1 and maximum is 2.101.")
     bad = api.get("compute", "/v2.1/servers", headers=v("2.x"))
     assert bad.status == 400
     assert bad.json["badRequest"]["message"] == (
         "API Version String 2.x is of invalid format. Must be of format MajorNum.MinorNum.")
     ok = api.get("compute", "/v2.1/servers", headers=v("latest"))
-    assert ok.headers["OpenStack-API-Version"] == "compute 2.100"
-    assert ok.headers["X-OpenStack-Nova-API-Version"] == "2.100"
+    assert ok.headers["OpenStack-API-Version"] == "compute 2.101"
+    assert ok.headers["X-OpenStack-Nova-API-Version"] == "2.101"
     root = api.get("compute", "/", token=None).json["versions"][1]
-    assert (root["min_version"], root["version"]) == ("2.1", "2.100")
+    assert (root["min_version"], root["version"]) == ("2.1", "2.101")
 
 
 def test_list_filters_and_pagination(api, demo, image):
@@ -413,3 +413,22 @@ def test_nova_action_on_missing_server_is_404(api):
     missing = "/v2.1/servers/5f9a0b43-0000-4000-8000-000000000000/action"
     assert api.post("compute", missing, {"migrate": None}).status == 404
     assert api.post("compute", missing, {"noSuchThing": None}).status == 400
+
+
+def test_delete_on_a_down_host_is_a_local_delete(api, cloud, image):
+    """Nova's servicegroup check: no terminate cast to a host whose nova-compute is down."""
+    resp = boot(api, image, "ag1")
+    server = settled(api, resp.json["server"]["id"])
+    assert server["OS-EXT-SRV-ATTR:host"] == "controller1"
+    api.put("compute", "/v2.1/os-services/force-down",
+            {"host": "controller1", "binary": "nova-compute", "forced_down": True},
+            headers=v("2.11"))
+    casts = []
+    real_cast = cloud.rpc.cast
+    cloud.rpc.cast = lambda topic, method, **kw: casts.append((topic, method))
+    try:
+        assert api.delete("compute", f"/v2.1/servers/{server['id']}").status == 204
+    finally:
+        cloud.rpc.cast = real_cast
+    assert casts == []
+    assert api.get("compute", f"/v2.1/servers/{server['id']}").status == 404

@@ -10,7 +10,7 @@ def test_root_lists_v20_then_v21(api):
     assert [v["id"] for v in versions] == ["v2.0", "v2.1"]
     v20, v21 = versions
     assert (v20["status"], v20["version"], v20["min_version"]) == ("DEPRECATED", "", "")
-    assert (v21["status"], v21["min_version"], v21["version"]) == ("CURRENT", "2.1", "2.100")
+    assert (v21["status"], v21["min_version"], v21["version"]) == ("CURRENT", "2.1", "2.101")
     for doc in versions:
         assert set(doc) == {"id", "status", "version", "min_version", "updated", "links"}
         assert [link["rel"] for link in doc["links"]] == ["self"]

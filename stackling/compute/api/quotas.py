@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stackling import exception
-from stackling.compute.api import common
+from stackling.compute.api import common, schemas
 from stackling.db.models_compute import Instance, Quota
+from stackling.web import validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 # name → [quota] option; the order is Nova's (it decides the order of "overs").
@@ -53,6 +54,17 @@ def limits(s: Session, conf, project_id: str) -> dict[str, int]:
     for row in s.scalars(select(Quota).where(Quota.project_id == project_id)):
         values[row.resource] = row.hard_limit
     return values
+
+
+class MetadataLimitExceeded(exception.Forbidden):
+    msg_fmt = "Maximum number of metadata items exceeds %(allowed)d"
+
+
+def check_metadata(s: Session, conf, project_id: str, count: int) -> None:
+    """nova.compute.api._check_metadata_properties_quota: the server's whole metadata."""
+    allowed = limits(s, conf, project_id)["metadata_items"]
+    if count and 0 <= allowed < count:
+        raise MetadataLimitExceeded(allowed=allowed)
 
 
 def usage(s: Session, project_id: str) -> dict[str, int]:
@@ -169,6 +181,8 @@ def show_quota_class_set(req: Request, quota_class: str):
     return json_response({"quota_class_set": view})
 
 
+@validation.schema(schemas.quota_update("quota_class_set", {*RESOURCES, *LEGACY, *FILES},
+                                        force=False))
 def update_quota_class_set(req: Request, quota_class: str):
     """200 with the class's values (without ``id``)."""
     common.authorize(req, "os_compute_api:os-quota-class-sets:update",
@@ -193,6 +207,7 @@ def update_quota_class_set(req: Request, quota_class: str):
     return json_response({"quota_class_set": view})
 
 
+@validation.schema(schemas.quota_update("quota_set", {*RESOURCES, *LEGACY, *FILES}))
 def update_quota_set(req: Request, project_id_q: str):
     project_id = project_id_q
     """200 with the new limits (without ``id``, as Nova answers)."""

@@ -6,13 +6,21 @@ from typing import TYPE_CHECKING
 
 from stackling import discovery
 from stackling.compute.api import (
+    actions,
     aggregates,
     availability_zones,
     flavors,
+    hosts,
     hypervisors,
+    images,
+    instance_actions,
+    ips,
+    migrations,
     proxy_volumes,
     quotas,
     server_groups,
+    server_info,
+    server_tags,
     servers,
     services,
     volume_attachments,
@@ -25,7 +33,7 @@ if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 # The microversion range we honour, for every resource we serve (doc/api-versions.md).
-VERSIONS = VersionSpec("compute", Version(2, 1), Version(2, 100),
+VERSIONS = VersionSpec("compute", Version(2, 1), Version(2, 101),
                        legacy_header="X-OpenStack-Nova-API-Version")
 
 INFO = ServiceInfo(
@@ -88,6 +96,12 @@ ROUTES: list[tuple[str, dict]] = [
                                              "PUT": aggregates.update_aggregate,
                                              "DELETE": aggregates.delete_aggregate}),
     (f"{P}/os-aggregates/{{aggregate_id}}/action", {"POST": aggregates.aggregate_action}),
+    # hosts (deprecated, 404 from 2.43)
+    (f"{P}/os-hosts", {"GET": hosts.list_hosts}),
+    (f"{P}/os-hosts/{{host_id}}", {"GET": hosts.show_host, "PUT": hosts.update_host}),
+    (f"{P}/os-hosts/{{host_id}}/reboot", {"GET": hosts.reboot_host}),
+    (f"{P}/os-hosts/{{host_id}}/shutdown", {"GET": hosts.shutdown_host}),
+    (f"{P}/os-hosts/{{host_id}}/startup", {"GET": hosts.startup_host}),
     # hypervisors
     (f"{P}/os-hypervisors", {"GET": hypervisors.list_hypervisors}),
     (f"{P}/os-hypervisors/detail", {"GET": hypervisors.list_hypervisors_detail}),
@@ -130,6 +144,16 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/os-snapshots/detail", {"GET": proxy_volumes.list_snapshots_detail}),
     (f"{P}/os-snapshots/{{snapshot_id}}", {"GET": proxy_volumes.show_snapshot,
                                            "DELETE": proxy_volumes.delete_snapshot}),
+    # deprecated proxies to Glance (404 from 2.36; image metadata from 2.39)
+    (f"{P}/images", {"GET": images.list_images, "DELETE": proxy_volumes.delete_without_id}),
+    (f"{P}/images/detail", {"GET": images.list_images_detail}),
+    (f"{P}/images/{{image_id}}", {"GET": images.show_image, "DELETE": images.delete_image}),
+    (f"{P}/images/{{image_id}}/metadata", {"GET": images.list_image_metadata,
+                                           "POST": images.create_image_metadata,
+                                           "PUT": images.replace_image_metadata}),
+    (f"{P}/images/{{image_id}}/metadata/{{key}}", {
+        "GET": images.show_image_metadata_item, "PUT": images.update_image_metadata_item,
+        "DELETE": images.delete_image_metadata_item}),
     # server groups
     (f"{P}/os-server-groups", {"GET": server_groups.list_groups,
                                "POST": server_groups.create_group}),
@@ -140,11 +164,33 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/servers/detail", {"GET": servers.list_servers_detail}),
     (f"{P}/servers/{{server_id}}", {"GET": servers.show_server, "PUT": servers.update_server,
                                     "DELETE": servers.delete_server}),
-    (f"{P}/servers/{{server_id}}/action", {"POST": servers.server_action}),
+    (f"{P}/servers/{{server_id}}/action", {"POST": actions.server_action}),
+    (f"{P}/servers/{{server_id}}/remote-consoles", {"POST": server_info.create_console}),
+    (f"{P}/servers/{{server_id}}/diagnostics", {"GET": server_info.show_diagnostics}),
+    (f"{P}/servers/{{server_id}}/os-server-password", {
+        "GET": server_info.show_password, "DELETE": server_info.clear_password}),
+    (f"{P}/servers/{{server_id}}/os-instance-actions", {"GET": instance_actions.list_actions}),
+    (f"{P}/servers/{{server_id}}/os-instance-actions/{{request_id}}", {
+        "GET": instance_actions.show_action}),
+    (f"{P}/servers/{{server_id}}/tags", {"GET": server_tags.list_tags,
+                                         "PUT": server_tags.replace_tags,
+                                         "DELETE": server_tags.delete_tags}),
+    (f"{P}/servers/{{server_id}}/tags/{{tag}}", {"GET": server_tags.check_tag,
+                                                 "PUT": server_tags.add_tag,
+                                                 "DELETE": server_tags.delete_tag}),
+    (f"{P}/os-simple-tenant-usage", {"GET": server_info.list_usage}),
+    (f"{P}/os-migrations", {"GET": migrations.list_migrations}),
+    (f"{P}/servers/{{server_id}}/migrations", {"GET": migrations.list_server_migrations}),
+    (f"{P}/servers/{{server_id}}/migrations/{{migration_id}}", {
+        "GET": migrations.show_server_migration}),
+    (f"{P}/os-simple-tenant-usage/{{usage_project_id}}", {"GET": server_info.show_usage}),
     (f"{P}/servers/{{server_id}}/os-volume_attachments", {
         "GET": volume_attachments.list_attachments, "POST": volume_attachments.attach}),
     (f"{P}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", {
-        "GET": volume_attachments.show_attachment, "DELETE": volume_attachments.detach}),
+        "GET": volume_attachments.show_attachment, "DELETE": volume_attachments.detach,
+        "PUT": volume_attachments.update_attachment}),
+    (f"{P}/servers/{{server_id}}/ips", {"GET": ips.list_ips}),
+    (f"{P}/servers/{{server_id}}/ips/{{network_label}}", {"GET": ips.show_ips}),
     (f"{P}/servers/{{server_id}}/metadata", {"GET": servers.list_metadata,
                                              "POST": servers.create_metadata,
                                              "PUT": servers.replace_metadata}),

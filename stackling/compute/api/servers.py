@@ -9,11 +9,20 @@ from typing import Any
 
 from sqlalchemy import select
 
-from stackling import clients, decisions, exception
+from stackling import clients, decisions, exception, rpc
 from stackling.compute import cinder as volume_api
-from stackling.compute import volume_zones
-from stackling.compute.api import common, flavors, quotas, server_groups, server_volumes, views
-from stackling.compute.objects import bdm
+from stackling.compute import neutron, volume_zones
+from stackling.compute.api import (
+    common,
+    flavors,
+    quotas,
+    server_actions,
+    server_groups,
+    server_tags,
+    server_volumes,
+    views,
+)
+from stackling.compute.objects import bdm, instance_action
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
 from stackling.db.models import Service, utcnow
@@ -109,18 +118,24 @@ def _load(req: Request, instances: list[Instance], s) -> list[views.ServerData]:
         zones = az.host_zones(s, {i.host for i in instances if i.host})
         host_zones = {i.host: zones.get(i.host, conf.default_availability_zone)
                       for i in instances if i.host}
-    return [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []), host_zones)
-            for i in instances]
+    out = [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []), host_zones)
+           for i in instances]
+    for d in out:
+        if d.vm_state != "building":      # Nova hides the addresses while building
+            d.addresses = neutron.addresses(req.app.cloud, req.context, d.uuid)
+        d.security_groups = neutron.security_groups(req.app.cloud, req.context, d.uuid)
+    return out
 
 
 
-def _view(req: Request, d: views.ServerData, reduced: bool = False) -> dict:
+def _view(req: Request, d: views.ServerData, reduced: bool = False,
+          server_groups: bool = True) -> dict:
     return views.show(
         d, req.version, _base(req), req.context.project_id, is_admin=req.context.is_admin,
         show_host_status=common.can(req, "os_compute_api:servers:show:host_status"),
         show_extra_specs=common.can(req, "os_compute_api:os-flavor-extra-specs:index",
                                     {"project_id": req.context.project_id}),
-        reduced=reduced)
+        reduced=reduced, show_server_groups=server_groups)
 
 
 def show_server(req: Request, server_id: str):
@@ -152,18 +167,12 @@ def _list(req: Request, detail: bool):
         q = q.where(Instance.project_id == ctx.project_id)
     since = params.get("changes-since")
     if since:
-        try:
-            stamp = _parse_time(since)
-        except ValueError:
-            raise exception.BadRequest(
-                "Invalid input for query parameters changes-since. Value: "
-                f"{since}. '{since}' is not a 'date-time'") from None
-        q = q.where(Instance.updated_at >= stamp)
+        q = q.where(Instance.updated_at >= _query_time("changes-since", since))
     else:
         q = q.where(Instance.deleted == 0)
     before = params.get("changes-before") if req.version.matches("2.66") else None
     if before:
-        q = q.where(Instance.updated_at <= _parse_time(before))
+        q = q.where(Instance.updated_at <= _query_time("changes-before", before))
     status = params.get("status")
     if status:
         vm_state = views.STATUS_TO_VM.get(status.upper())
@@ -192,11 +201,11 @@ def _list(req: Request, detail: bool):
         instances = list(s.scalars(q))
         name = params.get("name")
         if name:
-            try:
-                pattern = re.compile(name)
-            except re.error:
-                pattern = re.compile(re.escape(name))
-            instances = [i for i in instances if pattern.search(i.display_name)]
+            matches = common.name_matcher("name", name)
+            instances = [i for i in instances if matches(i.display_name)]
+        if req.version.matches("2.26") and any(
+                k in params for k in ("tags", "tags-any", "not-tags", "not-tags-any")):
+            instances = [i for i in instances if server_tags.matches(i.tags, params)]
         marker = params.get("marker")
         if marker:
             ids = [i.uuid for i in instances]
@@ -211,7 +220,7 @@ def _list(req: Request, detail: bool):
         instances = instances[:n]
         data = _load(req, instances, s)
     body: dict[str, Any] = {"servers": [
-        _view(req, d) if detail else views.basic(d, _base(req), ctx.project_id) for d in data]}
+        _view(req, d, server_groups=False) if detail else views.basic(d, _base(req), ctx.project_id) for d in data]}
     if more and data and len(data) == n:
         path = "servers/detail" if detail else "servers"
         extra = "".join(f"&{k}={v}" for k, v in params.items() if k not in ("limit", "marker"))
@@ -219,6 +228,16 @@ def _list(req: Request, detail: bool):
             f"{_base(req)}/v2.1/{ctx.project_id}/{path}?limit={n}{extra}"
             f"&marker={data[-1].uuid}")}]
     return json_response(body)
+
+
+def _query_time(name: str, text: str):
+    """A date-time query parameter, with Nova's query-schema 400."""
+    try:
+        return _parse_time(text)
+    except ValueError:
+        raise exception.BadRequest(
+            f"Invalid input for query parameters {name}. Value: {text}. '{text}' is not "
+            "a 'date-time'") from None
 
 
 def _parse_time(text: str):
@@ -303,6 +322,17 @@ def _check_image_fits(image: dict, flavor: dict) -> None:
         raise exception.BadRequest("Flavor's disk is too small for requested image.")
 
 
+def _check_security_groups(req: Request, requested: Any) -> None:
+    """Each requested group must exist for the project (API._check_requested_secgroups)."""
+    if requested is None:
+        return
+    if not isinstance(requested, list) or not all(isinstance(g, dict) for g in requested):
+        raise exception.ValidationError(field="security_groups", value=requested,
+                                        detail=f"{requested!r} is not of type 'array'")
+    for name in sorted({g["name"] for g in requested if g.get("name")}):
+        neutron.check_security_group(req.app.cloud, req.context, str(name))
+
+
 def _networks(req: Request, server: dict) -> None:
     if req.version.matches("2.37") and "networks" not in server:
         raise exception.ValidationError(field="server", value=server,
@@ -359,10 +389,8 @@ def create_server(req: Request):
             for k, v in metadata.items()):
         raise exception.ValidationError(field="metadata", value=metadata,
                                         detail="is not a valid metadata dict")
-    if len(metadata) > conf.quota.metadata_items:
-        raise exception.Forbidden(
-            f"Quota exceeded for metadata_items: Requested {len(metadata)}, but already used "
-            f"0 of {conf.quota.metadata_items} metadata_items")
+    with cloud.db.reader() as s:
+        quotas.check_metadata(s, conf, ctx.project_id, len(metadata))
     if server.get("key_name"):
         raise exception.BadRequest("Invalid key_name provided.")
     if server.get("trusted_image_certificates"):
@@ -420,6 +448,7 @@ def create_server(req: Request):
     image = _check_image(req, image_ref) if image_ref else None
     if image:
         _check_image_fits(image, flavor)
+    _check_security_groups(req, server.get("security_groups"))
     min_count = common.validate_integer(server.get("min_count", 1), "min_count", 1)
     max_count = common.validate_integer(server.get("max_count", min_count), "max_count", 1)
     if min_count > max_count:
@@ -466,7 +495,7 @@ def create_server(req: Request):
         return json_response({"reservation_id": reservation_id}, status=202)
     links = views.links(_base(req), ctx.project_id, created[0])
     result = {"id": created[0], "links": links, "OS-DCF:diskConfig": "MANUAL",
-              "security_groups": [{"name": "default"}],
+              "security_groups": server.get("security_groups", [{"name": "default"}]),
               "adminPass": server.get("adminPass") or secrets.token_urlsafe(9)}
     return json_response({"server": result}, status=202,
                          headers={"Location": links[0]["href"]})
@@ -498,6 +527,7 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
                                for k, v in metadata.items()]
         s.add(inst)
         s.flush()
+        instance_action.record(s, ctx, inst.uuid, instance_action.CREATE)
         if plan is not None:
             bdms = plan.bdms if index == 0 else [
                 {k: v for k, v in b.items() if k != "attachment_id"} for b in plan.bdms]
@@ -558,10 +588,6 @@ def update_server(req: Request, server_id: str):
     return json_response({"server": _view(req, d, reduced=True)})
 
 
-def _check_locked(req: Request, inst: Instance) -> None:
-    if inst.locked and not req.context.is_admin:
-        raise exception.Conflict(f"Instance {inst.uuid} is locked")
-
 
 def delete_server(req: Request, server_id: str):
     """204; a scheduled server is torn down by its compute host, others go at once."""
@@ -569,122 +595,35 @@ def delete_server(req: Request, server_id: str):
     with cloud.db.writer() as s:
         inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:servers:delete", {"project_id": inst.project_id})
-        _check_locked(req, inst)
-        deleted, host, bdms = instances.begin_delete(s, server_id)
+        server_actions.check_locked(req, inst)
+        instance_action.record(s, req.context, inst.uuid, instance_action.DELETE)
+        host = inst.host
+        # Nova's servicegroup check: a cast to a down host would only wait in its queue.
+        host_up = bool(host) and any(
+            svc.up for svc in az.nova_services(s, cloud.config.nova, host, "nova-compute"))
+        deleted, bdms = False, []
+        if host_up or not host:
+            deleted, host, bdms = instances.begin_delete(s, server_id)
+            host_up = bool(host)
     caller = volume_api.Caller.from_context(req.context)
     if deleted:
         # Never reached a host: the API cleans up the volumes (_local_cleanup_bdm_volumes).
         server_volumes.local_cleanup(cloud, caller, server_id, bdms)
         return empty_response(204)
-    try:
-        cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id,
-                       caller=caller.as_dict())
-        return empty_response(204)
-    except Exception:  # the host's manager is gone: delete locally, as Nova does
-        pass
+    if host_up:
+        try:
+            cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id,
+                           caller=caller.as_dict(), request_id=req.context.request_id)
+            return empty_response(204)
+        except rpc.NoSuchTopic:  # in-process: no manager for this host any more
+            pass
+    # Its nova-compute is down (or gone): the API deletes locally (Nova's _local_delete),
+    # cleaning up the volumes.
     server_volumes.local_cleanup(cloud, caller, server_id)
     instances.delete_instance_row(cloud, server_id, release_claim=True)
     return empty_response(204)
 
 
-_ACTIONS = {
-    "os-start": ("start", ("stopped",), "powering-on", "start_instance"),
-    "os-stop": ("stop", ("active", "error"), "powering-off", "stop_instance"),
-    "reboot": ("reboot", ("active", "stopped", "error"), "rebooting", "reboot_instance"),
-}
-
-
-def server_action(req: Request, server_id: str):
-    """202 for start/stop/reboot; 409 when the instance is in the wrong state."""
-    body = read_json(req)
-    if not isinstance(body, dict) or len(body) != 1:
-        raise exception.BadRequest("Malformed request body")
-    action, data = next(iter(body.items()))
-    if action == "os-resetState":
-        return _reset_state(req, server_id, data)
-    if action == "restore":
-        return _restore(req, server_id)
-    if action not in _ACTIONS:
-        if action in _UNSERVED_ACTIONS:
-            # Nova knows these: a missing server is a 404 before anything else.
-            with req.app.cloud.db.reader() as s:
-                instances.get(s, req.context, server_id)
-        raise exception.BadRequest(f"There is no such action: {action}")
-    method, states, task, rpc_method = _ACTIONS[action]
-    kwargs: dict[str, Any] = {}
-    if action == "reboot":
-        kind = data.get("type") if isinstance(data, dict) else None
-        if not isinstance(kind, str) or kind.upper() not in ("SOFT", "HARD"):
-            raise exception.ValidationError(field="reboot.type", value=kind,
-                                            detail=f"{kind!r} is not one of ['HARD', 'Hard', "
-                                                   "'hard', 'SOFT', 'Soft', 'soft']")
-        kwargs["reboot_type"] = kind.upper()
-        if kind.upper() == "HARD":
-            task = "rebooting_hard"
-    cloud = req.app.cloud
-    with cloud.db.writer() as s:
-        inst = instances.get(s, req.context, server_id)
-        common.authorize(req, f"os_compute_api:servers:{method}",
-                         {"project_id": inst.project_id})
-        _check_locked(req, inst)
-        if inst.vm_state not in states or inst.task_state is not None or not inst.host:
-            attr, state = ("task_state", inst.task_state) if inst.task_state is not None \
-                and inst.vm_state in states else ("vm_state", inst.vm_state)
-            raise exception.Conflict(
-                f"Cannot '{method}' instance {server_id} while it is in {attr} {state}")
-        inst.task_state = task
-        inst.updated_at = utcnow()
-        host = inst.host
-    cloud.rpc.cast(f"compute.{host}", rpc_method, instance_uuid=server_id, **kwargs)
-    return empty_response(202)
-
-
-# Nova server actions stackling does not serve (yet): unknown to our table, known to Nova.
-_UNSERVED_ACTIONS = frozenset((
-    "addFixedIp", "addFloatingIp", "addSecurityGroup", "changePassword", "confirmResize",
-    "createBackup", "createImage", "evacuate", "forceDelete", "injectNetworkInfo", "lock",
-    "migrate", "os-getConsoleOutput", "os-getRDPConsole", "os-getSerialConsole",
-    "os-getSPICEConsole", "os-getVNCConsole", "os-migrateLive", "pause", "rebuild",
-    "removeFixedIp", "removeFloatingIp", "removeSecurityGroup", "rescue", "resetNetwork",
-    "resize", "resume", "revertResize", "shelve", "shelveOffload", "suspend",
-    "trigger_crash_dump", "unlock", "unpause", "unrescue", "unshelve"))
-
-_RESET_STATES = {"active": "active", "error": "error"}
-
-
-def _reset_state(req: Request, server_id: str, data: Any):
-    """os-resetState (admin): vm_state active or error, task_state cleared; 202."""
-    if not isinstance(data, dict) or "state" not in data:
-        raise exception.ValidationError(field="os-resetState", value=data,
-                                        detail="'state' is a required property")
-    common.reject_extra("os-resetState", data, {"state"})
-    state = data["state"]
-    if not isinstance(state, str) or state not in _RESET_STATES:
-        raise exception.ValidationError(field="os-resetState/state", value=state,
-                                        detail=f"{state!r} is not one of ['active', 'error']")
-    with req.app.cloud.db.writer() as s:
-        inst = instances.get(s, req.context, server_id)
-        common.authorize(req, "os_compute_api:os-admin-actions:reset_state",
-                         {"project_id": inst.project_id})
-        inst.vm_state = _RESET_STATES[state]
-        inst.task_state = None
-        inst.updated_at = utcnow()
-    return empty_response(202)
-
-
-def _restore(req: Request, server_id: str):
-    """restore (os-deferred-delete): only a soft-deleted server; stackling deletes at once
-    (reclaim_instance_interval = 0), so every server present answers 409 as Nova does."""
-    with req.app.cloud.db.writer() as s:
-        inst = instances.get(s, req.context, server_id)
-        common.authorize(req, "os_compute_api:os-deferred-delete:restore",
-                         {"project_id": inst.project_id})
-        if inst.vm_state != "soft-delete":
-            raise exception.Conflict(f"Cannot 'restore' instance {server_id} while it is "
-                                     f"in vm_state {inst.vm_state}")
-        inst.vm_state, inst.task_state = "active", None
-        inst.updated_at = utcnow()
-    return empty_response(202)
 
 
 # -- metadata --------------------------------------------------------------------------
@@ -699,6 +638,9 @@ def _meta(req: Request, server_id: str, rule: str, update=None):
                          {"project_id": inst.project_id})
         if update is not None:
             update(inst)
+            if rule != "delete":      # Nova checks the merged metadata against the quota
+                quotas.check_metadata(s, common.conf(req), inst.project_id,
+                                      len(inst.metadata_items))
             inst.updated_at = utcnow()
             s.flush()
         return {m.key: m.value for m in inst.metadata_items}

@@ -14,19 +14,25 @@ from stackling.compute.api import common
 from stackling.web.microversion import Version
 
 # nova/api/openstack/common.py _STATE_MAP: vm_state → {task_state: status}
+_REBOOT = {"rebooting": "REBOOT", "reboot_pending": "REBOOT", "reboot_started": "REBOOT",
+           "rebooting_hard": "HARD_REBOOT", "reboot_pending_hard": "HARD_REBOOT",
+           "reboot_started_hard": "HARD_REBOOT"}
+_REBUILD = {"rebuilding": "REBUILD", "rebuild_block_device_mapping": "REBUILD",
+            "rebuild_spawning": "REBUILD"}
+_RESIZE = {t: "RESIZE" for t in ("resize_prep", "resize_migrating", "resize_migrated",
+                                 "resize_finish")}
 _STATE_MAP = {
-    "active": {"default": "ACTIVE", "rebooting": "REBOOT", "reboot_pending": "REBOOT",
-               "reboot_started": "REBOOT", "rebooting_hard": "HARD_REBOOT",
-               "reboot_pending_hard": "HARD_REBOOT", "reboot_started_hard": "HARD_REBOOT",
-               "rebuilding": "REBUILD", "migrating": "MIGRATING",
-               "resize_prep": "RESIZE"},
+    "active": {"default": "ACTIVE", **_REBOOT, "updating_password": "PASSWORD", **_REBUILD,
+               "migrating": "MIGRATING", **_RESIZE},
     "building": {"default": "BUILD"},
-    "stopped": {"default": "SHUTOFF", "resize_prep": "RESIZE"},
-    "error": {"default": "ERROR", "rebuilding": "REBUILD"},
+    "stopped": {"default": "SHUTOFF", **_RESIZE, **_REBUILD},
+    "resized": {"default": "VERIFY_RESIZE", "resize_reverting": "REVERT_RESIZE"},
+    "paused": {"default": "PAUSED", "migrating": "MIGRATING"},
+    "suspended": {"default": "SUSPENDED"},
+    "rescued": {"default": "RESCUE"},
+    "error": {"default": "ERROR", **_REBUILD},
     "deleted": {"default": "DELETED"},
     "soft-delete": {"default": "SOFT_DELETED"},
-    "paused": {"default": "PAUSED"},
-    "suspended": {"default": "SUSPENDED"},
     "shelved": {"default": "SHELVED"},
     "shelved_offloaded": {"default": "SHELVED_OFFLOADED"},
 }
@@ -36,7 +42,8 @@ STATUS_TO_VM = {"ACTIVE": "active", "BUILD": "building", "SHUTOFF": "stopped",
                 "ERROR": "error", "DELETED": "deleted", "REBOOT": "active",
                 "HARD_REBOOT": "active", "PAUSED": "paused", "SUSPENDED": "suspended",
                 "SHELVED": "shelved", "SHELVED_OFFLOADED": "shelved_offloaded",
-                "SOFT_DELETED": "soft-delete"}
+                "SOFT_DELETED": "soft-delete", "RESCUE": "rescued",
+                "VERIFY_RESIZE": "resized", "PASSWORD": "active"}
 
 PROGRESS_STATUSES = ("ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING")
 
@@ -85,6 +92,8 @@ class ServerData:
     host_disabled: bool = False
     deleted: bool = False
     volumes: list = field(default_factory=list)   # (volume id, delete_on_termination)
+    addresses: dict = field(default_factory=dict)  # neutron.addresses(), {} while building
+    security_groups: list = field(default_factory=list)  # neutron.security_groups()
 
 
 def host_id(project_id: str, host: str | None) -> str:
@@ -139,8 +148,12 @@ def host_status(d: ServerData) -> str:
 
 def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admin: bool,
          show_host_status: bool = False, show_extra_specs: bool = False,
-         reduced: bool = False) -> dict:
-    """GET /servers/{id} and each /servers/detail item; ``reduced`` is PUT before 2.75."""
+         reduced: bool = False, show_server_groups: bool = True) -> dict:
+    """GET /servers/{id} and each /servers/detail item; ``reduced`` is PUT before 2.75.
+
+    ``server_groups`` (2.71) is in show, update and rebuild only: Nova leaves it out of
+    /servers/detail (``show_server_groups`` is False there).
+    """
     status = status_from_state(d.vm_state, d.task_state)
     server: dict[str, Any] = {
         "id": d.uuid, "name": d.name, "status": status, "tenant_id": d.project_id,
@@ -150,7 +163,7 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
         "flavor": _flavor_view(d, version, base, project_id, show_extra_specs),
         "created": common.zulu(d.created_at), "updated": common.zulu(d.updated_at or
                                                                       d.created_at),
-        "addresses": {}, "accessIPv4": d.access_ip_v4 or "", "accessIPv6": d.access_ip_v6 or "",
+        "addresses": d.addresses, "accessIPv4": d.access_ip_v4 or "", "accessIPv6": d.access_ip_v6 or "",
         "links": links(base, project_id, d.uuid), "OS-DCF:diskConfig": "MANUAL",
     }
     if status in PROGRESS_STATUSES:
@@ -163,7 +176,7 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
         server["tags"] = list(d.tags)
     if version.matches("2.63"):
         server["trusted_image_certificates"] = None
-    if version.matches("2.71"):
+    if show_server_groups and version.matches("2.71"):
         group = d.scheduler_hints.get("group")
         server["server_groups"] = [group] if group else []
     if version.matches("2.73"):
@@ -189,7 +202,8 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
     server["os-extended-volumes:volumes_attached"] = [
         {"id": vid, "delete_on_termination": dot} if version.matches("2.3") else {"id": vid}
         for vid, dot in d.volumes]
-    server["security_groups"] = [{"name": "default"}]
+    if d.security_groups:                  # Nova adds the key only for a server with ports
+        server["security_groups"] = d.security_groups
     if is_admin:
         server["OS-EXT-SRV-ATTR:host"] = d.host
         server["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{d.id:08x}"

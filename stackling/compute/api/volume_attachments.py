@@ -2,8 +2,8 @@
 
 Attach: the API checks the volume (404, already attached, cross-AZ), reserves a device
 name and a Cinder attachment (``reserved``) and casts ``attach_volume`` to the host,
-which connects it (``attaching`` → ``in-use``). 200 with the attachment before 2.101
-(stackling's maximum is 2.100, so always). Detach: ``os-begin_detaching``
+which connects it (``attaching`` → ``in-use``). 200 with the attachment before 2.101,
+202 without a body from 2.101. Swap (PUT) answers as Nova. Detach: ``os-begin_detaching``
 (``detaching``), then the host deletes the attachment (``available``). 202.
 """
 
@@ -13,13 +13,14 @@ import re
 
 from sqlalchemy import select
 
-from stackling import exception
+from stackling import exception, policy
 from stackling.compute import block_device as bd
 from stackling.compute import cinder as volume_api
 from stackling.compute import volume_zones
-from stackling.compute.api import common
+from stackling.compute.api import common, schemas
 from stackling.compute.objects import instance as instances
 from stackling.db.models_compute import BlockDeviceMapping, Instance
+from stackling.web import validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 ALLOWED_STATES = ("active", "paused", "stopped", "resized", "soft-delete", "shelved",
@@ -111,8 +112,9 @@ def _body(req: Request) -> dict:
     return data
 
 
+@validation.schema(schemas.VOLUME_ATTACHMENT_CREATE)
 def attach(req: Request, server_id: str):
-    """200 ``{"volumeAttachment": {...}}`` (2.101's 202 is above our maximum)."""
+    """200 ``{"volumeAttachment": {...}}``; from 2.101 a 202 without a body."""
     cloud = req.app.cloud
     data = _body(req)
     volume_id, device = data["volumeId"], data.get("device")
@@ -178,6 +180,8 @@ def attach(req: Request, server_id: str):
         out["id"] = volume_id
     cloud.rpc.cast(f"compute.{host}", "attach_volume", instance_uuid=server_id,
                    bdm_id=bdm_id, caller=caller.as_dict())
+    if req.version.matches("2.101"):
+        return empty_response(202)
     ordered = {k: out[k] for k in ("id", "serverId", "volumeId", "device", "tag",
                                    "delete_on_termination") if k in out}
     return json_response({"volumeAttachment": ordered})
@@ -211,3 +215,93 @@ def detach(req: Request, server_id: str, volume_id: str):
     cloud.rpc.cast(f"compute.{inst.host}", "detach_volume", instance_uuid=server_id,
                    bdm_id=bdm_id, caller=caller.as_dict())
     return empty_response(202)
+
+
+policy.register({POLICY + "swap": "role:admin or role:service"})
+
+
+def _update_body(req: Request) -> dict:
+    """update (volumeId only) before 2.85; update_v285 adds the GET response's fields."""
+    data = common.body_key(read_json(req), "volumeAttachment")
+    allowed = {"volumeId"}
+    if req.version.matches("2.85"):
+        allowed |= {"device", "tag", "delete_on_termination", "serverId", "id"}
+    common.reject_extra("volumeAttachment", data, allowed)
+    if "volumeId" not in data:
+        raise exception.ValidationError(field="volumeAttachment", value=data,
+                                        detail="'volumeId' is a required property")
+    vid = data["volumeId"]
+    if not isinstance(vid, str) or not re.fullmatch(r"[0-9a-fA-F-]{32,36}", vid):
+        raise exception.ValidationError(field="volumeAttachment/volumeId", value=vid,
+                                        detail=f"{vid!r} is not a 'uuid'")
+    return data
+
+
+def update_attachment(req: Request, server_id: str, volume_id: str):
+    """PUT: swap to ``volumeId`` (always before 2.85), else update delete_on_termination.
+
+    Nova only swaps for Cinder, during a volume migration or retype; stackling's Cinder
+    migrates no attached volume, so every swap ends in one of Nova's refusals.
+    """
+    data = _update_body(req)
+    with req.app.cloud.db.reader() as s:
+        inst = instances.get(s, req.context, server_id)
+    only_swap = not req.version.matches("2.85")
+    swap = only_swap or data["volumeId"] != volume_id
+    if swap:
+        common.authorize(req, POLICY + "swap", {})
+    else:
+        common.authorize(req, POLICY + "update", {"project_id": inst.project_id})
+    if not only_swap:
+        _update_regular(req, server_id, volume_id, data)
+    if swap:
+        _swap(req, server_id, volume_id, data["volumeId"])
+    return empty_response(202)
+
+
+def _update_regular(req: Request, server_id: str, volume_id: str, data: dict) -> None:
+    with req.app.cloud.db.writer() as s:
+        row = next((b for b in _volume_bdms(s, server_id) if b.volume_id == volume_id), None)
+        if row is None:
+            raise _bdm_not_found(volume_id)
+        for key, current in (("id", volume_id), ("serverId", server_id),
+                             ("device", row.device_name), ("tag", row.tag)):
+            if key in data and data[key] != current:
+                raise exception.BadRequest(f"The {key} property is not mutable")
+        if "delete_on_termination" in data:
+            row.delete_on_termination = _strict_bool(data["delete_on_termination"])
+
+
+def _strict_bool(value) -> bool:
+    """oslo's bool_from_string(strict=True) behind Nova's ``boolean`` parameter type."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "t", "true", "on", "y", "yes"):
+        return True
+    if text in ("0", "f", "false", "off", "n", "no"):
+        return False
+    raise exception.ValidationError(field="volumeAttachment/delete_on_termination",
+                                    value=value, detail=f"{value!r} is not a 'boolean'")
+
+
+def _bdm_not_found(volume_id: str) -> exception.NotFound:
+    return exception.NotFound(f"No volume Block Device Mapping with id {volume_id}.")
+
+
+def _swap(req: Request, server_id: str, old_id: str, new_id: str) -> None:
+    """VolumeAttachmentController._update_volume_swap, in Nova's order of checks."""
+    cinder = volume_api.CinderAPI(req.app.cloud, volume_api.Caller.from_context(req.context))
+    old = cinder.get(old_id)                      # 404 Volume <id> could not be found.
+    if not old.get("migration_status"):
+        raise exception.Conflict(f"volume {old_id} is not migrating; this API should only "
+                                 "be called by Cinder")
+    try:
+        cinder.get(new_id)
+    except volume_api.VolumeNotFound as err:      # in the body, not the URI: 400
+        raise exception.BadRequest(err.message) from None
+    with req.app.cloud.db.reader() as s:
+        if not any(b.volume_id == old_id for b in _volume_bdms(s, server_id)):
+            raise _bdm_not_found(old_id)
+    raise exception.Conflict("stackling does not swap volumes: its Cinder migrates no "
+                             "attached volume (doc/api-versions.md)")

@@ -11,7 +11,11 @@ import threading
 from typing import Protocol
 
 # nova/compute/power_state.py
-from stackling.compute.power_state import NOSTATE, RUNNING, SHUTDOWN  # noqa: F401
+from stackling.compute.power_state import NOSTATE, PAUSED, RUNNING, SHUTDOWN, SUSPENDED
+
+# nova/compute/power_state.py STATE_MAP
+_POWER_NAMES = {NOSTATE: "pending", RUNNING: "running", PAUSED: "paused",
+                SHUTDOWN: "shutdown", SUSPENDED: "suspended"}
 
 
 class ComputeDriver(Protocol):
@@ -21,6 +25,16 @@ class ComputeDriver(Protocol):
     def power_on(self, instance: dict) -> None: ...
     def reboot(self, instance: dict, reboot_type: str) -> None: ...
     def get_power_state(self, instance: dict) -> int: ...
+    def pause(self, instance: dict) -> None: ...
+    def unpause(self, instance: dict) -> None: ...
+    def suspend(self, instance: dict) -> None: ...
+    def resume(self, instance: dict) -> None: ...
+    def rescue(self, instance: dict, admin_password: str) -> None: ...
+    def unrescue(self, instance: dict) -> None: ...
+    def set_admin_password(self, instance: dict, new_pass: str) -> None: ...
+    def trigger_crash_dump(self, instance: dict) -> None: ...
+    def get_console_output(self, instance: dict) -> str: ...
+    def get_diagnostics(self, instance: dict) -> dict: ...
     def list_instances(self) -> list[str]: ...
     def get_available_resource(self) -> dict: ...
 
@@ -38,7 +52,8 @@ class FakeDriver:
         with self._lock:
             self._instances[instance["uuid"]] = {
                 "state": RUNNING, "vcpus": instance["vcpus"],
-                "memory_mb": instance["memory_mb"], "disk_gb": instance["root_gb"]}
+                "memory_mb": instance["memory_mb"], "disk_gb": instance["root_gb"],
+                "console": [f"[fake] {instance['uuid']} booted on {self.host}\n"]}
 
     def destroy(self, instance: dict) -> None:
         with self._lock:
@@ -49,6 +64,7 @@ class FakeDriver:
             if instance["uuid"] not in self._instances:
                 raise RuntimeError(f"Instance {instance['uuid']} not found on {self.host}")
             self._instances[instance["uuid"]]["state"] = state
+            self._log(instance, f"[fake] power state {_POWER_NAMES.get(state, state)}")
 
     def power_off(self, instance: dict) -> None:
         self._set(instance, SHUTDOWN)
@@ -58,6 +74,61 @@ class FakeDriver:
 
     def reboot(self, instance: dict, reboot_type: str) -> None:
         self._set(instance, RUNNING)
+
+    def pause(self, instance: dict) -> None:
+        self._set(instance, PAUSED)
+
+    def unpause(self, instance: dict) -> None:
+        self._set(instance, RUNNING)
+
+    def suspend(self, instance: dict) -> None:
+        self._set(instance, SUSPENDED)
+
+    def resume(self, instance: dict) -> None:
+        self._set(instance, RUNNING)
+
+    def rescue(self, instance: dict, admin_password: str) -> None:
+        self._set(instance, RUNNING)
+
+    def unrescue(self, instance: dict) -> None:
+        self._set(instance, RUNNING)
+
+    def set_admin_password(self, instance: dict, new_pass: str) -> None:
+        self._set(instance, self.get_power_state(instance))
+
+    def trigger_crash_dump(self, instance: dict) -> None:
+        self._set(instance, self.get_power_state(instance))
+
+    def get_console_output(self, instance: dict) -> str:
+        """What a serial console shows of a fake guest: the boot and every state change."""
+        with self._lock:
+            if instance["uuid"] not in self._instances:
+                raise RuntimeError(f"Instance {instance['uuid']} not found on {self.host}")
+            return "".join(self._instances[instance["uuid"]].setdefault("console", []))
+
+    def _log(self, instance: dict, line: str) -> None:
+        rec = self._instances.get(instance["uuid"])
+        if rec is not None:
+            rec.setdefault("console", []).append(line + "\n")
+
+    def get_diagnostics(self, instance: dict) -> dict:
+        """nova/virt/diagnostics.py Diagnostics, with a fake guest's numbers."""
+        with self._lock:
+            rec = self._instances.get(instance["uuid"])
+            if rec is None:
+                raise RuntimeError(f"Instance {instance['uuid']} not found on {self.host}")
+            vcpus, memory = rec["vcpus"], rec["memory_mb"]
+        return {"state": _POWER_NAMES.get(self.get_power_state(instance), "pending"),
+                "driver": "fake", "hypervisor": "fake", "hypervisor_os": "fake-os",
+                "uptime": 46664, "config_drive": False, "num_cpus": vcpus, "num_nics": 0,
+                "num_disks": 1,
+                "cpu_details": [{"id": i, "time": 17300000000, "utilisation": 15}
+                                for i in range(vcpus)],
+                "nic_details": [],
+                "disk_details": [{"read_bytes": 262144, "read_requests": 112,
+                                  "write_bytes": 5778432, "write_requests": 488,
+                                  "errors_count": 1}],
+                "memory_details": {"maximum": memory, "used": 0}}
 
     def get_power_state(self, instance: dict) -> int:
         with self._lock:

@@ -15,12 +15,14 @@ import traceback
 import weakref
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from stackling import exception
 from stackling.compute import cinder as volume_api
 from stackling.compute import volume_zones
 from stackling.compute.host import driver as virt
 from stackling.compute.host import volumes as volume_attach
-from stackling.compute.objects import bdm
+from stackling.compute.objects import bdm, instance_action, migration
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
 from stackling.db.models import utcnow
@@ -62,6 +64,14 @@ class InstanceLocks:
             return lock
 
 
+class BuildFailed(Exception):
+    """The build failed: the server goes to ERROR with this message and details."""
+
+    def __init__(self, message: str, details: str) -> None:
+        super().__init__(message)
+        self.message, self.details = message, details
+
+
 class ComputeManager:
     """The ``compute.<host>`` topic."""
 
@@ -76,19 +86,35 @@ class ComputeManager:
             inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
             return None if inst is None or inst.deleted else instances.instance_dict(inst)
 
-    def _finish(self, instance_uuid: str, expected_task_state, **values) -> None:
-        """End a power action, unless the instance was deleted (or reset) meanwhile."""
+    def _finish(self, instance_uuid: str, **values) -> None:
+        """End an action with a compare-and-swap on the task state it found, so that a
+        delete (``deleting``) that came meanwhile is never overwritten."""
+        with self.cloud.db.reader() as s:
+            task = s.scalar(select(Instance.task_state).where(Instance.uuid == instance_uuid,
+                                                              Instance.deleted == 0))
+        if task == "deleting":
+            return
         try:
-            instances.save(self.cloud, instance_uuid,
-                           expected_task_state=expected_task_state, **values)
+            instances.save(self.cloud, instance_uuid, expected_task_state=task, **values)
         except (instances.InstanceNotFound, instances.UnexpectedTaskState) as exc:
             LOG.info("Instance %s: %s", instance_uuid, exc)
 
     def build_and_run_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
         with self.locks.get(instance_uuid):
-            self._build_and_run(instance_uuid, caller)
+            try:
+                with instance_action.event(self.cloud, instance_uuid,
+                                           (caller or {}).get("request_id"),
+                                           "compute__do_build_and_run_instance", self.host):
+                    self._build_and_run(instance_uuid, caller)
+            except BuildFailed as failed:
+                # After the event closed, so that ERROR is never seen before the failed
+                # event.
+                instances.set_error(self.cloud, instance_uuid, failed.message,
+                                    failed.details, host=self.host)
 
     def _build_and_run(self, instance_uuid: str, caller: dict | None) -> None:
+        """Build; on failure the server goes to ERROR with its fault and BuildFailed says
+        so to the instance action's event."""
         inst = self._load(instance_uuid)
         if inst is None:
             return
@@ -149,9 +175,8 @@ class ComputeManager:
                                   inst["root_gb"])
                 row.host = row.node = None
         reason = exc.reason if isinstance(exc, BuildAbort) else str(exc)
-        instances.set_error(cloud, instance_uuid,
-                            f"Build of instance {instance_uuid} aborted: {reason}",
-                            details, host=self.host)
+        raise BuildFailed(f"Build of instance {instance_uuid} aborted: {reason}",
+                          details) from exc
 
     def _volume_job(self, instance_uuid: str, bdm_id: int, caller: dict):
         """(cloud, Cinder client, the BDM, release mode) for an attach or detach; BDM None
@@ -200,37 +225,264 @@ class ComputeManager:
             return
         bdm.destroy(cloud, bdm_id)
 
-    def start_instance(self, instance_uuid: str) -> None:
+    def _transition(self, instance_uuid: str, request_id: str | None, event: str,
+                    step, **end) -> None:
+        """Run one driver step inside its instance-action event; on success set ``end``
+        (vm_state, ...) with the power state the driver reports, on failure only clear the
+        task state, as Nova's ``reverts_task_state`` does."""
         inst = self._load(instance_uuid)
-        if inst is not None:
-            self.driver.power_on(inst)
-            self._finish(instance_uuid, "powering-on", vm_state="active", task_state=None,
-                         power_state=self.driver.get_power_state(inst))
+        if inst is None:
+            return
+        try:
+            with instance_action.event(self.cloud, instance_uuid, request_id, event,
+                                       self.host):
+                step(inst)
+        except Exception:
+            LOG.exception("%s failed for instance %s", event, instance_uuid)
+            self._finish(instance_uuid, task_state=None)
+            return
+        self._finish(instance_uuid, task_state=None,
+                     power_state=self.driver.get_power_state(inst), **end)
 
-    def stop_instance(self, instance_uuid: str) -> None:
+    def start_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_start_instance",
+                         self.driver.power_on, vm_state="active")
+
+    def stop_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_stop_instance",
+                         self.driver.power_off, vm_state="stopped")
+
+    def reboot_instance(self, instance_uuid: str, reboot_type: str,
+                        request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_reboot_instance",
+                         lambda inst: self.driver.reboot(inst, reboot_type), vm_state="active")
+
+    def pause_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_pause_instance",
+                         self.driver.pause, vm_state="paused")
+
+    def unpause_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_unpause_instance",
+                         self.driver.unpause, vm_state="active")
+
+    def suspend_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_suspend_instance",
+                         self.driver.suspend, vm_state="suspended")
+
+    def resume_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_resume_instance",
+                         self.driver.resume, vm_state="active")
+
+    def rescue_instance(self, instance_uuid: str, rescue_password: str,
+                        request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_rescue_instance",
+                         lambda inst: self.driver.rescue(inst, rescue_password),
+                         vm_state="rescued")
+
+    def unrescue_instance(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_unrescue_instance",
+                         self.driver.unrescue, vm_state="active")
+
+    def trigger_crash_dump(self, instance_uuid: str, request_id: str | None = None) -> None:
+        self._transition(instance_uuid, request_id, "compute_trigger_crash_dump",
+                         self.driver.trigger_crash_dump)
+
+    def set_admin_password(self, instance_uuid: str, new_pass: str,
+                           request_id: str | None = None) -> None:
+        """A synchronous call (the API waits): errors reach the caller."""
         inst = self._load(instance_uuid)
-        if inst is not None:
-            self.driver.power_off(inst)
-            self._finish(instance_uuid, "powering-off", vm_state="stopped", task_state=None,
-                         power_state=self.driver.get_power_state(inst))
+        if inst is None:
+            return
+        try:
+            with instance_action.event(self.cloud, instance_uuid, request_id,
+                                       "compute_set_admin_password", self.host):
+                self.driver.set_admin_password(inst, new_pass)
+        finally:
+            self._finish(instance_uuid, task_state=None)
 
-    def reboot_instance(self, instance_uuid: str, reboot_type: str) -> None:
+    def get_console_output(self, instance_uuid: str) -> str:
         inst = self._load(instance_uuid)
-        if inst is not None:
-            self.driver.reboot(inst, reboot_type)
-            self._finish(instance_uuid, ("rebooting", "rebooting_hard"), vm_state="active",
-                         task_state=None, power_state=self.driver.get_power_state(inst))
+        return "" if inst is None else self.driver.get_console_output(inst)
 
-    def terminate_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
+    def get_diagnostics(self, instance_uuid: str) -> dict:
+        inst = self._load(instance_uuid)
+        return {} if inst is None else self.driver.get_diagnostics(inst)
+
+    # -- moves: resize, cold and live migration (nova/compute/manager.py) ------------------
+
+    def _move(self, migration_id: int) -> tuple[dict, dict] | None:
+        """(the migration's fields, the instance dict) or None when either is gone."""
+        with self.cloud.db.reader() as s:
+            mig = migration.get(s, migration_id)
+            inst = instances.by_uuid(s, mig.instance_uuid) if mig is not None else None
+            if mig is None or inst is None or inst.deleted:
+                return None
+            fields = {k: getattr(mig, k) for k in (
+                "id", "instance_uuid", "source_compute", "source_node", "dest_compute",
+                "dest_node", "old_flavor", "new_flavor", "old_vm_state", "migration_type")}
+            return fields, instances.instance_dict(inst)
+
+    def _sized(self, inst: dict, flavor: dict) -> dict:
+        vcpus, ram, disk = migration.sized(flavor)
+        return {**inst, "vcpus": vcpus, "memory_mb": ram, "root_gb": disk}
+
+    def _zone(self) -> str:
+        with self.cloud.db.reader() as s:
+            return az.zone_of_host(s, self.cloud.config.nova, self.host)
+
+    def _spawn_as(self, inst: dict, flavor: dict, vm_state: str | None) -> int:
+        """Start the guest here; a server that was stopped stays powered off."""
+        guest = self._sized(inst, flavor)
+        self.driver.spawn(guest)
+        if vm_state == "stopped":
+            self.driver.power_off(guest)
+        return self.driver.get_power_state(guest)
+
+    def prep_resize(self, instance_uuid: str, migration_id: int,
+                    request_id: str | None = None) -> None:
+        """On the destination: the claim is the conductor's; hand over to the source."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, _ = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_prep_resize", self.host):
+            migration.set_status(self.cloud, migration_id, "pre-migrating")
+        self.cloud.rpc.cast(f"compute.{mig['source_compute']}", "resize_instance",
+                            instance_uuid=instance_uuid, migration_id=migration_id,
+                            request_id=request_id)
+
+    def resize_instance(self, instance_uuid: str, migration_id: int,
+                        request_id: str | None = None) -> None:
+        """On the source: power off and send the disk (the fake guest leaves this host)."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_resize_instance", self.host):
+            self._finish(instance_uuid, task_state="resize_migrating")
+            migration.set_status(self.cloud, migration_id, "migrating")
+            self.driver.destroy(inst)
+            self._finish(instance_uuid, task_state="resize_migrated")
+            migration.set_status(self.cloud, migration_id, "post-migrating")
+        self.cloud.rpc.cast(f"compute.{mig['dest_compute']}", "finish_resize",
+                            instance_uuid=instance_uuid, migration_id=migration_id,
+                            request_id=request_id)
+
+    def finish_resize(self, instance_uuid: str, migration_id: int,
+                      request_id: str | None = None) -> None:
+        """On the destination: the guest runs here with the new flavor; VERIFY_RESIZE."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_finish_resize", self.host):
+            self._finish(instance_uuid, task_state="resize_finish")
+            power = self._spawn_as(inst, mig["new_flavor"], mig["old_vm_state"])
+            migration.place(self.cloud, instance_uuid, self.host, mig["dest_node"],
+                            self._zone(), mig["new_flavor"], vm_state="resized",
+                            task_state=None, power_state=power)
+            migration.set_status(self.cloud, migration_id, "finished")
+
+    def confirm_resize(self, instance_uuid: str, migration_id: int,
+                       request_id: str | None = None) -> None:
+        """On the source: forget the old guest and give its claim back."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_confirm_resize", self.host):
+            migration.release_claim(self.cloud, mig["source_node"], mig["old_flavor"],
+                                    bool(inst.get("bfv")))
+            self._finish(instance_uuid, vm_state=mig["old_vm_state"] or "active",
+                         task_state=None)
+            migration.set_status(self.cloud, migration_id, "confirmed")
+
+    def revert_resize(self, instance_uuid: str, migration_id: int,
+                      request_id: str | None = None) -> None:
+        """On the destination: drop the new guest and its claim; the source takes over."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_revert_resize", self.host):
+            self.driver.destroy(inst)
+            migration.release_claim(self.cloud, mig["dest_node"], mig["new_flavor"],
+                                    bool(inst.get("bfv")))
+        self.cloud.rpc.cast(f"compute.{mig['source_compute']}", "finish_revert_resize",
+                            instance_uuid=instance_uuid, migration_id=migration_id,
+                            request_id=request_id)
+
+    def finish_revert_resize(self, instance_uuid: str, migration_id: int,
+                             request_id: str | None = None) -> None:
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_finish_revert_resize", self.host):
+            power = self._spawn_as(inst, mig["old_flavor"], mig["old_vm_state"])
+            migration.place(self.cloud, instance_uuid, self.host, mig["source_node"],
+                            self._zone(), mig["old_flavor"],
+                            vm_state=mig["old_vm_state"] or "active", task_state=None,
+                            power_state=power)
+            migration.set_status(self.cloud, migration_id, "reverted")
+
+    def live_migration(self, instance_uuid: str, migration_id: int,
+                       request_id: str | None = None) -> None:
+        """On the source: the guest leaves, its claim here is given back."""
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_live_migration", self.host):
+            self.driver.destroy(inst)
+            migration.release_claim(self.cloud, mig["source_node"], mig["old_flavor"],
+                                    bool(inst.get("bfv")))
+        self.cloud.rpc.cast(f"compute.{mig['dest_compute']}",
+                            "post_live_migration_at_destination",
+                            instance_uuid=instance_uuid, migration_id=migration_id,
+                            request_id=request_id)
+
+    def post_live_migration_at_destination(self, instance_uuid: str, migration_id: int,
+                                           request_id: str | None = None) -> None:
+        move = self._move(migration_id)
+        if move is None:
+            return
+        mig, inst = move
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_post_live_migration_at_destination", self.host):
+            guest = self._sized(inst, mig["old_flavor"])
+            self.driver.spawn(guest)
+            if mig["old_vm_state"] == "paused":
+                self.driver.pause(guest)
+            migration.place(self.cloud, instance_uuid, self.host, mig["dest_node"],
+                            self._zone(), vm_state=mig["old_vm_state"] or "active",
+                            task_state=None, power_state=self.driver.get_power_state(guest))
+            migration.set_status(self.cloud, migration_id, "completed")
+
+    def terminate_instance(self, instance_uuid: str, caller: dict | None = None,
+                           request_id: str | None = None) -> None:
         with self.locks.get(instance_uuid):   # after a build under way, as in Nova
-            self._terminate(instance_uuid, caller)
+            self._terminate_locked(instance_uuid, caller, request_id)
 
-    def _terminate(self, instance_uuid: str, caller: dict | None) -> None:
+    def _terminate_locked(self, instance_uuid: str, caller: dict | None,
+                          request_id: str | None) -> None:
         with self.cloud.db.reader() as s:
             row = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
             inst = None if row is None else instances.instance_dict(row)
         if inst is None:
             return
+        with instance_action.event(self.cloud, instance_uuid, request_id,
+                                   "compute_terminate_instance", self.host):
+            self._terminate(instance_uuid, inst, caller)
+
+    def _terminate(self, instance_uuid: str, inst: dict, caller: dict | None) -> None:
         self.driver.destroy(inst)
         if caller:
             # _shutdown_instance + _cleanup_volumes: detach everything, delete DOT volumes.

@@ -35,7 +35,8 @@ def claimed_disk(inst: Instance) -> int:
 def instance_dict(inst: Instance) -> dict:
     return {"uuid": inst.uuid, "vcpus": inst.vcpus, "memory_mb": inst.memory_mb,
             "root_gb": claimed_disk(inst), "host": inst.host, "node": inst.node,
-            "availability_zone": inst.availability_zone, "requested_az": inst.requested_az}
+            "availability_zone": inst.availability_zone, "requested_az": inst.requested_az,
+            "bfv": bool((inst.scheduler_hints or {}).get("_is_bfv"))}
 
 
 def claim(cloud: Cloud, node: str, vcpus: int, memory_mb: int, disk_gb: int) -> bool:
@@ -65,6 +66,20 @@ def release(s, node: str | None, vcpus: int, memory_mb: int, disk_gb: int) -> No
         vcpus_used=n.vcpus_used - vcpus, memory_mb_used=n.memory_mb_used - memory_mb,
         local_gb_used=n.local_gb_used - disk_gb, running_vms=n.running_vms - 1,
         updated_at=utcnow()))
+
+
+def add_fault(cloud: Cloud, instance_uuid: str, message: str, details: str,
+              code: int = 500, host: str | None = None, **values) -> None:
+    """A fault on a server that keeps its state (e.g. a move that found no host);
+    ``values`` are set on the instance in the same transaction."""
+    with cloud.db.writer() as s:
+        inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+        if inst is None or inst.deleted:
+            return
+        for key, value in values.items():
+            setattr(inst, key, value)
+        s.add(InstanceFault(instance_uuid=instance_uuid, code=code, message=message[:255],
+                            details=details, host=host))
 
 
 def set_error(cloud: Cloud, instance_uuid: str, message: str, details: str,
@@ -99,6 +114,12 @@ def delete_instance_row(cloud: Cloud, instance_uuid: str, release_claim: bool) -
 
 class InstanceNotFound(exception.NotFound):
     msg_fmt = "Instance %(instance_id)s could not be found."
+
+
+def by_uuid(s, instance_uuid: str) -> Instance | None:
+    """The instance row, deleted or not (workers check ``deleted`` themselves)."""
+    return s.scalar(select(Instance).where(Instance.uuid == instance_uuid)
+                    .order_by(Instance.deleted))
 
 
 def get(s, ctx: RequestContext, server_id: str) -> Instance:

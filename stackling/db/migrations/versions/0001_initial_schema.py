@@ -2,11 +2,11 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 23:12:22.861144
+Create Date: 2026-12-01 08:29:24.906421
 """
 
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 revision = '0001'
@@ -105,6 +105,8 @@ def upgrade() -> None:
     sa.Column('launch_index', sa.Integer(), nullable=False),
     sa.Column('locked', sa.Boolean(), nullable=False),
     sa.Column('locked_reason', sa.String(length=255), nullable=True),
+    sa.Column('locked_by', sa.String(length=8), nullable=True),
+    sa.Column('password', sa.Text(), nullable=True),
     sa.Column('tags', sa.JSON(), nullable=False),
     sa.Column('requested_az', sa.String(length=255), nullable=True),
     sa.Column('scheduler_hints', sa.JSON(), nullable=False),
@@ -121,6 +123,23 @@ def upgrade() -> None:
         batch_op.create_index('ix_compute_instance_host', ['host', 'deleted'], unique=False)
         batch_op.create_index('ix_compute_instance_project', ['project_id', 'deleted'], unique=False)
 
+    op.create_table('compute_instance_action',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('action', sa.String(length=255), nullable=False),
+    sa.Column('instance_uuid', sa.String(length=36), nullable=False),
+    sa.Column('request_id', sa.String(length=255), nullable=False),
+    sa.Column('user_id', sa.String(length=255), nullable=True),
+    sa.Column('project_id', sa.String(length=255), nullable=True),
+    sa.Column('start_time', sa.DateTime(), nullable=False),
+    sa.Column('finish_time', sa.DateTime(), nullable=True),
+    sa.Column('message', sa.String(length=255), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('compute_instance_action', schema=None) as batch_op:
+        batch_op.create_index('ix_compute_instance_action_instance', ['instance_uuid', 'request_id'], unique=False)
+
     op.create_table('compute_instance_fault',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('instance_uuid', sa.String(length=36), nullable=False),
@@ -133,6 +152,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_compute_instance_fault_instance_uuid'), ['instance_uuid'], unique=False)
+
+    op.create_table('compute_migration',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('uuid', sa.String(length=36), nullable=False),
+    sa.Column('instance_uuid', sa.String(length=36), nullable=False),
+    sa.Column('migration_type', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=False),
+    sa.Column('source_compute', sa.String(length=255), nullable=True),
+    sa.Column('source_node', sa.String(length=255), nullable=True),
+    sa.Column('dest_compute', sa.String(length=255), nullable=True),
+    sa.Column('dest_node', sa.String(length=255), nullable=True),
+    sa.Column('dest_host', sa.String(length=255), nullable=True),
+    sa.Column('old_flavor', sa.JSON(), nullable=False),
+    sa.Column('new_flavor', sa.JSON(), nullable=False),
+    sa.Column('old_vm_state', sa.String(length=32), nullable=True),
+    sa.Column('user_id', sa.String(length=255), nullable=True),
+    sa.Column('project_id', sa.String(length=255), nullable=True),
+    sa.Column('hidden', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('uuid')
+    )
+    with op.batch_alter_table('compute_migration', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compute_migration_instance_uuid'), ['instance_uuid'], unique=False)
 
     op.create_table('compute_node',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -510,6 +554,24 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('flavor_id', 'project_id')
     )
+    op.create_table('compute_instance_action_event',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('action_id', sa.Integer(), nullable=False),
+    sa.Column('event', sa.String(length=255), nullable=False),
+    sa.Column('start_time', sa.DateTime(), nullable=False),
+    sa.Column('finish_time', sa.DateTime(), nullable=True),
+    sa.Column('result', sa.String(length=255), nullable=True),
+    sa.Column('traceback', sa.Text(), nullable=True),
+    sa.Column('details', sa.Text(), nullable=True),
+    sa.Column('host', sa.String(length=255), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['action_id'], ['compute_instance_action.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('compute_instance_action_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_compute_instance_action_event_action_id'), ['action_id'], unique=False)
+
     op.create_table('compute_instance_metadata',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=False),
@@ -656,6 +718,10 @@ def downgrade() -> None:
     op.drop_table('identity_endpoint')
     op.drop_table('identity_assignment')
     op.drop_table('compute_instance_metadata')
+    with op.batch_alter_table('compute_instance_action_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compute_instance_action_event_action_id'))
+
+    op.drop_table('compute_instance_action_event')
     op.drop_table('compute_flavor_project')
     op.drop_table('compute_flavor_extra_spec')
     with op.batch_alter_table('compute_aggregate_metadata', schema=None) as batch_op:
@@ -729,10 +795,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_compute_node_host'))
 
     op.drop_table('compute_node')
+    with op.batch_alter_table('compute_migration', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_compute_migration_instance_uuid'))
+
+    op.drop_table('compute_migration')
     with op.batch_alter_table('compute_instance_fault', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_compute_instance_fault_instance_uuid'))
 
     op.drop_table('compute_instance_fault')
+    with op.batch_alter_table('compute_instance_action', schema=None) as batch_op:
+        batch_op.drop_index('ix_compute_instance_action_instance')
+
+    op.drop_table('compute_instance_action')
     with op.batch_alter_table('compute_instance', schema=None) as batch_op:
         batch_op.drop_index('ix_compute_instance_project')
         batch_op.drop_index('ix_compute_instance_host')
