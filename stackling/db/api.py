@@ -62,8 +62,8 @@ def retry_on_deadlock(fn: F) -> F:
     ``wrap_db_retry(retry_on_deadlock=True)`` does: a few attempts, growing jittered waits.
     The wrapped function must open (and so redo) its own transaction."""
     return tenacity.retry(retry=tenacity.retry_if_exception(is_retriable),
-                          stop=tenacity.stop_after_attempt(10),
-                          wait=tenacity.wait_random_exponential(multiplier=0.01, max=0.5),
+                          stop=tenacity.stop_after_attempt(20),
+                          wait=tenacity.wait_random_exponential(multiplier=0.02, max=1.0),
                           reraise=True)(fn)
 
 

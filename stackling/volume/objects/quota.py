@@ -116,8 +116,12 @@ def _raise_over(over: list[str], deltas: dict[str, int], lim: dict[str, int],
 def ensure_usages(s: Session, project_id: str, resources) -> None:
     """Create the missing usage rows; a row another transaction inserts meanwhile is kept
     (insert-if-missing, never a duplicate-key error)."""
+    # Only the missing ones: an upsert of rows that exist takes gap locks on MariaDB that
+    # make concurrent reservations deadlock.
+    have = set(s.scalars(select(QuotaUsage.resource).where(
+        QuotaUsage.project_id == project_id, QuotaUsage.resource.in_(sorted(resources)))))
     rows = [{"project_id": project_id, "resource": r, "in_use": 0, "reserved": 0,
-             "created_at": utcnow()} for r in sorted(resources)]
+             "created_at": utcnow()} for r in sorted(set(resources) - have)]
     if not rows:
         return
     table = QuotaUsage.__table__
