@@ -17,7 +17,7 @@ import importlib
 import logging
 from types import ModuleType
 
-from stackling import conf, rpc, seams, servicegroup
+from stackling import conf, recovery, rpc, seams, servicegroup
 from stackling.conf.services import authtoken_configured
 from stackling.db.api import Database
 from stackling.notify import ChangeNotifier
@@ -194,6 +194,8 @@ class Cloud:
         for area in self.areas.values():
             if hasattr(area, "start"):
                 area.start(self)
+        # Repair what a hard stop left half-way, before the APIs serve (init_host).
+        recovery.recover(self)
         self.heartbeat.start()
 
     def serve(self) -> None:

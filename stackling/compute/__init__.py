@@ -88,3 +88,4 @@ def _seed_aggregate_hosts(cloud: Cloud, new_hosts: set[str]) -> None:
         for host in spec.hosts:
             if host in new_hosts and host not in agg["hosts"]:
                 aggregates.add_host(cloud, agg["id"], host)
+

@@ -203,17 +203,22 @@ class Conductor(MoveTasks):
             return
         release_mode = cloud.config.stackling.stackling.behaviour_release
         with cloud.db.writer() as s:
-            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
-            if inst is None or inst.deleted:
-                instances.release(s, chosen.node, spec.vcpus, spec.memory_mb, spec.disk_gb)
-                return
-            inst.host, inst.node = chosen.host, chosen.node
             host_zone = az.zone_of_host(s, conf, chosen.host)
-            # Since Pike the instance takes the chosen host's zone; in 2016 it kept the
-            # requested one (or none).
-            inst.availability_zone = volume_zones.instance_zone(
-                release_mode, inst.requested_az, host_zone)
-            inst.task_state = "spawning"
+            try:
+                # Since Pike the instance takes the chosen host's zone; in 2016 it kept
+                # the requested one (or none).
+                instances.conditional_update(
+                    s, instance_uuid, expected_task_state="scheduling", host=chosen.host,
+                    node=chosen.node, task_state="spawning",
+                    availability_zone=volume_zones.instance_zone(
+                        release_mode, spec.availability_zone, host_zone))
+                placed = True
+            except (instances.InstanceNotFound, instances.UnexpectedTaskState):
+                placed = False
+        if not placed:   # deleted while being scheduled: give the claim back
+            with cloud.db.writer() as s:
+                instances.release(s, chosen.node, spec.vcpus, spec.memory_mb, spec.disk_gb)
+            return
         decisions.record(
             cloud, resource_type="server", resource_id=instance_uuid,
             service="nova-conductor", step="host", outcome=decisions.OK,

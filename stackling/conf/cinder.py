@@ -32,6 +32,7 @@ DEFAULT_OPTS = [
     cfg.IntOpt("quota_backups", default=10),
     cfg.IntOpt("quota_backup_gigabytes", default=1000),
     cfg.IntOpt("per_volume_size_limit", default=-1),
+    cfg.IntOpt("reservation_expire", default=86400),
     # cinder/api/common.py
     cfg.IntOpt("osapi_max_limit", default=1000),
 ]

@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import create_engine, event, inspect
+import tenacity
+from sqlalchemy import create_engine, event, exc, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +34,37 @@ def normalise_url(url: str) -> str:
     if u.drivername.startswith("mysql") and "charset" not in u.query:
         u = u.update_query_dict({"charset": "utf8mb4"})
     return u.render_as_string(hide_password=False)
+
+
+F = TypeVar("F", bound=Callable)
+
+# Deadlock and serialization-failure codes: PostgreSQL SQLSTATEs, MySQL/MariaDB errnos.
+_PG_RETRY = {"40001", "40P01"}
+_MYSQL_RETRY = {1213, 1205}
+
+
+def is_retriable(error: BaseException) -> bool:
+    """A deadlock, a serialization failure or SQLite's busy lock: the transaction may be
+    run again from the start (oslo.db's ``DBDeadlock``)."""
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) in _PG_RETRY:
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] in _MYSQL_RETRY:
+        return True
+    return "database is locked" in str(orig)
+
+
+def retry_on_deadlock(fn: F) -> F:
+    """Run a whole transaction again on deadlock, as oslo.db's
+    ``wrap_db_retry(retry_on_deadlock=True)`` does: a few attempts, growing jittered waits.
+    The wrapped function must open (and so redo) its own transaction."""
+    return tenacity.retry(retry=tenacity.retry_if_exception(is_retriable),
+                          stop=tenacity.stop_after_attempt(20),
+                          wait=tenacity.wait_random_exponential(multiplier=0.02, max=1.0),
+                          reraise=True)(fn)
 
 
 class Database:
@@ -63,6 +96,11 @@ class Database:
         lock = self._write_lock or contextlib.nullcontext()
         with lock, self._sessions() as session, session.begin():
             yield session
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite``, ``postgresql`` or ``mysql``."""
+        return self.engine.dialect.name
 
     def dispose(self) -> None:
         self.engine.dispose()

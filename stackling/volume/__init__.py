@@ -49,5 +49,8 @@ def start(cloud: Cloud) -> None:
         mgr = manager.VolumeManager(cloud, spec)
         mgr.report()
         cloud.rpc.register(f"{backends.VOLUME_TOPIC}.{spec.name}", mgr)
+        # The backends this process runs: their start-up repair (stackling.recovery).
+        cloud.__dict__.setdefault("volume_managers", {})[spec.name] = mgr
         LOG.info("cinder-volume %s started in zone %s (%s)", spec.name,
                  spec.availability_zone, spec.volumes_dir)
+

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, update
 
 from stackling import exception
+from stackling.db.api import retry_on_deadlock
 from stackling.db.models import Service, utcnow
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.storage import imagestore, volumefiles
 from stackling.volume import errors
 from stackling.volume.drivers.file import FileDriver
 from stackling.volume.objects import backends, messages, quota
+from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -50,6 +52,21 @@ def glance_metadata(image: dict) -> dict:
         if key not in NOT_COPIED and value is not None:
             out[key] = str(value)
     return out
+
+
+CREATING = ("creating", "downloading")
+
+
+@retry_on_deadlock
+def destroy_row(cloud: Cloud, volume_id: str, deltas: dict | None, project: str) -> bool:
+    """Delete the row and its attachments and give its quota back, in one transaction;
+    only the caller that removed the row gives the quota back."""
+    with cloud.db.writer() as s:
+        gone = vol_obj.destroy(s, volume_id)
+        s.execute(delete(VolumeAttachment).where(VolumeAttachment.volume_id == volume_id))
+        if gone and deltas:
+            quota.release_in(s, project, deltas)
+    return gone
 
 
 class VolumeManager:
@@ -89,7 +106,9 @@ class VolumeManager:
                 self.driver.create_cloned_volume(volume_id, request_spec["source_volid"], size)
                 self._finish(volume_id, {})
             elif image:
-                self._set(volume_id, status="downloading")
+                if not vol_obj.set_status(self.cloud, volume_id, "creating",
+                                          status="downloading"):
+                    return   # deleted (or reset) before the download began
                 # The image-data seam: Glance's store file (shared data dir) or
                 # GET /v2/images/{id}/file into a scratch file in the data dir.
                 with self.cloud.image_data.local_file(
@@ -111,29 +130,26 @@ class VolumeManager:
             self._report_quietly()
 
     def _finish(self, volume_id: str, extra: dict) -> None:
+        """creating/downloading → available; a volume deleted meanwhile loses its file."""
+        if not self._mark_available(volume_id, extra):
+            self.driver.delete_volume(volume_id)
+
+    @retry_on_deadlock
+    def _mark_available(self, volume_id: str, extra: dict) -> bool:
         with self.cloud.db.writer() as s:
             row = s.get(Volume, volume_id)
-            if row is None:   # deleted while being created
-                self.driver.delete_volume(volume_id)
-                return
+            if row is None or row.status not in CREATING:
+                return False
+            values = dict(extra)
             if row.snapshot_id or row.source_volid:
                 src = s.get(Snapshot, row.snapshot_id) if row.snapshot_id else None
                 src_vol = s.get(Volume, src.volume_id if src else row.source_volid)
                 if src_vol is not None:
-                    row.bootable = src_vol.bootable
+                    values["bootable"] = src_vol.bootable
                     if src_vol.glance_metadata:
-                        row.glance_metadata = dict(src_vol.glance_metadata)
-            for k, v in extra.items():
-                setattr(row, k, v)
-            row.status = "available"
-            row.launched_at = utcnow()
-
-    def _set(self, volume_id: str, **values) -> None:
-        with self.cloud.db.writer() as s:
-            row = s.get(Volume, volume_id)
-            if row is not None:
-                for k, v in values.items():
-                    setattr(row, k, v)
+                        values["glance_metadata"] = dict(src_vol.glance_metadata)
+            return vol_obj.conditional_update(s, volume_id, CREATING, status="available",
+                                              launched_at=utcnow(), **values)
 
     def _failed(self, volume_id: str, spec: dict, filter_properties: dict, exc: Exception,
                 from_image: bool) -> None:
@@ -141,12 +157,15 @@ class VolumeManager:
         retry = filter_properties.get("retry") or {}
         max_attempts = self.cloud.config.cinder.scheduler_max_attempts
         if not isinstance(exc, NO_RESCHEDULE) and retry.get("num_attempts", 1) < max_attempts:
-            self._set(volume_id, status="creating", host=None)
-            retry = {**retry, "exc": str(exc)}
-            self.cloud.rpc.cast(backends.SCHEDULER_TOPIC, "create_volume", request_spec=spec,
-                                filter_properties={**filter_properties, "retry": retry})
+            if vol_obj.set_status(self.cloud, volume_id, CREATING, status="creating",
+                                  host=None):
+                retry = {**retry, "exc": str(exc)}
+                self.cloud.rpc.cast(backends.SCHEDULER_TOPIC, "create_volume",
+                                    request_spec=spec,
+                                    filter_properties={**filter_properties, "retry": retry})
             return
-        self._set(volume_id, status="error")
+        if not vol_obj.set_status(self.cloud, volume_id, CREATING, status="error"):
+            return
         messages.record(self.cloud, project_id=spec["project_id"],
                         request_id=spec.get("request_id"), resource_type="VOLUME",
                         resource_uuid=volume_id, action="005" if from_image else "008",
@@ -164,15 +183,10 @@ class VolumeManager:
             self.driver.delete_volume(volume_id)
         except Exception:
             LOG.exception("Failed to delete volume %s", volume_id)
-            self._set(volume_id, status="error_deleting")
+            vol_obj.set_status(self.cloud, volume_id, "deleting", status="error_deleting")
             return
-        with self.cloud.db.writer() as s:
-            row = s.get(Volume, volume_id)
-            if row is not None:
-                s.delete(row)
-            s.execute(delete(VolumeAttachment).where(VolumeAttachment.volume_id == volume_id))
-        if use_quota:
-            quota.release(self.cloud, project, quota.volume_deltas(size, type_name))
+        destroy_row(self.cloud, volume_id,
+                    quota.volume_deltas(size, type_name) if use_quota else None, project)
         self._report_quietly()
 
     def extend_volume(self, volume_id: str, new_size: int, reservations: list[str]) -> None:
@@ -181,7 +195,7 @@ class VolumeManager:
         except Exception as exc:
             LOG.error("Failed to extend volume %s: %s", volume_id, exc)
             quota.rollback(self.cloud, reservations)
-            self._set(volume_id, status="error_extending")
+            vol_obj.set_status(self.cloud, volume_id, "extending", status="error_extending")
             with self.cloud.db.reader() as s:
                 project = s.get(Volume, volume_id).project_id
             messages.record(self.cloud, project_id=project, request_id=None,
@@ -189,7 +203,8 @@ class VolumeManager:
                             detail="010")
             return
         quota.commit(self.cloud, reservations)
-        self._set(volume_id, status="available", size=new_size)
+        vol_obj.set_status(self.cloud, volume_id, "extending", status="available",
+                           size=new_size)
 
     def retype(self, volume_id: str, new_type_id: str, reservations: list[str]) -> None:
         """The type changes on this backend: commit the new type's usage, release the old."""

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from stackling import decisions, servicegroup
+from stackling.db.api import retry_on_deadlock
 from stackling.db.models import Service, utcnow
 from stackling.db.models_volume import Volume, VolumeType
 from stackling.volume.objects import backends, messages, quota
+from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -220,7 +221,6 @@ class SchedulerManager:
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
-        self._lock = threading.Lock()
 
     def backend_states(self, excluded: list | None = None) -> list[BackendState]:
         """Up, enabled, unfrozen backends with capabilities; ``excluded`` collects the rest."""
@@ -228,8 +228,11 @@ class SchedulerManager:
         with self.cloud.db.reader() as s:
             rows = s.scalars(select(Service).where(Service.project == "cinder",
                                                    Service.topic == backends.VOLUME_TOPIC)).all()
-            sizes = dict(s.execute(select(Volume.host, func.sum(Volume.size))
-                                   .where(Volume.host.is_not(None)).group_by(Volume.host)).all())
+            # NOTE: int(): MySQL/MariaDB answer SUM() with a Decimal, which cannot be mixed
+            # with the floats of the capacity filter.
+            sizes = {h: int(v or 0) for h, v in s.execute(
+                select(Volume.host, func.sum(Volume.size))
+                .where(Volume.host.is_not(None)).group_by(Volume.host)).all()}
         states = []
         for row in rows:
             why = ("disabled" if row.disabled else "frozen" if row.frozen else
@@ -252,33 +255,39 @@ class SchedulerManager:
         retry = dict(filter_properties.get("retry") or {"num_attempts": 0, "backends": []})
         retry["num_attempts"] += 1
         filter_properties = {**filter_properties, "retry": retry}
-        with self._lock:
-            chosen = None
-            excluded: list = []
-            trace: dict = {}
-            if retry["num_attempts"] <= max(conf.scheduler_max_attempts, 1):
+        chosen = None
+        excluded: list = []
+        trace: dict = {}
+        tried = list(retry["backends"])
+        if retry["num_attempts"] > max(conf.scheduler_max_attempts, 1):
+            LOG.error("Exceeded max scheduling attempts %d for resource %s",
+                      conf.scheduler_max_attempts, volume_id)
+            trace = {"max_attempts_exceeded": conf.scheduler_max_attempts}
+        else:
+            # Choose, then claim the capacity on the chosen backend (a row lock and a
+            # fresh look at what it holds); a backend another scheduler filled meanwhile
+            # is dropped and the choice made again.
+            states = self.backend_states(excluded)
+            for _ in range(len(states) + 1):
                 chosen, trace = select_backend_traced(
-                    self.backend_states(excluded), request_spec,
-                    conf.scheduler_default_filters, retry["backends"])
-            else:
-                LOG.error("Exceeded max scheduling attempts %d for resource %s",
-                          conf.scheduler_max_attempts, volume_id)
-                trace = {"max_attempts_exceeded": conf.scheduler_max_attempts}
-            record_backend_decision(self.cloud, request_spec, trace, excluded,
-                                    retry["num_attempts"])
-            if chosen is None:
-                LOG.error("Failed to run task cinder.scheduler.flows.create_volume."
-                          "ScheduleCreateVolumeTask;volume:create: No valid backend was found."
-                          " No weighed backends available")
-                self._error_out(request_spec)
-                return
-            with self.cloud.db.writer() as s:
-                row = s.get(Volume, volume_id)
-                if row is None:
-                    return
-                row.host = f"{chosen.name}#{chosen.pool}"
-                row.availability_zone = chosen.availability_zone
-                row.scheduled_at = utcnow()
+                    states, request_spec, conf.scheduler_default_filters, tried)
+                if chosen is None:
+                    break
+                claimed = claim_backend(self.cloud, chosen, request_spec, volume_id)
+                if claimed is None:
+                    return   # the volume was deleted (or changed) meanwhile
+                if claimed:
+                    break
+                tried.append(chosen.name)
+                chosen = None
+        record_backend_decision(self.cloud, request_spec, trace, excluded,
+                                retry["num_attempts"])
+        if chosen is None:
+            LOG.error("Failed to run task cinder.scheduler.flows.create_volume."
+                      "ScheduleCreateVolumeTask;volume:create: No valid backend was found."
+                      " No weighed backends available")
+            self._error_out(request_spec)
+            return
         retry["backends"].append(chosen.name)
         self.cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{chosen.name}", "create_volume",
                             volume_id=volume_id, request_spec=request_spec,
@@ -319,16 +328,42 @@ class SchedulerManager:
                         detail="003")
 
     def _error_out(self, spec: dict) -> None:
-        with self.cloud.db.writer() as s:
-            row = s.get(Volume, spec["volume_id"])
-            if row is None:
-                return
-            row.status = "error"
-            row.host = None
+        if not vol_obj.set_status(self.cloud, spec["volume_id"], "creating", status="error",
+                                  host=None):
+            return
         self.cloud.notifier.changed(spec["volume_id"])
         messages.record(self.cloud, project_id=spec["project_id"],
                         request_id=spec.get("request_id"), resource_type="VOLUME",
                         resource_uuid=spec["volume_id"], action="001", detail="003")
+
+
+@retry_on_deadlock
+def claim_backend(cloud: Cloud, chosen: BackendState, spec: dict, volume_id: str
+                  ) -> bool | None:
+    """Place the volume on ``chosen`` if the backend still has room for it: the backend's
+    service row is locked (SELECT ... FOR UPDATE; SQLite has one writer) while what it
+    already holds is summed again and the capacity filter rerun, then the volume's host is
+    set with a compare-and-swap (still ``creating``, no host). True when placed, False
+    when the backend is full now, None when the volume is gone or no longer waiting."""
+    with cloud.db.writer() as s:
+        s.execute(select(Service.id).where(
+            Service.project == "cinder", Service.topic == backends.VOLUME_TOPIC,
+            Service.host == chosen.name).with_for_update())
+        held = s.scalar(select(func.sum(Volume.size)).where(
+            (Volume.host == chosen.name) | Volume.host.like(f"{chosen.name}#%")))
+        fresh = BackendState(chosen.name, chosen.availability_zone, chosen.capabilities,
+                             int(held or 0))
+        if "CapacityFilter" in cloud.config.cinder.scheduler_default_filters and \
+                not capacity_filter(fresh, spec):
+            return False
+        placed = s.execute(
+            update(Volume).where(Volume.id == volume_id, Volume.status == "creating",
+                                 Volume.host.is_(None))
+            .values(host=f"{chosen.name}#{chosen.pool}",
+                    availability_zone=chosen.availability_zone, scheduled_at=utcnow(),
+                    updated_at=utcnow())
+            .execution_options(synchronize_session=False)).rowcount == 1
+        return True if placed else None
 
 
 def record_backend_decision(cloud: Cloud, spec: dict, trace: dict, excluded: list,

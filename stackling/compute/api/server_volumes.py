@@ -282,10 +282,12 @@ def reserve(req, instance_uuid: str, bdms: list[dict], release: str) -> None:
 
 
 
-def local_cleanup(cloud, caller: volume_api.Caller, instance_uuid: str) -> None:
-    """``_local_cleanup_bdm_volumes``: delete attachments, then the DOT volumes."""
+def local_cleanup(cloud, caller: volume_api.Caller, instance_uuid: str,
+                  bdms: list[dict] | None = None) -> None:
+    """``_local_cleanup_bdm_volumes``: delete attachments, then the DOT volumes (of
+    ``bdms`` when the rows are already gone)."""
     cinder = volume_api.CinderAPI(cloud, caller)
-    for b in bdm.load(cloud, instance_uuid):
+    for b in bdm.load(cloud, instance_uuid) if bdms is None else bdms:
         if not b["volume_id"]:
             continue
         if b["attachment_id"]:

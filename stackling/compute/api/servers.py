@@ -667,10 +667,15 @@ def delete_server(req: Request, server_id: str):
         # Nova's servicegroup check: a cast to a down host would only wait in its queue.
         host_up = bool(host) and any(
             svc.up for svc in az.nova_services(s, cloud.config.nova, host, "nova-compute"))
-        if host_up:
-            inst.task_state = "deleting"
-            inst.updated_at = utcnow()
+        deleted, bdms = False, []
+        if host_up or not host:
+            deleted, host, bdms = instances.begin_delete(s, server_id)
+            host_up = bool(host)
     caller = volume_api.Caller.from_context(req.context)
+    if deleted:
+        # Never reached a host: the API cleans up the volumes (_local_cleanup_bdm_volumes).
+        server_volumes.local_cleanup(cloud, caller, server_id, bdms)
+        return empty_response(204)
     if host_up:
         try:
             cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id,
@@ -678,10 +683,10 @@ def delete_server(req: Request, server_id: str):
             return empty_response(204)
         except rpc.NoSuchTopic:  # in-process: no manager for this host any more
             pass
-    # Never reached a host, or its nova-compute is down: the API deletes locally (Nova's
-    # _local_delete), cleaning up the volumes.
+    # Its nova-compute is down (or gone): the API deletes locally (Nova's _local_delete),
+    # cleaning up the volumes.
     server_volumes.local_cleanup(cloud, caller, server_id)
-    instances.delete_instance_row(cloud, server_id, release_claim=bool(host))
+    instances.delete_instance_row(cloud, server_id, release_claim=True)
     return empty_response(204)
 
 

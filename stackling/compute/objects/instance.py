@@ -1,13 +1,23 @@
-"""Instance rows: claims on a compute node, errors with faults, lookup, soft delete."""
+"""Instance rows: claims on a compute node, errors with faults, lookup, soft delete.
+
+State changes are compare-and-swaps on the task state (``Instance.save`` with
+``expected_task_state``, nova/db/main/api.py ``_instance_update``): a build step saves its
+next state only if the task state is still the one it left; when a delete came in
+meanwhile (``deleting``) or the row is gone, the step learns it and stops instead of
+overwriting the delete.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from stackling import exception
 from stackling.compute import power_state
+from stackling.compute.objects import bdm
+from stackling.db.api import retry_on_deadlock
 from stackling.db.models import utcnow
 from stackling.db.models_compute import BlockDeviceMapping, ComputeNode, Instance, InstanceFault
 
@@ -78,24 +88,28 @@ def set_error(cloud: Cloud, instance_uuid: str, message: str, details: str,
         inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
         if inst is None or inst.deleted:
             return
-        inst.vm_state, inst.task_state = "error", None
+        if inst.task_state != "deleting":   # a delete under way keeps its task state
+            inst.vm_state, inst.task_state = "error", None
         s.add(InstanceFault(instance_uuid=instance_uuid, code=code, message=message[:255],
                             details=details, host=host))
 
 
-def delete_instance_row(cloud: Cloud, instance_uuid: str, release_claim: bool) -> None:
-    """Soft-delete the instance (Nova: deleted = id) and give its resources back."""
+@retry_on_deadlock
+def delete_instance_row(cloud: Cloud, instance_uuid: str, release_claim: bool) -> bool:
+    """Soft-delete the instance (Nova: deleted = id), drop its BDMs and give its claim
+    back; only the caller that deleted it gives the claim back. True when deleted here."""
     with cloud.db.writer() as s:
-        inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
-        if inst is None or inst.deleted:
-            return
+        inst = s.execute(select(Instance.node, Instance.vcpus, Instance.memory_mb,
+                                Instance.ephemeral_gb, Instance.root_gb,
+                                Instance.scheduler_hints)
+                         .where(Instance.uuid == instance_uuid, Instance.deleted == 0)).first()
+        if inst is None or not mark_deleted(s, instance_uuid):
+            return False
         if release_claim and inst.node:
             release(s, inst.node, inst.vcpus, inst.memory_mb, claimed_disk(inst))
         s.execute(delete(BlockDeviceMapping).where(
             BlockDeviceMapping.instance_uuid == instance_uuid))
-        now = utcnow()
-        inst.deleted, inst.deleted_at, inst.terminated_at = inst.id, now, now
-        inst.vm_state, inst.task_state, inst.power_state = "deleted", None, power_state.NOSTATE
+        return True
 
 
 class InstanceNotFound(exception.NotFound):
@@ -116,3 +130,89 @@ def get(s, ctx: RequestContext, server_id: str) -> Instance:
     if inst.project_id != ctx.project_id and not ctx.is_admin:
         raise InstanceNotFound(instance_id=server_id)
     return inst
+
+
+_ANY = object()
+
+
+class UnexpectedTaskState(exception.Conflict):
+    msg_fmt = ("Conflict updating instance %(instance_uuid)s. Expected: "
+               "%(expected)s. Actual: %(actual)s")
+
+
+class UnexpectedDeletingTaskState(UnexpectedTaskState):
+    pass
+
+
+def _states(expected) -> list:
+    return list(expected) if isinstance(expected, (list, tuple, set, frozenset)) \
+        else [expected]
+
+
+def conditional_update(s: Session, instance_uuid: str, expected_task_state=_ANY,
+                       expected_vm_state=_ANY, **values) -> None:
+    """Save ``values`` on a live instance whose states are the expected ones; raise
+    InstanceNotFound / UnexpectedDeletingTaskState / UnexpectedTaskState otherwise."""
+    q = update(Instance).where(Instance.uuid == instance_uuid, Instance.deleted == 0)
+    for column, expected in ((Instance.task_state, expected_task_state),
+                             (Instance.vm_state, expected_vm_state)):
+        if expected is _ANY:
+            continue
+        states = _states(expected)
+        cond = column.in_([x for x in states if x is not None])
+        if None in states:
+            cond = cond | column.is_(None)
+        q = q.where(cond)
+    if s.execute(q.values(updated_at=utcnow(), **values)
+                 .execution_options(synchronize_session=False)).rowcount == 1:
+        return
+    row = s.execute(select(Instance.task_state, Instance.vm_state, Instance.deleted)
+                    .where(Instance.uuid == instance_uuid)).first()
+    if row is None or row.deleted:
+        raise InstanceNotFound(instance_id=instance_uuid)
+    expected = expected_task_state if expected_task_state is not _ANY else expected_vm_state
+    actual = row.task_state if expected_task_state is not _ANY else row.vm_state
+    cls = UnexpectedDeletingTaskState if row.task_state == "deleting" else \
+        UnexpectedTaskState
+    raise cls(instance_uuid=instance_uuid, expected=expected, actual=actual)
+
+
+@retry_on_deadlock
+def save(cloud, instance_uuid: str, expected_task_state=_ANY, expected_vm_state=_ANY,
+         **values) -> None:
+    """``conditional_update`` in a transaction of its own."""
+    with cloud.db.writer() as s:
+        conditional_update(s, instance_uuid, expected_task_state, expected_vm_state,
+                           **values)
+
+
+def mark_deleted(s: Session, instance_uuid: str, only_unscheduled: bool = False) -> bool:
+    """Soft-delete (Nova: ``deleted = id``); with ``only_unscheduled`` only while no host
+    was chosen. True when this call deleted it."""
+    now = utcnow()
+    q = update(Instance).where(Instance.uuid == instance_uuid, Instance.deleted == 0)
+    if only_unscheduled:
+        q = q.where(Instance.host.is_(None))
+    return s.execute(q.values(deleted=Instance.id, deleted_at=now, terminated_at=now,
+                              updated_at=now, vm_state="deleted", task_state=None,
+                              power_state=power_state.NOSTATE)
+                     .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def begin_delete(s: Session, instance_uuid: str) -> tuple[bool, str | None, list[dict]]:
+    """The API's half of a delete: an instance no host took is deleted now (unless a host
+    is chosen meanwhile: then the conductor's compare-and-swap or this one fails, never
+    both); otherwise its task state becomes ``deleting`` for its host to finish.
+    Returns (deleted now, host, the BDMs it had)."""
+    bdms: list[dict] = []
+    if s.scalar(select(Instance.host).where(Instance.uuid == instance_uuid)) is None:
+        bdms = [bdm.bdm_dict(b) for b in s.scalars(select(BlockDeviceMapping).where(
+            BlockDeviceMapping.instance_uuid == instance_uuid))]
+        if mark_deleted(s, instance_uuid, only_unscheduled=True):
+            s.execute(delete(BlockDeviceMapping).where(
+                BlockDeviceMapping.instance_uuid == instance_uuid))
+            return True, None, bdms
+    s.execute(update(Instance).where(Instance.uuid == instance_uuid, Instance.deleted == 0)
+              .values(task_state="deleting", updated_at=utcnow())
+              .execution_options(synchronize_session=False))
+    return False, s.scalar(select(Instance.host).where(Instance.uuid == instance_uuid)), []

@@ -17,6 +17,7 @@ from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, Volum
 from stackling.volume import errors
 from stackling.volume.api import common, legacy_attach, metadata, schemas, validation, views
 from stackling.volume.objects import backends, quota, volume_types
+from stackling.volume.objects import volume as vol_obj
 from stackling.web import validation as web_validation
 from stackling.web.validation import MAX_INT
 from stackling.web.app import Request, empty_response, json_response, read_json
@@ -436,8 +437,10 @@ def delete_volume(req: Request, volume_id: str):
         vtype = _type_row(s, req, row)
         snaps = s.scalars(select(Snapshot).where(Snapshot.volume_id == volume_id)).all()
         if not row.host:
-            project, size, use_quota = row.project_id, row.size, row.use_quota
-            s.delete(row)
+            # Never scheduled: the row goes at once, its quota with it (one transaction).
+            if vol_obj.destroy(s, volume_id, row.status) and row.use_quota:
+                quota.release_in(s, row.project_id, quota.volume_deltas(
+                    row.size, vtype.name if vtype else None))
             host = None
         else:
             ok = (force or row.status in DELETABLE) and row.attach_status != "attached" and \
@@ -448,14 +451,12 @@ def delete_volume(req: Request, volume_id: str):
                 ok = False
             if not ok:
                 raise errors.InvalidVolume(reason=DELETE_REFUSED)
-            row.status = "deleting"
+            if not vol_obj.conditional_update(s, volume_id, row.status, status="deleting"):
+                raise errors.InvalidVolume(reason=DELETE_REFUSED)   # changed meanwhile
             host = row.host.split("#")[0]
             for sn in snaps:
                 sn.status = "deleting"
     if host is None:
-        if use_quota:
-            quota.release(cloud, project, quota.volume_deltas(size, vtype.name if vtype
-                                                              else None))
         return empty_response(202)
     topic = f"{backends.VOLUME_TOPIC}.{host}"
     for sn in snaps:

@@ -1,24 +1,33 @@
 """Cinder quotas: limits (per project, else cinder.conf defaults), usages and reservations.
 
 ``reserve`` checks and books deltas as ``reserved``; ``commit`` moves them into
-``in_use``; ``rollback`` gives them back. Per-type resources are named
+``in_use``; ``rollback`` gives them back. Each is one transaction that locks the usage
+rows it changes (SELECT ... FOR UPDATE; SQLite has one writer) and changes them with
+``SET x = x + :d``, retried on deadlock, so concurrent requests on any engine add up. Per-type resources are named
 ``volumes_<type>``, ``gigabytes_<type>`` and ``snapshots_<type>`` (unlimited by default).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, select, update
 
-from stackling.db.models_volume import Quota, QuotaUsage, Reservation, VolumeType
+from stackling.db.api import retry_on_deadlock
+from stackling.db.models import utcnow
+from stackling.db.models_volume import (Quota, QuotaUsage, Reservation, Snapshot, Volume,
+                                        VolumeType)
 from stackling.volume import errors
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from stackling.cloud import Cloud
+
+LOG = logging.getLogger(__name__)
 
 BASE_RESOURCES = ("volumes", "snapshots", "gigabytes", "backups", "backup_gigabytes",
                   "groups", "per_volume_gigabytes")
@@ -104,45 +113,109 @@ def _raise_over(over: list[str], deltas: dict[str, int], lim: dict[str, int],
     raise errors.OverQuota(overs=sorted(over))
 
 
+def ensure_usages(s: Session, project_id: str, resources) -> None:
+    """Create the missing usage rows; a row another transaction inserts meanwhile is kept
+    (insert-if-missing, never a duplicate-key error)."""
+    # Only the missing ones: an upsert of rows that exist takes gap locks on MariaDB that
+    # make concurrent reservations deadlock.
+    have = set(s.scalars(select(QuotaUsage.resource).where(
+        QuotaUsage.project_id == project_id, QuotaUsage.resource.in_(sorted(resources)))))
+    rows = [{"project_id": project_id, "resource": r, "in_use": 0, "reserved": 0,
+             "created_at": utcnow()} for r in sorted(set(resources) - have)]
+    if not rows:
+        return
+    table = QuotaUsage.__table__
+    dialect = s.get_bind().dialect.name
+    if dialect == "mysql":
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        stmt = mysql_insert(table).values(rows)
+        stmt = stmt.on_duplicate_key_update(in_use=table.c.in_use)
+    else:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(table).values(rows).on_conflict_do_nothing(
+            index_elements=["project_id", "resource"])
+    s.execute(stmt)
+
+
+def locked_usages(s: Session, project_id: str, resources) -> dict[str, QuotaUsage]:
+    """The usage rows of ``resources``, created if missing and locked (SELECT ... FOR
+    UPDATE, in one order) until the transaction ends."""
+    ensure_usages(s, project_id, resources)
+    rows = s.scalars(select(QuotaUsage).where(
+        QuotaUsage.project_id == project_id, QuotaUsage.resource.in_(sorted(resources)))
+        .order_by(QuotaUsage.resource).with_for_update()
+        .execution_options(populate_existing=True)).all()
+    return {u.resource: u for u in rows}
+
+
+def _clamped(column, delta):
+    """``column + delta``, never below 0, computed by the database."""
+    value = column + delta
+    return case((value < 0, 0), else_=value)
+
+
+def _add(s: Session, usage: QuotaUsage, reserved: int = 0, in_use: int = 0) -> None:
+    values = {"updated_at": utcnow()}
+    if reserved:
+        values["reserved"] = _clamped(QuotaUsage.reserved, reserved)
+    if in_use:
+        values["in_use"] = _clamped(QuotaUsage.in_use, in_use)
+    s.execute(update(QuotaUsage).where(QuotaUsage.id == usage.id).values(**values))
+
+
+def expiry(cloud: Cloud) -> dt.datetime:
+    return utcnow() + dt.timedelta(seconds=cloud.config.cinder.reservation_expire)
+
+
+@retry_on_deadlock
 def reserve(cloud: Cloud, project_id: str, deltas: dict[str, int]) -> list[str]:
     """Book ``deltas``; raise the Cinder quota error when a positive delta goes over."""
     rid = str(uuid.uuid4())
     with cloud.db.writer() as s:
         lim = limits(cloud, s, project_id)
-        use = usages(s, project_id)
+        use = locked_usages(s, project_id, deltas)
         over = []
         for res, delta in deltas.items():
             hard = lim.get(res, -1)
-            u = use.get(res)
-            current = (u.in_use + u.reserved) if u else 0
-            if delta > 0 and hard >= 0 and current + delta > hard:
+            u = use[res]
+            if delta > 0 and hard >= 0 and u.in_use + u.reserved + delta > hard:
                 over.append(res)
         if over:
             _raise_over(over, deltas, lim, use)
+        expire = expiry(cloud)
         for res, delta in deltas.items():
-            u = use.get(res)
-            if u is None:
-                u = QuotaUsage(project_id=project_id, resource=res, in_use=0, reserved=0)
-                s.add(u)
             if delta > 0:
-                u.reserved += delta
-            s.add(Reservation(uuid=rid, project_id=project_id, resource=res, delta=delta))
+                _add(s, use[res], reserved=delta)
+            s.add(Reservation(uuid=rid, project_id=project_id, resource=res, delta=delta,
+                              expire=expire))
     return [rid]
 
 
+def _finish_in(s: Session, rows: list[Reservation], commit: bool) -> None:
+    by_project: dict[str, list[Reservation]] = {}
+    for r in rows:
+        by_project.setdefault(r.project_id, []).append(r)
+    for project_id, mine in sorted(by_project.items()):
+        use = locked_usages(s, project_id, {r.resource for r in mine})
+        for r in mine:
+            _add(s, use[r.resource], reserved=-r.delta if r.delta > 0 else 0,
+                 in_use=r.delta if commit else 0)
+    s.execute(delete(Reservation).where(Reservation.id.in_([r.id for r in rows])))
+
+
+@retry_on_deadlock
 def _finish(cloud: Cloud, reservations: list[str], commit: bool) -> None:
     with cloud.db.writer() as s:
-        rows = s.scalars(select(Reservation).where(Reservation.uuid.in_(reservations))).all()
-        for r in rows:
-            u = s.scalar(select(QuotaUsage).where(QuotaUsage.project_id == r.project_id,
-                                                  QuotaUsage.resource == r.resource))
-            if u is None:
-                continue
-            if r.delta > 0:
-                u.reserved = max(u.reserved - r.delta, 0)
-            if commit:
-                u.in_use = max(u.in_use + r.delta, 0)
-        s.execute(delete(Reservation).where(Reservation.uuid.in_(reservations)))
+        # Locking the reservation rows first makes a second commit of the same
+        # reservation wait, then find nothing left to do.
+        rows = s.scalars(select(Reservation).where(Reservation.uuid.in_(reservations))
+                         .order_by(Reservation.id).with_for_update()).all()
+        if rows:
+            _finish_in(s, list(rows), commit)
 
 
 def commit(cloud: Cloud, reservations: list[str]) -> None:
@@ -160,6 +233,83 @@ def pending(cloud: Cloud, reservations: list[str]) -> bool:
             Reservation.uuid.in_(reservations)).limit(1)) is not None
 
 
+@retry_on_deadlock
 def release(cloud: Cloud, project_id: str, deltas: dict[str, int]) -> None:
-    """Give usage back (delete, failed create after commit): a negative committed booking."""
-    commit(cloud, reserve(cloud, project_id, {k: -v for k, v in deltas.items()}))
+    """Give usage back (delete, failed create after commit): what a negative reservation
+    committed at once does, in one transaction."""
+    with cloud.db.writer() as s:
+        release_in(s, project_id, deltas)
+
+
+def release_in(s: Session, project_id: str, deltas: dict[str, int]) -> None:
+    """``release`` inside the caller's transaction (with the row it goes with)."""
+    use = locked_usages(s, project_id, deltas)
+    for res, delta in deltas.items():
+        _add(s, use[res], in_use=-delta)
+
+
+# -- start-up repair (cinder's reservation_expire and until_refresh, at once) ----------
+
+
+def expire_reservations(cloud: Cloud, before: dt.datetime | None = None) -> int:
+    """Roll back the reservations that expired (all of them when ``before`` is None: after
+    a restart the requests that made them are gone); returns how many."""
+    with cloud.db.writer() as s:
+        q = select(Reservation).order_by(Reservation.id).with_for_update()
+        if before is not None:
+            q = q.where(Reservation.expire < before)
+        rows = list(s.scalars(q))
+        for r in rows:
+            LOG.warning("Expired quota reservation %s (%s %s %+d)", r.uuid, r.project_id,
+                        r.resource, r.delta)
+        if rows:
+            _finish_in(s, rows, commit=False)
+        return len(rows)
+
+
+def counted_usage(s: Session) -> dict[tuple[str, str], int]:
+    """What exists, counted as Cinder's quota sync functions count it:
+    volumes/gigabytes/snapshots and their per-type keys, only rows that use quota."""
+    types = dict(s.execute(select(VolumeType.id, VolumeType.name)).all())
+    out: dict[tuple[str, str], int] = {}
+
+    def add(project: str, deltas: dict[str, int]) -> None:
+        for res, n in deltas.items():
+            out[(project, res)] = out.get((project, res), 0) + n
+
+    for project, size, type_id in s.execute(
+            select(Volume.project_id, Volume.size, Volume.volume_type_id)
+            .where(Volume.use_quota.is_(True))):
+        add(project, volume_deltas(size, types.get(type_id)))
+    for project, size, type_id in s.execute(
+            select(Snapshot.project_id, Snapshot.volume_size, Snapshot.volume_type_id)
+            .where(Snapshot.use_quota.is_(True))):
+        add(project, snapshot_deltas(size, types.get(type_id)))
+    return out
+
+
+def resync(cloud: Cloud) -> int:
+    """Set every usage to what exists and ``reserved`` to the open reservations (Cinder's
+    refresh when ``until_refresh``/``max_age`` trigger); returns the rows repaired."""
+    fixed = 0
+    with cloud.db.writer() as s:
+        counted = counted_usage(s)
+        booked: dict[tuple[str, str], int] = {}
+        for r in s.scalars(select(Reservation).where(Reservation.delta > 0)):
+            key = (r.project_id, r.resource)
+            booked[key] = booked.get(key, 0) + r.delta
+        projects: dict[str, set[str]] = {}
+        for project, res in [*counted, *booked]:
+            projects.setdefault(project, set()).add(res)
+        for project, resources in projects.items():
+            ensure_usages(s, project, resources)
+        rows = s.scalars(select(QuotaUsage).order_by(QuotaUsage.id).with_for_update()).all()
+        for u in rows:
+            key = (u.project_id, u.resource)
+            in_use, reserved = counted.get(key, 0), booked.get(key, 0)
+            if (u.in_use, u.reserved) != (in_use, reserved):
+                LOG.warning("Quota usage of %s %s resynced: in_use %d -> %d, reserved %d -> %d",
+                            u.project_id, u.resource, u.in_use, in_use, u.reserved, reserved)
+                u.in_use, u.reserved = in_use, reserved
+                fixed += 1
+    return fixed
