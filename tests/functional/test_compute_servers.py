@@ -404,9 +404,9 @@ def test_image_min_ram_larger_than_flavor_is_refused(api):
 
 def test_unknown_server_action_is_400(api, image):
     sid = boot(api, image).json["server"]["id"]
-    resp = api.post("compute", f"/v2.1/servers/{sid}/action", {"createImage": {"name": "x"}})
+    resp = api.post("compute", f"/v2.1/servers/{sid}/action", {"createBackup": {"name": "x"}})
     assert resp.status == 400, resp
-    assert resp.json["badRequest"]["message"] == "There is no such action: createImage"
+    assert resp.json["badRequest"]["message"] == "There is no such action: createBackup"
 
 
 def test_nova_action_on_missing_server_is_404(api):

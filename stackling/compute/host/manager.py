@@ -18,6 +18,7 @@ from stackling.compute import cinder as volume_api
 from stackling.compute import volume_zones
 from stackling.compute.host import driver as virt
 from stackling.compute.host import volumes as volume_attach
+from stackling.compute.host.lifecycle import LifecycleManager
 from stackling.compute.objects import bdm, instance_action, migration
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
@@ -44,7 +45,7 @@ class BuildFailed(Exception):
     """The build ended in ERROR (already recorded on the instance)."""
 
 
-class ComputeManager:
+class ComputeManager(LifecycleManager):
     """The ``compute.<host>`` topic."""
 
     def __init__(self, cloud: Cloud, host: str, driver: virt.ComputeDriver) -> None:
