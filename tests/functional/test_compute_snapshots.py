@@ -9,7 +9,6 @@ import re
 import pytest
 
 from stackling.compute.host import manager
-
 from tests.functional.test_bfv import FAST, bfv, image_bdm, make, server, upload_image, v
 from tests.helpers import settle
 

@@ -19,9 +19,8 @@ from stackling.compute import cinder as volume_api
 from stackling.compute import glance as image_api
 from stackling.compute.api import common, quotas
 from stackling.compute.api.server_actions import check_state
-from stackling.compute.objects import bdm
+from stackling.compute.objects import bdm, instance_action
 from stackling.compute.objects import instance as instances
-from stackling.compute.objects import instance_action
 from stackling.db.models import utcnow
 from stackling.db.models_compute import Instance
 from stackling.web.app import Request, empty_response, json_response
