@@ -178,7 +178,7 @@ def test_evacuate_from_a_forced_down_host(cloud, image):
     source = show(cloud, "evacuee")["OS-EXT-SRV-ATTR:host"]
     ok(cloud, "compute", "service", "set", "--down", source, "nova-compute", version="2.11")
     try:
-        ok(cloud, "server", "evacuate", "--wait", "evacuee", version="2.68")
+        ok(cloud, "server", "evacuate", "evacuee", version="2.68")
         srv = settle(cloud, "evacuee", "ACTIVE")
         assert srv["OS-EXT-SRV-ATTR:host"] in AG2 and srv["OS-EXT-SRV-ATTR:host"] != source
         assert "evacuate" in events(cloud, "evacuee")
