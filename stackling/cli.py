@@ -7,20 +7,20 @@ The conventions are LocalStack's: ``start`` runs in the foreground, ``start -d``
 from __future__ import annotations
 
 import argparse
-import http.client
+import gc
 import json
 import logging
+import logging.handlers
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
+from stackling import runstate
+from stackling.seams import SelectionError, parse_only
 from stackling.settings import DEFAULT_PORTS, Settings, default_data_dir
 
 LOG = logging.getLogger("stackling")
@@ -31,30 +31,61 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None,
                    help="database, volumes, images, logs, pid file and clouds.yaml "
                         f"(default {default_data_dir()}; env STACKLING_DATA_DIR)")
-    p.add_argument("--config-dir", default=env("STACKLING_CONFIG_DIR"),
-                   help="holds nova.conf, cinder.conf, stackling.conf (default <data-dir>/etc)")
+    # NOTE: --config-dir, --host and --port-offset default to None so that the commands
+    # talking to a started cloud can tell "not given" and take them from its run state.
+    p.add_argument("--config-dir", default=None,
+                   help="holds nova.conf, cinder.conf, glance-api.conf, stackling.conf (default <data-dir>/etc; "
+                        "env STACKLING_CONFIG_DIR)")
     p.add_argument("--topology", default=env("STACKLING_TOPOLOGY"),
                    help="topology YAML (default: the seed's three zones)")
-    p.add_argument("--host", default=env("STACKLING_HOST", "127.0.0.1"),
-                   help="address to listen on and to advertise (default 127.0.0.1)")
-    p.add_argument("--port-offset", type=int, default=int(env("STACKLING_PORT_OFFSET", "0")),
-                   help="added to every default port (5000, 8774, 8776, 9292)")
+    p.add_argument("--host", default=None,
+                   help="address to listen on and to advertise (default 127.0.0.1; "
+                        "env STACKLING_HOST)")
+    p.add_argument("--port-offset", type=int, default=None,
+                   help="added to every default port (5000, 8774, 8776, 9292; "
+                        "env STACKLING_PORT_OFFSET)")
     p.add_argument("--database-url", default=env("STACKLING_DATABASE_URL"),
                    help="SQLAlchemy URL, e.g. postgresql://user@127.0.0.1/db "
                         "(default: SQLite in the data dir)")
+    p.add_argument("--only", default=env("STACKLING_ONLY"),
+                   help="run only these services, e.g. keystone,nova-api or "
+                        "nova-compute=controller1,cinder-volume=controller2@file "
+                        "(default: all of them)")
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    return Settings(data_dir=Path(args.data_dir) if args.data_dir else default_data_dir(),
-                    config_dir=Path(args.config_dir) if args.config_dir else None,
+def settings_from(args: argparse.Namespace, state: dict | None = None) -> Settings:
+    """Options as given; else what the run state says; else the environment; else defaults."""
+    env, state = os.environ.get, state or {}
+    offset = args.port_offset
+    if offset is None:
+        offset = state.get("port_offset", int(env("STACKLING_PORT_OFFSET", "0")))
+    config_dir = args.config_dir or state.get("config_dir") or env("STACKLING_CONFIG_DIR")
+    return Settings(data_dir=_data_dir(args),
+                    config_dir=Path(config_dir) if config_dir else None,
                     topology_file=Path(args.topology) if args.topology else None,
-                    host=args.host, port_offset=args.port_offset,
-                    database_url=args.database_url)
+                    host=args.host or state.get("host") or env("STACKLING_HOST", "127.0.0.1"),
+                    port_offset=offset, database_url=args.database_url,
+                    only=args.only or state.get("only"))
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return Path(args.data_dir) if args.data_dir else default_data_dir()
+
+
+def running(args: argparse.Namespace) -> tuple[Settings, dict | None]:
+    """The settings of the cloud started for this data dir, and its run state (or None)."""
+    state = runstate.read(Settings(data_dir=_data_dir(args)).data_dir)
+    return settings_from(args, state), state
+
+
+def _alive_pid(state: dict | None) -> int | None:
+    return state["pid"] if state and runstate.alive(state["pid"]) else None
 
 
 def _forward(args: argparse.Namespace) -> list[str]:
     out = []
-    for opt in ("data_dir", "config_dir", "topology", "host", "port_offset", "database_url"):
+    for opt in ("data_dir", "config_dir", "topology", "host", "port_offset", "database_url",
+                "only"):
         value = getattr(args, opt)
         if value is not None:
             out += ["--" + opt.replace("_", "-"), str(value)]
@@ -103,11 +134,19 @@ def write_clouds_yaml(settings: Settings, config=None) -> list[str]:
     entries = existing.setdefault("clouds", {})
     changed = [name for name in ours if name in entries and entries[name] != ours[name]]
     if changed:
-        path.with_suffix(".yaml.bak").write_text(path.read_text())
+        _write_private(path.with_suffix(".yaml.bak"), path.read_text())
     if changed or any(name not in entries for name in ours):
         entries.update(ours)
-        path.write_text(yaml.safe_dump(existing, sort_keys=False))
+        _write_private(path, yaml.safe_dump(existing, sort_keys=False))
     return changed
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Passwords inside: readable by the owner only (0600), also if the file existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def usage_text(settings: Settings) -> str:
@@ -121,48 +160,78 @@ def usage_text(settings: Settings) -> str:
 # -- commands --------------------------------------------------------------------------
 
 
-def _pid(settings: Settings) -> int | None:
-    try:
-        pid = int(settings.pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return pid
-
-
 def cmd_start(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    running = _pid(settings)
-    if running and running != os.getpid():
-        print(f"stackling is already running (pid {running}) for {settings.data_dir}",
+    running_pid = _alive_pid(runstate.read(settings.data_dir))
+    if running_pid and running_pid != os.getpid():
+        print(f"stackling is already running (pid {running_pid}) for {settings.data_dir}",
               file=sys.stderr)
         return 1
+    try:
+        parse_only(settings.only)
+    except SelectionError as exc:
+        print(f"stackling: --only: {exc}", file=sys.stderr)
+        return 2
     if args.detach:
-        settings.log_file.parent.mkdir(parents=True, exist_ok=True)
-        log = open(settings.log_file, "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "stackling", "start", *_forward(args)],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True)
-        # The child rewrites the pid file once it serves; `wait` watches this pid meanwhile.
-        settings.pid_file.write_text(str(proc.pid))
+        settings.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The child logs to the rotating log itself; its stdout/stderr (what bypasses
+        # logging, such as a crash before logging is set up) go to a small side file.
+        fd = os.open(settings.console_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as console:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "stackling", "start", *_forward(args)],
+                stdin=subprocess.DEVNULL, stdout=console, stderr=console,
+                start_new_session=True, env={**os.environ, DETACHED_ENV: "1"})
+        # The child records itself again once it serves; `wait` watches this pid meanwhile
+        # and finds the ports here.
+        runstate.record(settings, proc.pid, serving=False)
         print(f"stackling starting in the background (pid {proc.pid}); "
               f"log: {settings.log_file}\nRun `stackling wait` to block until it is ready.")
         return 0
+    # Replaces whatever a crashed earlier cloud left: `wait` watches this process now.
+    runstate.record(settings, os.getpid(), serving=False)
     return run_foreground(settings)
 
 
+DETACHED_ENV = "STACKLING_DETACHED_CHILD"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Size-based rotation: stackling.log plus a few old files, 10 MiB each.
+LOG_MAX_BYTES = 10 * 2 ** 20
+LOG_BACKUPS = 3
+
+
+def _log_handler(settings: Settings) -> logging.Handler:
+    if os.environ.get(DETACHED_ENV) != "1":
+        return logging.StreamHandler(sys.stderr)
+    settings.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = logging.handlers.RotatingFileHandler(
+        settings.log_file, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS)
+    os.chmod(settings.log_file, 0o600)
+    return handler
+
+
 def run_foreground(settings: Settings) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT,
+                        handlers=[_log_handler(settings)])
+    t0 = time.perf_counter()
+    # NOTE: start-up allocates only what lives as long as the process (modules, models,
+    # apps): cyclic collections over it are wasted time, so they wait until it serves.
+    gc.disable()
+    from stackling import conf as conf_mod
+
+    config = conf_mod.load(settings.config_dir)
+    from stackling import bootstrap_hashes
+
+    prehashed = bootstrap_hashes.start(settings, config)
     from stackling.cloud import Cloud
 
-    t0 = time.perf_counter()
-    cloud = Cloud(settings)
+    try:
+        cloud = Cloud(settings, config)
+    except SelectionError as exc:
+        LOG.error("cannot start: %s", exc)
+        return 2
+    if cloud.identity is not None:
+        cloud.identity.prehashed = prehashed
     cloud.setup()
     cloud.start()
     try:
@@ -171,71 +240,90 @@ def run_foreground(settings: Settings) -> int:
         LOG.error("cannot listen: %s", exc)
         cloud.stop()
         return 1
-    settings.pid_file.write_text(str(os.getpid()))
+    finally:
+        gc.enable()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     changed = write_clouds_yaml(settings, cloud.config)
     for name in changed:
         LOG.warning("clouds.yaml entry %r was changed to match this cloud "
                     "(old file kept as clouds.yaml.bak)", name)
+    # Last: once `wait` sees this, clients may read clouds.yaml.
+    runstate.record(settings, os.getpid(), serving=True)
     LOG.info("ready in %.0f ms", (time.perf_counter() - t0) * 1000)
     sys.stdout.write(usage_text(settings))
     sys.stdout.flush()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     LOG.info("stopping")
+    t1 = time.perf_counter()
     cloud.stop()
-    try:
-        settings.pid_file.unlink()
-    except FileNotFoundError:
-        pass
+    runstate.clear(settings, os.getpid())
+    LOG.info("stopped in %.0f ms", (time.perf_counter() - t1) * 1000)
+    # The interpreter's last collections would walk the whole heap (≈0.2 s) only to free
+    # memory the exit returns anyway.
+    gc.freeze()
     return 0
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    pid = _pid(settings)
+    settings, state = running(args)
+    pid = _alive_pid(state)
     if pid is None:
+        if state is not None:  # it died without cleaning up: forget it
+            runstate.clear(settings, state["pid"])
         print("stackling is not running")
         return 0
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not runstate.alive(pid):
+            runstate.clear(settings, pid)  # in case it died before it could
             print("stackling stopped")
             return 0
-        time.sleep(0.05)
+        time.sleep(0.01)
     os.kill(pid, signal.SIGKILL)
-    settings.pid_file.unlink(missing_ok=True)
+    runstate.clear(settings, pid)
     print("stackling killed after timeout")
     return 0
 
 
-def _probe(url: str, timeout: float = 1.0) -> int | None:
-    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+def _probe(host: str, port: int, timeout: float = 1.0) -> int | None:
+    import http.client
+
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        conn.request("GET", "/", headers={"Accept": "application/json"})
+        with conn.getresponse() as resp:
+            resp.read()
             return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (OSError, urllib.error.URLError, http.client.HTTPException):
+    except (OSError, http.client.HTTPException):
         # Refused, reset or cut short while the cloud starts or stops: not answering yet.
         return None
+    finally:
+        conn.close()
 
 
 def api_states(settings: Settings) -> dict[str, int | None]:
-    return {name: _probe(settings.url(name) + "/") for name in DEFAULT_PORTS}
+    """The answer of each API this cloud (or its --only part) serves."""
+    areas = parse_only(settings.only).areas
+    return {name: _probe(settings.host, settings.port(name)) for name in DEFAULT_PORTS
+            if name in areas}
+
+
+def _answering(states: dict[str, int | None]) -> bool:
+    """Every API answers (a process serving none, e.g. compute hosts only, trivially)."""
+    return all(code is not None and code < 500 for code in states.values())
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    pid = _pid(settings)
+    settings, state = running(args)
+    pid = _alive_pid(state)
     states = api_states(settings)
-    up = all(code is not None and code < 500 for code in states.values())
+    # Ready means this data dir's cloud runs and answers, not that someone holds the ports.
+    up = pid is not None and state.get("serving") and _answering(states)
     if args.format == "json":
-        print(json.dumps({"running": pid is not None, "pid": pid, "ready": up,
+        print(json.dumps({"running": pid is not None, "pid": pid, "ready": bool(up),
                           "data_dir": str(settings.data_dir),
                           "apis": {k: {"url": settings.url(k), "status": v}
                                    for k, v in states.items()}}))
@@ -249,34 +337,47 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    data_dir = Settings(data_dir=_data_dir(args)).data_dir
     deadline = time.monotonic() + args.timeout
+    states: dict[str, int | None] = {}
     while True:
-        # A dead start must not pass for ready because another cloud holds the ports.
-        if settings.pid_file.exists() and _pid(settings) is None:
-            print(f"stackling exited; see {settings.log_file}", file=sys.stderr)
-            return 1
-        states = api_states(settings)
-        if all(code is not None and code < 500 for code in states.values()):
-            return 0
+        # The run state names the pid and the ports of this data dir's cloud: a dead start
+        # or a stopped cloud must not pass for ready because another cloud holds the ports.
+        settings, state = running(args)
+        if state is not None:
+            if not runstate.alive(state["pid"]):
+                print(f"stackling exited; see {settings.log_file} and "
+                      f"{settings.console_file}", file=sys.stderr)
+                return 1
+            if state.get("serving"):
+                states = api_states(settings)
+                if _answering(states):
+                    return 0
         if time.monotonic() >= deadline:
-            down = [k for k, v in states.items() if v is None or v >= 500]
-            print(f"timed out after {args.timeout}s waiting for: {', '.join(down)}",
-                  file=sys.stderr)
+            if state is None:
+                print(f"timed out after {args.timeout}s: no cloud was started for {data_dir} "
+                      f"(no {runstate.STATE_FILE}); run `stackling start -d`", file=sys.stderr)
+            else:
+                down = ([k for k, v in states.items() if v is None or v >= 500]
+                        or ["the cloud to bind its ports"])
+                print(f"timed out after {args.timeout}s waiting for: {', '.join(down)}",
+                      file=sys.stderr)
             return 1
-        time.sleep(0.02)
+        time.sleep(0.01)
 
 
 def cmd_clouds_yaml(args: argparse.Namespace) -> int:
     import yaml
 
-    settings = settings_from(args)
+    settings, _ = running(args)
     sys.stdout.write(yaml.safe_dump({"clouds": clouds(settings)}, sort_keys=False))
     return 0
 
 
 def admin_token(settings: Settings) -> str:
     """Log in as the bootstrap admin of the running cloud."""
+    import urllib.request
+
     from stackling import conf as conf_mod
 
     b = conf_mod.load(settings.config_dir).stackling.bootstrap
@@ -292,7 +393,11 @@ def admin_token(settings: Settings) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    settings, _ = running(args)
     kind = args.kind + "s"
     fmt = "text" if args.format == "text" else "json"
     url = (f"{settings.url('identity')}/_stackling/explain/{kind}/"

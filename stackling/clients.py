@@ -1,9 +1,9 @@
 """Service-to-service calls through the public API contract (Nova → Cinder, Nova → Glance).
 
 Real Nova talks to Cinder and Glance over HTTP with the user's token (plus a service
-token). ``ServiceClient`` sends the same requests to the same WSGI apps in-process: no
-socket, but the same routing, auth, microversions, validation and error bodies, so
-behaviour is identical and the target could later be a real endpoint from the catalog.
+token). ``ServiceClient`` builds the request; the Cloud's sender seam delivers it: to
+the WSGI app in this process (no socket, same routing, auth, microversions and error
+bodies), or over HTTP to the endpoint in the Keystone catalog (``stackling.seams.http``).
 """
 
 from __future__ import annotations
@@ -46,16 +46,17 @@ def error_message(body: Any) -> str:
 
 class ServiceClient:
     def __init__(self, cloud: Cloud, service: str, token: str,
-                 microversion: str | None = None) -> None:
+                 microversion: str | None = None, source: str = "nova") -> None:
         self.cloud = cloud
         self.service = service
         self.token = token
         self.microversion = microversion
+        self.source = source     # whose credentials find the endpoint: nova or cinder
 
     @classmethod
     def for_context(cls, ctx: RequestContext, service: str,
-                    microversion: str | None = None) -> ServiceClient:
-        return cls(ctx.cloud, service, ctx.token or "", microversion)
+                    microversion: str | None = None, source: str = "nova") -> ServiceClient:
+        return cls(ctx.cloud, service, ctx.token or "", microversion, source)
 
     def request(self, method: str, path: str, body: Any = None,
                 headers: dict[str, str] | None = None) -> tuple[int, Any, dict]:
@@ -69,7 +70,7 @@ class ServiceClient:
             req.content_type = "application/json"
         for k, v in (headers or {}).items():
             req.headers[k] = v
-        resp = req.get_response(self.cloud.apps[self.service])
+        resp = self.cloud.sender(self.source).send(self.service, req)
         data = json.loads(resp.body) if resp.body and resp.content_type == \
             "application/json" else resp.body
         if resp.status_int >= 400:
@@ -93,7 +94,7 @@ class ServiceClient:
                 req.environ["wsgi.input_terminated"] = True
         for k, v in (headers or {}).items():
             req.headers[k] = v
-        resp = req.get_response(self.cloud.apps[self.service])
+        resp = self.cloud.sender(self.source).send(self.service, req)
         if resp.status_int >= 400:
             data = json.loads(resp.body) if resp.body and resp.content_type == \
                 "application/json" else resp.body

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
-# Keystone's default implied roles: admin implies member, member implies reader.
-IMPLIED_ROLES = {"admin": {"member", "reader"}, "member": {"reader"}}
+# Keystone's default implied roles: admin implies manager, manager member, member reader.
+IMPLIED_ROLES = {"admin": {"manager", "member", "reader"}, "manager": {"member", "reader"},
+                 "member": {"reader"}}
 
 
 @dataclass

@@ -2,8 +2,11 @@
 
 A rule is a string of alternatives joined by ``or``: ``role:admin``, ``role:member``,
 ``role:reader``, ``owner`` (the target's project is the caller's), ``self`` (the
-target's user is the caller) or ``@`` (anyone
-authenticated). Implied roles count (admin ⊃ member ⊃ reader).
+target's user is the caller), ``domain`` (the target's domain is the caller's domain
+scope), ``domain_scope`` (the token is domain-scoped), ``managed_role`` (the target role
+is one a domain manager may hand out: manager, member, reader; Keystone's
+``domain_managed_target_role``) or ``@`` (anyone authenticated). Implied roles count
+(admin ⊃ manager ⊃ member ⊃ reader).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ ADMIN_OR_OWNER = "role:admin or owner"
 ADMIN_OR_OWNER_MEMBER = "role:admin or (role:member and owner)"
 ADMIN_OR_OWNER_READER = "role:admin or (role:reader and owner)"
 
+MANAGED_ROLES = ("manager", "member", "reader")
+
 _RULES: dict[str, str] = {}
 
 
@@ -37,6 +42,12 @@ def _check(term: str, ctx: RequestContext, target: Mapping[str, Any]) -> bool:
         return True
     if term == "self":
         return target.get("user_id") is not None and target.get("user_id") == ctx.user_id
+    if term == "domain":
+        return target.get("domain_id") is not None and target.get("domain_id") == ctx.domain_id
+    if term == "domain_scope":
+        return ctx.domain_id is not None
+    if term == "managed_role":
+        return target.get("role_name") in MANAGED_ROLES
     if term == "owner":
         return target.get("project_id") is not None and target.get("project_id") == ctx.project_id
     if term.startswith("role:"):

@@ -2,8 +2,9 @@
 
 ``cast`` (fire and forget) and ``call`` (wait for the result) to a named topic such as
 ``scheduler``, ``compute.<host>`` or ``cinder-volume.<host>@<backend>``. The default
-transport runs endpoints in-process on a thread pool. Arguments travel as JSON, even
-in-process, so that every message can go over a broker unchanged later.
+transport runs endpoints in-process on a thread pool; ``stackling.seams.messaging``
+sends the same messages over oslo.messaging when ``[DEFAULT] transport_url`` is set.
+Arguments travel as JSON, even in-process, so both carry the same messages.
 """
 
 from __future__ import annotations
@@ -40,11 +41,15 @@ class InProcessTransport:
     def register(self, topic: str, endpoint: object) -> None:
         self._endpoints[topic] = endpoint
 
-    def _method(self, topic: str, method: str) -> Callable[..., Any]:
+    def endpoint(self, topic: str) -> object:
+        """The worker serving ``topic`` in this process (tests reach drivers this way)."""
         endpoint = self._endpoints.get(topic)
         if endpoint is None:
             raise NoSuchTopic(topic)
-        return getattr(endpoint, method)
+        return endpoint
+
+    def _method(self, topic: str, method: str) -> Callable[..., Any]:
+        return getattr(self.endpoint(topic), method)
 
     def cast(self, topic: str, method: str, **kwargs: Any) -> None:
         fn = self._method(topic, method)

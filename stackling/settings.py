@@ -25,6 +25,7 @@ class Settings:
     host: str = "127.0.0.1"
     port_offset: int = 0
     database_url: str | None = None
+    only: str | None = None        # --only: the services this process runs (all if None)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
@@ -50,8 +51,17 @@ class Settings:
         return self.data_dir / "logs" / "stackling.log"
 
     @property
+    def console_file(self) -> Path:
+        """stdout/stderr of a detached cloud: what did not go through logging."""
+        return self.data_dir / "logs" / "console.log"
+
+    @property
     def clouds_yaml(self) -> Path:
         return self.data_dir / "clouds.yaml"
 
+    @property
+    def sqlite_file(self) -> Path:
+        return self.data_dir / "stackling.db"
+
     def sqlite_url(self) -> str:
-        return f"sqlite:///{self.data_dir / 'stackling.db'}"
+        return f"sqlite:///{self.sqlite_file}"

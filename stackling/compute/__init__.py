@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling.compute.api.routes import build_app  # noqa: F401
+from stackling.seams import SelectionError
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -34,8 +35,15 @@ def start(cloud: Cloud) -> None:
     from stackling.compute.host import driver, manager
 
     topo = cloud.topology
+    only = cloud.only
+    unknown = (only.compute_hosts or set()) - {h.name for h in topo.compute_hosts}
+    if unknown:
+        raise SelectionError(f"nova-compute={', '.join(sorted(unknown))}: not a compute "
+                             "host of the topology")
     fresh_hosts = []
     for host in topo.compute_hosts:
+        if not only.runs_host(host.name):
+            continue
         spec = servicegroup.ServiceSpec("nova", "nova-compute", host.name, topic="compute")
         existed = _service_exists(cloud, spec)
         cloud.heartbeat.add(servicegroup.register(cloud, spec))
@@ -44,12 +52,14 @@ def start(cloud: Cloud) -> None:
         hypervisors.ensure_node(cloud, host)
         fake = driver.FakeDriver(host.name, host.vcpus, host.memory_mb, host.local_gb)
         cloud.rpc.register(f"compute.{host.name}", manager.ComputeManager(cloud, host.name, fake))
+    conductor = None
     for binary, topic in (("nova-scheduler", "scheduler"), ("nova-conductor", "conductor")):
+        if not only.runs(binary):
+            continue
         spec = servicegroup.ServiceSpec("nova", binary, topo.controller, topic=topic)
         cloud.heartbeat.add(servicegroup.register(cloud, spec))
-    conductor = conductor_mod.Conductor(cloud)
-    cloud.rpc.register("scheduler", conductor)
-    cloud.rpc.register("conductor", conductor)
+        conductor = conductor or conductor_mod.Conductor(cloud)
+        cloud.rpc.register(topic, conductor)
     _seed_aggregate_hosts(cloud, set(fresh_hosts))
 
 

@@ -62,15 +62,19 @@ class Caller:
     user_id: str | None = None
     request_id: str | None = None
     is_admin: bool = False
+    roles: list[str] = field(default_factory=list)
 
     @classmethod
     def from_context(cls, ctx) -> Caller:
         return cls(token=ctx.token or "", project_id=ctx.project_id or "",
-                   user_id=ctx.user_id, request_id=ctx.request_id, is_admin=ctx.is_admin)
+                   user_id=ctx.user_id, request_id=ctx.request_id, is_admin=ctx.is_admin,
+                   roles=list(ctx.roles))
 
     def as_dict(self) -> dict:
+        """The serialised request context an RPC message carries (oslo's context slot)."""
         return {"token": self.token, "project_id": self.project_id, "user_id": self.user_id,
-                "request_id": self.request_id, "is_admin": self.is_admin}
+                "request_id": self.request_id, "is_admin": self.is_admin,
+                "roles": self.roles}
 
 
 def connector(host: str, mountpoint: str | None = None) -> dict:

@@ -266,9 +266,10 @@ class Conductor(LifecycleTasks):
                 raise scheduler.NoValidHost()
         except scheduler.NoValidHost as exc:
             # Reserved volumes stay reserved until the server is deleted.
-            instances.set_error(cloud, instance_uuid, str(exc), traceback.format_exc())
+            # The action's event first: a client that sees ERROR sees the failed event too.
             instance_action.fail(cloud, instance_uuid, (caller or {}).get("request_id"),
                                  "conductor_schedule_and_build_instances", str(exc))
+            instances.set_error(cloud, instance_uuid, str(exc), traceback.format_exc())
             decisions.record(cloud, resource_type="server", resource_id=instance_uuid,
                              service="nova-conductor", step="host", outcome=decisions.FAILED,
                              summary=f"No host passed the filters for zone "

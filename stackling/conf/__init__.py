@@ -1,4 +1,4 @@
-"""Configuration: nova.conf, cinder.conf and stackling.conf, parsed with oslo.config.
+"""Configuration: nova.conf, cinder.conf, glance-api.conf and stackling.conf, parsed with oslo.config.
 
 Each file gets its own ``ConfigOpts`` so that an option means what it means in the
 real service (``[DEFAULT] default_availability_zone`` is ``nova`` in nova.conf and unset
@@ -18,20 +18,23 @@ from oslo_config import cfg
 
 from stackling.conf import cinder as cinder_opts
 from stackling.conf import nova as nova_opts
+from stackling.conf import services as service_opts
 from stackling.conf import stackling as stackling_opts
 
 LOG = logging.getLogger(__name__)
 
-FILES = {"nova": "nova.conf", "cinder": "cinder.conf", "stackling": "stackling.conf"}
+FILES = {"nova": "nova.conf", "cinder": "cinder.conf", "glance": "glance-api.conf",
+         "stackling": "stackling.conf"}
 
 
 @dataclass
 class Config:
-    """The three parsed files; ``warnings`` lists every option that was ignored."""
+    """The parsed files; ``warnings`` lists every option that was ignored."""
 
     nova: cfg.ConfigOpts
     cinder: cfg.ConfigOpts
     stackling: cfg.ConfigOpts
+    glance: cfg.ConfigOpts = field(default_factory=cfg.ConfigOpts)
     config_dir: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -45,6 +48,15 @@ def _new(register, path: Path | None) -> cfg.ConfigOpts:
     return conf
 
 
+def _with_services(register):
+    """The service's own options plus messaging and [keystone_authtoken]."""
+    def both(conf: cfg.ConfigOpts) -> None:
+        register(conf)
+        service_opts.register_messaging(conf)
+        service_opts.register_authtoken(conf)
+    return both
+
+
 def _unknown_options(conf: cfg.ConfigOpts, path: Path) -> list[str]:
     """Return ``file [group] name`` for every option in ``path`` that ``conf`` does not know."""
     parser = configparser.RawConfigParser(strict=False, default_section="__none__")
@@ -55,6 +67,8 @@ def _unknown_options(conf: cfg.ConfigOpts, path: Path) -> list[str]:
         return [f"{path.name}: could not be parsed ({exc})"]
     unknown = []
     for section in parser.sections():
+        if section in service_opts.LIBRARY_SECTIONS:
+            continue
         group = None if section == "DEFAULT" else section
         known: set[str] = set()
         # NOTE: oslo.config has no public "list the options of a group"; _opts is stable.
@@ -80,9 +94,10 @@ def load(config_dir: str | os.PathLike | None) -> Config:
         return directory / FILES[service] if directory else None
 
     config = Config(
-        nova=_new(nova_opts.register, path("nova")),
-        cinder=_new(cinder_opts.register, path("cinder")),
+        nova=_new(_with_services(nova_opts.register), path("nova")),
+        cinder=_new(_with_services(cinder_opts.register), path("cinder")),
         stackling=_new(stackling_opts.register, path("stackling")),
+        glance=_new(service_opts.register_authtoken, path("glance")),
         config_dir=directory,
     )
     # Per-backend sections named by enabled_backends exist only once that list is known.

@@ -69,10 +69,27 @@ class Database:
 
     # -- schema -----------------------------------------------------------------------
 
+    def _sqlite_file(self) -> Path | None:
+        """The file of a SQLite database (None for a server or an in-memory one)."""
+        database = make_url(self.url).database if self.is_sqlite else None
+        return Path(database) if database and database != ":memory:" else None
+
     def is_fresh(self) -> bool:
         """True when the database has no stackling tables yet."""
         with self.engine.connect() as conn:
             return not set(inspect(conn).get_table_names()) - {"alembic_version"}
+
+    def make_private(self) -> None:
+        """A SQLite database file (and its journal files) readable by the owner only."""
+        if not self.is_sqlite:
+            return
+        name = self.engine.url.database
+        if not name or name == ":memory:":
+            return
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(name + suffix)
+            if path.exists():
+                path.chmod(0o600)
 
     def migrate(self) -> str:
         """Bring the schema to the newest revision; returns what was done.
@@ -93,8 +110,17 @@ class Database:
         if current == head:
             return "current"
         if not tables - {"alembic_version"}:
+            db_file = self._sqlite_file()
+            if db_file is not None and not tables:
+                from stackling.db import template
+
+                self.engine.dispose()
+                if template.restore(db_file, head):
+                    return "created"
             models.Base.metadata.create_all(self.engine)
             _stamp(self.engine, head)
+            if db_file is not None:
+                template.save(db_file, head)
             return "created"
         _alembic("upgrade", self, "head")
         return "upgraded"

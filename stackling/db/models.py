@@ -207,6 +207,9 @@ class Endpoint(Base):
     service: Mapped[CatalogService] = relationship(back_populates="endpoints")
 
 
+PRECISE_DATETIME = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
 class RevocationEvent(Base):
     """A revoked token (by audit id) or every token of a user issued before a time."""
 
@@ -215,8 +218,10 @@ class RevocationEvent(Base):
     audit_id: Mapped[str | None] = mapped_column(String(32), index=True)
     user_id: Mapped[str | None] = mapped_column(String(64), index=True)
     project_id: Mapped[str | None] = mapped_column(String(64))
-    issued_before: Mapped[dt.datetime] = mapped_column(DateTime)
-    revoked_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Microseconds on every engine: a token issued in the same second as a password
+    # change must still be compared exactly (MariaDB's DATETIME drops fractions).
+    issued_before: Mapped[dt.datetime] = mapped_column(PRECISE_DATETIME)
+    revoked_at: Mapped[dt.datetime] = mapped_column(PRECISE_DATETIME, default=utcnow)
 
 
 # -- service registry (Nova's and Cinder's services tables in one) ----------------------

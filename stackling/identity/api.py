@@ -23,8 +23,9 @@ from stackling.db.models import (
     RoleAssignment,
     User,
 )
-from stackling.identity import credentials
+from stackling.identity import credentials, schemas
 from stackling.web.app import ApiApp, Request, ServiceInfo, empty_response, json_response, read_json
+from stackling.web import validation
 from stackling.web.router import Router
 
 if TYPE_CHECKING:
@@ -44,14 +45,17 @@ INFO = ServiceInfo(
 
 ADMIN = policy.ADMIN
 SELF = "role:admin or self"
+# Keystone's domain manager persona (2024.1+): a domain-scoped manager manages the users,
+# projects and groups of its own domain (keystone/common/policies/{user,project,group}.py).
+DOMAIN_MANAGER = "role:admin or (role:manager and domain)"
+MANAGED = ("users", "projects", "groups")
 policy.register({
     **{f"identity:{verb}_{noun}": ADMIN
        for verb in ("list", "get", "create", "update", "delete")
        for noun in ("users", "user", "projects", "project", "domains", "domain", "roles", "role",
                     "services", "service", "endpoints", "endpoint", "regions", "region",
                     "groups", "group")},
-    "identity:list_users_in_group": ADMIN, "identity:add_user_to_group": ADMIN,
-    "identity:remove_user_from_group": ADMIN, "identity:check_user_in_group": ADMIN,
+    "identity:list_users_in_group": ADMIN, "identity:check_user_in_group": ADMIN,
     "identity:list_groups_for_user": SELF,
     "identity:get_region": policy.ANY, "identity:list_regions": policy.ANY,
     "identity:get_domain": "role:admin or owner",
@@ -59,12 +63,24 @@ policy.register({
     "identity:get_user": SELF,
     "identity:list_user_projects": SELF,
     "identity:list_role_assignments": ADMIN,
-    "identity:grant": ADMIN, "identity:revoke_grant": ADMIN, "identity:check_grant": ADMIN,
+    # keystone/common/policies/grant.py: a domain manager grants and revokes manager,
+    # member and reader between the users/groups and projects of its own domain.
+    "identity:create_grant": "role:admin or (role:manager and domain and managed_role)",
+    "identity:revoke_grant": "role:admin or (role:manager and domain and managed_role)",
+    "identity:check_grant": ADMIN,
     "identity:list_grants": ADMIN,
     **{f"identity:{a}": ADMIN for a in ("create_implied_role", "delete_implied_role",
                                         "check_implied_role", "get_implied_role",
                                         "list_implied_roles", "list_role_inference_rules")},
     "identity:validate_token": policy.ANY, "identity:revoke_token": policy.ANY,
+    **{f"identity:{verb}_{noun}": DOMAIN_MANAGER
+       for verb in ("create", "update", "delete") for noun in ("user", "project", "group")},
+    # group and user both in the manager's domain
+    "identity:add_user_to_group": DOMAIN_MANAGER,
+    "identity:remove_user_from_group": DOMAIN_MANAGER,
+    # keystone/common/policies/role.py: domain managers see the roles they may hand out.
+    "identity:list_roles": "role:admin or (role:manager and domain_scope)",
+    "identity:get_role": "role:admin or (role:manager and managed_role)",
 })
 
 NOUNS = {"users": User, "projects": Project, "roles": Role, "domains": Domain,
@@ -311,12 +327,24 @@ def get_entity(req: Request, noun: str, entity_id: str):
               # "owner" of a domain: the caller's project lives in it.
               "domains": {"project_id": req.context.project_id
                           if req.context.project_domain_id == entity_id else None}}.get(noun)
+    if noun == "roles":
+        with req.app.cloud.db.reader() as s:
+            role = s.get(Role, entity_id)
+            target = {"role_name": role.name if role is not None else None}
     authorize(req, f"identity:get_{SINGULAR[noun]}", target)
     with req.app.cloud.db.reader() as s:
         return json_response({SINGULAR[noun]: view(req, noun, _get(s, noun, entity_id))})
 
 
-def _body(req: Request, noun: str) -> dict:
+def _sent_domain(req: Request, noun: str) -> str | None:
+    try:
+        return _body(req, noun).get("domain_id")
+    except exception.BadRequest:
+        return None
+
+
+def _body(req: Request, noun: str, schema: dict | None = None) -> dict:
+    """The entity object of the body, validated with Keystone's schema for the verb."""
     body = read_json(req)
     key = SINGULAR[noun]
     if not isinstance(body, dict) or not isinstance(body.get(key), dict):
@@ -324,6 +352,9 @@ def _body(req: Request, noun: str) -> dict:
             f"Expecting to find {key} in request body. The server could not comply with "
             "the request since it is either malformed or otherwise incorrect. The client "
             "is assumed to be in error.")
+    if schema is None:
+        schema = (schemas.UPDATE if req.method == "PATCH" else schemas.CREATE)[noun]
+    validation.check(req, body[key], schema)
     return body[key]
 
 
@@ -393,7 +424,9 @@ def _apply(req: Request, s: Session, noun: str, row: Any, data: dict, creating: 
         if row.domain_id is not None and s.get(Domain, row.domain_id) is None:
             raise exception.NotFound(f"Could not find domain: {row.domain_id}.")
     if noun == "users" and "password" in data:
-        row.password_hash = identity.hash_password(str(data["password"]))
+        # A null password means none: the user cannot log in with a password (Keystone).
+        password = data["password"]
+        row.password_hash = None if password is None else identity.hash_password(password)
     if noun == "endpoints":
         region = data.get("region_id", data.get("region"))
         if region is not None or creating:
@@ -442,7 +475,10 @@ def create_entity(req: Request, noun: str):
             with req.app.cloud.db.reader() as s:
                 d = s.get(Domain, json.loads(resp.body)["domain"]["id"])
                 return json_response({"project": _domain_project_view(req, d)}, status=201)
-    authorize(req, f"identity:create_{SINGULAR[noun]}")
+    # Keystone's target is the request body as sent (domain_id not yet defaulted), checked
+    # before the body is validated.
+    authorize(req, f"identity:create_{SINGULAR[noun]}",
+              {"domain_id": _sent_domain(req, noun)} if noun in MANAGED else None)
     data = _body(req, noun)
     required = {"users": ["name"], "projects": ["name"], "roles": ["name"],
                 "domains": ["name"], "services": ["type"], "groups": ["name"],
@@ -487,10 +523,19 @@ def _create(req: Request, noun: str, data: dict, region_id: str | None):
     return json_response({SINGULAR[noun]: out}, status=201)
 
 
+def _domain_target(req: Request, noun: str, entity_id: str) -> dict | None:
+    """The stored entity's domain, for the domain manager rules of users and projects."""
+    if noun not in MANAGED:
+        return None
+    with req.app.cloud.db.reader() as s:
+        row = s.get(NOUNS[noun], entity_id)
+        return {"domain_id": row.domain_id if row is not None else None}
+
+
 def update_entity(req: Request, noun: str, entity_id: str):
     if noun == "projects" and _project_is_domain(req, entity_id):
         return _as_domain_call(req, update_entity, entity_id)
-    authorize(req, f"identity:update_{SINGULAR[noun]}")
+    authorize(req, f"identity:update_{SINGULAR[noun]}", _domain_target(req, noun, entity_id))
     data = _body(req, noun)
     if "id" in data and data["id"] != entity_id:
         raise exception.BadRequest("Cannot change ID")
@@ -512,7 +557,7 @@ def update_entity(req: Request, noun: str, entity_id: str):
 def delete_entity(req: Request, noun: str, entity_id: str):
     if noun == "projects" and _project_is_domain(req, entity_id):
         return _as_domain_call(req, delete_entity, entity_id)
-    authorize(req, f"identity:delete_{SINGULAR[noun]}")
+    authorize(req, f"identity:delete_{SINGULAR[noun]}", _domain_target(req, noun, entity_id))
     with req.app.cloud.db.writer() as s:
         row = _get(s, noun, entity_id)
         if noun == "domains":
@@ -572,7 +617,11 @@ def group_member(req: Request, group_id: str, user_id: str):
     action = {"PUT": "identity:add_user_to_group",
               "DELETE": "identity:remove_user_from_group"}.get(
         req.method, "identity:check_user_in_group")
-    authorize(req, action)
+    with req.app.cloud.db.reader() as s:
+        group, user = s.get(Group, group_id), s.get(User, user_id)
+        shared = group.domain_id if group is not None and user is not None and \
+            group.domain_id == user.domain_id else None
+    authorize(req, action, {"domain_id": shared})
     with req.app.cloud.db.writer() as s:
         _get(s, "groups", group_id)
         _get(s, "users", user_id)
@@ -610,14 +659,13 @@ def user_projects(req: Request, user_id: str):
 
 
 def change_password(req: Request, user_id: str):
-    body = read_json(req)
-    data = (body or {}).get("user") or {}
+    data = _body(req, "users", schemas.PASSWORD_CHANGE)
     with req.app.cloud.db.writer() as s:
         user = _get(s, "users", user_id)
-        if not req.app.cloud.identity.passwords.check(str(data.get("original_password")),
+        if not req.app.cloud.identity.passwords.check(data["original_password"],
                                                       user.password_hash):
             raise exception.Unauthorized()
-        user.password_hash = req.app.cloud.identity.hash_password(str(data.get("password")))
+        user.password_hash = req.app.cloud.identity.hash_password(data["password"])
     req.app.cloud.identity.revoke_user(user_id)
     return empty_response(204)
 
@@ -640,12 +688,25 @@ def _grant_key(s: Session, kind: str, target_id: str, user_id: str, role_id: str
     return (type_, user_id, target_id, role_id)
 
 
+def _grant_target(req: Request, kind: str, target_id: str, actor_id: str, role_id: str,
+                  actor: str) -> dict:
+    """The domain shared by the actor and the grant's target (None if they differ), and
+    the role's name: what Keystone's grant rules look at."""
+    with req.app.cloud.db.reader() as s:
+        who = s.get(NOUNS[actor], actor_id)
+        where = s.get(NOUNS[kind], target_id) if kind != "system" else None
+        role = s.get(Role, role_id)
+        where_domain = (where.id if kind == "domains" else where.domain_id) if where else None
+        shared = who.domain_id if who is not None and who.domain_id == where_domain else None
+        return {"domain_id": shared, "role_name": role.name if role is not None else None}
+
+
 def grant_role(req: Request, kind: str, target_id: str, user_id: str, role_id: str,
                actor: str = "users"):
     method = req.method
-    action = {"PUT": "identity:grant", "DELETE": "identity:revoke_grant"}.get(
+    action = {"PUT": "identity:create_grant", "DELETE": "identity:revoke_grant"}.get(
         method, "identity:check_grant")
-    authorize(req, action)
+    authorize(req, action, _grant_target(req, kind, target_id, user_id, role_id, actor))
     with req.app.cloud.db.writer() as s:
         key = _grant_key(s, kind, target_id, user_id, role_id, actor)
         existing = s.get(RoleAssignment, key)
@@ -947,7 +1008,8 @@ class IdentityApp(ApiApp):
     """Token issue is public only for POST; every other method on it needs a token."""
 
     def _context(self, req, public, request_id):
-        if req.path_info.rstrip("/") == "/v3/auth/tokens" and req.method != "POST":
+        if req.environ.get("PATH_INFO", "").rstrip("/") == "/v3/auth/tokens" and \
+                req.method != "POST":
             public = False
         return super()._context(req, public, request_id)
 

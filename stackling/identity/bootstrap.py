@@ -27,9 +27,12 @@ from stackling.db.models import (
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
-ROLES = ("admin", "member", "reader", "service")
-# keystone-manage bootstrap's inference rules: admin implies member, member implies reader.
-IMPLIED = (("admin", "member"), ("member", "reader"))
+ROLES = ("admin", "manager", "member", "reader", "service")
+# keystone-manage bootstrap's inference rules (2023.2+): admin implies manager, manager
+# implies member, member implies reader; service implies nothing.
+IMPLIED = (("admin", "manager"), ("manager", "member"), ("member", "reader"))
+# Rules of older bootstraps that keystone-manage bootstrap removes (admin -> member).
+STALE_IMPLIED = (("admin", "member"),)
 
 # (type, name, service key in Settings, path): block storage is registered under the
 # official type and under volumev3, which nova's [cinder] catalog_info asks for.
@@ -66,6 +69,8 @@ def bootstrap(cloud: Cloud) -> None:
     with cloud.db.reader() as s:
         have = set(s.scalars(select(User.name).where(User.domain_id == "default")))
     wanted = {conf.admin_username: conf.admin_password, conf.demo_username: conf.demo_password}
+    services = service_users(cloud)
+    wanted.update({name: password for name, (password, _) in services.items()})
     missing = {name: pw for name, pw in wanted.items() if name not in have}
     # bcrypt releases the GIL: hash the new users' passwords side by side (or take the
     # hashes the cloud started computing while it created the schema).
@@ -89,12 +94,17 @@ def bootstrap(cloud: Cloud) -> None:
             if s.get(ImpliedRole, (roles[prior].id, roles[implied].id)) is None:
                 s.add(ImpliedRole(prior_role_id=roles[prior].id,
                                   implied_role_id=roles[implied].id))
+        for prior, implied in STALE_IMPLIED:
+            stale = s.get(ImpliedRole, (roles[prior].id, roles[implied].id))
+            if stale is not None:
+                s.delete(stale)
         users = {}
         for name in wanted:
             users[name] = _get_or_add(s, User, {"name": name, "domain_id": "default"},
                                       password_hash=hashes.get(name), enabled=True)
         projects = {}
-        for name in (conf.admin_project, conf.demo_project, "service"):
+        for name in dict.fromkeys((conf.admin_project, conf.demo_project, "service",
+                                   *(project for _, project in services.values()))):
             projects[name] = _get_or_add(s, Project, {"name": name, "domain_id": "default"},
                                          parent_id="default", enabled=True,
                                          description=f"Bootstrap project {name}")
@@ -102,12 +112,26 @@ def bootstrap(cloud: Cloud) -> None:
         _assign(s, users[conf.demo_username], projects[conf.demo_project], roles["member"])
         # The admin works in the demo project too, as on devstack.
         _assign(s, users[conf.admin_username], projects[conf.demo_project], roles["admin"])
+        # devstack's service users: admin and service in the service project.
+        for name, (_, project) in services.items():
+            for role in ("admin", "service"):
+                _assign(s, users[name], projects[project], roles[role])
         for name in (conf.admin_username, conf.demo_username):
             if users[name].default_project_id is None:
                 users[name].default_project_id = projects[
                     conf.admin_project if name == conf.admin_username else conf.demo_project].id
         _sync_catalog(cloud, s)
     identity.invalidate()
+
+
+def service_users(cloud: Cloud) -> dict[str, tuple[str, str]]:
+    """name → (password, project) of the [keystone_authtoken] users of nova/cinder/glance."""
+    out = {}
+    for project in ("nova", "cinder", "glance"):
+        a = getattr(cloud.config, project).keystone_authtoken
+        if a.username and a.password and (a.user_domain_name in (None, "Default")):
+            out[a.username] = (a.password, a.project_name or "service")
+    return out
 
 
 def _sync_catalog(cloud: Cloud, s: Session) -> None:

@@ -92,6 +92,8 @@ class Identity:
 
     def prehash_bootstrap(self) -> None:
         """Start hashing the bootstrap users' passwords in the background."""
+        if self.prehashed:  # `stackling start` began before importing the cloud
+            return
         from concurrent.futures import ThreadPoolExecutor
 
         b = self.conf.bootstrap

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from stackling import exception, policy
 from stackling.db.models import ApplicationCredential, Credential, Project, Role, User
+from stackling.identity import schemas
+from stackling.web import validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 OWNER = "role:admin or self"
@@ -78,6 +80,8 @@ def _cred_body(req: Request) -> dict:
             "Expecting to find credential in request body. The server could not comply "
             "with the request since it is either malformed or otherwise incorrect. The "
             "client is assumed to be in error.")
+    validation.check(req, body["credential"], schemas.CREDENTIAL_UPDATE
+                     if req.method == "PATCH" else schemas.CREDENTIAL_CREATE)
     return body["credential"]
 
 
@@ -186,6 +190,7 @@ def ec2_create(req: Request, user_id: str):
     project_id = (body or {}).get("tenant_id") if isinstance(body, dict) else None
     if not project_id:
         raise _invalid("tenant_id", "'tenant_id' is a required property")
+    validation.check(req, body, schemas.EC2_CREATE)
     with req.app.cloud.db.writer() as s:
         _user(s, user_id)
         if s.get(Project, project_id) is None:
@@ -274,6 +279,7 @@ def app_cred_create(req: Request, user_id: str):
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise _invalid("name", "'name' is a required property")
+    validation.check(req, data, schemas.APP_CRED_CREATE)
     if not ctx.project_id:
         raise exception.Forbidden("You are not authorized to perform the requested action: "
                                   "identity:create_application_credential.")

@@ -20,8 +20,18 @@ _PEPPER = os.urandom(32)
 _MAX_CACHED = 4096
 
 
+# bcrypt reads 72 bytes. Keystone (password_hashing.verify_length_and_trunc_password,
+# strict_password_check false by default) truncates longer passwords to that, on set and on
+# check alike, so a long password works and its tail does not count.
+BCRYPT_MAX_LENGTH = 72
+
+
+def _bytes(password: str) -> bytes:
+    return password.encode()[:BCRYPT_MAX_LENGTH]
+
+
 def hash_password(password: str, rounds: int = 12) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+    return bcrypt.hashpw(_bytes(password), bcrypt.gensalt(rounds)).decode()
 
 
 class PasswordChecker:
@@ -40,7 +50,7 @@ class PasswordChecker:
         if key in self._ok:
             return True
         try:
-            ok = bcrypt.checkpw(password.encode(), stored.encode())
+            ok = bcrypt.checkpw(_bytes(password), stored.encode())
         except ValueError:
             return False
         if ok:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling import discovery, exception
-from stackling.image import images, members, metadefs
+from stackling.image import images, imports, members, metadefs
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.router import Router
 
@@ -31,7 +31,7 @@ def versions_list(req: Request) -> object:
 def import_info(req: Request) -> object:
     return json_response({"import-methods": {
         "description": "Import methods available.", "type": "array",
-        "value": ["glance-direct", "web-download", "copy-image"]}})
+        "value": list(images.IMPORT_METHODS)}})
 
 
 def _images_root(handler):
@@ -61,6 +61,9 @@ ROUTES: list[tuple[str, dict]] = [
     ("/v2/images/{image_id}", {"GET": images.show_image, "PATCH": images.update_image,
                                "DELETE": images.delete_image}),
     ("/v2/images/{image_id}/file", {"GET": images.download_image, "PUT": images.upload_image}),
+    ("/v2/images/{image_id}/stage", {"PUT": imports.stage_image}),
+    ("/v2/images/{image_id}/import", {"POST": imports.import_image}),
+    ("/v2/images/{image_id}/tasks", {"GET": imports.list_image_tasks}),
     ("/v2/images/{image_id}/tags/{tag}", {"PUT": images.add_tag, "DELETE": images.delete_tag}),
     ("/v2/images/{image_id}/actions/deactivate", {"POST": images.deactivate_image}),
     ("/v2/images/{image_id}/actions/reactivate", {"POST": images.reactivate_image}),
@@ -79,6 +82,29 @@ ROUTES: list[tuple[str, dict]] = [
 PUBLIC = {"/", "/versions"}
 
 
+# Glance's policy names for the refusals of tokens without a project.
+_ACTIONS = {"create_image": "add_image", "list_images": "get_images",
+            "show_image": "get_image", "update_image": "modify_image",
+            "upload_image": "upload_image", "download_image": "download_image"}
+
+
+class ImageApp(ApiApp):
+    """Images belong to projects: a token without one (unscoped, domain scope) carries no
+    project role, so Glance's policies (``role:reader and project_id:%(project_id)s``)
+    refuse it with 403, and nothing is created with a null owner."""
+
+    def _context(self, req, public, request_id):
+        ctx = super()._context(req, public, request_id)
+        if not public and ctx.token and not ctx.project_id and not ctx.system_scope:
+            _, handler, _ = self.router.match(req.method, req.path_info)
+            action = _ACTIONS.get(getattr(handler, "__name__", ""), "this")
+            raise exception.Forbidden(f"You are not authorized to complete {action} action."
+                                      if action != "this" else
+                                      "You are not authorized to complete this action.")
+        return ctx
+
+
 def build_app(cloud: Cloud) -> ApiApp:
     images.store(cloud)
-    return ApiApp(cloud, INFO, Router(ROUTES, public=PUBLIC))
+    cloud.rpc.register(imports.TOPIC, imports.TaskRunner(cloud))
+    return ImageApp(cloud, INFO, Router(ROUTES, public=PUBLIC))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -20,6 +21,7 @@ from stackling import exception
 from stackling.db.models import utcnow
 from stackling.db.models_image import Image, ImageMember
 from stackling.storage import imagestore
+from stackling.web.validation import MAX_INT
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 if TYPE_CHECKING:
@@ -49,22 +51,39 @@ READ_ONLY = ("checksum", "os_hash_algo", "os_hash_value", "created_at", "size",
              "virtual_size", "status", "updated_at", "self", "file", "schema",
              "direct_url", "stores")
 RESERVED = ("location", "deleted", "deleted_at", "locations")
+RESERVED_NS = "os_glance"   # glance/api/common.py GLANCE_RESERVED_NS: Glance's own keys
 BASE_ATTRS = ("id", "name", "visibility", "protected", "os_hidden", "owner", "disk_format",
               "container_format", "min_disk", "min_ram", "tags")
 PATCH_TYPES = ("application/openstack-images-v2.1-json-patch",
                "application/openstack-images-v2.0-json-patch")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
                      r"[0-9a-fA-F]{12}$")
+# Glance's enabled_import_methods: only what is served is advertised (web-download needs
+# outbound HTTP and copy-image several stores; see doc/architecture.md).
+IMPORT_METHODS: tuple[str, ...] = ("glance-direct",)
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 
 
+# Glance's own per-process state, kept here rather than set on the shared Cloud.
+_STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STAGING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def store(cloud: Cloud) -> imagestore.ImageStore:
-    """The image file store of this cloud (one per process, under the data dir)."""
-    st = getattr(cloud, "image_store", None)
+    """Glance's file store for this cloud (under the data dir)."""
+    st = _STORES.get(cloud)
     if st is None:
-        st = imagestore.ImageStore(cloud.settings.data_dir / "images")
-        cloud.image_store = st
+        st = _STORES[cloud] = imagestore.ImageStore(cloud.settings.data_dir / "images")
+    return st
+
+
+def staging(cloud: Cloud) -> imagestore.ImageStore:
+    """Glance's staging area (``node_staging_uri``): data staged for glance-direct import."""
+    st = _STAGING.get(cloud)
+    if st is None:
+        st = _STAGING[cloud] = imagestore.ImageStore(
+            cloud.settings.data_dir / "images" / "staging")
     return st
 
 
@@ -137,12 +156,16 @@ def _schema_error(field: str, value: Any, detail: str) -> exception.BadRequest:
         f"'{field}' in schema")
 
 
+def _check_reserved(key: str) -> None:
+    if key in RESERVED or key.startswith(RESERVED_NS):
+        raise exception.Forbidden(f"Attribute '{key}' is reserved.")
+
+
 def _validate_attr(req: Request, key: str, value: Any) -> Any:
     """Check one user-settable attribute; returns the value to store."""
     if key in READ_ONLY:
         raise exception.Forbidden(f"Attribute '{key}' is read-only.")
-    if key in RESERVED:
-        raise exception.Forbidden(f"Attribute '{key}' is reserved.")
+    _check_reserved(key)
     if key == "disk_format" and value is not None and value not in DISK_FORMATS:
         raise _schema_error("enum", value, f"{value!r} is not one of {DISK_FORMATS}")
     if key == "container_format" and value is not None and value not in CONTAINER_FORMATS:
@@ -156,6 +179,9 @@ def _validate_attr(req: Request, key: str, value: Any) -> Any:
     if key in ("min_disk", "min_ram"):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise _schema_error("type", value, f"{value!r} is not of type 'integer'")
+        if value > MAX_INT:  # the column is a 32-bit integer, as Glance's
+            raise _schema_error("maximum", value,
+                                f"{value!r} is greater than the maximum of {MAX_INT}")
     if key in ("protected", "os_hidden") and not isinstance(value, bool):
         raise _schema_error("type", value, f"{value!r} is not of type 'boolean'")
     if key == "name" and value is not None and (not isinstance(value, str) or len(value) > 255):
@@ -205,9 +231,10 @@ def create_image(req: Request):
         s.add(row)
         s.flush()
         out = view(row)
-    return json_response(out, status=201, headers={
-        "Location": f"{cloud.public_url('image')}/v2/images/{out['id']}",
-        "OpenStack-image-import-methods": "glance-direct,web-download,copy-image"})
+    headers = {"Location": f"{cloud.public_url('image')}/v2/images/{out['id']}"}
+    if IMPORT_METHODS:   # Glance sends no empty header field (RFC 7230)
+        headers["OpenStack-image-import-methods"] = ",".join(IMPORT_METHODS)
+    return json_response(out, status=201, headers=headers)
 
 
 def show_image(req: Request, image_id: str):
@@ -369,11 +396,15 @@ def update_image(req: Request, image_id: str):
                                                '"value".')
                 if key == "id":
                     raise exception.Forbidden("Attribute 'id' is read-only.")
+                # Glance's deserializer checks names and values before the controller
+                # looks for the property.
+                value = _validate_attr(req, key, op["value"])
                 exists = key in BASE_ATTRS or key in (row.properties or {})
                 if kind == "replace" and not exists:
                     raise exception.Conflict(f"Property {key} does not exist.")
-                _set(row, key, _validate_attr(req, key, op["value"]))
+                _set(row, key, value)
             elif kind == "remove":
+                _check_reserved(key)
                 if key in BASE_ATTRS or key in READ_ONLY:
                     raise exception.Forbidden(f"Attribute '{key}' is read-only."
                                               if key in READ_ONLY or key == "id" else
@@ -409,6 +440,7 @@ def delete_image(req: Request, image_id: str):
         s.flush()
         s.delete(row)
     store(cloud).delete(image_id)
+    staging(cloud).delete(image_id)
     return empty_response(204)
 
 
@@ -480,33 +512,44 @@ def upload_image(req: Request, image_id: str):
             raise exception.BadRequest("Properties disk_format, container_format must be set "
                                        "prior to saving data.")
         _transition(row, "saving")
-    try:
-        stored = store(cloud).write(image_id, _body_chunks(req))
-    except Exception as exc:
-        # glance/api/v2/image_data.py _restore: a failed upload puts the image back in queue.
-        LOG.warning("upload of image %s failed: %s", image_id, exc)
-        with cloud.db.writer() as s:
-            row = s.get(Image, image_id)
-            if row is not None and row.status == "saving":
-                row.status = "queued"
-        if isinstance(exc, imagestore.ImageStoreError):
-            raise exception.BadRequest(f"Failed to upload image data: {exc}") from None
-        raise
+    stored = write_or_requeue(cloud, store(cloud), image_id, _body_chunks(req), "saving",
+                              "Failed to upload image data: ")
     with cloud.db.writer() as s:
         row = s.get(Image, image_id)
         if row is None:  # deleted while uploading
             store(cloud).delete(image_id)
             raise exception.Conflict("Image was deleted while it was being uploaded.")
-        row.size = stored.size
-        row.checksum = stored.checksum
-        row.os_hash_algo = stored.os_hash_algo
-        row.os_hash_value = stored.os_hash_value
-        # qcow2 (and the other container formats) carry their size in the header; raw is
-        # its own size.
-        row.virtual_size = stored.virtual_size if stored.virtual_size is not None else \
-            stored.size
+        record_data(row, stored)
         _transition(row, "active")
     return empty_response(204)
+
+
+def write_or_requeue(cloud: Cloud, target: imagestore.ImageStore, image_id: str, chunks,
+                     status: str, error_prefix: str) -> imagestore.StoredImage:
+    """Store the data; on failure the image goes back from ``status`` to queued
+    (glance/api/v2/image_data.py ``_restore``) and a store error is a 400."""
+    try:
+        return target.write(image_id, chunks)
+    except Exception as exc:
+        LOG.warning("writing data of image %s failed: %s", image_id, exc)
+        with cloud.db.writer() as s:
+            row = s.get(Image, image_id)
+            if row is not None and row.status == status:
+                row.status = "queued"
+        if isinstance(exc, imagestore.ImageStoreError):
+            raise exception.BadRequest(f"{error_prefix}{exc}") from None
+        raise
+
+
+def record_data(row: Image, stored: imagestore.StoredImage) -> None:
+    """Size, checksums and virtual size of the data just stored for ``row``."""
+    row.size = stored.size
+    row.checksum = stored.checksum
+    row.os_hash_algo = stored.os_hash_algo
+    row.os_hash_value = stored.os_hash_value
+    # qcow2 (and the other container formats) carry their size in the header; raw is
+    # its own size.
+    row.virtual_size = stored.virtual_size if stored.virtual_size is not None else stored.size
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int]:

@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from stackling import servicegroup
+from stackling.seams import SelectionError
 from stackling.volume.api.routes import build_app  # noqa: F401
 
 if TYPE_CHECKING:
@@ -27,20 +28,26 @@ def start(cloud: Cloud) -> None:
     from stackling.volume.objects import backends
 
     conf = cloud.config.cinder
-    sched_id = servicegroup.register(cloud, servicegroup.ServiceSpec(
-        project="cinder", binary="cinder-scheduler", host=cloud.topology.controller,
-        availability_zone=conf.storage_availability_zone))
-    cloud.heartbeat.add(sched_id, conf.storage_availability_zone)
-    cloud.rpc.register(backends.SCHEDULER_TOPIC, scheduler.SchedulerManager(cloud))
-    cloud.volume_managers = {}
-    for spec in backends.backends(cloud):
+    if cloud.only.runs("cinder-scheduler"):
+        sched_id = servicegroup.register(cloud, servicegroup.ServiceSpec(
+            project="cinder", binary="cinder-scheduler", host=cloud.topology.controller,
+            availability_zone=conf.storage_availability_zone))
+        cloud.heartbeat.add(sched_id, conf.storage_availability_zone)
+        cloud.rpc.register(backends.SCHEDULER_TOPIC, scheduler.SchedulerManager(cloud))
+    specs = backends.backends(cloud)
+    unknown = (cloud.only.volume_backends or set()) - {spec.name for spec in specs}
+    if unknown:
+        raise SelectionError(f"cinder-volume={', '.join(sorted(unknown))}: no such backend "
+                             f"(have {', '.join(spec.name for spec in specs)})")
+    for spec in specs:
+        if not cloud.only.runs_backend(spec.name):
+            continue
         sid = servicegroup.register(cloud, servicegroup.ServiceSpec(
             project="cinder", binary=backends.VOLUME_TOPIC, host=spec.name,
             availability_zone=spec.availability_zone))
         cloud.heartbeat.add(sid, spec.availability_zone)
         mgr = manager.VolumeManager(cloud, spec)
         mgr.report()
-        cloud.volume_managers[spec.name] = mgr
         cloud.rpc.register(f"{backends.VOLUME_TOPIC}.{spec.name}", mgr)
         LOG.info("cinder-volume %s started in zone %s (%s)", spec.name,
                  spec.availability_zone, spec.volumes_dir)

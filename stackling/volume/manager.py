@@ -1,6 +1,6 @@
 """cinder-volume: one manager per backend (``host@backend``), driving the file driver.
 
-create: blank, from image (status ``downloading``; qcow2 converted with qemu-img, raw
+create: blank, from image (status ``downloading``; qcow2 converted to raw, raw
 cloned or copied with the kernel's fast paths), from snapshot, from source volume.
 Failures that another backend could fix go back to the scheduler (up to
 scheduler_max_attempts); image and source errors go straight to ``error``.
@@ -90,14 +90,12 @@ class VolumeManager:
                 self._finish(volume_id, {})
             elif image:
                 self._set(volume_id, status="downloading")
-                # NOTE: the bytes are read straight from the image store's file (same
-                # process) instead of GET /v2/images/{id}/file; the metadata came through
-                # the Image API when the request was validated.
-                path = self.cloud.image_store.path(image["id"])
-                if not path.is_file():
-                    raise imagestore.ImageNotStored(f"no data for image {image['id']}")
-                method = self.driver.create_volume_from_image(
-                    volume_id, path, image.get("disk_format") or "raw", size)
+                # The image-data seam: Glance's store file (shared data dir) or
+                # GET /v2/images/{id}/file into a scratch file in the data dir.
+                with self.cloud.image_data.local_file(
+                        image["id"], self.cloud.settings.data_dir / "image-downloads") as path:
+                    method = self.driver.create_volume_from_image(
+                        volume_id, path, image.get("disk_format") or "raw", size)
                 LOG.info("Volume %s created from image %s (%s)", volume_id, image["id"],
                          method)
                 self._finish(volume_id, {"bootable": True,

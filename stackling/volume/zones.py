@@ -38,12 +38,13 @@ def extract_availability_zones(requested: str | None, safe: Iterable[str],
     legacy = opts.release != "current"
     safe_zones = sorted(set(safe))
     type_restricted = False
-    if type_zones and not legacy:
+    if type_zones is not None and not legacy:
+        # Present but empty restricts to no zone; the message shows Cinder's list repr.
         type_restricted = True
-        wanted = {z.strip() for z in type_zones.split(",") if z.strip()}
-        safe_zones = sorted(wanted & set(safe_zones))
+        wanted = [z.strip() for z in type_zones.split(",") if z != ""]
+        safe_zones = sorted(set(wanted) & set(safe_zones))
         if not safe_zones:
-            raise errors.InvalidTypeAvailabilityZones(az=type_zones)
+            raise errors.InvalidTypeAvailabilityZones(az=wanted)
     refresh_az = False
     zone = requested
     if zone is None and group_az:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from urllib.parse import unquote_to_bytes
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,11 @@ def empty_response(status: int = 204, headers: dict[str, str] | None = None) -> 
     return resp
 
 
+def _no_constant(name: str) -> None:
+    """NaN and Infinity are not JSON (RFC 8259); no field of any API can hold them."""
+    raise ValueError(name)
+
+
 def read_json(req: webob.Request, required: bool = True) -> Any:
     """The request body as JSON; a body that is not JSON is a 400."""
     if not req.body:
@@ -72,9 +78,28 @@ def read_json(req: webob.Request, required: bool = True) -> Any:
             raise exception.BadRequest("Malformed request body")
         return None
     try:
-        return json.loads(req.body)
-    except ValueError:
+        return json.loads(req.body, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the parser's stack (``[[[[...``).
         raise exception.BadRequest("Malformed request body") from None
+
+
+def _path(environ: dict) -> str:
+    """PATH_INFO as text; a path that is not UTF-8 names no resource (404, not 500)."""
+    try:
+        return environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise exception.NotFound("The resource could not be found.") from None
+
+
+def _check_query(environ: dict) -> None:
+    """A query string that is not UTF-8 once unquoted is a 400 (webob would raise)."""
+    query = environ.get("QUERY_STRING", "")
+    if "%" in query or not query.isascii():
+        try:
+            unquote_to_bytes(query.replace("+", " ")).decode("utf-8")
+        except UnicodeError:
+            raise exception.BadRequest("The query string is not valid UTF-8.") from None
 
 
 class ApiApp:
@@ -90,12 +115,13 @@ class ApiApp:
         version: Version | None = None
         try:
             try:
-                route, handler, params = self.router.match(req.method, req.path_info)
+                route, handler, params = self.router.match(req.method, _path(environ))
             except (exception.NotFound, exception.MethodNotAllowed):
                 # Like keystonemiddleware in front of the real APIs: no token, no 404.
                 req.context = self._context(req, False, request_id)
                 raise
             req.context = self._context(req, route.public, request_id)
+            _check_query(environ)
             if self.info.versions is not None and not route.public:
                 version = req.version = self.info.versions.from_headers(req.headers)
             self._check_project(req, params)
@@ -104,7 +130,9 @@ class ApiApp:
         except exception.StacklingError as exc:
             resp = self.fault(req, exc.code, exc.message, exc.headers)
         except Exception:
-            LOG.exception("Unexpected error in %s %s", req.method, req.path_info)
+            # One traceback per 500, with the request id that the caller was given.
+            LOG.exception("Unexpected error in %s %s [%s]", req.method,
+                          environ.get("PATH_INFO", ""), request_id)
             resp = self.fault(req, 500, self.info.unexpected_message)
         for name in self.info.request_id_headers:
             resp.headers[name] = request_id
@@ -133,7 +161,7 @@ class ApiApp:
         if not token:
             raise exception.Unauthorized()
         try:
-            auth = self.cloud.identity.validate(token)
+            auth = self.cloud.validator(self.info.name).validate(token)
         except exception.StacklingError:
             if public:
                 return RequestContext(cloud=self.cloud, request_id=request_id)

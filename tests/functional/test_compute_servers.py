@@ -413,3 +413,22 @@ def test_nova_action_on_missing_server_is_404(api):
     missing = "/v2.1/servers/5f9a0b43-0000-4000-8000-000000000000/action"
     assert api.post("compute", missing, {"migrate": None}).status == 404
     assert api.post("compute", missing, {"noSuchThing": None}).status == 400
+
+
+def test_delete_on_a_down_host_is_a_local_delete(api, cloud, image):
+    """Nova's servicegroup check: no terminate cast to a host whose nova-compute is down."""
+    resp = boot(api, image, "ag1")
+    server = settled(api, resp.json["server"]["id"])
+    assert server["OS-EXT-SRV-ATTR:host"] == "controller1"
+    api.put("compute", "/v2.1/os-services/force-down",
+            {"host": "controller1", "binary": "nova-compute", "forced_down": True},
+            headers=v("2.11"))
+    casts = []
+    real_cast = cloud.rpc.cast
+    cloud.rpc.cast = lambda topic, method, **kw: casts.append((topic, method))
+    try:
+        assert api.delete("compute", f"/v2.1/servers/{server['id']}").status == 204
+    finally:
+        cloud.rpc.cast = real_cast
+    assert casts == []
+    assert api.get("compute", f"/v2.1/servers/{server['id']}").status == 404

@@ -44,7 +44,8 @@ def test_password_token_is_scoped_with_catalog(admin):
     assert token["project"]["name"] == "admin"
     assert token["project"]["domain"] == {"id": "default", "name": "Default"}
     assert token["user"]["domain"] == {"id": "default", "name": "Default"}
-    assert {r["name"] for r in token["roles"]} == {"admin", "member", "reader"}
+    # keystone-manage bootstrap (2023.2+): admin implies manager implies member implies reader
+    assert {r["name"] for r in token["roles"]} == {"admin", "manager", "member", "reader"}
     assert token["expires_at"].endswith("Z") and token["is_domain"] is False
     types = {s["type"] for s in token["catalog"]}
     assert types == {"identity", "compute", "image", "block-storage", "volumev3"}
@@ -267,7 +268,8 @@ def test_implied_roles_rules_tokens_and_effective_assignments(admin):
     assert [r["id"] for r in listed["role_inference"]["implies"]] == [implied["id"]]
     everything = admin.get("identity", "/v3/role_inferences").json["role_inferences"]
     by_prior = {r["prior_role"]["name"]: {i["name"] for i in r["implies"]} for r in everything}
-    assert by_prior["admin"] == {"member"} and by_prior["member"] == {"reader"}
+    assert by_prior["admin"] == {"manager"} and by_prior["manager"] == {"member"}
+    assert by_prior["member"] == {"reader"} and "service" not in by_prior
     assert by_prior["prior"] == {"implied"} and by_prior["implied"] == {"deeper"}
     # admin can never be implied
     admin_id = next(r["id"] for r in admin.get("identity", "/v3/roles").json["roles"]

@@ -45,7 +45,7 @@ def test_blank_volume_is_202_creating_then_available(cloud, api):
     assert vol["status"] == "available"
     assert vol["availability_zone"] == "nova"
     assert vol["os-vol-host-attr:host"] == "controller2@file#file"
-    path = cloud.volume_managers["controller2@file"].driver.path(vol["id"])
+    path = cloud.rpc.endpoint("cinder-volume.controller2@file").driver.path(vol["id"])
     assert path.stat().st_size == 1024 ** 3 and path.stat().st_blocks == 0
     assert usage(cloud, api.project_id)["gigabytes"] == (1, 0)
     assert api.delete("volume", f"/v3/volumes/{vol['id']}").status == 202
@@ -217,7 +217,7 @@ def test_volume_from_qcow2_image(cloud, api, tmp_path):
     meta = vol["volume_image_metadata"]
     assert meta["image_id"] == image["id"] and meta["disk_format"] == "qcow2"
     assert meta["os_distro"] == "cirros"
-    driver = cloud.volume_managers["controller2@file"].driver
+    driver = cloud.rpc.endpoint("cinder-volume.controller2@file").driver
     with open(driver.path(vol["id"]), "rb") as f:
         assert f.read(len(raw)) == raw
     # by name too
@@ -251,7 +251,7 @@ def test_delete_refused_for_in_use(cloud, api):
 def test_snapshot_clone_and_extend(cloud, api):
     vid = create(api, size=1).json["volume"]["id"]
     settle(cloud)
-    driver = cloud.volume_managers["controller2@file"].driver
+    driver = cloud.rpc.endpoint("cinder-volume.controller2@file").driver
     with open(driver.path(vid), "r+b") as f:
         f.write(b"hello")
     snap = api.post("volume", "/v3/snapshots", {"snapshot": {"volume_id": vid, "name": "s"}},
@@ -313,9 +313,15 @@ def test_types_and_default(api):
              {"extra_specs": {"RESKEY:availability_zones": "ag9"}})
     resp = create(api, volume_type="az-bound")
     assert resp.json["badRequest"]["message"] == \
-        "Volume type is only supported in these availability zones: ag9"
+        "Volume type is only supported in these availability zones: ['ag9']"
     assert api.get("volume", f"/v3/types/{tid}/extra_specs").json["extra_specs"] == \
         {"RESKEY:availability_zones": "ag9"}
+    # An empty value restricts the type to no zone (cinder volume_utils), it is not "unset".
+    api.put("volume", f"/v3/types/{tid}/extra_specs/RESKEY:availability_zones",
+            {"RESKEY:availability_zones": ""})
+    resp = create(api, volume_type="az-bound")
+    assert resp.status == 400 and resp.json["badRequest"]["message"] == \
+        "Volume type is only supported in these availability zones: []"
 
 
 def test_demo_cannot_list_services(cloud, demo):

@@ -60,7 +60,7 @@ def test_new_style_attach_and_detach_status_machine(cloud, api):
                    {"attachment": {"connector": CONNECTOR}}, headers=MV)
     assert resp.status == 200, resp
     info = resp.json["attachment"]["connection_info"]
-    path = cloud.volume_managers["controller2@file"].driver.path(vid)
+    path = cloud.rpc.endpoint("cinder-volume.controller2@file").driver.path(vid)
     assert info["driver_volume_type"] == "local"
     assert info["device_path"] == str(path) and path.exists()
     assert info["attachment_id"] == att["id"] and info["access_mode"] == "rw"

@@ -158,7 +158,7 @@ def test_type_zone_restriction_only_now(cloud_factory):
         assert resp.status == expected, (release, resp)
         if expected == 400:
             assert resp.json["badRequest"]["message"] == \
-                "Volume type is only supported in these availability zones: ag9"
+                "Volume type is only supported in these availability zones: ['ag9']"
 
 
 def test_exclusive_options_text_by_release(cloud_factory):

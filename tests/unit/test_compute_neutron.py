@@ -12,6 +12,7 @@ import webob.dec
 
 from stackling import exception
 from stackling.compute import neutron
+from stackling.seams.http import InProcessSender
 
 SERVER = "3f0a3c5e-1111-4222-8333-444455556666"
 PORTS = {"ports": [{"id": "p1", "network_id": "n1", "mac_address": "fa:16:3e:00:00:01",
@@ -41,6 +42,13 @@ def network_app(req):
 CTX = SimpleNamespace(token="t", project_id="p")
 
 
+def stand_in_cloud(apps: dict) -> SimpleNamespace:
+    """A cloud whose service-client seam delivers to ``apps`` in-process."""
+    cloud = SimpleNamespace(apps=apps)
+    cloud.sender = lambda project="nova": InProcessSender(cloud)
+    return cloud
+
+
 def test_without_a_network_service_nothing_is_attached():
     cloud = SimpleNamespace(apps={})
     assert neutron.addresses(cloud, CTX, SERVER) == {}
@@ -52,7 +60,7 @@ def test_without_a_network_service_nothing_is_attached():
 
 
 def test_ports_become_addresses_and_groups():
-    cloud = SimpleNamespace(apps={"network": network_app})
+    cloud = stand_in_cloud({"network": network_app})
     assert neutron.addresses(cloud, CTX, SERVER) == {"private": [
         {"version": 4, "addr": "10.0.0.5", "OS-EXT-IPS:type": "fixed",
          "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:01"},

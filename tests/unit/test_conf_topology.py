@@ -24,7 +24,7 @@ def test_defaults_are_the_real_services_defaults(tmp_path):
 
 def test_unknown_options_are_ignored_with_a_warning(tmp_path, caplog):
     (tmp_path / "nova.conf").write_text(
-        "[DEFAULT]\ndefault_schedule_zone = ag1\ntransport_url = rabbit://x\n"
+        "[DEFAULT]\ndefault_schedule_zone = ag1\nmy_ip = 10.0.0.5\ntransport_url = rabbit://x\n"
         "[cinder]\ncross_az_attach = False\n[libvirt]\nvirt_type = kvm\n")
     (tmp_path / "cinder.conf").write_text(
         "[DEFAULT]\nenabled_backends = lvm1\nallow_availability_zone_fallback = true\n"
@@ -33,11 +33,12 @@ def test_unknown_options_are_ignored_with_a_warning(tmp_path, caplog):
     c = conf.load(tmp_path)
     assert c.nova.default_schedule_zone == "ag1"
     assert c.nova.cinder.cross_az_attach is False
+    assert c.nova.transport_url == "rabbit://x"    # oslo.messaging's option, honoured
     assert c.cinder.allow_availability_zone_fallback is True
     assert c.cinder.lvm1.backend_availability_zone == "ag1"
     assert c.cinder.lvm1.volume_backend_name == "LVM"
     assert sorted(c.warnings) == ["cinder.conf: [lvm1] volume_group",
-                                  "nova.conf: [DEFAULT] transport_url",
+                                  "nova.conf: [DEFAULT] my_ip",
                                   "nova.conf: [libvirt] virt_type"]
     assert "Ignoring unknown option nova.conf: [libvirt] virt_type" in caplog.text
 

@@ -72,7 +72,16 @@ def test_type_restriction():
     assert run(type_zones="nova,ag1") == (["ag1", "nova"], False)
     with pytest.raises(errors.InvalidTypeAvailabilityZones) as err:
         run(type_zones="ag9")
-    assert err.value.message == "Volume type is only supported in these availability zones: ag9"
+    assert err.value.message == ("Volume type is only supported in these availability zones: "
+                                 "['ag9']")
+    # cinder's extract_availability_zones_from_volume_type: present but empty is a restriction.
+    with pytest.raises(errors.InvalidTypeAvailabilityZones) as err:
+        run(type_zones="")
+    assert err.value.message == "Volume type is only supported in these availability zones: []"
+    with pytest.raises(errors.InvalidTypeAvailabilityZones) as err:
+        run(type_zones="ag8, ag9")
+    assert err.value.message == ("Volume type is only supported in these availability zones: "
+                                 "['ag8', 'ag9']")
     with pytest.raises(errors.InvalidAvailabilityZone):
         run("nova", type_zones="ag1")
 

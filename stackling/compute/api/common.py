@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from typing import Any
+
+import regex
 
 from stackling import exception, policy
 from stackling.web.app import Request
@@ -176,3 +179,31 @@ def reject_extra(section: str, data: dict, allowed: set[str]) -> None:
             detail="Additional properties are not allowed "
                    f"({', '.join(repr(k) for k in extra)} "
                    f"{'was' if len(extra) == 1 else 'were'} unexpected)")
+
+
+# A user's regular expression may backtrack exponentially (``^(a+)+$``). Nova runs the
+# ``name`` filter in the database (REGEXP / ``~``, Python's ``re`` on SQLite); we run it
+# here with the ``regex`` module (the same syntax as ``re``), whose matching can be
+# interrupted: the whole filter of one request gets this much time, then a 400.
+REGEX_BUDGET_SECONDS = 0.5
+
+
+def name_matcher(field: str, pattern: str):
+    """A ``search`` with a bounded cost; an invalid expression matches literally (as
+    before), one too costly to evaluate is a 400."""
+    try:
+        compiled = regex.compile(pattern, regex.VERSION0)
+    except (regex.error, RecursionError, OverflowError, ValueError):
+        compiled = regex.compile(regex.escape(pattern))
+    deadline = time.monotonic() + REGEX_BUDGET_SECONDS
+
+    def matches(text: str | None) -> bool:
+        try:
+            # concurrent: the GIL is released, so other requests go on meanwhile.
+            return compiled.search(text or "", concurrent=True,
+                                   timeout=max(deadline - time.monotonic(), 0.001)) is not None
+        except TimeoutError:
+            raise exception.BadRequest(
+                f"Invalid input for query parameters {field}. Value: {pattern}. The "
+                "regular expression is too costly to evaluate.") from None
+    return matches

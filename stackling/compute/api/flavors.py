@@ -9,8 +9,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from stackling import exception
-from stackling.compute.api import common
+from stackling.compute.api import common, schemas
 from stackling.db.models_compute import Flavor, FlavorExtraSpec, FlavorProject
+from stackling.web import validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 if TYPE_CHECKING:
@@ -216,6 +217,8 @@ def _boolean(field: str, value) -> bool:
                                     detail=f"{value!r} is not one of the boolean values")
 
 
+@validation.schema(schemas.FLAVOR_CREATE, "2.1", "2.54")
+@validation.schema(schemas.FLAVOR_CREATE_V255, "2.55")
 def create_flavor(req: Request):
     """200 with the flavor (Nova answers 200, not 201)."""
     common.authorize(req, "os_compute_api:os-flavor-manage:create")
@@ -245,6 +248,7 @@ def create_flavor(req: Request):
     return json_response({"flavor": view(req, f)})
 
 
+@validation.schema(schemas.FLAVOR_UPDATE, "2.55")
 def update_flavor(req: Request, flavor_id: str):
     """2.55+: only the description may change."""
     if not req.version.matches("2.55"):
@@ -276,7 +280,8 @@ def _specs_target(req: Request) -> dict:
 
 def list_extra_specs(req: Request, flavor_id: str):
     common.authorize(req, "os_compute_api:os-flavor-extra-specs:index", _specs_target(req))
-    return json_response({"extra_specs": get(req.app.cloud, flavor_id)["extra_specs"]})
+    return json_response({"extra_specs": get(req.app.cloud, flavor_id, req.context)[
+        "extra_specs"]})
 
 
 def _set_specs(req: Request, flavor_id: str, specs: dict) -> dict:
@@ -306,7 +311,7 @@ def create_extra_specs(req: Request, flavor_id: str):
 
 def show_extra_spec(req: Request, flavor_id: str, key: str):
     common.authorize(req, "os_compute_api:os-flavor-extra-specs:show", _specs_target(req))
-    specs = get(req.app.cloud, flavor_id)["extra_specs"]
+    specs = get(req.app.cloud, flavor_id, req.context)["extra_specs"]
     if key not in specs:
         raise exception.NotFound(f"Flavor {flavor_id} has no extra specs with key {key}.")
     return json_response({key: specs[key]})

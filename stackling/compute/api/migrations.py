@@ -15,11 +15,26 @@ from stackling.compute.objects import migration
 from stackling.db.models_compute import Migration
 from stackling.web.app import Request, json_response
 
+# nova/policies/{migrations,servers_migrations}.py (2025.2+): a project manager lists its
+# own project's migrations, without the host fields (index:host is admin's).
+PROJECT_MANAGER_OR_ADMIN = "role:admin or (role:manager and owner)"
 policy.register({
-    "os_compute_api:os-migrations:index": common.ADMIN,
-    "os_compute_api:servers:migrations:index": common.ADMIN,
+    "os_compute_api:os-migrations:index": PROJECT_MANAGER_OR_ADMIN,
+    "os_compute_api:os-migrations:index:all_projects": common.ADMIN,
+    "os_compute_api:os-migrations:index:host": common.ADMIN,
+    "os_compute_api:servers:migrations:index": PROJECT_MANAGER_OR_ADMIN,
+    "os_compute_api:servers:migrations:index:host": common.ADMIN,
     "os_compute_api:servers:migrations:show": common.ADMIN,
 })
+HOST_FIELDS = ("source_node", "dest_node", "source_compute", "dest_compute", "dest_host")
+
+
+def _hide_hosts(views: list[dict[str, Any]], show: bool) -> list[dict[str, Any]]:
+    """Without ``index:host`` the host fields are there, but null (as Nova answers)."""
+    if not show:
+        for view in views:
+            view.update(dict.fromkeys(HOST_FIELDS))
+    return views
 
 FILTERS = ("hidden", "host", "instance_uuid", "source_compute", "status", "migration_type")
 TYPES = {"resize": "resize", "migration": "migration", "live-migration": "live-migration",
@@ -51,8 +66,13 @@ def _view(req: Request, m: Migration) -> dict[str, Any]:
 
 
 def list_migrations(req: Request):
-    common.authorize(req, "os_compute_api:os-migrations:index")
+    ctx = req.context
+    # Nova checks index against the caller's own project (context.can's default target).
+    common.authorize(req, "os_compute_api:os-migrations:index", {"project_id": ctx.project_id})
     params = req.GET
+    own_only = params.get("project_id") and params["project_id"] == ctx.project_id
+    if not own_only:
+        common.authorize(req, "os_compute_api:os-migrations:index:all_projects")
     allowed = set(FILTERS)
     if req.version.matches("2.59"):
         allowed |= {"limit", "marker", "changes-since"}
@@ -66,6 +86,8 @@ def list_migrations(req: Request):
                                        f"Value: {params[extra[0]]}. Additional properties "
                                        f"are not allowed ('{extra[0]}' was unexpected)")
     q = select(Migration)
+    if own_only:
+        q = q.where(Migration.project_id == ctx.project_id)
     for key in ("instance_uuid", "source_compute", "status", "migration_type", "user_id",
                 "project_id"):
         if key in allowed and params.get(key):
@@ -98,7 +120,8 @@ def list_migrations(req: Request):
                 body["migrations_links"] = [{"rel": "next", "href": (
                     f"{base}/v2.1/os-migrations?limit={n}&marker={rows[n - 1].uuid}")}]
             rows = rows[:n]
-    body["migrations"] = [_view(req, m) for m in rows]
+    body["migrations"] = _hide_hosts([_view(req, m) for m in rows], common.can(
+        req, "os_compute_api:os-migrations:index:host"))
     return json_response(body)
 
 
@@ -114,7 +137,10 @@ def list_server_migrations(req: Request, server_id: str):
             Migration.instance_uuid == server_id,
             Migration.migration_type == "live-migration",
             Migration.status.in_(migration.IN_PROGRESS))))
-    return json_response({"migrations": [_live_view(req, m) for m in rows]})
+        show_hosts = common.can(req, "os_compute_api:servers:migrations:index:host",
+                                {"project_id": inst.project_id})
+    return json_response({"migrations": _hide_hosts([_live_view(req, m) for m in rows],
+                                                    show_hosts)})
 
 
 def show_server_migration(req: Request, server_id: str, migration_id: str):

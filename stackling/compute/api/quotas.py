@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from stackling import exception
-from stackling.compute.api import common
+from stackling.compute.api import common, schemas
 from stackling.db.models_compute import Instance, Quota
+from stackling.web import validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 # name → [quota] option; the order is Nova's (it decides the order of "overs").
@@ -180,6 +181,8 @@ def show_quota_class_set(req: Request, quota_class: str):
     return json_response({"quota_class_set": view})
 
 
+@validation.schema(schemas.quota_update("quota_class_set", {*RESOURCES, *LEGACY, *FILES},
+                                        force=False))
 def update_quota_class_set(req: Request, quota_class: str):
     """200 with the class's values (without ``id``)."""
     common.authorize(req, "os_compute_api:os-quota-class-sets:update",
@@ -204,6 +207,7 @@ def update_quota_class_set(req: Request, quota_class: str):
     return json_response({"quota_class_set": view})
 
 
+@validation.schema(schemas.quota_update("quota_set", {*RESOURCES, *LEGACY, *FILES}))
 def update_quota_set(req: Request, project_id_q: str):
     project_id = project_id_q
     """200 with the new limits (without ``id``, as Nova answers)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from stackling import clients, decisions, exception
+from stackling import clients, decisions, exception, rpc
 from stackling.compute import block_device as bd
 from stackling.compute import cinder as volume_api
 from stackling.compute import neutron, volume_zones
@@ -168,18 +168,12 @@ def _list(req: Request, detail: bool):
         q = q.where(Instance.project_id == ctx.project_id)
     since = params.get("changes-since")
     if since:
-        try:
-            stamp = _parse_time(since)
-        except ValueError:
-            raise exception.BadRequest(
-                "Invalid input for query parameters changes-since. Value: "
-                f"{since}. '{since}' is not a 'date-time'") from None
-        q = q.where(Instance.updated_at >= stamp)
+        q = q.where(Instance.updated_at >= _query_time("changes-since", since))
     else:
         q = q.where(Instance.deleted == 0)
     before = params.get("changes-before") if req.version.matches("2.66") else None
     if before:
-        q = q.where(Instance.updated_at <= _parse_time(before))
+        q = q.where(Instance.updated_at <= _query_time("changes-before", before))
     status = params.get("status")
     if status:
         vm_state = views.STATUS_TO_VM.get(status.upper())
@@ -208,11 +202,8 @@ def _list(req: Request, detail: bool):
         instances = list(s.scalars(q))
         name = params.get("name")
         if name:
-            try:
-                pattern = re.compile(name)
-            except re.error:
-                pattern = re.compile(re.escape(name))
-            instances = [i for i in instances if pattern.search(i.display_name)]
+            matches = common.name_matcher("name", name)
+            instances = [i for i in instances if matches(i.display_name)]
         if req.version.matches("2.26") and any(
                 k in params for k in ("tags", "tags-any", "not-tags", "not-tags-any")):
             instances = [i for i in instances if server_tags.matches(i.tags, params)]
@@ -238,6 +229,16 @@ def _list(req: Request, detail: bool):
             f"{_base(req)}/v2.1/{ctx.project_id}/{path}?limit={n}{extra}"
             f"&marker={data[-1].uuid}")}]
     return json_response(body)
+
+
+def _query_time(name: str, text: str):
+    """A date-time query parameter, with Nova's query-schema 400."""
+    try:
+        return _parse_time(text)
+    except ValueError:
+        raise exception.BadRequest(
+            f"Invalid input for query parameters {name}. Value: {text}. '{text}' is not "
+            "a 'date-time'") from None
 
 
 def _parse_time(text: str):
@@ -598,18 +599,22 @@ def delete_server(req: Request, server_id: str):
         server_actions.check_locked(req, inst)
         instance_action.record(s, req.context, inst.uuid, instance_action.DELETE)
         host = inst.host
-        if host:
+        # Nova's servicegroup check: a cast to a down host would only wait in its queue.
+        host_up = bool(host) and any(
+            svc.up for svc in az.nova_services(s, cloud.config.nova, host, "nova-compute"))
+        if host_up:
             inst.task_state = "deleting"
             inst.updated_at = utcnow()
     caller = volume_api.Caller.from_context(req.context)
-    if host:
+    if host_up:
         try:
             cloud.rpc.cast(f"compute.{host}", "terminate_instance", instance_uuid=server_id,
                            caller=caller.as_dict(), request_id=req.context.request_id)
             return empty_response(204)
-        except Exception:  # the host's manager is gone: delete locally, as Nova does
+        except rpc.NoSuchTopic:  # in-process: no manager for this host any more
             pass
-    # Never reached a host (or its manager is gone): the API cleans up the volumes.
+    # Never reached a host, or its nova-compute is down: the API deletes locally (Nova's
+    # _local_delete), cleaning up the volumes.
     server_volumes.local_cleanup(cloud, caller, server_id)
     instances.delete_instance_row(cloud, server_id, release_claim=bool(host))
     return empty_response(204)

@@ -17,9 +17,10 @@ from stackling import exception, policy
 from stackling.compute import block_device as bd
 from stackling.compute import cinder as volume_api
 from stackling.compute import volume_zones
-from stackling.compute.api import common
+from stackling.compute.api import common, schemas
 from stackling.compute.objects import instance as instances
 from stackling.db.models_compute import BlockDeviceMapping, Instance
+from stackling.web import validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 ALLOWED_STATES = ("active", "paused", "stopped", "resized", "soft-delete", "shelved",
@@ -111,6 +112,7 @@ def _body(req: Request) -> dict:
     return data
 
 
+@validation.schema(schemas.VOLUME_ATTACHMENT_CREATE)
 def attach(req: Request, server_id: str):
     """200 ``{"volumeAttachment": {...}}``; from 2.101 a 202 without a body."""
     cloud = req.app.cloud

@@ -42,7 +42,11 @@ class BuildAbort(Exception):
 
 
 class BuildFailed(Exception):
-    """The build ended in ERROR (already recorded on the instance)."""
+    """The build failed: the server goes to ERROR with this message and details."""
+
+    def __init__(self, message: str, details: str) -> None:
+        super().__init__(message)
+        self.message, self.details = message, details
 
 
 class ComputeManager(LifecycleManager):
@@ -71,8 +75,10 @@ class ComputeManager(LifecycleManager):
                                        (caller or {}).get("request_id"),
                                        "compute__do_build_and_run_instance", self.host):
                 self._build_and_run(instance_uuid, caller)
-        except BuildFailed:
-            pass
+        except BuildFailed as failed:
+            # After the event closed, so that ERROR is never seen before the failed event.
+            instances.set_error(self.cloud, instance_uuid, failed.message, failed.details,
+                                host=self.host)
 
     def _build_and_run(self, instance_uuid: str, caller: dict | None) -> None:
         """Build; on failure the server goes to ERROR with its fault and BuildFailed says
@@ -118,8 +124,7 @@ class ComputeManager(LifecycleManager):
                     row.host = row.node = None
             reason = exc.reason if isinstance(exc, BuildAbort) else str(exc)
             message = f"Build of instance {instance_uuid} aborted: {reason}"
-            instances.set_error(cloud, instance_uuid, message, details, host=self.host)
-            raise BuildFailed(message) from exc
+            raise BuildFailed(message, details) from exc
         self._finish(instance_uuid, vm_state="active", task_state=None,
                      power_state=self.driver.get_power_state(inst), launched_at=utcnow())
 

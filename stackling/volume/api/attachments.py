@@ -51,11 +51,18 @@ policy.register({
     "volume:attachment_get": common.OWNER_READER,
 })
 
+# Cinder takes the connector as any object; the fields it stores in the attachment's
+# columns (attached_host, mountpoint, attach_mode) must be text there, so they are typed.
+_CONNECTOR_FIELDS = {"host": {"type": ["string", "null"], "maxLength": 255},
+                     "mountpoint": {"type": ["string", "null"], "maxLength": 255},
+                     "mode": {"type": "string", "enum": ["rw", "ro"]}}
 CREATE_SCHEMA = {
     "type": "object",
     "properties": {"attachment": {
         "type": "object",
-        "properties": {"instance_uuid": UUID, "connector": {"type": ["object", "null"]},
+        "properties": {"instance_uuid": UUID,
+                       "connector": {"type": ["object", "null"],
+                                     "properties": _CONNECTOR_FIELDS},
                        "volume_uuid": UUID},
         "required": ["volume_uuid"], "additionalProperties": False}},
     "required": ["attachment"], "additionalProperties": False,
@@ -67,7 +74,8 @@ CREATE_SCHEMA_354 = {**CREATE_SCHEMA, "properties": {"attachment": {
 UPDATE_SCHEMA = {
     "type": "object",
     "properties": {"attachment": {
-        "type": "object", "properties": {"connector": {"type": "object", "minProperties": 1}},
+        "type": "object", "properties": {"connector": {
+            "type": "object", "minProperties": 1, "properties": _CONNECTOR_FIELDS}},
         "required": ["connector"], "additionalProperties": False}},
     "required": ["attachment"], "additionalProperties": False,
 }

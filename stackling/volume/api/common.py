@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from typing import TYPE_CHECKING
 
 from stackling import policy
@@ -78,11 +79,14 @@ class VolumeApiState:
             self.cloud.config.cinder.storage_availability_zone}
 
 
+_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def state(cloud: Cloud) -> VolumeApiState:
-    st = getattr(cloud, "volume_api_state", None)
+    """This process's cinder-api state (kept here, not on the shared Cloud)."""
+    st = _STATES.get(cloud)
     if st is None:
-        st = VolumeApiState(cloud)
-        cloud.volume_api_state = st
+        st = _STATES[cloud] = VolumeApiState(cloud)
     return st
 
 

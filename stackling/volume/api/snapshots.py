@@ -7,9 +7,10 @@ from sqlalchemy import select
 from stackling import exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeType
 from stackling.volume import errors
-from stackling.volume.api import common, metadata, views
+from stackling.volume.api import common, metadata, schemas, views
 from stackling.volume.api.volumes import paginate
 from stackling.volume.objects import backends, quota
+from stackling.web import validation as web_validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 CREATE_KEYS = {"volume_id", "name", "description", "display_name", "display_description",
@@ -32,6 +33,7 @@ def _body(req: Request) -> dict:
     return body["snapshot"]
 
 
+@web_validation.schema(schemas.SNAPSHOT_CREATE)
 def create_snapshot(req: Request):
     data = _body(req)
     cloud = req.app.cloud
@@ -124,6 +126,7 @@ def show_snapshot(req: Request, snapshot_id: str):
         return json_response({"snapshot": views.snapshot_view(req, row)})
 
 
+@web_validation.schema(schemas.SNAPSHOT_UPDATE)
 def update_snapshot(req: Request, snapshot_id: str):
     data = _body(req)
     with req.app.cloud.db.writer() as s:
@@ -200,6 +203,8 @@ def _update_status(req: Request, snapshot_id: str, args):
     return empty_response(202)
 
 
+@web_validation.action_schemas({"os-reset_status": schemas.RESET_STATUS_SNAPSHOT,
+                            "os-update_snapshot_status": schemas.UPDATE_SNAPSHOT_STATUS})
 def snapshot_action(req: Request, snapshot_id: str):
     body = read_json(req)
     if not isinstance(body, dict) or len(body) != 1:
@@ -215,6 +220,8 @@ def snapshot_action(req: Request, snapshot_id: str):
         return empty_response(202)
     if name == "os-update_snapshot_status":
         return _update_status(req, snapshot_id, args)
+    if name != "os-unmanage":
+        raise exception.BadRequest(f"There is no such action: {name}")
     raise exception.NotImplementedYet(f"Snapshot action {name} is not implemented by "
                                       "stackling yet.")
 

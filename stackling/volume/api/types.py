@@ -7,8 +7,9 @@ from sqlalchemy import select
 from stackling import exception, policy
 from stackling.db.models_volume import Volume, VolumeType
 from stackling.volume import errors
-from stackling.volume.api import common, views
+from stackling.volume.api import common, schemas, views
 from stackling.volume.objects import backends, volume_types
+from stackling.web import validation as web_validation
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 DEFAULT_TYPE = "__DEFAULT__"
@@ -59,6 +60,7 @@ def show_type(req: Request, type_id: str):
         return json_response({"volume_type": views.type_view(req, row)})
 
 
+@web_validation.schema(schemas.TYPE_CREATE)
 def create_type(req: Request):
     common.authorize(req, "volume_extension:types_manage")
     data = _body(req, "volume_type")
@@ -79,6 +81,7 @@ def create_type(req: Request):
         return json_response({"volume_type": views.type_view(req, row, action="create")})
 
 
+@web_validation.schema(schemas.TYPE_UPDATE)
 def update_type(req: Request, type_id: str):
     common.authorize(req, "volume_extension:types_manage")
     data = _body(req, "volume_type")
@@ -114,9 +117,10 @@ def delete_type(req: Request, type_id: str):
     return empty_response(202)
 
 
-def _get(s, type_id: str) -> VolumeType:
+def _get(s, type_id: str, context=None) -> VolumeType:
+    """The type; with a ``context``, a private type the project cannot see is 404."""
     row = s.get(VolumeType, type_id)
-    if row is None:
+    if row is None or (context is not None and not volume_types.type_visible(row, context)):
         raise errors.VolumeTypeNotFound(volume_type_id=type_id)
     return row
 
@@ -124,9 +128,11 @@ def _get(s, type_id: str) -> VolumeType:
 def list_extra_specs(req: Request, type_id: str):
     common.authorize(req, "volume_extension:types_extra_specs:index")
     with req.app.cloud.db.reader() as s:
-        return json_response({"extra_specs": dict(_get(s, type_id).extra_specs or {})})
+        return json_response({"extra_specs": dict(
+            _get(s, type_id, req.context).extra_specs or {})})
 
 
+@web_validation.schema(schemas.EXTRA_SPECS_CREATE)
 def create_extra_specs(req: Request, type_id: str):
     common.authorize(req, "volume_extension:types_extra_specs:create")
     data = _body(req, "extra_specs")
@@ -139,7 +145,7 @@ def create_extra_specs(req: Request, type_id: str):
 
 def show_extra_spec(req: Request, type_id: str, key: str):
     with req.app.cloud.db.reader() as s:
-        specs = _get(s, type_id).extra_specs or {}
+        specs = _get(s, type_id, req.context).extra_specs or {}
         if key not in specs:
             raise errors.VolumeTypeExtraSpecsNotFound(volume_type_id=type_id,
                                                       extra_specs_key=key)

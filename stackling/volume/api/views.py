@@ -48,6 +48,16 @@ def attachment_detail(row: VolumeAttachment) -> dict:
     return out
 
 
+# cinder/api/api_utils.py: admin metadata keys shown to everyone, over the user's own.
+VISIBLE_ADMIN_METADATA = ("readonly", "attached_mode")
+
+
+def visible_metadata(row: Volume) -> dict:
+    admin_md = row.admin_metadata or {}
+    return {**(row.metadata_ or {}),
+            **{k: admin_md[k] for k in VISIBLE_ADMIN_METADATA if k in admin_md}}
+
+
 def volume_detail(req: Request, row: Volume, type_row: VolumeType | None,
                   attachments: list[VolumeAttachment] = (), extensions: bool = True) -> dict:
     """The detail view. ``extensions`` is False for the create response: Cinder's
@@ -62,7 +72,7 @@ def volume_detail(req: Request, row: Volume, type_row: VolumeType | None,
         "description": row.display_description,
         "volume_type": type_row.name if type_row else None,
         "snapshot_id": row.snapshot_id, "source_volid": row.source_volid,
-        "metadata": dict(row.metadata_ or {}), "links": _links(req, "volumes", row.id),
+        "metadata": visible_metadata(row), "links": _links(req, "volumes", row.id),
         "user_id": row.user_id, "bootable": "true" if row.bootable else "false",
         "encrypted": False, "replication_status": row.replication_status,
         "consistencygroup_id": None, "multiattach": row.multiattach,

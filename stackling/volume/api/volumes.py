@@ -15,8 +15,10 @@ from sqlalchemy import select
 from stackling import clients, exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.volume import errors
-from stackling.volume.api import common, legacy_attach, metadata, views
+from stackling.volume.api import common, legacy_attach, metadata, schemas, validation, views
 from stackling.volume.objects import backends, quota, volume_types
+from stackling.web import validation as web_validation
+from stackling.web.validation import MAX_INT
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 LOG = logging.getLogger(__name__)
@@ -70,6 +72,9 @@ def _check_size_schema(size: Any) -> None:
     if isinstance(size, int) and size < 1:
         raise exception.ValidationError(field="size", value=size,
                                         detail=f"{size} is less than the minimum of 1")
+    if isinstance(size, int) and size > MAX_INT:
+        raise exception.ValidationError(
+            field="size", value=size, detail=f"{size} is greater than the maximum of {MAX_INT}")
     if isinstance(size, str) and not re.match(r"^[0-9]+$", size):
         raise exception.ValidationError(field="size", value=size,
                                         detail=f"'{size}' does not match '^[0-9]+$'")
@@ -100,7 +105,7 @@ def detail(s, req: Request, row: Volume, extensions: bool = True) -> dict:
 
 def resolve_image(req: Request, ref: str) -> dict:
     """Cinder's imageRef rules: id (last path segment) first, then a name search."""
-    glance = clients.ServiceClient.for_context(req.context, "image")
+    glance = clients.ServiceClient.for_context(req.context, "image", source="cinder")
     image_id = ref.rstrip("/").split("/")[-1]
     if common.UUID_RE.match(image_id):
         try:
@@ -125,6 +130,7 @@ def resolve_image(req: Request, ref: str) -> dict:
 # -- create ----------------------------------------------------------------------------
 
 
+@web_validation.schema(schemas.VOLUME_CREATE)
 def create_volume(req: Request):
     """POST /volumes: 202 with the detail view, status ``creating``; the rest is async."""
     data = _body(req, "volume")
@@ -366,6 +372,29 @@ def list_volumes_detail(req: Request):
     return _list(req, detailed=True)
 
 
+def volume_summary(req: Request):
+    """GET /volumes/summary (3.12; distinct metadata values per key from 3.36)."""
+    if req.version is None or not req.version.matches("3.12"):
+        raise exception.NotFound("The resource could not be found.")
+    common.authorize(req, "volume:get_all")
+    ctx = req.context
+    # Cinder's get_volume_summary looks at all_tenants only; other filters are ignored.
+    all_tenants = ctx.is_admin and backends.is_true(req.GET.get("all_tenants", "0"))
+    with req.app.cloud.db.reader() as s:
+        q = select(Volume.size, Volume.metadata_)
+        if not all_tenants:
+            q = q.where(Volume.project_id == ctx.project_id)
+        rows = s.execute(q).all()
+    summary: dict = {"total_count": len(rows), "total_size": sum(r.size or 0 for r in rows)}
+    if req.version.matches("3.36"):
+        values: dict[str, set] = {}
+        for r in rows:
+            for key, value in (r.metadata_ or {}).items():
+                values.setdefault(key, set()).add(value)
+        summary["metadata"] = {k: sorted(v) for k, v in values.items()}
+    return json_response({"volume-summary": summary})
+
+
 def show_volume(req: Request, volume_id: str):
     with req.app.cloud.db.reader() as s:
         row = common.get_volume(s, req, volume_id)
@@ -373,6 +402,7 @@ def show_volume(req: Request, volume_id: str):
         return json_response({"volume": detail(s, req, row)})
 
 
+@web_validation.schema(schemas.VOLUME_UPDATE)
 def update_volume(req: Request, volume_id: str):
     data = _body(req, "volume")
     _check_unknown(req, data, UPDATE_KEYS)
@@ -507,12 +537,29 @@ def _set_bootable(req: Request, volume_id: str, args: dict):
     return empty_response(200)
 
 
+# cinder/api/validation/parameter_types.py ``boolean``; strutils.bool_from_string(strict).
+_BOOLEAN = {"type": ["boolean", "string"],
+            "enum": [True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
+                     "y", "t", False, "False", "FALSE", "false", "0", "OFF", "Off", "off",
+                     "NO", "No", "no", "n", "f"]}
+_READONLY_SCHEMA = validation.action_schema("os-update_readonly_flag", {
+    "type": "object", "properties": {"readonly": _BOOLEAN}, "required": ["readonly"],
+    "additionalProperties": False})
+policy.register({"volume:update_readonly_flag": common.OWNER_MEMBER})
+
+
 def _readonly(req: Request, volume_id: str, args: dict):
+    validation.validate(_READONLY_SCHEMA, {"os-update_readonly_flag": args})
+    flag = backends.is_true(args["readonly"])
     with req.app.cloud.db.writer() as s:
         row = common.get_volume(s, req, volume_id)
-        common.authorize(req, "volume:update", {"project_id": row.project_id})
-        row.admin_metadata = {**(row.admin_metadata or {}),
-                              "readonly": str(backends.is_true(args.get("readonly"))).lower()}
+        common.authorize(req, "volume:update_readonly_flag", {"project_id": row.project_id})
+        if row.status != "available":
+            raise errors.InvalidVolume(
+                reason=f"Volume {row.id} status must be available to update readonly flag, "
+                       f"but current status is: {row.status}.")
+        # Admin metadata as Cinder stores it: str(bool), read back as == 'True'.
+        row.admin_metadata = {**(row.admin_metadata or {}), "readonly": str(flag)}
     return empty_response(202)
 
 
@@ -632,12 +679,28 @@ ACTIONS = {"os-extend": _extend, "os-reset_status": _reset_status,
            **legacy_attach.ACTIONS}
 
 
+# Every volume action real Cinder has: the others are 400 "There is no such action".
+CINDER_ACTIONS = {
+    "os-attach", "os-detach", "os-reserve", "os-unreserve", "os-begin_detaching",
+    "os-roll_detaching", "os-initialize_connection", "os-terminate_connection",
+    "os-volume_upload_image", "os-extend", "os-update_readonly_flag", "os-retype",
+    "os-set_bootable", "os-reimage", "os-migrate_volume", "os-migrate_volume_completion",
+    "os-reset_status", "os-force_delete", "os-force_detach", "os-set_image_metadata",
+    "os-unset_image_metadata", "os-show_image_metadata", "os-enable_replication",
+    "os-disable_replication", "os-failover_replication", "os-list_replication_targets",
+    "revert"}
+
+
+@web_validation.action_schemas({"os-reset_status": schemas.RESET_STATUS_VOLUME,
+                            "os-extend": schemas.EXTEND})
 def volume_action(req: Request, volume_id: str):
     body = read_json(req)
     if not isinstance(body, dict) or len(body) != 1:
         raise exception.BadRequest("Malformed request body")
     name, args = next(iter(body.items()))
     handler = ACTIONS.get(name)
+    if handler is None and name not in CINDER_ACTIONS:
+        raise exception.BadRequest(f"There is no such action: {name}")
     if handler is None:
         raise exception.NotImplementedYet(f"Volume action {name} is not implemented by "
                                           "stackling yet.")

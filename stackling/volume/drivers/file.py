@@ -19,6 +19,17 @@ if TYPE_CHECKING:
 GiB = volumefiles.GiB
 
 
+def _allocated(entry: os.DirEntry) -> int:
+    """Bytes allocated to a volume file; one deleted while we list counts for nothing
+    (the capacity report runs beside creates and deletes)."""
+    try:
+        if entry.is_file(follow_symlinks=False):
+            return entry.stat(follow_symlinks=False).st_blocks * 512
+    except FileNotFoundError:
+        pass
+    return 0
+
+
 class FileDriver:
     def __init__(self, spec: BackendSpec) -> None:
         self.spec = spec
@@ -82,10 +93,12 @@ class FileDriver:
     def _used_gb(self) -> float:
         used = 0
         for folder in (self.files.root, self.files.snapshot_root):
-            with os.scandir(folder) as it:
-                for entry in it:
-                    if entry.is_file(follow_symlinks=False):
-                        used += entry.stat().st_blocks * 512
+            try:
+                with os.scandir(folder) as it:
+                    for entry in it:
+                        used += _allocated(entry)
+            except FileNotFoundError:
+                continue  # not created yet
         return used / GiB
 
     def capabilities(self) -> dict:

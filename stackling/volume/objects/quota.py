@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 BASE_RESOURCES = ("volumes", "snapshots", "gigabytes", "backups", "backup_gigabytes",
                   "groups", "per_volume_gigabytes")
+# Quota classes (Cinder's quota_classes table) are kept as quota rows under this prefix;
+# the ``default`` class overrides the configured defaults (use_default_quota_class=True).
+CLASS_PREFIX = "quota_class:"
+DEFAULT_CLASS = "default"
 
 
 def defaults(cloud: Cloud, s: Session) -> dict[str, int]:
@@ -33,6 +37,19 @@ def defaults(cloud: Cloud, s: Session) -> dict[str, int]:
     for name in s.scalars(select(VolumeType.name)):
         for res in ("volumes", "gigabytes", "snapshots"):
             out[f"{res}_{name}"] = -1
+    out.update({k: v for k, v in class_values(s, DEFAULT_CLASS).items() if k in out})
+    return out
+
+
+def class_values(s: Session, quota_class: str) -> dict[str, int]:
+    return {row.resource: row.hard_limit for row in s.scalars(
+        select(Quota).where(Quota.project_id == CLASS_PREFIX + quota_class))}
+
+
+def class_limits(cloud: Cloud, s: Session, quota_class: str) -> dict[str, int]:
+    """``get_class_quotas``: the class's values, else the defaults, for every resource."""
+    out = defaults(cloud, s)
+    out.update({k: v for k, v in class_values(s, quota_class).items() if k in out})
     return out
 
 

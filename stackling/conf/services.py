@@ -1,0 +1,53 @@
+"""Options the service files share: ``[DEFAULT] transport_url``, ``[keystone_authtoken]``.
+
+Names and meanings are oslo.messaging's and keystonemiddleware's/keystoneauth's. Our own
+copy of them decides which seam implementation runs without importing either library;
+oslo.messaging then reads the same file itself (its ``[oslo_messaging_rabbit]`` options).
+"""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+MESSAGING_OPTS = [
+    # oslo_messaging/transport.py; unset here (oslo's default is rabbit://) = in-process.
+    cfg.StrOpt("transport_url", secret=True),
+    cfg.StrOpt("control_exchange", default="openstack"),
+]
+
+AUTHTOKEN_OPTS = [
+    # keystonemiddleware/auth_token/_opts.py and keystoneauth1's password plugin options.
+    cfg.StrOpt("www_authenticate_uri"),
+    cfg.StrOpt("auth_url"),
+    cfg.StrOpt("auth_type", default="password"),
+    cfg.StrOpt("username"),
+    cfg.StrOpt("password", secret=True),
+    cfg.StrOpt("project_name"),
+    cfg.StrOpt("user_domain_name"),
+    cfg.StrOpt("project_domain_name"),
+    cfg.StrOpt("user_domain_id"),
+    cfg.StrOpt("project_domain_id"),
+    cfg.StrOpt("region_name"),
+    cfg.IntOpt("token_cache_time", default=300),
+    cfg.ListOpt("memcached_servers"),
+    cfg.StrOpt("service_type"),
+]
+
+# Sections read by the libraries themselves: no "unknown option" warning for them.
+LIBRARY_SECTIONS = ("oslo_messaging_rabbit", "oslo_messaging_notifications",
+                    "oslo_messaging_tracing", "oslo_messaging_metrics",
+                    "oslo_messaging_amqp", "oslo_concurrency")
+
+
+def register_messaging(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(MESSAGING_OPTS)
+
+
+def register_authtoken(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(AUTHTOKEN_OPTS, group="keystone_authtoken")
+
+
+def authtoken_configured(conf: cfg.ConfigOpts) -> bool:
+    """keystonemiddleware needs at least auth_url, a user and a password."""
+    a = conf.keystone_authtoken
+    return bool(a.auth_url and a.username and a.password)
