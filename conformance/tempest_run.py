@@ -235,10 +235,9 @@ live_migration = True
 vnc_console = True
 spice_console = True
 serial_console = True
-# {NOT_SERVED}: these server actions answer 400 "There is no such action" (shelve,
-# createImage), as a Nova without them would.
-shelve = False
-snapshot = False
+# Served: shelve/unshelve (shelved_offload_time 0 offloads at once) and createImage.
+shelve = True
+snapshot = True
 # {NOT_SERVED}: in-place volume swap; Nova swaps only for Cinder's migration or retype of
 # an attached volume, which stackling's Cinder does not do, so every swap is refused.
 swap_volume = False

@@ -78,6 +78,30 @@ class ServiceClient:
                            resp.headers.get("x-openstack-request-id"), data)
         return resp.status_int, data, dict(resp.headers)
 
+    def stream(self, method: str, path: str, chunks: Any = None, length: int | None = None,
+               headers: dict[str, str] | None = None) -> webob.Response:
+        """A request whose body (``chunks``, an iterable of bytes) and answer are streamed
+        (image data): the answer's ``app_iter`` is left unread for the caller."""
+        req = webob.Request.blank(path, method=method)
+        req.headers["X-Auth-Token"] = self.token
+        if chunks is not None:
+            req.body_file = ChunkReader(chunks)
+            req.content_type = "application/octet-stream"
+            if length is not None:
+                req.content_length = length
+            else:
+                req.headers["Transfer-Encoding"] = "chunked"
+                req.environ["wsgi.input_terminated"] = True
+        for k, v in (headers or {}).items():
+            req.headers[k] = v
+        resp = self.cloud.sender(self.source).send(self.service, req)
+        if resp.status_int >= 400:
+            data = json.loads(resp.body) if resp.body and resp.content_type == \
+                "application/json" else resp.body
+            raise ApiError(resp.status_int, error_message(data),
+                           resp.headers.get("x-openstack-request-id"), data)
+        return resp
+
     def get(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw)[1]
 
@@ -89,3 +113,23 @@ class ServiceClient:
 
     def delete(self, path: str, **kw: Any) -> Any:
         return self.request("DELETE", path, **kw)[1]
+
+
+class ChunkReader:
+    """A file-like view of an iterable of byte chunks (a request body that streams)."""
+
+    def __init__(self, chunks: Any) -> None:
+        self._chunks = iter(chunks)
+        self._buf = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buf) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buf += chunk
+        if size < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:size], self._buf[size:]
+        return out

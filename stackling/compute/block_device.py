@@ -8,6 +8,7 @@ delete_on_termination, guest_format, device_type, disk_bus, no_device, tag.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -267,3 +268,51 @@ def next_device_name(used: list[str | None]) -> str:
         if f"vd{letter}" not in taken:
             return f"/dev/vd{letter}"
     raise exception.BadRequest("The supplied device path (/dev/vdzz) is invalid.")
+
+
+# nova/block_device.py BlockDeviceDict fields a snapshot mapping carries, with their
+# values copied from the source BDM (the rest are null).
+_SNAPSHOT_COPIED = ("disk_bus", "device_type", "boot_index", "delete_on_termination",
+                    "volume_size", "device_name")
+_SNAPSHOT_NULL = ("guest_format", "volume_id", "image_id", "no_device", "tag", "volume_type",
+                  "encrypted", "encryption_secret_uuid", "encryption_format",
+                  "encryption_options")
+
+
+def snapshot_from_bdm(snapshot_id: str, bdm: dict) -> dict:
+    """``snapshot_from_bdm``: the 19-key mapping an image keeps for a volume's snapshot."""
+    out: dict[str, Any] = {"source_type": "snapshot", "destination_type": "volume",
+                           "snapshot_id": snapshot_id}
+    out.update({k: bdm.get(k) for k in _SNAPSHOT_COPIED})
+    out["delete_on_termination"] = bool(out["delete_on_termination"])
+    out.update(dict.fromkeys(_SNAPSHOT_NULL))
+    return out
+
+
+def image_defined(properties: dict) -> list[dict]:
+    """``_get_image_defined_bdms`` for a ``bdm_v2`` image: its mappings as BDM dicts."""
+    if str(properties.get("bdm_v2", "")).lower() != "true":
+        return []
+    raw = properties.get("block_device_mapping") or []
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise InvalidBDMFormat(details="the image's block_device_mapping is not "
+                                           "JSON") from None
+    keys = ("source_type", "destination_type", "boot_index", "device_name", "device_type",
+            "disk_bus", "guest_format", "image_id", "snapshot_id", "volume_id",
+            "volume_size", "volume_type", "delete_on_termination", "no_device", "tag")
+    return [{k: item.get(k) for k in keys} for item in raw if isinstance(item, dict)]
+
+
+def merge_image_defined(image_bdms: list[dict], requested: list[dict]) -> list[dict]:
+    """``_merge_bdms_lists``: a requested mapping replaces the image's on the same device;
+    an image-defined root drops the image root the request implied."""
+    if root_bdm(image_bdms) is not None:
+        requested = [b for b in requested
+                     if not (b.get("boot_index") == 0 and b.get("source_type") == "image")]
+    names = {strip_dev(b.get("device_name")) for b in requested if b.get("device_name")}
+    kept = [b for b in image_bdms if strip_dev(b.get("device_name")) not in names
+            or not b.get("device_name")]
+    return requested + kept

@@ -139,6 +139,16 @@ class CinderAPI:
         return self._call("GET", f"snapshots/{snapshot_id}",
                           not_found=SnapshotNotFound(snapshot_id=snapshot_id))["snapshot"]
 
+    def create_snapshot_force(self, volume_id: str, name: str, description: str) -> dict:
+        """``create_snapshot_force``: POST /snapshots with ``force`` (in-use volumes too)."""
+        body = {"snapshot": {"volume_id": volume_id, "force": True, "name": name,
+                             "description": description, "metadata": {}}}
+        return self._call("POST", "snapshots", body,
+                          not_found=VolumeNotFound(volume_id=volume_id))["snapshot"]
+
+    def absolute_limits(self) -> dict:
+        return self._call("GET", "limits")["limits"]["absolute"]
+
     def volume_types(self) -> list[dict]:
         return self._call("GET", "types")["volume_types"]
 

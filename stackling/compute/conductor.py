@@ -142,7 +142,82 @@ class MoveTasks:
         return None
 
 
-class Conductor(MoveTasks):
+class LifecycleTasks(MoveTasks):
+    """The conductor's side of rebuild, evacuate and unshelve (``rebuild_instance``,
+    ``unshelve_instance``): an evacuation or an offloaded server's unshelve is scheduled
+    with the pinned zone; a rebuild stays on its host."""
+
+    def rebuild_instance(self, instance_uuid: str, host: str, orig_vm_state: str,
+                         caller: dict, preserve_ephemeral: bool = False,
+                         reimage: bool = False, request_id: str | None = None) -> None:
+        # The same host is asked to validate the image (force_hosts=[current]): a fake
+        # host always fits what it already runs.
+        with instance_action.event(self.cloud, instance_uuid, request_id, "rebuild_server"):
+            pass
+        self.cloud.rpc.cast(f"compute.{host}", "rebuild_instance",
+                            instance_uuid=instance_uuid, orig_vm_state=orig_vm_state,
+                            caller=caller, preserve_ephemeral=preserve_ephemeral,
+                            reimage=reimage, request_id=request_id)
+
+    def evacuate_instance(self, instance_uuid: str, migration_id: int, caller: dict,
+                          host: str | None = None, force: bool = False, stop: bool = False,
+                          request_id: str | None = None) -> None:
+        """No host or a host not forced → the scheduler (source ignored, zone kept);
+        NoValidHost → ERROR."""
+        cloud = self.cloud
+        with cloud.db.reader() as s:
+            inst = instances.by_uuid(s, instance_uuid)
+            if inst is None or inst.deleted:
+                return
+            source, old_state = inst.host, inst.vm_state
+            spec = _move_spec(inst, dict(inst.flavor or {}), host, force, {source})
+        try:
+            with instance_action.event(cloud, instance_uuid, request_id, "rebuild_server"):
+                chosen = self._schedule(spec)
+        except scheduler.NoValidHost as exc:
+            migration.set_status(cloud, migration_id, "error")
+            instances.add_fault(cloud, instance_uuid, str(exc), traceback.format_exc(),
+                                vm_state="error", task_state=None)
+            return
+        migration.set_status(cloud, migration_id, "pre-migrating", dest_compute=chosen.host,
+                             dest_node=chosen.node, dest_host=chosen.host)
+        cloud.rpc.cast(f"compute.{chosen.host}", "rebuild_instance",
+                       instance_uuid=instance_uuid, orig_vm_state=old_state, caller=caller,
+                       migration_id=migration_id, stop=stop, request_id=request_id)
+
+    def unshelve_instance(self, instance_uuid: str, caller: dict, host: str | None = None,
+                          request_id: str | None = None) -> None:
+        """An offloaded server: schedule with the (possibly new) pinned zone; NoValidHost
+        leaves it SHELVED_OFFLOADED (the new pin is kept, as upstream bug 1978573)."""
+        cloud = self.cloud
+        with cloud.db.reader() as s:
+            inst = instances.by_uuid(s, instance_uuid)
+            if inst is None or inst.deleted:
+                return
+            image_backed = not (inst.scheduler_hints or {}).get("_is_bfv")
+            spec = scheduler.RequestSpec(
+                vcpus=inst.vcpus, memory_mb=inst.memory_mb,
+                disk_gb=instances.claimed_disk(inst), availability_zone=inst.requested_az,
+                requested_host=host)
+        if image_backed:
+            with instance_action.event(cloud, instance_uuid, request_id, "get_image_info"):
+                pass
+        try:
+            with instance_action.event(cloud, instance_uuid, request_id,
+                                       "schedule_instances"):
+                chosen = self._schedule(spec)
+        except scheduler.NoValidHost:
+            with cloud.db.writer() as s:
+                row = instances.by_uuid(s, instance_uuid)
+                if row is not None and not row.deleted:
+                    row.task_state = None
+            return
+        cloud.rpc.cast(f"compute.{chosen.host}", "unshelve_instance",
+                       instance_uuid=instance_uuid, caller=caller, node=chosen.node,
+                       request_id=request_id)
+
+
+class Conductor(LifecycleTasks):
     """The ``scheduler`` topic: schedule_and_build_instances, as nova-conductor does."""
 
     def build_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
@@ -234,3 +309,4 @@ class Conductor(MoveTasks):
             pass
         cloud.rpc.cast(f"compute.{chosen.host}", "build_and_run_instance",
                        instance_uuid=instance_uuid, caller=caller)
+

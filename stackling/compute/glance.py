@@ -137,3 +137,49 @@ class GlanceAPI:
         else:
             image = self._request("GET", f"/v2/images/{image_id}", image_id)
         return self._translate(image, self._base_attributes())
+
+    # -- snapshots: create, patch, upload (nova/image/glance.py create / update) ------
+
+    def create(self, meta: dict[str, Any]) -> dict:
+        """POST /v2/images: base attributes and properties flattened, values as strings."""
+        body: dict[str, Any] = {}
+        for name, value in meta.items():
+            if name == "properties":
+                continue
+            if value is not None:
+                body[name] = value
+        for name, value in (meta.get("properties") or {}).items():
+            if value is None:
+                continue
+            body[name] = value if isinstance(value, str) else json.dumps(value) \
+                if name in JSON_PROPS else str(value)
+        return self._request("POST", "/v2/images", None, body)
+
+    def update(self, image_id: str, values: dict[str, Any]) -> dict:
+        """Add or replace attributes (no purge): one JSON-patch request."""
+        current = self._request("GET", f"/v2/images/{image_id}", image_id)
+        ops = [{"op": "replace" if name in current else "add", "path": f"/{name}",
+                "value": value} for name, value in values.items()]
+        return self._request("PATCH", f"/v2/images/{image_id}", image_id, ops,
+                             {"Content-Type": PATCH_TYPE})
+
+    def download(self, image_id: str) -> tuple[Any, int | None]:
+        """GET /v2/images/{id}/file, streamed: (chunks, length)."""
+        try:
+            resp = self._client().stream("GET", f"/v2/images/{image_id}/file")
+        except clients.ApiError as err:
+            raise ImageNotFound(image_id=image_id) if err.status == 404 else \
+                exception.StacklingError(str(err)) from None
+        return resp.app_iter, resp.content_length
+
+    def upload(self, image_id: str, chunks: Any, length: int | None) -> None:
+        """PUT /v2/images/{id}/file with the chunks as they come."""
+        try:
+            self._client().stream("PUT", f"/v2/images/{image_id}/file", chunks, length)
+        except clients.ApiError as err:
+            if err.status == 404:
+                raise ImageNotFound(image_id=image_id) from None
+            raise exception.StacklingError(str(err)) from None
+
+    def add_member(self, image_id: str, member: str) -> None:
+        self._request("POST", f"/v2/images/{image_id}/members", image_id, {"member": member})

@@ -29,6 +29,8 @@ DEFAULT_OPTS = [
     cfg.IntOpt("block_device_allocate_retries_interval", default=3),
     cfg.IntOpt("max_local_block_devices", default=3),
     cfg.BoolOpt("allow_resize_to_same_host", default=False),
+    # 0: offload at shelve; -1: never; > 0: after that many seconds (periodic task).
+    cfg.IntOpt("shelved_offload_time", default=0),
 ]
 
 CINDER_OPTS = [

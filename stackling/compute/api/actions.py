@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from stackling import exception
-from stackling.compute.api import server_actions, server_moves
+from stackling.compute.api import (
+    server_actions,
+    server_images,
+    server_lifecycle,
+    server_moves,
+)
 from stackling.compute.objects import instance as instances
 from stackling.web.app import Request, read_json
 
-HANDLERS = {**server_actions.SPECIAL, **server_moves.HANDLERS,
+HANDLERS = {**server_actions.SPECIAL, **server_moves.HANDLERS, **server_lifecycle.HANDLERS,
             "os-resetState": server_actions.reset_state,
-            "restore": server_actions.restore}
+            "restore": server_actions.restore,
+            "createImage": server_images.create_image}
 
 
 def server_action(req: Request, server_id: str):

@@ -92,10 +92,9 @@ CHANGE_PASSWORD = Action("changePassword", "os_compute_api:os-admin-password", (
 
 # Nova actions stackling does not serve (yet): a missing server is still a 404 first.
 UNSERVED = frozenset((
-    "addFixedIp", "addFloatingIp", "addSecurityGroup", "createBackup", "createImage",
-    "evacuate", "forceDelete", "injectNetworkInfo", "os-getRDPConsole", "rebuild",
-    "removeFixedIp", "removeFloatingIp", "removeSecurityGroup", "resetNetwork", "shelve",
-    "shelveOffload", "unshelve"))
+    "addFixedIp", "addFloatingIp", "addSecurityGroup", "createBackup", "forceDelete",
+    "injectNetworkInfo", "os-getRDPConsole", "removeFixedIp", "removeFloatingIp",
+    "removeSecurityGroup", "resetNetwork"))
 
 
 def invalid_state(action: str, uuid: str, attr: str, state: Any) -> exception.Conflict:

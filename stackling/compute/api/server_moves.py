@@ -196,13 +196,18 @@ def _live_body(req: Request, data: Any) -> tuple[str | None, bool]:
     if not isinstance(block, bool) and not (req.version.matches("2.25") and block == "auto"):
         raise exception.ValidationError(field="os-migrateLive/block_migration", value=block,
                                         detail=f"{block!r} is not of type 'boolean'")
-    host = data["host"]
+    return host_and_force("os-migrateLive", data)
+
+
+def host_and_force(section: str, data: dict) -> tuple[str | None, bool]:
+    """The ``host`` and ``force`` of a move body (live migration, evacuation)."""
+    host = data.get("host")
     if host is not None and (not isinstance(host, str) or not host):
-        raise exception.ValidationError(field="os-migrateLive/host", value=host,
+        raise exception.ValidationError(field=f"{section}/host", value=host,
                                         detail=f"{host!r} is not a 'hostname'")
     force = data.get("force", False)
     if not isinstance(force, bool):
-        raise exception.ValidationError(field="os-migrateLive/force", value=force,
+        raise exception.ValidationError(field=f"{section}/force", value=force,
                                         detail=f"{force!r} is not of type 'boolean'")
     if force and host is None:
         raise exception.BadRequest("Can't force to a non-provided destination")

@@ -150,19 +150,23 @@ def prepare(req, server: dict, bdms: list[dict], legacy: bool, image_ref: str,
     """Everything between the server-level checks and writing the rows (no reservation)."""
     try:
         return _prepare(req, bdms, legacy, image_ref, flavor, image, zone, min_count,
-                        max_count)
+                        max_count, bd.image_defined(image or {}))
     except (volume_api.VolumeNotFound, volume_api.SnapshotNotFound) as err:
         # servers.py create: VolumeNotFound and SnapshotNotFound are 400s there.
         raise exception.BadRequest(err.message) from None
 
 
 def _prepare(req, bdms: list[dict], legacy: bool, image_ref: str, flavor: dict,
-             image: dict | None, zone: str | None, min_count: int, max_count: int) -> Plan:
+             image: dict | None, zone: str | None, min_count: int, max_count: int,
+             image_bdms: list[dict]) -> Plan:
     conf = req.app.cloud.config
     cinder = _cinder(req)
     if not image_ref:
         image = boot_meta(req, cinder, bdms, legacy)
     bdms = transform(bdms, legacy, image_ref, min_count, max_count)
+    if image_bdms:
+        # A snapshot of a volume-backed server: its mappings boot new volumes.
+        bdms = bd.merge_image_defined(image_bdms, bdms)
     root = bd.root_bdm(bdms)
     check_flavor_image(image_ref or None, image or {}, flavor, root)
     is_bfv = bool(root and bd.is_volume(root))

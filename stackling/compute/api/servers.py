@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from stackling import clients, decisions, exception, rpc
+from stackling.compute import block_device as bd
 from stackling.compute import cinder as volume_api
 from stackling.compute import neutron, volume_zones
 from stackling.compute.api import (
@@ -518,7 +519,7 @@ def create_server(req: Request):
         raise exception.BadRequest("min_count must be <= max_count")
     plan = None
     requested_zone = zone
-    if bdms:
+    if bdms or bd.image_defined(image or {}):
         with cloud.db.reader() as s:
             quotas.check_instances(s, conf, ctx.project_id, flavor["vcpus"], flavor["ram"],
                                    min_count, max_count)
