@@ -10,6 +10,7 @@ spawns it. No host → ERROR with fault ``No valid host was found. ...``.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from typing import TYPE_CHECKING
 
@@ -220,18 +221,29 @@ class LifecycleTasks(MoveTasks):
 class Conductor(LifecycleTasks):
     """The ``scheduler`` topic: schedule_and_build_instances, as nova-conductor does."""
 
-    def build_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
+    def build_instance(self, instance_uuid: str, caller: dict | None = None,
+                       tried: list[str] | None = None) -> None:
+        """Schedule and build; ``tried`` are the hosts a reschedule (the compute host's late
+        group check) ruled out, as Nova's ``filter_properties['retry']``."""
         with self.cloud.db.reader() as s:
             inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
             group = (inst.scheduler_hints or {}).get("group") if inst is not None else None
-        if not group:
-            return self._build_instance(instance_uuid, caller)
-        # Members of a group are placed one at a time so that each sees the others' hosts.
-        with server_group.SCHEDULE_LOCK:
-            return self._build_instance(instance_uuid, caller, group)
+        if group:
+            self._after_earlier_members(group, instance_uuid)
+        return self._build_instance(instance_uuid, caller, group, tried or [])
+
+    def _after_earlier_members(self, group: str, instance_uuid: str,
+                               timeout: float = 10.0) -> None:
+        """Wait (bounded) until the members created before this one have a host."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.cloud.db.reader() as s:
+                if not server_group.earlier_unplaced(s, group, instance_uuid):
+                    return
+            time.sleep(0.02)
 
     def _build_instance(self, instance_uuid: str, caller: dict | None = None,
-                        group: str | None = None) -> None:
+                        group: str | None = None, tried: list[str] | None = None) -> None:
         cloud = self.cloud
         conf = cloud.config.nova
         with cloud.db.reader() as s:
@@ -245,13 +257,18 @@ class Conductor(LifecycleTasks):
                 availability_zone=inst.requested_az,
                 force_host=hints.get("_force_host"), force_node=hints.get("_force_node"),
                 requested_host=hints.get("_requested_host"),
-                requested_node=hints.get("_requested_node"))
+                requested_node=hints.get("_requested_node"),
+                ignore_hosts=frozenset(tried or ()))
             states = scheduler.read_host_states(s, conf)
             rule = server_group.placement_rule(s, group, instance_uuid) if group else None
         if rule is not None:
             states = _group_filter(states, *rule)
         chosen = None
         try:
+            if len(tried or ()) >= conf.scheduler.max_attempts:
+                raise scheduler.NoValidHost(f"Exceeded maximum number of retries. Exhausted "
+                                            f"all hosts available for retrying build "
+                                            f"failures for instance {instance_uuid}.")
             for _ in range(conf.scheduler.max_attempts):
                 hosts = scheduler.select_hosts(scheduler.HostIndex.build(states), spec)
                 chosen = next((h for h in hosts if instances.claim(cloud, h.node, spec.vcpus,
@@ -308,5 +325,5 @@ class Conductor(LifecycleTasks):
                                    "conductor_schedule_and_build_instances"):
             pass
         cloud.rpc.cast(f"compute.{chosen.host}", "build_and_run_instance",
-                       instance_uuid=instance_uuid, caller=caller)
+                       instance_uuid=instance_uuid, caller=caller, tried=list(tried or ()))
 

@@ -54,3 +54,36 @@ def test_bad_group_hint_and_policy(api, image):  # noqa: F811
     assert bad.status == 400
     assert api.post("compute", "/v2.1/os-server-groups",
                     {"server_group": {"name": "g", "policies": ["nope"]}}).status == 400
+
+
+def test_a_scheduler_that_did_not_see_a_member_is_corrected_by_the_host(
+        api, image, monkeypatch):  # noqa: F811
+    """Two schedulers (processes) may place group members at once: the compute host's late
+    check moves the later member, as Nova's RescheduledException does; no lock needed."""
+    from stackling.compute import conductor
+
+    group = _group(api, "anti-affinity")
+    first = api.post("compute", "/v2.1/servers", {
+        "server": {"name": "a", "imageRef": image, "flavorRef": "1", "networks": "none"},
+        "os:scheduler_hints": {"group": group}}, headers=LATEST).json["server"]["id"]
+    taken = settled(api, first)["OS-EXT-SRV-ATTR:host"]
+    calls = []
+
+    def stale(states, policy, hosts):
+        # The first placement of the second member sees an old world: only the host the
+        # first member already took.
+        calls.append(policy)
+        return [h for h in states if h.host == taken] if len(calls) == 1 else \
+            [h for h in states if h.host not in hosts]
+
+    monkeypatch.setattr(conductor, "_group_filter", stale)
+    second = api.post("compute", "/v2.1/servers", {
+        "server": {"name": "b", "imageRef": image, "flavorRef": "1", "networks": "none"},
+        "os:scheduler_hints": {"group": group}}, headers=LATEST).json["server"]["id"]
+    server = settled(api, second)
+    assert server["status"] == "ACTIVE"
+    assert server["OS-EXT-SRV-ATTR:host"] != taken
+    assert len(calls) == 2          # scheduled twice: the host sent it back once
+    node = {n["hypervisor_hostname"]: n for n in api.get(
+        "compute", "/v2.1/os-hypervisors/detail").json["hypervisors"]}[taken]
+    assert node["running_vms"] == 1     # the rescheduled claim was given back

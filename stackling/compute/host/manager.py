@@ -24,7 +24,7 @@ from stackling.compute import volume_zones
 from stackling.compute.host import driver as virt
 from stackling.compute.host import volumes as volume_attach
 from stackling.compute.host.lifecycle import LifecycleManager
-from stackling.compute.objects import bdm, instance_action, migration
+from stackling.compute.objects import bdm, instance_action, migration, server_group
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
 from stackling.db.models import utcnow
@@ -101,7 +101,10 @@ class ComputeManager(LifecycleManager):
         except (instances.InstanceNotFound, instances.UnexpectedTaskState) as exc:
             LOG.info("Instance %s: %s", instance_uuid, exc)
 
-    def build_and_run_instance(self, instance_uuid: str, caller: dict | None = None) -> None:
+    def build_and_run_instance(self, instance_uuid: str, caller: dict | None = None,
+                               tried: list[str] | None = None) -> None:
+        if self._group_moves_elsewhere(instance_uuid, caller, tried or []):
+            return
         with self.locks.get(instance_uuid):
             try:
                 with instance_action.event(self.cloud, instance_uuid,
@@ -113,6 +116,37 @@ class ComputeManager(LifecycleManager):
                 # event.
                 instances.set_error(self.cloud, instance_uuid, failed.message,
                                     failed.details, host=self.host)
+
+    def _group_moves_elsewhere(self, instance_uuid: str, caller: dict | None,
+                               tried: list[str]) -> bool:
+        """Nova's late affinity check: placed here against its group's hard policy (two
+        schedulers chose at once), the server gives its claim back and is scheduled
+        again without this host (RescheduledException)."""
+        with self.cloud.db.reader() as s:
+            row = instances.by_uuid(s, instance_uuid)
+            group = (row.scheduler_hints or {}).get("group") if row is not None else None
+        if not group:
+            return False
+        with self.locks.get(f"group:{group}"):
+            with self.cloud.db.reader() as s:
+                if not server_group.violates(s, group, instance_uuid, self.host):
+                    return False
+            inst = self._load(instance_uuid)
+            if inst is None:
+                return True
+            try:
+                with self.cloud.db.writer() as s:
+                    instances.conditional_update(s, instance_uuid, expected_task_state="spawning",
+                                                 host=None, node=None, task_state="scheduling")
+                    instances.release(s, inst["node"], inst["vcpus"], inst["memory_mb"],
+                                      inst["root_gb"])
+            except (instances.InstanceNotFound, instances.UnexpectedTaskState):
+                return True
+        LOG.info("Instance %s breaks its server group's policy on %s: rescheduling",
+                 instance_uuid, self.host)
+        self.cloud.rpc.cast("scheduler", "build_instance", instance_uuid=instance_uuid,
+                            caller=caller, tried=[*tried, self.host])
+        return True
 
     def _build_and_run(self, instance_uuid: str, caller: dict | None) -> None:
         """Build; on failure the server goes to ERROR with its fault and BuildFailed says
