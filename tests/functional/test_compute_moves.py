@@ -90,6 +90,8 @@ def test_resize_moves_within_the_zone_and_confirm_releases_the_source(zoned, zon
     assert [(m["migration_type"], m["status"]) for m in migrations] == [
         ("resize", "confirmed")]
     assert migrations[0]["source_compute"] == source and migrations[0]["dest_compute"] == other
+    # the flavors' database ids, integers as in Nova (tempest's schema)
+    assert isinstance(migrations[0]["old_instance_type_id"], int)
     events = api.get("compute", f"/v2.1/servers/{sid}/os-instance-actions",
                      headers=LATEST).json["instanceActions"]
     assert [a["action"] for a in events][:2] == ["confirmResize", "resize"]

@@ -59,6 +59,8 @@ def test_rebuild_changes_the_image_in_libvirts_order(cloud_factory, task_states)
     old = api.post("compute", f"/v2.1/servers/{sid}/action",
                    {"rebuild": {"imageRef": first}}, headers=v("2.74"))
     assert "OS-EXT-AZ:availability_zone" not in old.json["server"]
+    # tempest's 2.57-2.74 rebuild schema: locked and user_data are there, no extensions.
+    assert old.json["server"]["locked"] is False and "user_data" in old.json["server"]
     settle(cloud)
     assert _events(api, sid, _actions(api, sid)[0]) == {
         "rebuild_server": "Success", "compute_rebuild_instance": "Success"}
@@ -100,7 +102,7 @@ def test_shelve_offload_and_unshelve_into_another_zone(cloud_factory, task_state
     _, api = _cloud(cloud_factory)
     sid, _ = _server(api, upload_image(api))
     task_states.clear()
-    assert act(api, sid, {"shelve": None}).status == 202
+    assert act(api, sid, {"shelve": {}}).status == 202
     server = settled(api, sid)
     # shelved_offload_time = 0: offloaded in the same action.
     assert server["status"] == "SHELVED_OFFLOADED"

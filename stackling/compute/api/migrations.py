@@ -12,7 +12,7 @@ from stackling import exception, policy
 from stackling.compute.api import common
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import migration
-from stackling.db.models_compute import Migration
+from stackling.db.models_compute import Flavor, Migration
 from stackling.web.app import Request, json_response
 
 # nova/policies/{migrations,servers_migrations}.py (2025.2+): a project manager lists its
@@ -41,15 +41,16 @@ TYPES = {"resize": "resize", "migration": "migration", "live-migration": "live-m
          "evacuation": "evacuation"}
 
 
-def _view(req: Request, m: Migration) -> dict[str, Any]:
+def _view(req: Request, m: Migration, flavor_ids: dict[str, int]) -> dict[str, Any]:
+    """``old/new_instance_type_id`` are the flavors' database ids (integers), as Nova's."""
     out: dict[str, Any] = {
         "id": m.id, "created_at": common.isotime(m.created_at),
         "updated_at": common.isotime(m.updated_at), "source_node": m.source_node,
         "dest_node": m.dest_node, "source_compute": m.source_compute,
         "dest_compute": m.dest_compute, "dest_host": m.dest_host, "status": m.status,
         "instance_uuid": m.instance_uuid,
-        "old_instance_type_id": (m.old_flavor or {}).get("id"),
-        "new_instance_type_id": (m.new_flavor or {}).get("id")}
+        "old_instance_type_id": flavor_ids.get((m.old_flavor or {}).get("id")),
+        "new_instance_type_id": flavor_ids.get((m.new_flavor or {}).get("id"))}
     if req.version.matches("2.23"):
         out["migration_type"] = m.migration_type
         if m.migration_type == "live-migration" and m.status in migration.IN_PROGRESS:
@@ -120,7 +121,9 @@ def list_migrations(req: Request):
                 body["migrations_links"] = [{"rel": "next", "href": (
                     f"{base}/v2.1/os-migrations?limit={n}&marker={rows[n - 1].uuid}")}]
             rows = rows[:n]
-    body["migrations"] = _hide_hosts([_view(req, m) for m in rows], common.can(
+    with req.app.cloud.db.reader() as s:
+        flavor_ids = dict(s.execute(select(Flavor.flavorid, Flavor.id)).all())
+    body["migrations"] = _hide_hosts([_view(req, m, flavor_ids) for m in rows], common.can(
         req, "os_compute_api:os-migrations:index:host"))
     return json_response(body)
 
