@@ -169,15 +169,23 @@ BUILD = PLAYBOOK_HEAD + """
         image: ans-img-{tag}
         availability_zone: nova
         wait: true
+    - openstack.cloud.network:
+        cloud: "{{{{ cloud }}}}"
+        name: ans-net-{tag}
+    - openstack.cloud.subnet:
+        cloud: "{{{{ cloud }}}}"
+        name: ans-subnet-{tag}
+        network_name: ans-net-{tag}
+        cidr: 192.168.77.0/24
     - openstack.cloud.server:
         cloud: "{{{{ cloud }}}}"
         name: ans-srv-{tag}
         flavor: m1.tiny
         boot_volume: ans-vol-{tag}
         availability_zone: ag1
+        network: ans-net-{tag}
         auto_ip: false
-        # No network service: the SDK's own wait insists on an IP address, so poll.
-        wait: false
+        wait: true
       register: server
     - openstack.cloud.server_info:
         cloud: "{{{{ cloud }}}}"
@@ -198,7 +206,7 @@ BUILD = PLAYBOOK_HEAD + """
         wait: true
 """
 
-# Tear down: detach, delete the server, the volumes and the image.
+# Tear down: detach, delete the server, the volumes, the image and the network.
 TEARDOWN = PLAYBOOK_HEAD + """
     - openstack.cloud.server_volume:
         cloud: "{{{{ cloud }}}}"
@@ -220,6 +228,10 @@ TEARDOWN = PLAYBOOK_HEAD + """
     - openstack.cloud.image:
         cloud: "{{{{ cloud }}}}"
         name: ans-img-{tag}
+        state: absent
+    - openstack.cloud.network:
+        cloud: "{{{{ cloud }}}}"
+        name: ans-net-{tag}
         state: absent
 """
 

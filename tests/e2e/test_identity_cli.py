@@ -22,7 +22,7 @@ def test_token_issue(live_cloud):
 def test_catalog_list_shows_every_service(live_cloud):
     catalog = live_cloud.openstack_json("catalog", "list")
     types = {entry["Type"] for entry in catalog}
-    assert types == {"identity", "compute", "image", "block-storage", "volumev3"}
+    assert types == {"identity", "compute", "image", "block-storage", "volumev3", "network"}
     compute = next(e for e in catalog if e["Type"] == "compute")
     assert f"{live_cloud.url('compute')}/v2.1" in json.dumps(compute["Endpoints"])
 
