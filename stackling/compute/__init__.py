@@ -50,7 +50,8 @@ def start(cloud: Cloud) -> None:
         if not existed:
             fresh_hosts.append(host.name)
         hypervisors.ensure_node(cloud, host)
-        fake = driver.FakeDriver(host.name, host.vcpus, host.memory_mb, host.local_gb)
+        fake = driver.FakeDriver(host.name, host.vcpus, host.memory_mb, host.local_gb,
+                                 cloud.config.stackling.fake_driver.snapshot_seconds)
         cloud.rpc.register(f"compute.{host.name}", manager.ComputeManager(cloud, host.name, fake))
     conductor = None
     for binary, topic in (("nova-scheduler", "scheduler"), ("nova-conductor", "conductor")):

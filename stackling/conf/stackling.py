@@ -31,6 +31,16 @@ IDENTITY_OPTS = [
 ]
 
 
+FAKE_DRIVER_OPTS = [
+    # A hypervisor needs time to write a running guest's disk to an image; clients (and
+    # tempest's "delete while SAVING" / "second image while the first is saved" tests)
+    # see the server in task_state image_snapshot and the image SAVING for that long.
+    cfg.FloatOpt("snapshot_seconds", default=1.0, min=0.0,
+                 help="How long the fake hypervisor takes to snapshot a guest's disk "
+                      "(createImage, createBackup)."),
+]
+
+
 DATABASE_OPTS = [
     # oslo.db's name; --database-url overrides it. Unset: SQLite in the data dir.
     cfg.StrOpt("connection", secret=True),
@@ -43,3 +53,4 @@ def register(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(BOOTSTRAP_OPTS, group="bootstrap")
     conf.register_opts(TOKEN_OPTS, group="token")
     conf.register_opts(IDENTITY_OPTS, group="identity")
+    conf.register_opts(FAKE_DRIVER_OPTS, group="fake_driver")

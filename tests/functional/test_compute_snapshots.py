@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -134,3 +135,26 @@ def test_volume_backed_snapshot_makes_cinder_snapshots_and_boots_new_volumes(clo
     [att] = srv["os-extended-volumes:volumes_attached"]
     vol = api.get("volume", f"/v3/{api.project_id}/volumes/{att['id']}").json["volume"]
     assert vol["snapshot_id"] == mapping["snapshot_id"] and vol["status"] == "in-use"
+
+
+def test_a_snapshot_takes_time_and_its_image_can_be_deleted_while_saving(cloud_factory):
+    """``[fake_driver] snapshot_seconds``: while the hypervisor writes the disk the image is
+    SAVING, a second createImage is 409 (task_state image_snapshot), and deleting the
+    image then ends the snapshot with the server ACTIVE and no image left (tempest's
+    test_delete_saving_image and test_create_second_image_when_first_image_is_being_saved)."""
+    cloud, api = make(cloud_factory, stackling="[fake_driver]\nsnapshot_seconds = 2\n")
+    sid = _boot_image_backed(cloud, api, upload_image(api, DISK))
+    resp = _action(api, sid, {"createImage": {"name": "slow"}}, v("2.1"))
+    assert resp.status == 202, resp
+    image_id = resp.headers["Location"].rsplit("/", 1)[1]
+    time.sleep(0.3)     # far longer than an instant snapshot of these 4 KiB takes
+    proxied = api.get("compute", f"/v2.1/images/{image_id}", headers=v("2.1"))
+    assert proxied.json["image"]["status"] == "SAVING"
+    second = _action(api, sid, {"createImage": {"name": "again"}}, v("2.1"))
+    assert second.status == 409, second
+    assert "task_state image_snapshot" in second.json["conflictingRequest"]["message"]
+    assert api.request("image", "DELETE", f"/v2/images/{image_id}").status == 204
+    settle(cloud)
+    srv = server(api, sid)
+    assert srv["status"] == "ACTIVE" and srv["OS-EXT-STS:task_state"] is None
+    assert api.get("image", f"/v2/images/{image_id}").status == 404

@@ -8,6 +8,7 @@ that resource tracking and power states are real.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Protocol
 
 # nova/compute/power_state.py
@@ -43,8 +44,10 @@ class ComputeDriver(Protocol):
 class FakeDriver:
     """One fake hypervisor per compute host."""
 
-    def __init__(self, host: str, vcpus: int, memory_mb: int, local_gb: int) -> None:
+    def __init__(self, host: str, vcpus: int, memory_mb: int, local_gb: int,
+                 snapshot_seconds: float = 0.0) -> None:
         self.host = host
+        self.snapshot_seconds = snapshot_seconds
         self.resources = {"vcpus": vcpus, "memory_mb": memory_mb, "local_gb": local_gb}
         self._instances: dict[str, dict] = {}
         self._lock = threading.Lock()
@@ -101,8 +104,11 @@ class FakeDriver:
         self._set(instance, self.get_power_state(instance))
 
     def snapshot(self, instance: dict) -> None:
-        """The guest's disk is read as it is (the manager uploads its bytes)."""
+        """The guest's disk is read as it is (the manager uploads its bytes); reading it
+        takes ``[fake_driver] snapshot_seconds``, as a real hypervisor takes time."""
         self._set(instance, self.get_power_state(instance))
+        if self.snapshot_seconds:
+            time.sleep(self.snapshot_seconds)
 
     def get_console_output(self, instance: dict) -> str:
         """What a serial console shows of a fake guest: the boot and every state change."""
