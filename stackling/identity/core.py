@@ -231,9 +231,11 @@ class Identity:
 
     def _scope(self, s: Session, user: User, scope: Any) -> tuple[str | None, str | None]:
         if not scope:
-            return None, None
+            return self._default_scope(s, user), None
         if not isinstance(scope, dict):
             raise exception.BadRequest("Malformed scope.")
+        if list(scope) == ["unscoped"]:     # explicitly unscoped: no default project
+            return None, None
         if "project" in scope:
             ref = scope["project"] or {}
             if ref.get("id"):
@@ -256,6 +258,20 @@ class Identity:
                 raise Unauthorized()
             return None, SYSTEM
         raise Unauthorized()
+
+    def _default_scope(self, s: Session, user: User) -> str | None:
+        """No scope asked: the user's ``default_project_id`` when that project and its
+        domain are enabled and the user has a role on it, else an unscoped token
+        (keystone/api/_shared/authentication.py ``_check_and_set_default_scoping``)."""
+        if not user.default_project_id:
+            return None
+        project = s.get(Project, user.default_project_id)
+        if project is None or not project.enabled:
+            return None
+        domain = s.get(Domain, project.domain_id)
+        if domain is None or not domain.enabled or not self._role_ids(s, user.id, project.id):
+            return None
+        return project.id
 
     @staticmethod
     def actor_ids(s: Session, user_id: str) -> list[str]:

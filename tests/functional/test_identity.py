@@ -64,6 +64,33 @@ def test_nocatalog_and_unscoped(admin):
     assert "project" not in unscoped.json["token"] and "catalog" not in unscoped.json["token"]
 
 
+def test_no_scope_takes_the_default_project_when_the_user_may_use_it(admin):
+    """Keystone's default scoping: no scope → the user's default_project_id if enabled and
+    the user has a role there, else unscoped; ``{"unscoped": {}}`` always unscoped."""
+    project = admin.post("identity", "/v3/projects", {"project": {"name": "home"}}).json[
+        "project"]
+    admin.post("identity", "/v3/users", {"user": {
+        "name": "dflt", "password": "pw-dflt", "default_project_id": project["id"]}})
+
+    def token(scope=None):
+        body = password_auth("dflt", "pw-dflt", project=None)
+        if scope is not None:
+            body["auth"]["scope"] = scope
+        resp = admin.post("identity", "/v3/auth/tokens", body, token=None)
+        assert resp.status == 201, resp
+        return resp.json["token"]
+    assert "project" not in token()          # no role on its default project yet
+    user = admin.get("identity", "/v3/users?name=dflt").json["users"][0]
+    member = admin.get("identity", "/v3/roles?name=member").json["roles"][0]
+    assert admin.request("identity", "PUT", f"/v3/projects/{project['id']}/users/"
+                                            f"{user['id']}/roles/{member['id']}").status == 204
+    scoped = token()
+    assert scoped["project"]["id"] == project["id"] and "catalog" in scoped
+    assert "project" not in token({"unscoped": {}})
+    admin.patch("identity", f"/v3/projects/{project['id']}", {"project": {"enabled": False}})
+    assert "project" not in token()          # a disabled default project: unscoped
+
+
 def test_wrong_password_is_401_with_keystone_body(admin):
     resp = admin.post("identity", "/v3/auth/tokens", password_auth(password="nope"),
                       token=None)
