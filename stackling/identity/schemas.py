@@ -19,6 +19,8 @@ _TAGS = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength
                                     "pattern": "^[^,/]*$"},
          "maxItems": 80, "uniqueItems": True}
 _OPTIONS = {"type": "object"}
+TAGS = _TAGS
+TAGS_BODY = {"type": "object", "properties": {"tags": _TAGS}, "additionalProperties": False}
 
 
 def _entity(properties: dict, required: tuple[str, ...] = (), update: bool = False) -> dict:

@@ -478,3 +478,32 @@ def test_application_credentials(idcloud):
     assert demo.get("identity", "/v3/auth/tokens", headers={"X-Subject-Token": subject}
                     ).status == 404
     assert demo.post("identity", "/v3/auth/tokens", auth, token=None).status == 401
+
+
+def test_project_tags_one_by_one_and_all_at_once(admin):
+    """/v3/projects/{id}/tags as Keystone: PUT one → 201 + Location, GET/HEAD one → 204 or
+    404, PUT all → 200 with the list, DELETE one/all → 204, Keystone's limits → 400."""
+    pid = admin.post("identity", "/v3/projects", {"project": {"name": "tagged"}}).json[
+        "project"]["id"]
+    tags = f"/v3/projects/{pid}/tags"
+    one = admin.request("identity", "PUT", f"{tags}/blue")
+    assert one.status == 201 and one.headers["Location"].endswith(f"{tags}/blue")
+    assert admin.request("identity", "HEAD", f"{tags}/blue").status == 204
+    assert admin.get("identity", tags).json["tags"] == ["blue"]
+    put = admin.request("identity", "PUT", tags, {"tags": ["a", "b", "c"]})
+    assert put.status == 200 and sorted(put.json["tags"]) == ["a", "b", "c"]
+    assert admin.get("identity", f"/v3/projects/{pid}").json["project"]["tags"] == [
+        "a", "b", "c"]
+    assert admin.delete("identity", f"{tags}/a").status == 204
+    missing = admin.get("identity", f"{tags}/a")
+    assert missing.status == 404
+    assert missing.json["error"]["message"] == "Could not find project tag: a."
+    assert admin.delete("identity", f"{tags}/a").status == 404
+    assert admin.request("identity", "PUT", tags, {"tags": ["x,y"]}).status == 400
+    assert admin.request("identity", "PUT", tags,
+                         {"tags": [f"t{i}" for i in range(81)]}).status == 400
+    assert admin.delete("identity", tags).status == 204
+    assert admin.get("identity", tags).json["tags"] == []
+    assert admin.get("identity", "/v3/projects/nope/tags").status == 404
+    demo = ApiClient(admin.cloud, "demo", "demo")
+    assert demo.request("identity", "PUT", f"{tags}/mine").status == 403
