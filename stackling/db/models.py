@@ -185,6 +185,16 @@ class Region(Base):
     extra: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class IdentityPolicy(Base):
+    """Keystone's ``/v3/policies``: an opaque blob of a given type (the v3 Policy API)."""
+
+    __tablename__ = "identity_policy"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(255))
+    blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 class CatalogService(Base):
     __tablename__ = "identity_service"
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)

@@ -159,3 +159,26 @@ def domain_target(req: Request, noun: Noun, entity_id: str) -> dict | None:
     with req.app.cloud.db.reader() as s:
         row = s.get(noun.model, entity_id)
         return {"domain_id": row.domain_id if row is not None else None}
+
+
+def routes(noun: Noun, where=None) -> list[tuple[str, dict]]:
+    """The list/create and show/update/delete routes of ``noun``; ``where(req)`` adds
+    list filters beyond the noun's own."""
+    def list_(req: Request):
+        return list_entities(req, noun, where(req) if where else ())
+
+    def create(req: Request):
+        return create_entity(req, noun)
+
+    def show(req: Request, entity_id: str):
+        return show_entity(req, noun, entity_id)
+
+    def update(req: Request, entity_id: str):
+        return update_entity(req, noun, entity_id)
+
+    def delete(req: Request, entity_id: str):
+        return delete_entity(req, noun, entity_id)
+
+    return [(f"/v3/{noun.plural}", {"GET": list_, "POST": create}),
+            (f"/v3/{noun.plural}/{{entity_id}}", {"GET": show, "PATCH": update,
+                                                 "DELETE": delete})]

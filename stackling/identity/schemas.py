@@ -52,6 +52,9 @@ _ENDPOINT = {"enabled": _BOOLEAN,
              "service_id": {"type": "string"}, "url": _URL}
 _REGION = {"description": _DESCRIPTION, "parent_region_id": _REGION_ID}
 
+# policy/schema.py
+_POLICY = {"blob": {"type": "string"}, "type": {"type": "string", "maxLength": 255}}
+
 CREATE = {
     "users": _entity(_USER, ("name",)),
     "projects": _entity(_PROJECT, ("name",)),
@@ -61,6 +64,7 @@ CREATE = {
     "services": _entity(_SERVICE, ("type",)),
     "endpoints": _entity(_ENDPOINT, ("service_id", "interface", "url")),
     "regions": _entity({**_REGION, "id": {**_REGION_ID, "minLength": 0}}),
+    "policies": _entity(_POLICY, ("blob", "type")),
 }
 UPDATE = {
     "users": _entity(_USER, update=True),
@@ -71,6 +75,7 @@ UPDATE = {
     "services": _entity(_SERVICE, update=True),
     "endpoints": _entity(_ENDPOINT, update=True),
     "regions": _entity(_REGION, update=True),
+    "policies": _entity(_POLICY, update=True),
 }
 # PUT /v3/regions/{id}: the region_create schema, the id coming from the URL.
 CREATE_REGION_WITH_ID = CREATE["regions"]

@@ -507,3 +507,24 @@ def test_project_tags_one_by_one_and_all_at_once(admin):
     assert admin.get("identity", "/v3/projects/nope/tags").status == 404
     demo = ApiClient(admin.cloud, "demo", "demo")
     assert demo.request("identity", "PUT", f"{tags}/mine").status == 403
+
+
+def test_policies_crud(admin):
+    """/v3/policies: blob and type required, extra keys kept, filter by type, 404 after
+    delete, members forbidden."""
+    assert admin.post("identity", "/v3/policies", {"policy": {"type": "t"}}).status == 400
+    made = admin.post("identity", "/v3/policies", {"policy": {
+        "blob": '{"a": 1}', "type": "application/json", "note": "kept"}})
+    assert made.status == 201, made
+    pol = made.json["policy"]
+    assert pol["blob"] == '{"a": 1}' and pol["note"] == "kept"
+    assert pol["links"]["self"].endswith(f"/v3/policies/{pol['id']}")
+    upd = admin.patch("identity", f"/v3/policies/{pol['id']}", {"policy": {"type": "x"}})
+    assert upd.status == 200 and upd.json["policy"]["type"] == "x"
+    assert [p["id"] for p in admin.get("identity", "/v3/policies?type=x").json[
+        "policies"]] == [pol["id"]]
+    assert admin.get("identity", "/v3/policies?type=none").json["policies"] == []
+    demo = ApiClient(admin.cloud, "demo", "demo")
+    assert demo.get("identity", "/v3/policies").status == 403
+    assert admin.delete("identity", f"/v3/policies/{pol['id']}").status == 204
+    assert admin.get("identity", f"/v3/policies/{pol['id']}").status == 404
