@@ -140,7 +140,9 @@ class RoleAssignment(Base):
     target_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     role_id: Mapped[str] = mapped_column(ForeignKey("identity_role.id", ondelete="CASCADE"),
                                          primary_key=True)
-    inherited: Mapped[bool] = mapped_column(Boolean, default=False)
+    # OS-INHERIT: the grant applies to the projects below its target, not to the target;
+    # a direct and an inherited grant of the same role may coexist (part of the key).
+    inherited: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=False)
 
 
 class Credential(Base):

@@ -60,7 +60,7 @@ def _assign(s: Session, user: User, project: Project, role: Role) -> None:
     key = {"type": "UserProject", "actor_id": user.id, "target_id": project.id,
            "role_id": role.id}
     if s.get(RoleAssignment, (key["type"], key["actor_id"], key["target_id"],
-                              key["role_id"])) is None:
+                              key["role_id"], False)) is None:
         s.add(RoleAssignment(**key))
 
 

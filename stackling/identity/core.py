@@ -45,6 +45,34 @@ def isotime(ts: float | dt.datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
 
 
+
+def ancestors(s: Session, target_id: str) -> list[str]:
+    """A project's parent projects, nearest first, then its domain ([] for anything that
+    is not a project). Keystone bounds the depth (max_project_tree_depth); a cycle stops."""
+    out: list[str] = []
+    project = s.get(Project, target_id)
+    while project is not None and project.domain_id not in out:
+        parent = project.parent_id or project.domain_id
+        if parent in out:
+            break
+        out.append(parent)
+        project = None if parent == project.domain_id else s.get(Project, parent)
+    return out
+
+
+def subtree(s: Session, target_id: str) -> list[str]:
+    """The projects an inherited grant on ``target_id`` reaches: every project of a domain,
+    or every project below a project (not the project itself)."""
+    if s.get(Project, target_id) is None:
+        return list(s.scalars(select(Project.id).where(Project.domain_id == target_id)))
+    out, todo = [], [target_id]
+    while todo:
+        children = list(s.scalars(select(Project.id).where(Project.parent_id.in_(todo))))
+        children = [c for c in children if c not in out and c != target_id]
+        out.extend(children)
+        todo = children
+    return out
+
 class Unauthorized(exception.Unauthorized):
     pass
 
@@ -273,6 +301,19 @@ class Identity:
             return None
         return project.id
 
+    def project_ids(self, s: Session, user_id: str) -> set[str]:
+        """The projects the user (or a group of it) has a role on: direct project grants
+        and every project an inherited grant reaches (Keystone's projects for a user)."""
+        out: set[str] = set()
+        for target, type_, inherited in s.execute(select(
+                RoleAssignment.target_id, RoleAssignment.type, RoleAssignment.inherited).where(
+                RoleAssignment.actor_id.in_(self.actor_ids(s, user_id)))):
+            if inherited:
+                out.update(subtree(s, target))
+            elif type_ in ("UserProject", "GroupProject"):
+                out.add(target)
+        return out
+
     @staticmethod
     def actor_ids(s: Session, user_id: str) -> list[str]:
         """The user and the groups it belongs to: whoever may hold its role assignments."""
@@ -301,9 +342,16 @@ class Identity:
                       key=lambda r: (r.id not in role_ids, r.name))
 
     def _role_ids(self, s: Session, user_id: str, target_id: str) -> list[str]:
-        return list(s.scalars(select(RoleAssignment.role_id).where(
-            RoleAssignment.actor_id.in_(self.actor_ids(s, user_id)),
-            RoleAssignment.target_id == target_id)))
+        """The roles the user (or a group of it) holds on ``target_id``: its direct grants
+        and, on a project, the grants inherited to projects (OS-INHERIT) from the
+        project's domain and from every project above it."""
+        held = (RoleAssignment.target_id == target_id) & RoleAssignment.inherited.is_(False)
+        above = ancestors(s, target_id)
+        if above:
+            held = held | (RoleAssignment.target_id.in_(above)
+                           & RoleAssignment.inherited.is_(True))
+        return list(dict.fromkeys(s.scalars(select(RoleAssignment.role_id).where(
+            RoleAssignment.actor_id.in_(self.actor_ids(s, user_id)), held))))
 
     # -- validate ----------------------------------------------------------------------
 
@@ -360,13 +408,10 @@ class Identity:
             roles: list[dict[str, str]] = []
             app_cred = None
             if target:
-                assigned = list(s.scalars(select(Role).join(
-                    RoleAssignment, RoleAssignment.role_id == Role.id).where(
-                    RoleAssignment.actor_id.in_(self.actor_ids(s, user.id)),
-                    RoleAssignment.target_id == target)))
+                assigned = self._role_ids(s, user.id, target)
                 if not assigned:
                     raise not_found
-                expanded = self.effective_roles(s, [r.id for r in assigned])
+                expanded = self.effective_roles(s, assigned)
                 if payload.app_cred_id:
                     cred = s.get(ApplicationCredential, payload.app_cred_id)
                     if cred is None:

@@ -528,3 +528,56 @@ def test_policies_crud(admin):
     assert demo.get("identity", "/v3/policies").status == 403
     assert admin.delete("identity", f"/v3/policies/{pol['id']}").status == 204
     assert admin.get("identity", f"/v3/policies/{pol['id']}").status == 404
+
+
+def test_inherited_grants_reach_the_projects_below_not_the_target(admin):
+    """OS-INHERIT: a role inherited from a domain or a project reaches every project below
+    it (tokens, effective role assignments, /v3/users/{id}/projects), never the target
+    itself, and coexists with a direct grant of the same role."""
+    dom = admin.post("identity", "/v3/domains", {"domain": {"name": "inh"}}).json["domain"]
+    parent = admin.post("identity", "/v3/projects", {"project": {
+        "name": "parent", "domain_id": dom["id"]}}).json["project"]
+    leaf = admin.post("identity", "/v3/projects", {"project": {
+        "name": "leaf", "domain_id": dom["id"], "parent_id": parent["id"]}}).json["project"]
+    user = admin.post("identity", "/v3/users", {"user": {
+        "name": "heir", "password": "pw-heir", "domain_id": dom["id"]}}).json["user"]
+    role = admin.get("identity", "/v3/roles?name=member").json["roles"][0]
+    grant = (f"/v3/OS-INHERIT/projects/{parent['id']}/users/{user['id']}/roles/{role['id']}"
+             "/inherited_to_projects")
+
+    def scoped(project):
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "id": user["id"], "password": "pw-heir"}}}, "scope": {"project": {
+                "id": project["id"]}}}}
+        return admin.post("identity", "/v3/auth/tokens", body, token=None).status
+
+    assert admin.request("identity", "HEAD", grant).status == 404
+    assert admin.request("identity", "PUT", grant).status == 204
+    assert admin.request("identity", "HEAD", grant).status == 204
+    assert scoped(leaf) == 201 and scoped(parent) == 401
+    listed = admin.get("identity", f"/v3/role_assignments?user.id={user['id']}").json[
+        "role_assignments"]
+    assert listed[0]["scope"] == {"project": {"id": parent["id"]},
+                                  "OS-INHERIT:inherited_to": "projects"}
+    assert listed[0]["links"]["assignment"].endswith(grant)
+    effective = admin.get("identity", f"/v3/role_assignments?effective&user.id={user['id']}"
+                          ).json["role_assignments"]
+    assert {a["scope"]["project"]["id"] for a in effective} == {leaf["id"]}
+    # A direct grant of the same role on the parent coexists with the inherited one.
+    direct = f"/v3/projects/{parent['id']}/users/{user['id']}/roles/{role['id']}"
+    assert admin.request("identity", "PUT", direct).status == 204
+    assert scoped(parent) == 201
+    assert admin.delete("identity", grant).status == 204
+    assert scoped(leaf) == 401 and scoped(parent) == 201
+    # From the domain: every project of it, listed under the domain's inherited roles.
+    on_domain = (f"/v3/OS-INHERIT/domains/{dom['id']}/users/{user['id']}/roles/"
+                 f"{role['id']}/inherited_to_projects")
+    assert admin.request("identity", "PUT", on_domain).status == 204
+    assert scoped(leaf) == 201
+    roles = admin.get("identity", f"/v3/OS-INHERIT/domains/{dom['id']}/users/{user['id']}"
+                                  "/roles/inherited_to_projects").json["roles"]
+    assert [r["id"] for r in roles] == [role["id"]]
+    assert admin.get("identity", f"/v3/domains/{dom['id']}/users/{user['id']}/roles"
+                     ).json["roles"] == []
+    projects = admin.get("identity", f"/v3/users/{user['id']}/projects").json["projects"]
+    assert {p["id"] for p in projects} == {parent["id"], leaf["id"]}
