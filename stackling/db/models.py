@@ -197,6 +197,15 @@ class IdentityPolicy(Base):
     extra: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class IdentityDomainConfig(Base):
+    """A domain's own identity/ldap options (``/v3/domains/{id}/config``): {group: {option:
+    value}}, the sensitive ones (ldap password) included but never shown."""
+
+    __tablename__ = "identity_domain_config"
+    domain_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    config: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 class CatalogService(Base):
     __tablename__ = "identity_service"
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)

@@ -581,3 +581,48 @@ def test_inherited_grants_reach_the_projects_below_not_the_target(admin):
                      ).json["roles"] == []
     projects = admin.get("identity", f"/v3/users/{user['id']}/projects").json["projects"]
     assert {p["id"] for p in projects} == {parent["id"], leaf["id"]}
+
+
+def test_domain_config_whole_group_and_option(admin):
+    """/v3/domains/{id}/config as Keystone: PUT 201 then 200, GET of a group or an option,
+    PATCH only of what exists, DELETE of an option, a group and all; the LDAP password is
+    stored but never shown; an unsupported group is 403; defaults are served."""
+    dom = admin.post("identity", "/v3/domains", {"domain": {"name": "cfg"}}).json["domain"]
+    at = f"/v3/domains/{dom['id']}/config"
+    assert admin.get("identity", at).status == 404
+    config = {"identity": {"driver": "ldap"},
+              "ldap": {"url": "ldap://x/", "user_tree_dn": "ou=Users", "password": "pw"}}
+    made = admin.request("identity", "PUT", at, {"config": config})
+    assert made.status == 201
+    assert made.json["config"] == {"identity": {"driver": "ldap"},
+                                   "ldap": {"url": "ldap://x/", "user_tree_dn": "ou=Users"}}
+    assert admin.request("identity", "PUT", at, {"config": config}).status == 200
+    assert admin.get("identity", f"{at}/ldap/url").json == {"config": {"url": "ldap://x/"}}
+    assert admin.get("identity", f"{at}/ldap/password").status == 404
+    upd = admin.patch("identity", f"{at}/identity", {"config": {"identity": {
+        "driver": "sql", "list_limit": 5}}})
+    assert upd.status == 200 and upd.json["config"]["identity"] == {
+        "driver": "sql", "list_limit": 5}
+    assert admin.patch("identity", f"{at}/identity/list_limit",
+                       {"config": {"list_limit": 7}}).json["config"]["identity"][
+        "list_limit"] == 7
+    admin.delete("identity", f"{at}/identity/list_limit")
+    # An option or group not stored yet cannot be patched through its own URL.
+    assert admin.patch("identity", f"{at}/identity/list_limit",
+                       {"config": {"list_limit": 7}}).status == 404
+    bad = admin.request("identity", "PUT", at, {"config": {"token": {"expiration": 1}}})
+    assert bad.status == 403
+    assert bad.json["error"]["message"] == ("Invalid domain specific configuration: Group "
+                                            "token is not supported for domain specific "
+                                            "configurations.")
+    assert admin.delete("identity", f"{at}/ldap/url").status == 204
+    assert admin.get("identity", f"{at}/ldap/url").status == 404
+    assert admin.delete("identity", f"{at}/identity").status == 204
+    assert admin.delete("identity", at).status == 204
+    gone = admin.get("identity", at)
+    assert gone.json["error"]["message"] == (
+        f"Could not find any options in domain configuration for domain {dom['id']}.")
+    default = admin.get("identity", "/v3/domains/config/default").json["config"]
+    assert default["identity"] == {"driver": "sql", "list_limit": None}
+    assert admin.get("identity", "/v3/domains/config/ldap/url/default").json == {
+        "config": {"url": "ldap://localhost"}}

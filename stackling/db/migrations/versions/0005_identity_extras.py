@@ -1,4 +1,5 @@
-"""Keystone's v3 Policy API (/v3/policies); OS-INHERIT grants in the assignment key
+"""Keystone's v3 Policy API (/v3/policies), domain configs; OS-INHERIT grants in the
+assignment key
 
 ``identity_assignment`` gets ``inherited`` in its primary key (as Keystone's
 assignment table has), so a direct and an inherited grant of one role can coexist. The
@@ -26,6 +27,11 @@ def upgrade() -> None:
         sa.Column('blob', sa.Text(), nullable=False),
         sa.Column('extra', sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint('id'))
+    op.create_table(
+        'identity_domain_config',
+        sa.Column('domain_id', sa.String(length=64), nullable=False),
+        sa.Column('config', sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint('domain_id'))
     _rebuild_assignments(['type', 'actor_id', 'target_id', 'role_id', 'inherited'],
                          keep="1=1")
 
@@ -33,6 +39,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     _rebuild_assignments(['type', 'actor_id', 'target_id', 'role_id'],
                          keep="inherited = false")
+    op.drop_table('identity_domain_config')
     op.drop_table('identity_policy')
 
 
