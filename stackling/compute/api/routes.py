@@ -10,6 +10,7 @@ from stackling.compute.api import (
     aggregates,
     assisted_snapshots,
     availability_zones,
+    console_auth_tokens,
     extensions,
     external_events,
     flavors,
@@ -217,6 +218,7 @@ ROUTES += [
     (f"{P}/os-instance_usage_audit_log", {"GET": usage_audit_log.list_audit_logs}),
     (f"{P}/os-instance_usage_audit_log/{{before}}", {"GET": usage_audit_log.show_audit_log}),
     (f"{P}/os-server-external-events", {"POST": external_events.create_events}),
+    (f"{P}/os-console-auth-tokens/{{token}}", {"GET": console_auth_tokens.show_token}),
     (f"{P}/os-assisted-volume-snapshots", {"POST": assisted_snapshots.create_snapshot}),
     (f"{P}/os-assisted-volume-snapshots/{{snapshot_id}}", {
         "DELETE": assisted_snapshots.delete_snapshot}),
