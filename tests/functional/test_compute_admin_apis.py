@@ -8,7 +8,10 @@ import datetime as dt
 import json
 from urllib.parse import quote, urlencode
 
+from sqlalchemy import select
+
 from stackling.compute.api.usage_audit_log import audit_period
+from stackling.db.models_compute import BlockDeviceMapping
 from tests.functional.test_compute_servers import boot, image, settled, v  # noqa: F401
 from tests.functional.test_compute_volume_swap import _server_with_volume
 from tests.helpers import settle, wait_for
@@ -165,8 +168,30 @@ def test_cinder_extend_of_attached_volume_notifies_nova(cloud, api, image):  # n
         headers=v("2.51")).json["instanceAction"]["events"] or None)
     assert [(e["event"], e["result"]) for e in shown] == [("compute_extend_volume",
                                                            "Success")]
-    attached = api.get("compute", f"/v2.1/servers/{sid}/os-volume_attachments/{vid}")
-    assert attached.status == 200
+    with cloud.db.reader() as s:
+        size = s.scalar(select(BlockDeviceMapping.volume_size).where(
+            BlockDeviceMapping.instance_uuid == sid, BlockDeviceMapping.volume_id == vid))
+    assert size == 2
+
+
+def test_power_update_fails_its_event_as_with_a_non_ironic_driver(api, image):  # noqa: F811
+    sid = boot(api, image).json["server"]["id"]
+    settled(api, sid)
+    bad_tag = api.post("compute", EVENTS, {"events": [
+        {"name": "power-update", "server_uuid": sid, "tag": "SIDEWAYS"}]}, headers=v("2.76"))
+    assert bad_tag.status == 200        # accepted, then dropped: no instance action
+    resp = api.post("compute", EVENTS, {"events": [
+        {"name": "power-update", "server_uuid": sid, "tag": "POWER_OFF"}]},
+        headers=v("2.76"))
+    assert resp.status == 200, resp
+    actions = api.get("compute", f"/v2.1/servers/{sid}/os-instance-actions").json
+    stop = next(a for a in actions["instanceActions"] if a["action"] == "stop")
+    assert [a["action"] for a in actions["instanceActions"]].count("stop") == 1
+    events = wait_for(lambda: [e for e in api.get(
+        "compute", f"/v2.1/servers/{sid}/os-instance-actions/{stop['request_id']}",
+        headers=v("2.51")).json["instanceAction"]["events"] if e["finish_time"]] or None)
+    assert [(e["event"], e["result"]) for e in events] == [("compute_power_update", "Error")]
+    assert settled(api, sid)["status"] == "ACTIVE"
 
 
 # -- os-assisted-volume-snapshots --------------------------------------------------------
