@@ -34,7 +34,7 @@ class Server:
         self.wsgi.stop()
 
 
-def stop_all(servers: list[Server]) -> None:
+def stop_all(servers: list) -> None:
     """Stop every server at once: each stop waits for its own selector loop to wake."""
     threads = [threading.Thread(target=server.stop, name=f"stop-{server.name}")
                for server in servers]
@@ -44,13 +44,20 @@ def stop_all(servers: list[Server]) -> None:
         thread.join()
 
 
-def serve_all(cloud: Cloud) -> list[Server]:
+def serve_all(cloud: Cloud) -> list:
+    """The API servers, and the console endpoints with the compute API."""
     servers = []
     try:
         for name, app in cloud.apps.items():
             server = Server(name, cloud.settings.host, cloud.settings.port(name), app)
             server.start()
             servers.append(server)
+        if "compute" in cloud.apps:
+            from stackling.compute import consoles
+
+            for listener in consoles.listeners(cloud):
+                listener.start()
+                servers.append(listener)
     except Exception:
         stop_all(servers)
         raise

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackling import exception, policy
+from stackling.compute import consoles
 from stackling.compute.api import common
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import instance_action
@@ -299,20 +300,13 @@ _LEGACY_NAMES = {"vnc": "os-getVNCConsole", "spice": "os-getSPICEConsole",
 
 
 def console(req: Request, server_id: str, protocol: str, kind: str) -> dict:
-    """A console URL of the shape each proxy hands out, with a fresh token."""
+    """The console URL its proxy hands out, with a fresh token (compute/consoles.py)."""
     with req.app.cloud.db.reader() as s:
         inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:os-remote-consoles",
                          {"project_id": inst.project_id})
         check_host(inst)
-    token = secrets.token_hex(16)
-    host = req.app.cloud.settings.host
-    urls = {"novnc": f"http://{host}:6080/vnc_auto.html?path=%3Ftoken%3D{token}",
-            "xvpvnc": f"http://{host}:6081/console?token={token}",
-            "spice-html5": f"http://{host}:6082/spice_auto.html?token={token}",
-            "serial": f"ws://{host}:6083/?token={token}",
-            "webmks": f"http://{host}:6090/mks.html?token={token}"}
-    return {"type": kind, "url": urls[kind]}
+    return {"type": kind, "url": consoles.authorize(req.app.cloud, server_id, kind)}
 
 
 SPECIAL = {

@@ -37,6 +37,7 @@ class ComputeDriver(Protocol):
     def snapshot(self, instance: dict) -> None: ...
     def get_console_output(self, instance: dict) -> str: ...
     def get_diagnostics(self, instance: dict) -> dict: ...
+    def extend_volume(self, instance: dict, volume_id: str, size_gb: int) -> None: ...
     def list_instances(self) -> list[str]: ...
     def get_available_resource(self) -> dict: ...
 
@@ -122,15 +123,22 @@ class FakeDriver:
         if rec is not None:
             rec.setdefault("console", []).append(line + "\n")
 
+    def extend_volume(self, instance: dict, volume_id: str, size_gb: int) -> None:
+        """The guest sees the attached volume's new size (a console line says so)."""
+        with self._lock:
+            self._log(instance, f"[fake] volume {volume_id} is now {size_gb} GiB")
+
     def get_diagnostics(self, instance: dict) -> dict:
-        """nova/virt/diagnostics.py Diagnostics, with a fake guest's numbers."""
+        """nova/virt/diagnostics.py Diagnostics with a fake guest's numbers, labelled as
+        Nova's fake driver labels them (libvirt/kvm/ubuntu: the API's ``driver`` enum
+        has no ``fake``)."""
         with self._lock:
             rec = self._instances.get(instance["uuid"])
             if rec is None:
                 raise RuntimeError(f"Instance {instance['uuid']} not found on {self.host}")
             vcpus, memory = rec["vcpus"], rec["memory_mb"]
         return {"state": _POWER_NAMES.get(self.get_power_state(instance), "pending"),
-                "driver": "fake", "hypervisor": "fake", "hypervisor_os": "fake-os",
+                "driver": "libvirt", "hypervisor": "kvm", "hypervisor_os": "ubuntu",
                 "uptime": 46664, "config_drive": False, "num_cpus": vcpus, "num_nics": 0,
                 "num_disks": 1,
                 "cpu_details": [{"id": i, "time": 17300000000, "utilisation": 15}

@@ -23,6 +23,7 @@ from stackling.compute import neutron as network_api
 from stackling.compute import volume_zones
 from stackling.compute.host import driver as virt
 from stackling.compute.host import volumes as volume_attach
+from stackling.compute.host.events import ExternalEventsManager
 from stackling.compute.host.lifecycle import LifecycleManager
 from stackling.compute.objects import bdm, instance_action, migration, server_group
 from stackling.compute.objects import instance as instances
@@ -74,7 +75,7 @@ class BuildFailed(Exception):
         self.message, self.details = message, details
 
 
-class ComputeManager(LifecycleManager):
+class ComputeManager(LifecycleManager, ExternalEventsManager):
     """The ``compute.<host>`` topic."""
 
     def __init__(self, cloud: Cloud, host: str, driver: virt.ComputeDriver) -> None:
