@@ -15,6 +15,7 @@ import pytest
 import webob
 
 from stackling.cloud import Cloud
+from stackling.compute.consoles import PORTS as CONSOLE_PORTS
 from stackling.settings import DEFAULT_PORTS, Settings
 
 PASSWORD = "secret"
@@ -143,8 +144,12 @@ class ApiClient:
 # -- live clouds -----------------------------------------------------------------------
 
 
+# The APIs' ports and the console endpoints' (nova-novncproxy, the fake guests' VNC/SPICE).
+ALL_PORTS = (*DEFAULT_PORTS.values(), *CONSOLE_PORTS.values())
+
+
 def _ports_free(offset: int) -> bool:
-    for port in DEFAULT_PORTS.values():
+    for port in ALL_PORTS:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port + offset))
@@ -156,7 +161,7 @@ def _ports_free(offset: int) -> bool:
 def free_port_offset(start: int = 20000) -> int:
     """A port offset whose ports are all free (tests run clouds side by side)."""
     base = start + (os.getpid() % 200) * 100
-    highest = max(DEFAULT_PORTS.values())
+    highest = max(ALL_PORTS)
     for offset in range(base, base + 20000, 100):
         if offset + highest < 65000 and _ports_free(offset):
             return offset

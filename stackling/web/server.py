@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING
 
 from cheroot import wsgi
+
+LOG = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -56,7 +59,12 @@ def serve_all(cloud: Cloud) -> list:
             from stackling.compute import consoles
 
             for listener in consoles.listeners(cloud):
-                listener.start()
+                try:
+                    listener.start()
+                except OSError as exc:      # the APIs serve on; only this console is off
+                    LOG.warning("console endpoint %s not started: %s", listener.name, exc)
+                    listener.stop()
+                    continue
                 servers.append(listener)
     except Exception:
         stop_all(servers)
