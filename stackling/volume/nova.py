@@ -13,7 +13,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from stackling import clients
-from stackling.compute.neutron import admin_token
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -23,7 +22,7 @@ LOG = logging.getLogger(__name__)
 
 def _privileged_token(cloud: Cloud) -> str:
     session = getattr(cloud.sender("cinder"), "session", None)
-    return session.get_token() if session is not None else admin_token(cloud)
+    return session.get_token() if session is not None else clients.admin_token(cloud)
 
 
 def _send_events(cloud: Cloud, events: list[dict], microversion: str) -> bool:
