@@ -206,6 +206,16 @@ class IdentityDomainConfig(Base):
     config: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class EndpointGroup(Base):
+    """OS-EP-FILTER's endpoint group: the endpoints its ``filters`` select."""
+
+    __tablename__ = "identity_endpoint_group"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    filters: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 class CatalogService(Base):
     __tablename__ = "identity_service"
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)

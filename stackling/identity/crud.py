@@ -179,6 +179,6 @@ def routes(noun: Noun, where=None) -> list[tuple[str, dict]]:
     def delete(req: Request, entity_id: str):
         return delete_entity(req, noun, entity_id)
 
-    return [(f"/v3/{noun.plural}", {"GET": list_, "POST": create}),
-            (f"/v3/{noun.plural}/{{entity_id}}", {"GET": show, "PATCH": update,
-                                                 "DELETE": delete})]
+    return [(noun.path, {"GET": list_, "POST": create}),
+            (f"{noun.path}/{{entity_id}}", {"GET": show, "HEAD": show, "PATCH": update,
+                                            "DELETE": delete})]

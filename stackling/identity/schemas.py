@@ -55,6 +55,13 @@ _REGION = {"description": _DESCRIPTION, "parent_region_id": _REGION_ID}
 # policy/schema.py
 _POLICY = {"blob": {"type": "string"}, "type": {"type": "string", "maxLength": 255}}
 
+# catalog/schema.py
+_ENDPOINT_GROUP = {"description": _DESCRIPTION, "name": _NAME, "filters": {
+    "type": "object", "properties": {
+        "interface": {"type": "string", "enum": ["admin", "internal", "public"]},
+        "service_id": {"type": "string"}, "region_id": {"type": ["string", "null"]},
+        "enabled": _BOOLEAN}}}
+
 CREATE = {
     "users": _entity(_USER, ("name",)),
     "projects": _entity(_PROJECT, ("name",)),
@@ -65,6 +72,8 @@ CREATE = {
     "endpoints": _entity(_ENDPOINT, ("service_id", "interface", "url")),
     "regions": _entity({**_REGION, "id": {**_REGION_ID, "minLength": 0}}),
     "policies": _entity(_POLICY, ("blob", "type")),
+    "endpoint_groups": {**_entity(_ENDPOINT_GROUP, ("name", "filters")),
+                        "additionalProperties": False},
 }
 UPDATE = {
     "users": _entity(_USER, update=True),
@@ -76,6 +85,8 @@ UPDATE = {
     "endpoints": _entity(_ENDPOINT, update=True),
     "regions": _entity(_REGION, update=True),
     "policies": _entity(_POLICY, update=True),
+    "endpoint_groups": {**_entity(_ENDPOINT_GROUP, update=True),
+                        "additionalProperties": False},
 }
 # PUT /v3/regions/{id}: the region_create schema, the id coming from the URL.
 CREATE_REGION_WITH_ID = CREATE["regions"]

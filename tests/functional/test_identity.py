@@ -626,3 +626,25 @@ def test_domain_config_whole_group_and_option(admin):
     assert default["identity"] == {"driver": "sql", "list_limit": None}
     assert admin.get("identity", "/v3/domains/config/ldap/url/default").json == {
         "config": {"url": "ldap://localhost"}}
+
+
+def test_endpoint_groups_crud(admin):
+    """/v3/OS-EP-FILTER/endpoint_groups: name and filters required, only endpoint
+    properties as filters, HEAD to check, update, delete."""
+    at = "/v3/OS-EP-FILTER/endpoint_groups"
+    assert admin.post("identity", at, {"endpoint_group": {"name": "g"}}).status == 400
+    assert admin.post("identity", at, {"endpoint_group": {
+        "name": "g", "filters": {"url": "x"}}}).status == 400
+    made = admin.post("identity", at, {"endpoint_group": {
+        "name": "g", "description": "d", "filters": {"interface": "public"}}})
+    assert made.status == 201, made
+    group = made.json["endpoint_group"]
+    assert group["links"]["self"].endswith(f"{at}/{group['id']}")
+    assert admin.request("identity", "HEAD", f"{at}/{group['id']}").status == 200
+    upd = admin.patch("identity", f"{at}/{group['id']}", {"endpoint_group": {
+        "filters": {"service_id": "abc"}}})
+    assert upd.status == 200 and upd.json["endpoint_group"]["filters"] == {"service_id": "abc"}
+    assert [g["id"] for g in admin.get("identity", at).json["endpoint_groups"]] == [
+        group["id"]]
+    assert admin.delete("identity", f"{at}/{group['id']}").status == 204
+    assert admin.request("identity", "HEAD", f"{at}/{group['id']}").status == 404
