@@ -2,19 +2,25 @@
 
 Cinder changes a volume's status with ``UPDATE ... WHERE status IN (:expected)`` and
 checks that one row changed; a concurrent change (a delete, a reset) then wins cleanly
-instead of being overwritten.
+instead of being overwritten. This module is the only code that writes Volume rows
+(tests/unit/test_process_lines.py checks it): handlers load a row, decide, and call
+``save`` (status and what goes with it) or ``edit`` (descriptive fields).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, update
+from typing import Any
+
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import utcnow
 from stackling.db.models_volume import Volume
+from stackling.volume import errors
 
 
 def conditional_update(s: Session, volume_id: str, expected: Iterable[str] | str | None,
@@ -25,7 +31,7 @@ def conditional_update(s: Session, volume_id: str, expected: Iterable[str] | str
     if expected is not None:
         q = q.where(Volume.status.in_([expected] if isinstance(expected, str)
                                       else list(expected)))
-    result = s.execute(q.values(updated_at=utcnow(), **values)
+    result = s.execute(q.values({"updated_at": utcnow(), **values})
                        .execution_options(synchronize_session=False))
     return result.rowcount == 1
 
@@ -44,3 +50,37 @@ def set_status(cloud, volume_id: str, expected: Iterable[str] | str | None, **va
     """``conditional_update`` in a transaction of its own."""
     with cloud.db.writer() as s:
         return conditional_update(s, volume_id, expected, **values)
+
+
+class StatusChanged(errors.InvalidVolume):
+    """A concurrent change won the compare-and-swap: the request acted on a stale status."""
+
+
+def save(s: Session, row: Volume, expected: Iterable[str] | str | None = None,
+         **values: Any) -> None:
+    """Save ``values`` on a volume this transaction loaded, only if its status is one of
+    ``expected`` (by default: still the one loaded), as a compare-and-swap; the loaded row
+    then shows them. A lost swap raises StatusChanged (400) instead of overwriting the
+    newer status."""
+    values["updated_at"] = utcnow()
+    if not conditional_update(s, row.id, row.status if expected is None else expected,
+                              **values):
+        now = s.scalar(select(Volume.status).where(Volume.id == row.id))
+        raise StatusChanged(reason=f"Volume {row.id} status changed to {now} meanwhile.")
+    for key, value in values.items():
+        set_committed_value(row, key, value)
+
+
+def edit(row: Volume, **values: Any) -> None:
+    """Edit a loaded volume's descriptive fields (name, metadata, bootable, ...) in the
+    caller's transaction; what no status decides needs no compare-and-swap."""
+    for key, value in values.items():
+        setattr(row, key, value)
+
+
+def add(s: Session, **values: Any) -> Volume:
+    """A new volume row (the create flow's first task), flushed so it has its id."""
+    row = Volume(**values)
+    s.add(row)
+    s.flush()
+    return row
