@@ -10,7 +10,6 @@ instead of being overwritten. This module is the only code that writes Volume ro
 from __future__ import annotations
 
 from collections.abc import Iterable
-
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -34,6 +33,18 @@ def conditional_update(s: Session, volume_id: str, expected: Iterable[str] | str
     result = s.execute(q.values({"updated_at": utcnow(), **values})
                        .execution_options(synchronize_session=False))
     return result.rowcount == 1
+
+
+def place(s: Session, volume_id: str, host: str, availability_zone: str | None) -> bool:
+    """The scheduler's choice, as a compare-and-swap: only a volume still ``creating``
+    with no host takes it. True when placed."""
+    now = utcnow()
+    return s.execute(
+        update(Volume).where(Volume.id == volume_id, Volume.status == "creating",
+                             Volume.host.is_(None))
+        .values(host=host, availability_zone=availability_zone, scheduled_at=now,
+                updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount == 1
 
 
 def destroy(s: Session, volume_id: str, expected: Iterable[str] | str | None = None) -> bool:
@@ -63,12 +74,22 @@ def save(s: Session, row: Volume, expected: Iterable[str] | str | None = None,
     then shows them. A lost swap raises StatusChanged (400) instead of overwriting the
     newer status."""
     values["updated_at"] = utcnow()
-    if not conditional_update(s, row.id, row.status if expected is None else expected,
-                              **values):
-        now = s.scalar(select(Volume.status).where(Volume.id == row.id))
-        raise StatusChanged(reason=f"Volume {row.id} status changed to {now} meanwhile.")
+    _swap(s, row.id, row.status if expected is None else expected, values)
     for key, value in values.items():
         set_committed_value(row, key, value)
+
+
+def _swap(s: Session, volume_id: str, expected, values: dict) -> None:
+    if not conditional_update(s, volume_id, expected, **values):
+        now = s.scalar(select(Volume.status).where(Volume.id == volume_id))
+        raise StatusChanged(reason=f"Volume {volume_id} status changed to {now} meanwhile.")
+
+
+@retry_on_deadlock
+def swap(cloud, volume_id: str, expected: Iterable[str] | str, **values: Any) -> None:
+    """``set_status`` that raises StatusChanged when the status is not one of ``expected``."""
+    with cloud.db.writer() as s:
+        _swap(s, volume_id, expected, values)
 
 
 def edit(row: Volume, **values: Any) -> None:
