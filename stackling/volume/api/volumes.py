@@ -419,7 +419,7 @@ def update_volume(req: Request, volume_id: str):
         if "metadata" in data:
             values["metadata_"] = {str(k): str(v)
                                    for k, v in (data["metadata"] or {}).items()}
-        vol_obj.edit(row, **values)
+        vol_obj.update_fields(row, **values)
         s.flush()
         # Cinder's extension attributes extend show and list, not update (as for create).
         return json_response({"volume": detail(s, req, row, extensions=False)})
@@ -521,7 +521,7 @@ def _reset_status(req: Request, volume_id: str, args: dict):
         values = {k: args[k] for k in ("status", "attach_status") if k in args}
         if "migration_status" in args:
             values["migration_status"] = args["migration_status"] or None
-        vol_obj.edit(row, **values)
+        vol_obj.update_fields(row, **values)
         if args.get("attach_status") == "detached":   # _clean_volume_attachment
             s.execute(sa_delete(VolumeAttachment).where(VolumeAttachment.volume_id == row.id))
     return empty_response(202)
@@ -538,7 +538,7 @@ def _set_bootable(req: Request, volume_id: str, args: dict):
     with req.app.cloud.db.writer() as s:
         row = common.get_volume(s, req, volume_id)
         common.authorize(req, "volume:update", {"project_id": row.project_id})
-        vol_obj.edit(row, bootable=value)
+        vol_obj.update_fields(row, bootable=value)
     return empty_response(200)
 
 
@@ -564,7 +564,8 @@ def _readonly(req: Request, volume_id: str, args: dict):
                 reason=f"Volume {row.id} status must be available to update readonly flag, "
                        f"but current status is: {row.status}.")
         # Admin metadata as Cinder stores it: str(bool), read back as == 'True'.
-        vol_obj.edit(row, admin_metadata={**(row.admin_metadata or {}), "readonly": str(flag)})
+        vol_obj.update_fields(row, admin_metadata={**(row.admin_metadata or {}),
+                                                   "readonly": str(flag)})
     return empty_response(202)
 
 
@@ -596,7 +597,7 @@ def _set_image_metadata(req: Request, volume_id: str, args: dict):
         row = common.get_volume(s, req, volume_id)
         common.authorize(req, "volume_extension:volume_image_metadata:set",
                          {"project_id": row.project_id})
-        vol_obj.edit(row, glance_metadata={**(row.glance_metadata or {}), **md})
+        vol_obj.update_fields(row, glance_metadata={**(row.glance_metadata or {}), **md})
         return json_response({"metadata": dict(row.glance_metadata)})
 
 
@@ -614,7 +615,7 @@ def _unset_image_metadata(req: Request, volume_id: str, args: dict):
             raise exception.NotFound(f"Glance metadata for volume/snapshot {volume_id} "
                                      "cannot be found.")
         del md[key]
-        vol_obj.edit(row, glance_metadata=md)
+        vol_obj.update_fields(row, glance_metadata=md)
     return empty_response(200)
 
 

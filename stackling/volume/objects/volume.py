@@ -4,7 +4,7 @@ Cinder changes a volume's status with ``UPDATE ... WHERE status IN (:expected)``
 checks that one row changed; a concurrent change (a delete, a reset) then wins cleanly
 instead of being overwritten. This module is the only code that writes Volume rows
 (tests/unit/test_process_lines.py checks it): handlers load a row, decide, and call
-``save`` (status and what goes with it) or ``edit`` (descriptive fields).
+``save`` (status and what goes with it) or ``update_fields`` (descriptive fields).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def swap(cloud, volume_id: str, expected: Iterable[str] | str, **values: Any) ->
         _swap(s, volume_id, expected, values)
 
 
-def edit(row: Volume, **values: Any) -> None:
+def update_fields(row: Volume, **values: Any) -> None:
     """Edit a loaded volume's descriptive fields (name, metadata, bootable, ...) in the
     caller's transaction; what no status decides needs no compare-and-swap."""
     for key, value in values.items():
