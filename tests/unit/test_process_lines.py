@@ -390,14 +390,6 @@ def write_violations(mods: dict[str, ast.Module], paths: dict[str, str] | None =
 # Writes still outside objects/, as "module.function what" (no line numbers, so edits
 # elsewhere in a file do not break it). Each entry needs a reason; the aim is none.
 ALLOWED_WRITES: set[str] = {   # being moved into objects/ (issue 11)
-    "stackling.compute.conductor.migrate_server sets Instance.availability_zone",
-    "stackling.compute.conductor.unshelve_instance sets Instance.task_state",
-    "stackling.compute.host.lifecycle._hints sets Instance.scheduler_hints",
-    "stackling.compute.host.lifecycle._offload sets Instance.host",
-    "stackling.compute.host.lifecycle._offload sets Instance.power_state",
-    "stackling.compute.host.lifecycle._offload sets Instance.vm_state",
-    "stackling.compute.host.manager._build_failed sets Instance.host",
-    "stackling.compute.recovery.repair sets Instance.host",
 }
 
 

@@ -113,6 +113,15 @@ def release(s, node: str | None, vcpus: int, memory_mb: int, disk_gb: int) -> No
         updated_at=utcnow()))
 
 
+def leave_host(s: Session, row: Instance | None, vcpus: int, memory_mb: int,
+               disk_gb: int) -> None:
+    """A build that failed or was cut short leaves its host: the claim goes back and the
+    row names no host or node any more (so a delete does not wait for that host)."""
+    if row is not None and row.node:
+        release(s, row.node, vcpus, memory_mb, disk_gb)
+        row.host = row.node = None
+
+
 def add_fault(cloud: Cloud, instance_uuid: str, message: str, details: str,
               code: int = 500, host: str | None = None, **values) -> None:
     """A fault on a server that keeps its state (e.g. a move that found no host);
