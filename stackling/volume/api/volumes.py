@@ -718,7 +718,8 @@ def volume_action(req: Request, volume_id: str):
 # Volume metadata reads need no rule beyond seeing the volume (as Cinder's defaults).
 METADATA = metadata.MetadataApi(
     "Volume", "volume_id", common.get_volume, read_rule=None,
-    write_rule="volume:update_volume_metadata", delete_rule="volume:update_volume_metadata")
+    write_rule="volume:update_volume_metadata", delete_rule="volume:update_volume_metadata",
+    store=vol_obj.set_metadata)
 get_metadata, create_metadata, replace_metadata = METADATA.get, METADATA.create, METADATA.replace
 show_metadata_item, update_metadata_item, delete_metadata_item = (
     METADATA.show_item, METADATA.update_item, METADATA.delete_item)

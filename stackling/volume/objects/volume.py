@@ -99,6 +99,11 @@ def update_fields(row: Volume, **values: Any) -> None:
         setattr(row, key, value)
 
 
+def set_metadata(row: Volume, metadata: dict[str, str]) -> None:
+    """The volume's user metadata, whole (the metadata API merges before it calls)."""
+    row.metadata_ = metadata
+
+
 def add(s: Session, **values: Any) -> Volume:
     """A new volume row (the create flow's first task), flushed so it has its id."""
     row = Volume(**values)
