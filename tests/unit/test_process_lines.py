@@ -113,7 +113,6 @@ NAME_HINTS = {"inst": "Instance", "instance": "Instance", "server": "Instance",
 MUTATORS = {"append", "extend", "insert", "remove", "pop", "clear", "update", "setdefault",
             "add", "discard"}
 ROW_OF_QUERY = {"scalar", "first", "one", "one_or_none", "scalar_one", "scalar_one_or_none"}
-# Not a write: a row the function itself built moments ago (construction is flagged).
 Kind = tuple  # (model, many): many=True for a collection of rows
 
 
@@ -124,6 +123,7 @@ def model_names() -> set[str]:
 
 
 def _annotation_kind(ann: ast.expr | None, models: set[str]) -> Kind | None:
+    """``Volume | None`` is a row, ``list[Volume]`` rows; a tuple or a dict is neither."""
     if ann is None:
         return None
     text = ann.value if isinstance(ann, ast.Constant) and isinstance(ann.value, str) \
@@ -137,7 +137,7 @@ def _annotation_kind(ann: ast.expr | None, models: set[str]) -> Kind | None:
     return found[0], many
 
 
-def _aliases(module: str, tree: ast.Module) -> dict[str, str]:
+def _aliases(tree: ast.Module) -> dict[str, str]:
     """Local name -> dotted name it stands for (module or module.function)."""
     out: dict[str, str] = {}
     for node in ast.walk(tree):
@@ -368,7 +368,7 @@ def write_violations(mods: dict[str, ast.Module], paths: dict[str, str] | None =
         -> list[str]:
     """``path:line: module.function writes ...`` for each write outside the objects rooms."""
     models = model_names()
-    index = {name: (_aliases(name, tree), _scopes(tree)) for name, tree in mods.items()}
+    index = {name: (_aliases(tree), _scopes(tree)) for name, tree in mods.items()}
     returns = _returns(index, models)
     out = []
     for name, (aliases, scopes) in index.items():
@@ -389,8 +389,7 @@ def write_violations(mods: dict[str, ast.Module], paths: dict[str, str] | None =
 
 # Writes still outside objects/, as "module.function what" (no line numbers, so edits
 # elsewhere in a file do not break it). Each entry needs a reason; the aim is none.
-ALLOWED_WRITES: set[str] = {   # being moved into objects/ (issue 11)
-}
+ALLOWED_WRITES: set[str] = set()
 
 
 def _paths() -> dict[str, str]:
