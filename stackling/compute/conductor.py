@@ -105,7 +105,7 @@ class MoveTasks:
         with cloud.db.writer() as s:
             row = instances.by_uuid(s, instance_uuid)
             if row is not None:
-                row.availability_zone = zone
+                instances.update_fields(row, availability_zone=zone)
         cloud.rpc.cast(f"compute.{chosen.host}", "prep_resize", instance_uuid=instance_uuid,
                        migration_id=migration_id, request_id=request_id)
 
@@ -211,7 +211,7 @@ class LifecycleTasks(MoveTasks):
             with cloud.db.writer() as s:
                 row = instances.by_uuid(s, instance_uuid)
                 if row is not None and not row.deleted:
-                    row.task_state = None
+                    instances.update_fields(row, task_state=None)
             return
         cloud.rpc.cast(f"compute.{chosen.host}", "unshelve_instance",
                        instance_uuid=instance_uuid, caller=caller, node=chosen.node,

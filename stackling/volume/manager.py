@@ -229,10 +229,10 @@ class VolumeManager:
             old = s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
             old_name, project, size = old.name if old else None, row.project_id, row.size
             use_quota = row.use_quota
-            row.volume_type_id = new.id
-            row.multiattach = (new.extra_specs or {}).get("multiattach", "").lower() == \
-                "<is> true"
-            row.status, row.previous_status = row.previous_status or "available", None
+            vol_obj.save(s, row, volume_type_id=new.id,
+                         multiattach=(new.extra_specs or {}).get("multiattach", "").lower()
+                         == "<is> true",
+                         status=row.previous_status or "available", previous_status=None)
         quota.commit(self.cloud, reservations)
         if use_quota and old_name:
             quota.release(self.cloud, project, {

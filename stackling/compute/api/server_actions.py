@@ -136,9 +136,8 @@ def _begin(req: Request, server_id: str, action: Action) -> tuple[str, str]:
             check_locked(req, inst)
         check_state(inst, action.name, action.vm_states, action.task_states)
         check_host(inst)
-        if action.task is not None:
-            inst.task_state = action.task
-        inst.updated_at = utcnow()
+        task = {"task_state": action.task} if action.task is not None else {}
+        instances.update_fields(inst, updated_at=utcnow(), **task)
         instance_action.record(s, req.context, inst.uuid, action.record or action.name)
         return inst.host, req.context.request_id
 
@@ -233,8 +232,8 @@ def _lock(req: Request, server_id: str, data: Any):
         by = "owner" if inst.project_id == ctx.project_id else "admin"
         if inst.locked and inst.locked_by == by == "owner":
             return empty_response(202)
-        inst.locked, inst.locked_by, inst.locked_reason = True, by, reason
-        inst.updated_at = utcnow()
+        instances.update_fields(inst, locked=True, locked_by=by, locked_reason=reason,
+                                updated_at=utcnow())
         instance_action.record(s, ctx, inst.uuid, "lock")
     return empty_response(202)
 
@@ -250,8 +249,8 @@ def _unlock(req: Request, server_id: str, data: Any):
         if inst.locked and inst.locked_by and inst.locked_by != by:
             common.authorize(req, "os_compute_api:os-lock-server:unlock:unlock_override",
                              target)
-        inst.locked, inst.locked_by, inst.locked_reason = False, None, None
-        inst.updated_at = utcnow()
+        instances.update_fields(inst, locked=False, locked_by=None, locked_reason=None,
+                                updated_at=utcnow())
         instance_action.record(s, ctx, inst.uuid, "unlock")
     return empty_response(202)
 
@@ -335,9 +334,8 @@ def reset_state(req: Request, server_id: str, data: Any):
         inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:os-admin-actions:reset_state",
                          {"project_id": inst.project_id})
-        inst.vm_state = _RESET_STATES[state]
-        inst.task_state = None
-        inst.updated_at = utcnow()
+        instances.update_fields(inst, vm_state=_RESET_STATES[state], task_state=None,
+                                updated_at=utcnow())
     return empty_response(202)
 
 
@@ -351,6 +349,6 @@ def restore(req: Request, server_id: str, data: Any = None):
         if inst.vm_state != "soft-delete":
             raise exception.Conflict(f"Cannot 'restore' instance {server_id} while it is "
                                      f"in vm_state {inst.vm_state}")
-        inst.vm_state, inst.task_state = "active", None
-        inst.updated_at = utcnow()
+        instances.update_fields(inst, vm_state="active", task_state=None,
+                                updated_at=utcnow())
     return empty_response(202)

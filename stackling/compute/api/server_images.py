@@ -159,7 +159,7 @@ def _begin_snapshot(req: Request, server_id: str) -> str:
     with req.app.cloud.db.writer() as s:
         inst = instances.get(s, req.context, server_id)
         check_state(inst, "createImage", SNAPSHOT_STATES)
-        inst.task_state, inst.updated_at = "image_snapshot_pending", utcnow()
+        instances.update_fields(inst, task_state="image_snapshot_pending", updated_at=utcnow())
         instance_action.record(s, req.context, inst.uuid, "createImage")
         return inst.host
 

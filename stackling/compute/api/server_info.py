@@ -96,7 +96,7 @@ def clear_password(req: Request, server_id: str):
         inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:os-server-password:clear",
                          {"project_id": inst.project_id})
-        inst.password = None
+        instances.update_fields(inst, password=None)
     return empty_response(204)
 
 

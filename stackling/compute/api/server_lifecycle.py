@@ -26,7 +26,7 @@ from stackling.compute.objects import bdm, instance_action, migration
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
 from stackling.db.models import Service, utcnow
-from stackling.db.models_compute import Instance, InstanceMetadata
+from stackling.db.models_compute import Instance
 from stackling.web.app import Request, empty_response, json_response
 
 policy.register({
@@ -130,22 +130,21 @@ def _rebuild(req: Request, server_id: str, data: Any):
         check_state(inst, "rebuild", ("active", "stopped", "error"))
         check_host(inst)
         old_state, host = inst.vm_state, inst.host
-        inst.task_state, inst.updated_at = "rebuilding", utcnow()
+        values = {"task_state": "rebuilding", "updated_at": utcnow()}
         if not volume_backed:
-            inst.image_ref = image_id
+            values["image_ref"] = image_id
         if name is not None:
-            inst.display_name = name
+            values["display_name"] = name
         if "description" in data:
-            inst.display_description = data["description"]
+            values["display_description"] = data["description"]
         if "user_data" in data:
-            inst.user_data = data["user_data"]
-        if "accessIPv4" in access:
-            inst.access_ip_v4 = access["accessIPv4"]
-        if "accessIPv6" in access:
-            inst.access_ip_v6 = access["accessIPv6"]
+            values["user_data"] = data["user_data"]
+        for key, column in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
+            if key in access:
+                values[column] = access[key]
+        instances.update_fields(inst, **values)
         if metadata is not None:
-            inst.metadata_items = [InstanceMetadata(key=k, value=v)
-                                   for k, v in metadata.items()]
+            instances.set_metadata(inst, metadata, replace=True)
         instance_action.record(s, ctx, inst.uuid, "rebuild")
     req.app.cloud.rpc.cast("conductor", "rebuild_instance", instance_uuid=server_id,
                            host=host, orig_vm_state=old_state, preserve_ephemeral=preserve,
@@ -195,7 +194,7 @@ def _shelve(req: Request, server_id: str, data: Any):
         inst = instances.get(s, ctx, server_id)
         check_state(inst, "shelve", states)
         check_host(inst)
-        inst.task_state, inst.updated_at = "shelving", utcnow()
+        instances.update_fields(inst, task_state="shelving", updated_at=utcnow())
         instance_action.record(s, ctx, inst.uuid, "shelve")
         host = inst.host
     offload_time = common.conf(req).shelved_offload_time
@@ -220,7 +219,7 @@ def _shelve_offload(req: Request, server_id: str, data: Any):
         check_locked(req, inst)
         check_state(inst, "shelveOffload", ("shelved",))
         check_host(inst)
-        inst.task_state, inst.updated_at = "shelving_offloading", utcnow()
+        instances.update_fields(inst, task_state="shelving_offloading", updated_at=utcnow())
         instance_action.record(s, ctx, inst.uuid, "shelveOffload")
         host = inst.host
     req.app.cloud.rpc.cast(f"compute.{host}", "shelve_offload_instance",
@@ -301,9 +300,8 @@ def _unshelve(req: Request, server_id: str, data: Any):
     with req.app.cloud.db.writer() as s:
         inst = instances.get(s, ctx, server_id)
         check_state(inst, "unshelve", ("shelved", "shelved_offloaded"))
-        if zone is not _NOT_SET:
-            inst.requested_az = zone       # null unpins (2.91)
-        inst.task_state, inst.updated_at = "unshelving", utcnow()
+        pin = {} if zone is _NOT_SET else {"requested_az": zone}   # null unpins (2.91)
+        instances.update_fields(inst, task_state="unshelving", updated_at=utcnow(), **pin)
         instance_action.record(s, ctx, inst.uuid, "unshelve")
         offloaded, current = inst.vm_state == "shelved_offloaded", inst.host
     if offloaded:
@@ -354,7 +352,7 @@ def _evacuate(req: Request, server_id: str, data: Any):
                                                   binary="nova-compute")):
             raise exception.BadRequest(f"Compute service of {inst.host} is still in use.")
         mig = migration.create(s, inst, "evacuation", "accepted", dest=host)
-        inst.task_state, inst.updated_at = "rebuilding", utcnow()
+        instances.update_fields(inst, task_state="rebuilding", updated_at=utcnow())
         instance_action.record(s, ctx, inst.uuid, "evacuate")
         mig_id = mig.id
     req.app.cloud.rpc.cast("conductor", "evacuate_instance", instance_uuid=server_id,

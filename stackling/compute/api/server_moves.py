@@ -80,7 +80,7 @@ def _start_move(req: Request, server_id: str, rule: str, action: str, kind: str,
             raise exception.BadRequest("Server disk was unable to be resized because: "
                                        "Resize to zero disk flavor is not allowed.")
         mig = migration.create(s, inst, kind, status, new_flavor)
-        inst.task_state, inst.updated_at = task, utcnow()
+        instances.update_fields(inst, task_state=task, updated_at=utcnow())
         instance_action.record(s, ctx, inst.uuid, action if kind != "live-migration"
                                else "live-migration")
         return mig.id, inst
@@ -167,9 +167,9 @@ def _revert(req: Request, server_id: str, data: Any):
         mig = _finished_migration(s, inst)
         dest = mig.dest_compute
         mig.status = "reverting"
-        inst.task_state = "resize_reverting"
-        inst.availability_zone = az.zone_of_host(s, common.conf(req), mig.source_compute)
-        inst.updated_at = utcnow()
+        instances.update_fields(
+            inst, task_state="resize_reverting", updated_at=utcnow(),
+            availability_zone=az.zone_of_host(s, common.conf(req), mig.source_compute))
         instance_action.record(s, ctx, inst.uuid, "revertResize")
         mig_id = mig.id
     req.app.cloud.rpc.cast(f"compute.{dest}", "revert_resize", instance_uuid=server_id,

@@ -18,6 +18,7 @@ from stackling.compute import block_device as bd
 from stackling.compute import cinder as volume_api
 from stackling.compute import volume_zones
 from stackling.compute.api import common, schemas
+from stackling.compute.objects import bdm
 from stackling.compute.objects import instance as instances
 from stackling.db.models_compute import BlockDeviceMapping, Instance
 from stackling.web import validation
@@ -165,14 +166,12 @@ def attach(req: Request, server_id: str):
         except exception.InvalidInput as err:
             raise exception.BadRequest(err.message) from None
     with cloud.db.writer() as s:
-        row = BlockDeviceMapping(
-            instance_uuid=server_id, source_type="volume", destination_type="volume",
+        row = bdm.add(
+            s, instance_uuid=server_id, source_type="volume", destination_type="volume",
             boot_index=None, device_name=device, volume_id=volume_id,
             volume_size=volume.get("size"), tag=data.get("tag"), no_device=False,
             delete_on_termination=bool(data.get("delete_on_termination", False)),
             attachment_id=attachment_id)
-        s.add(row)
-        s.flush()
         bdm_id = row.id
         out = view(row, req.version)
         out.pop("attachment_id", None)
@@ -269,7 +268,8 @@ def _update_regular(req: Request, server_id: str, volume_id: str, data: dict) ->
             if key in data and data[key] != current:
                 raise exception.BadRequest(f"The {key} property is not mutable")
         if "delete_on_termination" in data:
-            row.delete_on_termination = _strict_bool(data["delete_on_termination"])
+            bdm.update_fields(
+                row, delete_on_termination=_strict_bool(data["delete_on_termination"]))
 
 
 def _strict_bool(value) -> bool:

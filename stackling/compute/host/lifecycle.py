@@ -100,7 +100,7 @@ class LifecycleManager:
                     hints.pop(key, None)
                 else:
                     hints[key] = value
-            row.scheduler_hints = hints
+            instances.update_fields(row, scheduler_hints=hints)
 
     def _reattach(self, inst: dict, caller: dict, zone: str) -> None:
         """Every volume gets a new attachment on this host; ``cross_az_attach = False``
@@ -220,9 +220,10 @@ class LifecycleManager:
                               inst["root_gb"])
             row = instances.by_uuid(s, instance_uuid)
             if row is not None and not row.deleted:
-                row.host = row.node = row.availability_zone = None
-                row.vm_state, row.task_state = "shelved_offloaded", None
-                row.power_state, row.updated_at = 0, utcnow()
+                instances.update_fields(
+                    row, host=None, node=None, availability_zone=None,
+                    vm_state="shelved_offloaded", task_state=None, power_state=0,
+                    updated_at=utcnow())
 
     def _drop_shelved_image(self, instance_uuid: str, caller: dict) -> None:
         with self.cloud.db.reader() as s:

@@ -214,10 +214,7 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
                                           bdm.load(cloud, instance_uuid), mode)
         with cloud.db.writer() as s:
             row = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
-            if row is not None and row.node:
-                instances.release(s, row.node, inst["vcpus"], inst["memory_mb"],
-                                  inst["root_gb"])
-                row.host = row.node = None
+            instances.leave_host(s, row, inst["vcpus"], inst["memory_mb"], inst["root_gb"])
         reason = exc.reason if isinstance(exc, BuildAbort) else str(exc)
         raise BuildFailed(f"Build of instance {instance_uuid} aborted: {reason}",
                           details) from exc
