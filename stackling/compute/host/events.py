@@ -52,8 +52,8 @@ class ExternalEventsManager:
         with self.cloud.db.writer() as s:
             row = instances.by_uuid(s, instance_uuid)
             if row is not None and not row.deleted:
-                row.network_info = [i for i in row.network_info or []
-                                    if i.get("port_id") != port_id]
+                instances.update_fields(row, network_info=[
+                    i for i in row.network_info or [] if i.get("port_id") != port_id])
 
     def _extend_volume(self, instance_uuid: str, volume_id: str, caller: dict,
                        request_id: str | None) -> None:
