@@ -216,6 +216,16 @@ class EndpointGroup(Base):
     filters: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class OAuthConsumer(Base):
+    """OS-OAUTH1's consumer: an application that may ask users for delegated access."""
+
+    __tablename__ = "identity_oauth_consumer"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    description: Mapped[str | None] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(64))
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 class CatalogService(Base):
     __tablename__ = "identity_service"
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)

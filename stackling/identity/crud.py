@@ -87,7 +87,7 @@ def _apply(req: Request, s, noun: Noun, row: Any, data: dict, creating: bool) ->
             setattr(row, key, data[key])
     if noun.apply is not None:
         noun.apply(req, s, row, data, creating)
-    extra = set(data) - set(noun.fields) - IGNORED_KEYS
+    extra = set(data) - set(noun.fields) - IGNORED_KEYS - noun.extra_ignored
     if noun.keeps_extra and extra:
         row.extra = {**(row.extra or {}), **{k: data[k] for k in extra}}
     if noun.unique is not None:

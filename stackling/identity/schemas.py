@@ -74,6 +74,7 @@ CREATE = {
     "policies": _entity(_POLICY, ("blob", "type")),
     "endpoint_groups": {**_entity(_ENDPOINT_GROUP, ("name", "filters")),
                         "additionalProperties": False},
+    "consumers": _entity({"description": _DESCRIPTION}),     # oauth1/schema.py
 }
 UPDATE = {
     "users": _entity(_USER, update=True),
@@ -87,6 +88,7 @@ UPDATE = {
     "policies": _entity(_POLICY, update=True),
     "endpoint_groups": {**_entity(_ENDPOINT_GROUP, update=True),
                         "additionalProperties": False},
+    "consumers": _entity({"description": _DESCRIPTION}, update=True),
 }
 # PUT /v3/regions/{id}: the region_create schema, the id coming from the URL.
 CREATE_REGION_WITH_ID = CREATE["regions"]

@@ -648,3 +648,21 @@ def test_endpoint_groups_crud(admin):
         group["id"]]
     assert admin.delete("identity", f"{at}/{group['id']}").status == 204
     assert admin.request("identity", "HEAD", f"{at}/{group['id']}").status == 404
+
+
+def test_oauth1_consumers_show_their_secret_once(admin):
+    at = "/v3/OS-OAUTH1/consumers"
+    made = admin.post("identity", at, {"consumer": {"description": "app", "secret": "mine"}})
+    assert made.status == 201, made
+    consumer = made.json["consumer"]
+    assert len(consumer["secret"]) == 32 and consumer["secret"] != "mine"
+    shown = admin.get("identity", f"{at}/{consumer['id']}").json["consumer"]
+    assert "secret" not in shown and shown["description"] == "app"
+    assert shown["links"]["self"].endswith(f"{at}/{consumer['id']}")
+    bad = admin.patch("identity", f"{at}/{consumer['id']}", {"consumer": {"secret": "x"}})
+    assert bad.status == 400 and bad.json["error"]["message"] == "Cannot change consumer secret"
+    upd = admin.patch("identity", f"{at}/{consumer['id']}", {"consumer": {"description": "b"}})
+    assert upd.status == 200 and upd.json["consumer"]["description"] == "b"
+    assert [c["id"] for c in admin.get("identity", at).json["consumers"]] == [consumer["id"]]
+    assert admin.delete("identity", f"{at}/{consumer['id']}").status == 204
+    assert admin.get("identity", f"{at}/{consumer['id']}").status == 404

@@ -1,5 +1,5 @@
-"""Keystone's v3 Policy API (/v3/policies), domain configs, endpoint groups; OS-INHERIT
-grants in the assignment key
+"""Keystone's v3 Policy API (/v3/policies), domain configs, endpoint groups, OAuth1
+consumers; OS-INHERIT grants in the assignment key
 
 ``identity_assignment`` gets ``inherited`` in its primary key (as Keystone's
 assignment table has), so a direct and an inherited grant of one role can coexist. The
@@ -39,6 +39,13 @@ def upgrade() -> None:
         sa.Column('description', sa.Text(), nullable=True),
         sa.Column('filters', sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint('id'))
+    op.create_table(
+        'identity_oauth_consumer',
+        sa.Column('id', sa.String(length=64), nullable=False),
+        sa.Column('description', sa.Text(), nullable=True),
+        sa.Column('secret', sa.String(length=64), nullable=False),
+        sa.Column('extra', sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint('id'))
     _rebuild_assignments(['type', 'actor_id', 'target_id', 'role_id', 'inherited'],
                          keep="1=1")
 
@@ -46,6 +53,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     _rebuild_assignments(['type', 'actor_id', 'target_id', 'role_id'],
                          keep="inherited = false")
+    op.drop_table('identity_oauth_consumer')
     op.drop_table('identity_endpoint_group')
     op.drop_table('identity_domain_config')
     op.drop_table('identity_policy')
