@@ -133,6 +133,8 @@ def test_unknown_remote_group_is_the_groups_404(demo):
                                     f"Security group {remote} does not exist")
     resp = rule(demo, "not-a-uuid", direction="ingress")
     assert error(resp, 404)[0] == "SecurityGroupNotFound"
+    resp = rule(demo, g["id"], direction="ingress", remote_address_group_id="ag")
+    assert error(resp, 404) == ("AddressGroupNotFound", "Address group ag could not be found.")
 
 
 def test_no_group_may_be_renamed_default(demo):

@@ -86,7 +86,7 @@ RULE_ATTRS = A.standard(
     port_range_max=A.Attr(default=None, convert=to_port),
     remote_ip_prefix=A.Attr(default=None, convert=A.to_cidr, validate=A.subnet_or_none),
     remote_group_id=A.Attr(default=None),
-    remote_address_group_id=A.Attr(default=None, validate=A.uuid_or_none),
+    remote_address_group_id=A.Attr(default=None),
     normalized_cidr=A.Attr(post=False),
     belongs_to_default_sg=A.Attr(post=False),
 )
@@ -276,6 +276,9 @@ def _check_rule(s: Session, ctx: Any, rule: dict) -> dict:
                          f"Conflicting value ethertype {ether} for CIDR {prefix}")
     if rule.get("remote_group_id"):
         load(s, ctx, rule["remote_group_id"])
+    if rule.get("remote_address_group_id"):    # no address groups are served
+        raise errors.bad("AddressGroupNotFound", f"Address group "
+                         f"{rule['remote_address_group_id']} could not be found.", 404)
     return rule
 
 
