@@ -98,6 +98,7 @@ def concurrent_creates(database_url: str | None, total: int, clients: int) -> di
             t.join()
         wall = time.perf_counter() - began
         ips = [ip for status, _, ip in results if status == 201]
+        admin = Client(cloud.url("network"), tok)   # the first one idled out meanwhile
         _, listed = admin.call("GET", f"/v2.0/ports?network_id={nid}&fields=fixed_ips")
         held = [ip["ip_address"] for p in listed["ports"] for ip in p["fixed_ips"]]
         # The rest of the /20 (4,093 in the pool): fill it, then the next create is a 409.
