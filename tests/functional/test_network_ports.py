@@ -112,6 +112,30 @@ def test_released_address_is_reused_and_ips_replaced(api):
         "IpAddressGenerationFailure"
 
 
+def test_extra_dhcp_opts_merged_by_name_and_version(api):
+    n = net(api)
+    p = port(api, network_id=n["id"], extra_dhcp_opts=[
+        {"opt_name": "bootfile-name", "opt_value": "pxelinux.0"},
+        {"opt_name": "tftp-server", "opt_value": "2015::dead", "ip_version": 6},
+        {"opt_name": "server-ip-address", "opt_value": None}])     # a null is not kept
+    assert p["extra_dhcp_opts"] == [
+        {"opt_name": "bootfile-name", "opt_value": "pxelinux.0", "ip_version": 4},
+        {"opt_name": "tftp-server", "opt_value": "2015::dead", "ip_version": 6}]
+    resp = api.put("network", f"/v2.0/ports/{p['id']}", {"port": {"extra_dhcp_opts": [
+        {"opt_name": "bootfile-name", "opt_value": None},
+        {"opt_name": "tftp-server", "opt_value": "2015::beef", "ip_version": "6"},
+        {"opt_name": "router", "opt_value": ""}]}})
+    assert resp.json["port"]["extra_dhcp_opts"] == [
+        {"opt_name": "tftp-server", "opt_value": "2015::beef", "ip_version": 6},
+        {"opt_name": "router", "opt_value": "", "ip_version": 4}]
+    assert "extra_dhcp_opt" in [e["alias"] for e in
+                                api.get("network", "/v2.0/extensions").json["extensions"]]
+    bad = {"opt_name": "tftp-server", "opt_value": ""}
+    resp = post(api, "ports", "port", network_id=n["id"], extra_dhcp_opts=[bad])
+    assert error(resp, 400) == ("InvalidInput", "Invalid input for operation: No valid key "
+                                f"specs matched for: {bad}.")
+
+
 def test_mac_in_use(api):
     n = net(api)
     port(api, network_id=n["id"], mac_address="FA:16:3E:00:00:01")

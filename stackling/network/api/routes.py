@@ -52,6 +52,9 @@ EXTENSIONS = (
      "Adds external network attribute to network resource."),
     ("extraroute", "Neutron Extra Route", "2013-02-01T10:00:00-00:00",
      "Extra routes configuration for L3 router"),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options", "2013-03-17T12:00:00-00:00",
+     "Extra options configuration for DHCP. For example PXE boot options to DHCP clients "
+     "can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
     ("filter-validation", "Filter parameters validation", "2018-03-21T10:00:00-00:00",
      "Provides validation on filter parameters."),
     ("fip-port-details", "Floating IP Port Details Extension", "2018-04-09T10:00:00-00:00",
