@@ -38,6 +38,7 @@ policy.register({
     "os_compute_api:os-admin-password": OWNER,
     "os_compute_api:os-console-output": OWNER,
     "os_compute_api:os-remote-consoles": OWNER,
+    "os_compute_api:os-admin-actions:inject_network_info": ADMIN,
 })
 
 ANY_TASK = object()   # a task state set that admits every task
@@ -92,9 +93,8 @@ CHANGE_PASSWORD = Action("changePassword", "os_compute_api:os-admin-password", (
 
 # Nova actions stackling does not serve (yet): a missing server is still a 404 first.
 UNSERVED = frozenset((
-    "addFixedIp", "addFloatingIp", "addSecurityGroup", "createBackup", "forceDelete",
-    "injectNetworkInfo", "os-getRDPConsole", "removeFixedIp", "removeFloatingIp",
-    "removeSecurityGroup", "resetNetwork"))
+    "addFixedIp", "addFloatingIp", "addSecurityGroup", "forceDelete", "os-getRDPConsole",
+    "removeFixedIp", "removeFloatingIp", "removeSecurityGroup", "resetNetwork"))
 
 
 def invalid_state(action: str, uuid: str, attr: str, state: Any) -> exception.Conflict:
@@ -344,6 +344,22 @@ def reset_state(req: Request, server_id: str, data: Any):
         inst.vm_state = _RESET_STATES[state]
         inst.task_state = None
         inst.updated_at = utcnow()
+    return empty_response(202)
+
+
+def inject_network_info(req: Request, server_id: str, data: Any = None):
+    """injectNetworkInfo (admin): a cast to the host, no state check and no instance
+    action; only the lock is checked (non-admins are refused by the policy first)."""
+    _null_body("injectNetworkInfo", data)
+    with req.app.cloud.db.reader() as s:
+        inst = instances.get(s, req.context, server_id)
+        common.authorize(req, "os_compute_api:os-admin-actions:inject_network_info",
+                         {"project_id": inst.project_id})
+        check_locked(req, inst)
+        host = inst.host
+    if host:
+        req.app.cloud.rpc.cast(f"compute.{host}", "inject_network_info",
+                               instance_uuid=server_id, request_id=req.context.request_id)
     return empty_response(202)
 
 

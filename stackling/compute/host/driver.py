@@ -19,6 +19,28 @@ _POWER_NAMES = {NOSTATE: "pending", RUNNING: "running", PAUSED: "paused",
                 SHUTDOWN: "shutdown", SUSPENDED: "suspended"}
 
 
+def boot_log(instance: dict) -> list[str]:
+    """The serial console of a small Linux guest booting (kernel, disk, cloud-init,
+    login prompt), sized from the instance, as ``virsh console`` would show it."""
+    uuid, vcpus, memory = instance["uuid"], instance["vcpus"], instance["memory_mb"]
+    sectors = int(instance.get("root_gb") or 1) * 2097152
+    lines = [
+        "[    0.000000] Linux version 6.1.0-13-amd64 (debian-kernel@lists.debian.org)",
+        "[    0.000000] Command line: BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro console=ttyS0",
+        "[    0.000000] Hypervisor detected: KVM",
+        f"[    0.004211] Memory: {memory * 1024}K available",
+        f"[    0.051933] smp: Brought up 1 node, {vcpus} CPU{'s' if vcpus != 1 else ''}",
+        f"[    0.612408] virtio_blk virtio2: [vda] {sectors} 512-byte logical blocks",
+        "[    1.204117] EXT4-fs (vda1): mounted filesystem with ordered data mode.",
+        "[    2.318452] cloud-init[412]: Cloud-init v. 23.4 running 'init' at boot",
+        f"[    3.027715] cloud-init[412]: instance-id: {uuid}",
+        "[    3.912640] cloud-init[601]: Cloud-init v. 23.4 finished",
+        "",
+        f"host-{uuid[:8]} login: ",
+    ]
+    return [line + "\n" for line in lines]
+
+
 class ComputeDriver(Protocol):
     def spawn(self, instance: dict) -> None: ...
     def destroy(self, instance: dict) -> None: ...
@@ -35,6 +57,7 @@ class ComputeDriver(Protocol):
     def set_admin_password(self, instance: dict, new_pass: str) -> None: ...
     def trigger_crash_dump(self, instance: dict) -> None: ...
     def snapshot(self, instance: dict) -> None: ...
+    def inject_network_info(self, instance: dict, network_info: list) -> None: ...
     def get_console_output(self, instance: dict) -> str: ...
     def get_diagnostics(self, instance: dict) -> dict: ...
     def list_instances(self) -> list[str]: ...
@@ -57,7 +80,7 @@ class FakeDriver:
             self._instances[instance["uuid"]] = {
                 "state": RUNNING, "vcpus": instance["vcpus"],
                 "memory_mb": instance["memory_mb"], "disk_gb": instance["root_gb"],
-                "console": [f"[fake] {instance['uuid']} booted on {self.host}\n"]}
+                "console": boot_log(instance)}
 
     def destroy(self, instance: dict) -> None:
         with self._lock:
@@ -109,6 +132,10 @@ class FakeDriver:
         self._set(instance, self.get_power_state(instance))
         if self.snapshot_seconds:
             time.sleep(self.snapshot_seconds)
+
+    def inject_network_info(self, instance: dict, network_info: list) -> None:
+        """Nothing to inject: as libvirt (ComputeDriver's no-op), the guest reads its
+        network from the metadata service or the config drive."""
 
     def get_console_output(self, instance: dict) -> str:
         """What a serial console shows of a fake guest: the boot and every state change."""
