@@ -182,7 +182,7 @@ def attach(req: Request, server_id: str):
         out.pop("bdm_uuid", None)
         out["id"] = volume_id
     if offloaded:
-        _attach_offloaded(req, cinder, server_id, bdm_id, volume_id, attachment_id, release)
+        _attach_offloaded(req, cinder, server_id, bdm_id, volume_id, attachment_id)
         out["device"] = None
     else:
         cloud.rpc.cast(f"compute.{host}", "attach_volume", instance_uuid=server_id,
@@ -195,8 +195,7 @@ def attach(req: Request, server_id: str):
 
 
 def _attach_offloaded(req: Request, cinder: volume_api.CinderAPI, server_id: str,
-                      bdm_id: int, volume_id: str, attachment_id: str | None,
-                      release: str) -> None:
+                      bdm_id: int, volume_id: str, attachment_id: str | None) -> None:
     """``_attach_volume_shelved_offloaded``: no host to connect to, so the API completes
     the attachment without a connector (the volume shows ``in-use``); unshelve connects
     it on the new host. On failure the mapping goes again."""
