@@ -34,6 +34,14 @@ def test_rebuild_view_by_microversion(demo, image, topology):  # noqa: F811
         settled(demo, sid)
 
 
+def test_an_admins_rebuild_shows_user_data_once(api, image):  # noqa: F811
+    sid = boot(api, image, user_data="aGk=").json["server"]["id"]
+    assert settled(api, sid)["OS-EXT-SRV-ATTR:user_data"] == "aGk="   # GET, admin
+    body = _rebuild(api, sid, image, "2.75").json["server"]
+    assert body["user_data"] == "aGk=" and "OS-EXT-SRV-ATTR:user_data" not in body
+    assert body["OS-EXT-SRV-ATTR:host"]      # the other extended attributes stay
+
+
 def test_rebuild_with_a_key_name_at_254(demo, image):  # noqa: F811
     key = demo.post("compute", "/v2.1/os-keypairs", {"keypair": {"name": "k1"}})
     assert key.status == 200, key

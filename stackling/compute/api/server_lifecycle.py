@@ -187,6 +187,8 @@ def _rebuild_view(req: Request, server_id: str) -> dict:
                                      for a in entries]
                                for net, entries in server["addresses"].items()}
     if req.version.matches("2.57"):
+        # In place of the admin's OS-EXT-SRV-ATTR:user_data (show_user_data=False).
+        server.pop("OS-EXT-SRV-ATTR:user_data", None)
         with req.app.cloud.db.reader() as s:
             server["user_data"] = instances.get(s, req.context, server_id).user_data
     return {"server": server}
