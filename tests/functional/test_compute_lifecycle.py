@@ -222,6 +222,16 @@ def test_tags_refused_while_paused_is_fine_but_not_in_error(api, server):
         f"Cannot 'update tag' instance {server} while it is in vm_state error")
 
 
+def test_console_shows_a_power_down_and_the_next_boot(api, server):
+    act(api, server, {"os-stop": None})
+    assert settled(api, server)["status"] == "SHUTOFF"
+    act(api, server, {"os-start": None})
+    assert settled(api, server)["status"] == "ACTIVE"
+    full = act(api, server, {"os-getConsoleOutput": {}}).json["output"]
+    assert full.count("Linux version") == 2 and "reboot: Power down" in full
+    assert full.index("reboot: Power down") < full.rindex("Linux version")
+
+
 def test_console_output_and_remote_consoles(api, server):
     out = act(api, server, {"os-getConsoleOutput": {"length": 1}})
     assert out.status == 200 and out.json["output"].count("\n") == 1

@@ -86,21 +86,25 @@ class FakeDriver:
         with self._lock:
             self._instances.pop(instance["uuid"], None)
 
-    def _set(self, instance: dict, state: int) -> None:
+    def _set(self, instance: dict, state: int, console: list[str] | None = None) -> None:
+        """The new power state, and what the guest prints on its console meanwhile
+        (pausing, suspending and the like print nothing)."""
         with self._lock:
-            if instance["uuid"] not in self._instances:
+            rec = self._instances.get(instance["uuid"])
+            if rec is None:
                 raise RuntimeError(f"Instance {instance['uuid']} not found on {self.host}")
-            self._instances[instance["uuid"]]["state"] = state
-            self._log(instance, f"[fake] power state {_POWER_NAMES.get(state, state)}")
+            rec["state"] = state
+            rec.setdefault("console", []).extend(console or ())
 
     def power_off(self, instance: dict) -> None:
-        self._set(instance, SHUTDOWN)
+        self._set(instance, SHUTDOWN, ["[   61.402118] reboot: Power down\n"])
 
     def power_on(self, instance: dict) -> None:
-        self._set(instance, RUNNING)
+        self._set(instance, RUNNING, boot_log(instance))
 
     def reboot(self, instance: dict, reboot_type: str) -> None:
-        self._set(instance, RUNNING)
+        self._set(instance, RUNNING,
+                  ["[   61.402118] reboot: Restarting system\n", *boot_log(instance)])
 
     def pause(self, instance: dict) -> None:
         self._set(instance, PAUSED)
@@ -143,11 +147,6 @@ class FakeDriver:
             if instance["uuid"] not in self._instances:
                 raise RuntimeError(f"Instance {instance['uuid']} not found on {self.host}")
             return "".join(self._instances[instance["uuid"]].setdefault("console", []))
-
-    def _log(self, instance: dict, line: str) -> None:
-        rec = self._instances.get(instance["uuid"])
-        if rec is not None:
-            rec.setdefault("console", []).append(line + "\n")
 
     def get_diagnostics(self, instance: dict) -> dict:
         """nova/virt/diagnostics.py Diagnostics, with a fake guest's numbers."""
