@@ -256,7 +256,7 @@ def _unlock(req: Request, server_id: str, data: Any):
 
 
 def _console_output(req: Request, server_id: str, data: Any):
-    """os-getConsoleOutput: the last ``length`` lines (-1 or null: all), 200."""
+    """os-getConsoleOutput: the last ``length`` lines (null: all), 200."""
     length = data.get("length") if isinstance(data, dict) else None
     if isinstance(data, dict):
         common.reject_extra("os-getConsoleOutput", data, {"length"})
@@ -271,12 +271,12 @@ def _console_output(req: Request, server_id: str, data: Any):
                          {"project_id": inst.project_id})
         check_host(inst)
         host = inst.host
-    text = req.app.cloud.rpc.call(f"compute.{host}", "get_console_output",
-                                  instance_uuid=server_id) or ""
-    lines = text.splitlines(keepends=True)
-    if length is not None and length >= 0:
-        lines = lines[-length:] if length else []
-    output = "".join(lines)
+    output = req.app.cloud.rpc.call(f"compute.{host}", "get_console_output",
+                                    instance_uuid=server_id) or ""
+    if length is not None:
+        # The compute manager's _tail_log: the last ``length`` pieces of the log split at
+        # newlines (a final newline leaves an empty one; -1 drops only the first line).
+        output = "\n".join(output.split("\n")[-length:]) if length else ""
     output = "".join(c for c in output if c in "\t\n" or ord(c) >= 0x20)
     return json_response({"output": output})
 

@@ -20,8 +20,9 @@ _POWER_NAMES = {NOSTATE: "pending", RUNNING: "running", PAUSED: "paused",
 
 
 def boot_log(instance: dict) -> list[str]:
-    """The serial console of a small Linux guest booting (kernel, disk, cloud-init,
-    login prompt), sized from the instance, as ``virsh console`` would show it."""
+    """The serial console of a small Linux guest booting (kernel, disk, cloud-init, and
+    the login prompt the log ends with, no newline after it), sized from the instance,
+    as libvirt's console log holds it."""
     uuid, vcpus, memory = instance["uuid"], instance["vcpus"], instance["memory_mb"]
     sectors = int(instance.get("root_gb") or 1) * 2097152
     lines = [
@@ -36,9 +37,8 @@ def boot_log(instance: dict) -> list[str]:
         f"[    3.027715] cloud-init[412]: instance-id: {uuid}",
         "[    3.912640] cloud-init[601]: Cloud-init v. 23.4 finished",
         "",
-        f"host-{uuid[:8]} login: ",
     ]
-    return [line + "\n" for line in lines]
+    return [line + "\n" for line in lines] + [f"host-{uuid[:8]} login: "]
 
 
 class ComputeDriver(Protocol):
@@ -97,14 +97,14 @@ class FakeDriver:
             rec.setdefault("console", []).extend(console or ())
 
     def power_off(self, instance: dict) -> None:
-        self._set(instance, SHUTDOWN, ["[   61.402118] reboot: Power down\n"])
+        self._set(instance, SHUTDOWN, ["\n[   61.402118] reboot: Power down\n"])
 
     def power_on(self, instance: dict) -> None:
         self._set(instance, RUNNING, boot_log(instance))
 
     def reboot(self, instance: dict, reboot_type: str) -> None:
         self._set(instance, RUNNING,
-                  ["[   61.402118] reboot: Restarting system\n", *boot_log(instance)])
+                  ["\n[   61.402118] reboot: Restarting system\n", *boot_log(instance)])
 
     def pause(self, instance: dict) -> None:
         self._set(instance, PAUSED)
