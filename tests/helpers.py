@@ -20,6 +20,27 @@ from stackling.settings import DEFAULT_PORTS, Settings
 
 PASSWORD = "secret"
 
+
+def two_per_zone(hosts: tuple[str, ...] = ("c1a", "c1b", "c2a", "c2b", "c3"),
+                 vcpus: int = 16, memory_mb: int = 32768, local_gb: int = 500,
+                 capacity_gb: int | None = None, region: str | None = None) -> str:
+    """Issue 13's topology: two compute hosts in each of ag1 and ag2 (``hosts[0:2]``,
+    ``hosts[2:4]``) and the controller ``hosts[4]`` in nova, with the volume backend."""
+    size = f"vcpus: {vcpus}, memory_mb: {memory_mb}, local_gb: {local_gb}"
+    capacity = f", capacity_gb: {capacity_gb}" if capacity_gb is not None else ""
+    return "".join((
+        f"region: {region}\n" if region else "",
+        f"controller: {hosts[4]}\ncompute_hosts:\n",
+        "".join(f"  - {{name: {h}, {size}}}\n" for h in hosts),
+        "aggregates:\n",
+        f"  - {{name: ag1, availability_zone: ag1, hosts: [{hosts[0]}, {hosts[1]}]}}\n",
+        f"  - {{name: ag2, availability_zone: ag2, hosts: [{hosts[2]}, {hosts[3]}]}}\n",
+        "volume_backends:\n",
+        f"  - {{host: {hosts[4]}, backend: file, availability_zone: nova{capacity}}}\n"))
+
+
+TWO_PER_ZONE = two_per_zone()
+
 # CI sets CI=true: there a missing database server or command is a failure, not a skip.
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 

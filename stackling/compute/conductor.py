@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from stackling import decisions
@@ -27,11 +28,13 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 
-def _group_filter(states: list, group_policy: str, member_hosts: set[str]) -> list:
-    """ServerGroupAffinityFilter / ServerGroupAntiAffinityFilter."""
+def _group_filter(states: list, group_policy: str, member_hosts: Counter,
+                  max_per_host: int) -> list:
+    """ServerGroupAffinityFilter / ServerGroupAntiAffinityFilter (a host takes fewer
+    than ``max_server_per_host`` members)."""
     if group_policy == "affinity":
         return [h for h in states if h.host in member_hosts] if member_hosts else states
-    return [h for h in states if h.host not in member_hosts]
+    return [h for h in states if member_hosts[h.host] < max_per_host]
 
 
 class MoveFailed(Exception):

@@ -39,6 +39,7 @@ policy.register({
     "os_compute_api:os-admin-password": OWNER,
     "os_compute_api:os-console-output": OWNER,
     "os_compute_api:os-remote-consoles": OWNER,
+    "os_compute_api:os-admin-actions:inject_network_info": ADMIN,
 })
 
 ANY_TASK = object()   # a task state set that admits every task
@@ -93,9 +94,8 @@ CHANGE_PASSWORD = Action("changePassword", "os_compute_api:os-admin-password", (
 
 # Nova actions stackling does not serve (yet): a missing server is still a 404 first.
 UNSERVED = frozenset((
-    "addFixedIp", "addFloatingIp", "addSecurityGroup", "createBackup", "forceDelete",
-    "injectNetworkInfo", "os-getRDPConsole", "removeFixedIp", "removeFloatingIp",
-    "removeSecurityGroup", "resetNetwork"))
+    "addFixedIp", "addFloatingIp", "addSecurityGroup", "forceDelete", "os-getRDPConsole",
+    "removeFixedIp", "removeFloatingIp", "removeSecurityGroup", "resetNetwork"))
 
 
 def invalid_state(action: str, uuid: str, attr: str, state: Any) -> exception.Conflict:
@@ -256,7 +256,7 @@ def _unlock(req: Request, server_id: str, data: Any):
 
 
 def _console_output(req: Request, server_id: str, data: Any):
-    """os-getConsoleOutput: the last ``length`` lines (-1 or null: all), 200."""
+    """os-getConsoleOutput: the last ``length`` lines (null: all), 200."""
     length = data.get("length") if isinstance(data, dict) else None
     if isinstance(data, dict):
         common.reject_extra("os-getConsoleOutput", data, {"length"})
@@ -271,12 +271,12 @@ def _console_output(req: Request, server_id: str, data: Any):
                          {"project_id": inst.project_id})
         check_host(inst)
         host = inst.host
-    text = req.app.cloud.rpc.call(f"compute.{host}", "get_console_output",
-                                  instance_uuid=server_id) or ""
-    lines = text.splitlines(keepends=True)
-    if length is not None and length >= 0:
-        lines = lines[-length:] if length else []
-    output = "".join(lines)
+    output = req.app.cloud.rpc.call(f"compute.{host}", "get_console_output",
+                                    instance_uuid=server_id) or ""
+    if length is not None:
+        # The compute manager's _tail_log: the last ``length`` pieces of the log split at
+        # newlines (a final newline leaves an empty one; -1 drops only the first line).
+        output = "\n".join(output.split("\n")[-length:]) if length else ""
     output = "".join(c for c in output if c in "\t\n" or ord(c) >= 0x20)
     return json_response({"output": output})
 
@@ -336,6 +336,22 @@ def reset_state(req: Request, server_id: str, data: Any):
                          {"project_id": inst.project_id})
         instances.update_fields(inst, vm_state=_RESET_STATES[state], task_state=None,
                                 updated_at=utcnow())
+    return empty_response(202)
+
+
+def inject_network_info(req: Request, server_id: str, data: Any = None):
+    """injectNetworkInfo (admin): a cast to the host, no state check and no instance
+    action; only the lock is checked (non-admins are refused by the policy first)."""
+    _null_body("injectNetworkInfo", data)
+    with req.app.cloud.db.reader() as s:
+        inst = instances.get(s, req.context, server_id)
+        common.authorize(req, "os_compute_api:os-admin-actions:inject_network_info",
+                         {"project_id": inst.project_id})
+        check_locked(req, inst)
+        host = inst.host
+    if host:
+        req.app.cloud.rpc.cast(f"compute.{host}", "inject_network_info",
+                               instance_uuid=server_id, request_id=req.context.request_id)
     return empty_response(202)
 
 

@@ -16,6 +16,7 @@ from stackling.compute import cinder as volume_api
 from stackling.compute import neutron, volume_zones
 from stackling.compute.api import (
     common,
+    disk_config,
     flavors,
     keypairs,
     quotas,
@@ -431,6 +432,7 @@ def create_server(req: Request):
     name = common.check_name("name", server["name"])
     access_ip("accessIPv4", server.get("accessIPv4"), 4)     # 400 before anything is made
     access_ip("accessIPv6", server.get("accessIPv6"), 6)
+    requested_disk = disk_config.from_api("server", server)
     if "flavorRef" not in server:
         raise exception.ValidationError(field="server", value=server,
                                         detail="'flavorRef' is a required property")
@@ -509,6 +511,8 @@ def create_server(req: Request):
     image = _check_image(req, image_ref) if image_ref else None
     if image:
         _check_image_fits(image, flavor)
+    if disk_config.inherit(image_ref, (image or {}).get("auto_disk_config"), requested_disk):
+        hints[disk_config.HINT] = True
     _check_security_groups(req, server.get("security_groups"))
     server["_security_groups"] = list(dict.fromkeys(
         g["name"] for g in server.get("security_groups") or [] if g.get("name")))
@@ -557,7 +561,7 @@ def create_server(req: Request):
     if server.get("return_reservation_id"):
         return json_response({"reservation_id": reservation_id}, status=202)
     links = views.links(_base(req), ctx.project_id, created[0])
-    result = {"id": created[0], "links": links, "OS-DCF:diskConfig": "MANUAL",
+    result = {"id": created[0], "links": links, "OS-DCF:diskConfig": disk_config.view(hints),
               "security_groups": server.get("security_groups", [{"name": "default"}]),
               "adminPass": server.get("adminPass") or secrets.token_urlsafe(9)}
     return json_response({"server": result}, status=202,
@@ -646,6 +650,9 @@ def update_server(req: Request, server_id: str):
             values["access_ip_v4"] = access_ip("accessIPv4", data["accessIPv4"], 4)
         if "accessIPv6" in data:
             values["access_ip_v6"] = access_ip("accessIPv6", data["accessIPv6"], 6)
+        auto_disk = disk_config.from_api("server", data)
+        if auto_disk is not None:
+            values["scheduler_hints"] = disk_config.with_setting(inst.scheduler_hints, auto_disk)
         instances.update_fields(inst, **values)
         s.flush()
         d = _load(req, [inst], s)[0]
