@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from stackling import exception
 from stackling.compute.api import (
+    floating_ips,
+    security_groups,
     server_actions,
     server_images,
     server_lifecycle,
@@ -15,7 +17,8 @@ from stackling.web.app import Request, read_json
 HANDLERS = {**server_actions.SPECIAL, **server_moves.HANDLERS, **server_lifecycle.HANDLERS,
             "os-resetState": server_actions.reset_state,
             "restore": server_actions.restore,
-            "createImage": server_images.create_image}
+            "createImage": server_images.create_image,
+            **security_groups.HANDLERS, **floating_ips.HANDLERS}
 
 
 def server_action(req: Request, server_id: str):

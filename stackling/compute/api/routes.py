@@ -10,6 +10,7 @@ from stackling.compute.api import (
     aggregates,
     availability_zones,
     flavors,
+    floating_ips,
     hosts,
     hypervisors,
     images,
@@ -20,6 +21,7 @@ from stackling.compute.api import (
     migrations,
     proxy_volumes,
     quotas,
+    security_groups,
     server_groups,
     server_info,
     server_tags,
@@ -146,6 +148,23 @@ ROUTES: list[tuple[str, dict]] = [
     (f"{P}/os-snapshots/detail", {"GET": proxy_volumes.list_snapshots_detail}),
     (f"{P}/os-snapshots/{{snapshot_id}}", {"GET": proxy_volumes.show_snapshot,
                                            "DELETE": proxy_volumes.delete_snapshot}),
+    # deprecated proxies to Neutron (404 from 2.36)
+    (f"{P}/os-security-groups", {"GET": security_groups.list_groups,
+                                 "POST": security_groups.create_group}),
+    (f"{P}/os-security-groups/{{group_id}}", {"GET": security_groups.show_group,
+                                              "PUT": security_groups.update_group,
+                                              "DELETE": security_groups.delete_group}),
+    (f"{P}/os-security-group-rules", {"POST": security_groups.create_rule}),
+    (f"{P}/os-security-group-rules/{{rule_id}}", {"DELETE": security_groups.delete_rule}),
+    (f"{P}/os-floating-ips", {"GET": floating_ips.list_floating_ips,
+                              "POST": floating_ips.create_floating_ip}),
+    (f"{P}/os-floating-ips/{{fip_id}}", {"GET": floating_ips.show_floating_ip,
+                                         "DELETE": floating_ips.delete_floating_ip}),
+    (f"{P}/os-floating-ip-pools", {"GET": floating_ips.list_pools}),
+    (f"{P}/os-networks", {"GET": floating_ips.list_networks}),
+    (f"{P}/os-networks/{{network_id}}", {"GET": floating_ips.show_network}),
+    (f"{P}/os-tenant-networks", {"GET": floating_ips.list_tenant_networks}),
+    (f"{P}/os-tenant-networks/{{network_id}}", {"GET": floating_ips.show_tenant_network}),
     # deprecated proxies to Glance (404 from 2.36; image metadata from 2.39)
     (f"{P}/images", {"GET": images.list_images, "DELETE": proxy_volumes.delete_without_id}),
     (f"{P}/images/detail", {"GET": images.list_images_detail}),
@@ -176,6 +195,8 @@ ROUTES: list[tuple[str, dict]] = [
                                                  "POST": interfaces.attach_interface}),
     (f"{P}/servers/{{server_id}}/os-interface/{{port_id}}", {
         "GET": interfaces.show_interface, "DELETE": interfaces.detach_interface}),
+    (f"{P}/servers/{{server_id}}/os-security-groups", {
+        "GET": security_groups.list_server_groups}),
     (f"{P}/servers/{{server_id}}/os-server-password", {
         "GET": server_info.show_password, "DELETE": server_info.clear_password}),
     (f"{P}/servers/{{server_id}}/os-instance-actions", {"GET": instance_actions.list_actions}),
