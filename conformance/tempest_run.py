@@ -306,8 +306,10 @@ store_weight_enabled = False
 [validation]
 # No guests to log into: the fake driver runs no operating system.
 run_validation = False
-# No guests: validation is off, so no floating IP is needed to reach one.
-connect_method = fixed
+# No guests: validation is off. Still "floating", as in the gate: tempest's
+# prepare_instance_network then gives those classes a project network, so their servers
+# have ports (and security groups) as they do upstream.
+connect_method = floating
 
 [network]
 catalog_type = network

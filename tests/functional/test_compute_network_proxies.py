@@ -306,3 +306,35 @@ def test_server_delete_releases_ports(demo, image, topology):  # noqa: F811
     assert ports_of(demo, server["id"])
     assert demo.delete("compute", f"/v2.1/servers/{server['id']}").status == 204
     wait_for(lambda: not ports_of(demo, server["id"]), timeout=10)
+
+
+def test_shelved_offloaded_server_delete_releases_ports(demo, image, topology):  # noqa: F811
+    server = _server(demo, image, topology)
+    act = f"/v2.1/servers/{server['id']}/action"
+    assert demo.post("compute", act, {"shelve": None}).status == 202
+    wait_for(lambda: demo.get("compute", f"/v2.1/servers/{server['id']}").json["server"][
+        "status"] == "SHELVED_OFFLOADED", timeout=10)
+    assert ports_of(demo, server["id"])        # kept while offloaded, as in Nova
+    # No host holds it: the API deletes it locally, and its ports with it.
+    assert demo.delete("compute", f"/v2.1/servers/{server['id']}").status == 204
+    assert ports_of(demo, server["id"]) == []
+
+
+def test_attached_interface_of_a_server_booted_without_network_is_released(
+        demo, image, topology):  # noqa: F811
+    server = settled(demo, boot(demo, image, "none").json["server"]["id"])
+    resp = demo.post("compute", f"/v2.1/servers/{server['id']}/os-interface",
+                     {"interfaceAttachment": {"net_id": topology["net"]["id"]}})
+    assert resp.status == 200, resp
+    assert demo.delete("compute", f"/v2.1/servers/{server['id']}").status == 204
+    wait_for(lambda: not ports_of(demo, server["id"]), timeout=10)
+
+
+def test_list_servers_filtered_by_ip(demo, image, topology):  # noqa: F811
+    one, two = _server(demo, image, topology), _server(demo, image, topology)
+    [port] = ports_of(demo, one["id"])
+    ip = port["fixed_ips"][0]["ip_address"]
+    listed = demo.get("compute", f"/v2.1/servers?ip={ip}").json["servers"]
+    assert [s["id"] for s in listed] == [one["id"]]
+    assert two["id"] not in {s["id"] for s in listed}
+    assert demo.get("compute", "/v2.1/servers?ip=192.0.2.1").json["servers"] == []
