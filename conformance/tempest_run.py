@@ -68,9 +68,11 @@ def make_image(cloud: LiveCloud, work: Path) -> str | None:
 
 
 def make_public_network(cloud: LiveCloud) -> str:
-    """The external network an operator makes for floating IPs (devstack's ``public``);
-    "" when the cloud serves no Network API."""
-    r = cloud.openstack("network", "create", "--external", "-f", "json", "public")
+    """The external network an operator makes for floating IPs (devstack's ``public``),
+    the default one, as devstack marks it, so get-me-a-network (``networks: auto``) can
+    plug its router there; "" when the cloud serves no Network API."""
+    r = cloud.openstack("network", "create", "--external", "--default", "-f", "json",
+                        "public")
     if r.returncode != 0:
         print(f"no public network (Network API answered: {r.stderr.strip()[:200]})")
         return ""

@@ -338,3 +338,22 @@ def test_list_servers_filtered_by_ip(demo, image, topology):  # noqa: F811
     assert [s["id"] for s in listed] == [one["id"]]
     assert two["id"] not in {s["id"] for s in listed}
     assert demo.get("compute", "/v2.1/servers?ip=192.0.2.1").json["servers"] == []
+
+
+def test_networks_auto_gets_me_a_network(api, demo, image):  # noqa: F811
+    from tests.functional.test_network_api import net, subnet
+    # Without a default external network Neutron cannot build the topology: Nova's 400.
+    refused = boot(demo, image, "auto")
+    assert message(refused, 400) == \
+        f"Unable to automatically allocate a network for project {demo.project_id}"
+    ext = net(api, name="public", **{"router:external": True, "is_default": True})
+    subnet(api, ext["id"], cidr="172.24.4.0/24", enable_dhcp=False)
+    resp = boot(demo, image, "auto", min_count=2)
+    assert resp.status == 202, resp
+    servers = demo.get("compute", "/v2.1/servers/detail", headers=LATEST).json["servers"]
+    assert len(servers) == 2
+    for server in servers:
+        assert list(settled(demo, server["id"])["addresses"]) == ["auto_allocated_network"]
+    mine = demo.get("network", f"/v2.0/networks?tenant_id={demo.project_id}").json[
+        "networks"]
+    assert [n["name"] for n in mine] == ["auto_allocated_network"]
