@@ -37,6 +37,13 @@ def neutron_text(err: clients.ApiError) -> str:
     return f"{err.message}\nNeutron server returns request_ids: ['{err.request_id}']"
 
 
+def translate(err: clients.ApiError, by_status: dict[int, type]) -> Exception:
+    """Nova's mapping of a neutronclient error by status (with Neutron's text); any other
+    error goes on as it is."""
+    kind = by_status.get(err.status)
+    return kind(neutron_text(err)) if kind else err
+
+
 def client(ctx: RequestContext) -> clients.ServiceClient:
     return clients.ServiceClient(ctx.cloud, "network", ctx.token or "")
 
@@ -89,9 +96,7 @@ def get(ctx: RequestContext, group_id: str) -> dict:
         return nova_group(client(ctx).get(
             f"/v2.0/security-groups/{quote(str(group_id), safe='')}")["security_group"])
     except clients.ApiError as err:
-        if err.status == 404:
-            raise SecurityGroupNotFound(neutron_text(err)) from None
-        raise
+        raise translate(err, {404: SecurityGroupNotFound}) from None
 
 
 def list_groups(ctx: RequestContext, all_tenants: bool) -> list[dict]:
@@ -108,13 +113,8 @@ def _write_group(ctx: RequestContext, method: str, path: str, name: str,
         _, body, _ = client(ctx).request(method, path, {"security_group": {
             "name": name, "description": description}})
     except clients.ApiError as err:
-        if err.status == 400:
-            raise exception.BadRequest(neutron_text(err)) from None
-        if err.status == 409:
-            raise exception.Forbidden(neutron_text(err)) from None
-        if err.status == 404:
-            raise SecurityGroupNotFound(neutron_text(err)) from None
-        raise
+        raise translate(err, {400: exception.BadRequest, 404: SecurityGroupNotFound,
+                              409: exception.Forbidden}) from None
     return nova_group(body["security_group"])
 
 
@@ -132,11 +132,8 @@ def destroy(ctx: RequestContext, group: dict) -> None:
     try:
         client(ctx).delete(f"/v2.0/security-groups/{group['id']}")
     except clients.ApiError as err:
-        if err.status == 404:
-            raise SecurityGroupNotFound(neutron_text(err)) from None
-        if err.status == 409:
-            raise exception.BadRequest(neutron_text(err)) from None
-        raise
+        raise translate(err, {404: SecurityGroupNotFound, 409: exception.BadRequest}
+                        ) from None
 
 
 # -- rules -----------------------------------------------------------------------------------
@@ -209,11 +206,8 @@ def add_rule(ctx: RequestContext, group: dict, rule: dict) -> dict:
         created = client(ctx).post("/v2.0/security-group-rules",
                                    {"security_group_rules": [body]})
     except clients.ApiError as err:
-        kind = {404: SecurityGroupNotFound, 409: exception.Forbidden,
-                400: exception.BadRequest}.get(err.status)
-        if kind is None:
-            raise
-        raise kind(neutron_text(err)) from None
+        raise translate(err, {400: exception.BadRequest, 404: SecurityGroupNotFound,
+                              409: exception.Forbidden}) from None
     return nova_rule(created["security_group_rules"][0])
 
 
@@ -222,9 +216,7 @@ def get_rule(ctx: RequestContext, rule_id: str) -> dict:
         return nova_rule(client(ctx).get(f"/v2.0/security-group-rules/{rule_id}")[
             "security_group_rule"])
     except clients.ApiError as err:
-        if err.status == 404:
-            raise SecurityGroupNotFound(neutron_text(err)) from None
-        raise
+        raise translate(err, {404: SecurityGroupNotFound}) from None
 
 
 def remove_rule(ctx: RequestContext, rule_id: str) -> None:
@@ -291,11 +283,7 @@ def add_to_instance(ctx: RequestContext, instance_uuid: str, name: str) -> None:
             client(ctx).put(f"/v2.0/ports/{port['id']}",
                             {"port": {"security_groups": groups}})
         except clients.ApiError as err:
-            if err.status == 400:
-                raise CannotBeApplied(neutron_text(err)) from None
-            if err.status == 409:
-                raise exception.Conflict(neutron_text(err)) from None
-            raise
+            raise translate(err, {400: CannotBeApplied, 409: exception.Conflict}) from None
 
 
 def remove_from_instance(ctx: RequestContext, instance_uuid: str, name: str) -> None:

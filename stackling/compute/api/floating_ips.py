@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 
 from stackling import clients, exception, policy
 from stackling.compute.api import common
-from stackling.compute.api.security_groups import start
+from stackling.compute.api.security_groups import action_body, start
 from stackling.compute.objects import instance as instances
 from stackling.compute.security_group_api import client, neutron_text
 from stackling.web.app import Request, empty_response, json_response, read_json
@@ -175,13 +175,7 @@ def list_pools(req: Request):
 
 def _address(action: str, data: Any, keys: tuple[str, ...]) -> dict:
     """The actions' schema: ``address`` (and ``fixed_address``) must be IP addresses."""
-    if not isinstance(data, dict):
-        raise exception.ValidationError(field=action, value=data,
-                                        detail=f"{data!r} is not of type 'object'")
-    if "address" not in data:
-        raise exception.ValidationError(field=action, value=data,
-                                        detail="'address' is a required property")
-    common.reject_extra(action, data, set(keys))
+    action_body(action, data, "address", set(keys))
     for key in keys:
         if key in data:
             try:

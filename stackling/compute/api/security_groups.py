@@ -201,17 +201,22 @@ def list_server_groups(req: Request, server_id: str):
         req, sg_api.instance_groups(req.context, uuid))})
 
 
-def _group_name(action: str, data: Any) -> str:
-    """The actions' schema (``name``: a non-empty string, nothing else), then Nova's
-    ``_parse`` check of a blank name."""
+def action_body(action: str, data: Any, required: str, allowed: set[str]) -> dict:
+    """An action's schema: an object with ``required`` and nothing but ``allowed``."""
     if not isinstance(data, dict):
         raise exception.ValidationError(field=action, value=data,
                                         detail=f"{data!r} is not of type 'object'")
-    if "name" not in data:
+    if required not in data:
         raise exception.ValidationError(field=action, value=data,
-                                        detail="'name' is a required property")
-    common.reject_extra(action, data, {"name"})
-    name = data["name"]
+                                        detail=f"'{required}' is a required property")
+    common.reject_extra(action, data, allowed)
+    return data
+
+
+def _group_name(action: str, data: Any) -> str:
+    """The actions' schema (``name``: a non-empty string, nothing else), then Nova's
+    ``_parse`` check of a blank name."""
+    name = action_body(action, data, "name", {"name"})["name"]
     if not isinstance(name, str) or not name:
         detail = f"{name!r} is too short" if name == "" else f"{name!r} is not of type " \
                                                               "'string'"
