@@ -70,6 +70,7 @@ def test_security_group_errors(demo):
     # Neutron's 409 for the default group is Nova's 400.
     assert demo.delete("compute", f"/v2.1/os-security-groups/{default['id']}",
                        headers=OLD).status == 400
+    assert demo.delete("compute", "/v2.1/os-security-groups/", headers=OLD).status == 404
     # Gone from 2.36 on, as every network proxy.
     assert demo.get("compute", "/v2.1/os-security-groups", headers=v("2.36")).status == 404
 

@@ -78,7 +78,8 @@ def _no_empty_id(req: Request) -> None:
 
 
 def delete_without_id(req: Request):
-    """DELETE /os-volumes (or /os-volumes/): no such route in Nova, 404."""
+    """DELETE of a proxy collection (``/os-volumes/``, ``/os-security-groups/`` ...): no
+    such route in Nova, 404."""
     raise exception.NotFound("The resource could not be found.")
 
 
