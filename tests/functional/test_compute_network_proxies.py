@@ -358,3 +358,20 @@ def test_networks_auto_gets_me_a_network(api, demo, image):  # noqa: F811
     mine = demo.get("network", f"/v2.0/networks?tenant_id={demo.project_id}").json[
         "networks"]
     assert [n["name"] for n in mine] == ["auto_allocated_network"]
+
+
+def test_start_up_recovery_finishing_a_delete_releases_ports(cloud, demo, image,
+                                                             topology):  # noqa: F811
+    from sqlalchemy import update
+
+    from stackling import recovery
+    from stackling.db.models_compute import Instance
+    server = _server(demo, image, topology)
+    assert ports_of(demo, server["id"])
+    # A hard stop left the delete half-way: the restart's repair finishes it, ports too.
+    with cloud.db.writer() as s:
+        s.execute(update(Instance).where(Instance.uuid == server["id"]).values(
+            task_state="deleting"))
+    assert recovery.recover(cloud) >= 1
+    assert demo.get("compute", f"/v2.1/servers/{server['id']}").status == 404
+    assert ports_of(demo, server["id"]) == []
