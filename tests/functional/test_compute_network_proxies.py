@@ -375,3 +375,19 @@ def test_start_up_recovery_finishing_a_delete_releases_ports(cloud, demo, image,
     assert recovery.recover(cloud) >= 1
     assert demo.get("compute", f"/v2.1/servers/{server['id']}").status == 404
     assert ports_of(demo, server["id"]) == []
+
+
+def test_update_and_rebuild_before_2_75_show_plain_addresses(demo, image,
+                                                             topology):  # noqa: F811
+    server = _server(demo, image, topology)
+    [port] = ports_of(demo, server["id"])
+    plain = {"private": [{"version": 4, "addr": port["fixed_ips"][0]["ip_address"]}]}
+    url = f"/v2.1/servers/{server['id']}"
+    updated = demo.put("compute", url, {"server": {"name": "x"}}, headers=v("2.74"))
+    assert updated.json["server"]["addresses"] == plain
+    rebuilt = demo.post("compute", f"{url}/action", {"rebuild": {"imageRef": image}},
+                        headers=v("2.74"))
+    assert rebuilt.status == 202, rebuilt
+    assert rebuilt.json["server"]["addresses"] == plain
+    full = demo.put("compute", url, {"server": {"name": "y"}}, headers=v("2.75"))
+    assert full.json["server"]["addresses"]["private"][0]["OS-EXT-IPS:type"] == "fixed"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from stackling import exception, policy
 from stackling.compute import cinder as volume_api
-from stackling.compute.api import common, server_images, server_moves, servers
+from stackling.compute.api import common, server_images, server_moves, servers, views
 from stackling.compute.api.server_actions import (
     ANY_TASK,
     _password,
@@ -159,6 +159,7 @@ def _rebuild(req: Request, server_id: str, data: Any):
         body["server"] = {k: v for k, v in body["server"].items() if not k.startswith(
             ("OS-EXT-", "OS-SRV-USG:", "os-extended-volumes:")) and (
             k not in ALL_REBUILD_VIEW_FIELDS or k in kept)}
+        body["server"]["addresses"] = views.plain_addresses(body["server"]["addresses"])
         if req.version.matches("2.57"):
             with req.app.cloud.db.reader() as s:
                 body["server"]["user_data"] = instances.get(s, ctx, server_id).user_data
