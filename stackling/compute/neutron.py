@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from stackling import clients, exception
+from stackling.compute import security_group_api
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -125,22 +126,13 @@ def check_security_group(cloud: Cloud, ctx: RequestContext, name: str) -> str:
         f"Unable to find security_group with name or id '{name}'")
     if not has_network(cloud):
         raise missing
-    client = _client(cloud, ctx)
     try:
-        return client.get(f"/v2.0/security-groups/{quote(name, safe='')}"
-                          )["security_group"]["id"]
+        found = security_group_api.find_id(ctx, name)
     except clients.ApiError as err:
-        if err.status != 404:
-            raise exception.StacklingError(str(err)) from None
-    query = urlencode({"name": name, "project_id": ctx.project_id})
-    found = client.get(f"/v2.0/security-groups?{query}")["security_groups"]
-    if len(found) > 1:
-        raise exception.Conflict(
-            f"Multiple security_group matches found for name '{name}', use an ID to be "
-            "more specific.")
-    if not found:
+        raise exception.StacklingError(str(err)) from None
+    if found is None:
         raise missing
-    return found[0]["id"]
+    return found
 
 
 _ADMIN_TOKEN: dict[int, str] = {}
