@@ -127,7 +127,7 @@ def check_security_group(cloud: Cloud, ctx: RequestContext, name: str) -> str:
     if not has_network(cloud):
         raise missing
     try:
-        found = security_group_api.find_id(ctx, name)
+        found = security_group_api.find_id(_client(cloud, ctx), name, ctx.project_id)
     except clients.ApiError as err:
         raise exception.StacklingError(str(err)) from None
     if found is None:

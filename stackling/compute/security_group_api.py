@@ -242,10 +242,10 @@ def instance_groups(ctx: RequestContext, instance_uuid: str) -> list[dict]:
             if g in found]
 
 
-def find_id(ctx: RequestContext, name: str) -> str | None:
+def find_id(neutron: clients.ServiceClient, name: str, project_id: str | None
+            ) -> str | None:
     """neutronclient's find_resourceid_by_name_or_id: an id, else a unique name in the
     project; None when nothing matches, 409 when the name is ambiguous."""
-    neutron = client(ctx)
     try:
         return neutron.get(f"/v2.0/security-groups/{quote(name, safe='')}")[
             "security_group"]["id"]
@@ -253,7 +253,7 @@ def find_id(ctx: RequestContext, name: str) -> str | None:
         if err.status != 404:
             raise
     found = neutron.get("/v2.0/security-groups?" + urlencode(
-        {"name": name, "project_id": ctx.project_id}))["security_groups"]
+        {"name": name, "project_id": project_id}))["security_groups"]
     if len(found) > 1:
         raise NoUniqueMatch(f"Multiple security_group matches found for name '{name}', use "
                             "an ID to be more specific.")
@@ -261,7 +261,7 @@ def find_id(ctx: RequestContext, name: str) -> str | None:
 
 
 def _instance_ports(ctx: RequestContext, instance_uuid: str, name: str) -> tuple[str, list]:
-    group_id = find_id(ctx, name)
+    group_id = find_id(client(ctx), name, ctx.project_id)
     if group_id is None:
         raise SecurityGroupNotFound(f"Security group {name} is not found for project "
                                     f"{ctx.project_id}")
