@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from stackling.compute import neutron
 from stackling.compute.objects import bdm
 from stackling.compute.objects import instance as instances
 from stackling.db.models_compute import Instance
@@ -70,6 +71,9 @@ def repair(cloud: Cloud, volumes, inst: Instance, who: str) -> bool:
         LOG.warning("Instance %s was being deleted when %s stopped: finishing the delete",
                     uuid, who)
         _release_volumes(cloud, volumes, uuid)
+        neutron.deallocate_for_instance(cloud, uuid, {
+            "requested": inst.requested_networks, "info": inst.network_info,
+            "project_id": inst.project_id})
         instances.delete_instance_row(cloud, uuid, release_claim=True)
         return True
     if action == ERROR:
