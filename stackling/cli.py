@@ -389,12 +389,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  {name:<9} {settings.url(name):<28} "
               f"{'answers (HTTP %s)' % code if code else 'down'}")
     if procs:
-        print(f"  {'PID':>7}  {'SERVICE':<16} {'HOST':<22} STATE")
+        print(f"  {'PID':>7}  {'SERVICE':<16} {'HOST':<20} {'PROCESS':<32} STATE")
         for p in procs:
             dead = f" (exit code {p['exit_code']})" if p["exit_code"] is not None else ""
             again = f", restarted {p['restarts']}x" if p["restarts"] else ""
-            print(f"  {p['pid'] or '-':>7}  {p['service']:<16} {p['host']:<22} "
-                  f"{p['state']}{dead if p['state'] == 'dead' else ''}{again}")
+            print(f"  {p['pid'] or '-':>7}  {p['service']:<16} {p['host']:<20} "
+                  f"{p['name']:<32} {p['state']}{dead if p['state'] == 'dead' else ''}"
+                  f"{again}")
     return 0 if up else 3
 
 

@@ -124,3 +124,41 @@ def test_status_calls_a_child_up_only_once_it_serves_and_dead_once_it_exits(tmp_
             proc.kill()
             proc.wait()
     assert spread.process_states(state)[0]["state"] == "dead"
+
+
+class _Fake(spread.Supervisor):
+    """Children that exit at once with 3, instead of `stackling start --only`."""
+
+    def command(self, proc):
+        return [sys.executable, "-c", "import sys; sys.exit(3)"]
+
+
+def _exited(sup, proc, monkeypatch, now):
+    proc.popen.wait()
+    monkeypatch.setattr(spread.time, "monotonic", lambda: now)
+    assert sup.poll()
+    assert proc.exit_code == 3
+
+
+def test_an_exit_is_reported_and_restarted_only_with_restart(tmp_path, monkeypatch):
+    settings = Settings(data_dir=tmp_path)
+    proc = spread.Proc("nova-scheduler", "nova-scheduler", "controller2", "nova-scheduler")
+    sup = _Fake(settings, [proc], {}, restart=False)
+    sup.start_all()
+    _exited(sup, proc, monkeypatch, 1000.0)
+    monkeypatch.setattr(spread.time, "monotonic", lambda: 2000.0)
+    assert not sup.poll() and proc.next_start is None and proc.restarts == 0
+
+    proc = spread.Proc("nova-scheduler", "nova-scheduler", "controller2", "nova-scheduler")
+    sup = _Fake(settings, [proc], {}, restart=True)
+    monkeypatch.setattr(spread.time, "monotonic", lambda: 1000.0)
+    sup.start_all()
+    _exited(sup, proc, monkeypatch, 1000.5)
+    assert proc.next_start == 1001.5              # 1 s, then 2, 4, ... 60
+    monkeypatch.setattr(spread.time, "monotonic", lambda: 1001.0)
+    assert not sup.poll() and proc.restarts == 0  # not before its time
+    monkeypatch.setattr(spread.time, "monotonic", lambda: 1001.5)
+    assert sup.poll() and proc.restarts == 1 and proc.running
+    _exited(sup, proc, monkeypatch, 1002.0)
+    assert proc.next_start == 1004.0
+    sup.stop_all()
