@@ -184,20 +184,25 @@ def _dead_host_and_restart(c: Spread, image: str) -> None:
 
 
 def test_host_joins_from_another_address(spread, image, tmp_path):
-    """A nova-compute on 127.0.0.2 with its own data dir, given only the transport URL,
-    the database URL and Keystone's URL, registers controller4; an admin puts it in an
-    aggregate and a server lands there."""
+    """A nova-compute and a cinder-volume on 127.0.0.2 with their own data dir, given only
+    the transport URL, the database URL and Keystone's URL, register controller4; an
+    admin puts it in an aggregate and a server lands there."""
     c = spread
     join = LiveCloud(tmp_path, database_url=c.database_url)
-    fmt = {"rabbit": RABBIT, "exchange": c.exchange}
-    write_config(join.config_dir, nova=COMMON.format(**fmt) + _authtoken(c.offset, "nova"))
-    extra = ["--only", "nova-compute=controller4", "--host", "127.0.0.2"]
+    common = COMMON.format(rabbit=RABBIT, exchange=c.exchange)
+    write_config(join.config_dir, nova=common + _authtoken(c.offset, "nova"),
+                 cinder=common + _authtoken(c.offset, "cinder"))
+    extra = ["--only", "nova-compute=controller4,cinder-volume=controller4@file",
+             "--host", "127.0.0.2"]
     r = join.stackling("start", "-d", *extra)
     assert r.returncode == 0, r.stderr
     try:
         w = join.stackling("wait", "--timeout", "60", *extra)
         assert w.returncode == 0, (w.stderr, join.log())
         wait_for(lambda: _state(c, "controller4") == "up", timeout=30, interval=1)
+        wait_for(lambda: ("controller4@file", "up") in {
+            (s["Host"], s["State"]) for s in c.openstack_json("volume", "service", "list")},
+            timeout=30, interval=1)
         aggregates = c.openstack_json("aggregate", "list", "--long")
         assert not [a for a in aggregates if "controller4" in a["Hosts"]], aggregates
         c.openstack_json("aggregate", "create", "--zone", "az4", "ag4")
