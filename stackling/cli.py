@@ -34,8 +34,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     # NOTE: --config-dir, --host and --port-offset default to None so that the commands
     # talking to a started cloud can tell "not given" and take them from its run state.
     p.add_argument("--config-dir", default=None,
-                   help="holds nova.conf, cinder.conf, glance-api.conf, neutron.conf, stackling.conf (default <data-dir>/etc; "
-                        "env STACKLING_CONFIG_DIR)")
+                   help="holds nova.conf, cinder.conf, glance-api.conf, neutron.conf, "
+                        "stackling.conf (default <data-dir>/etc; env STACKLING_CONFIG_DIR)")
     p.add_argument("--topology", default=env("STACKLING_TOPOLOGY"),
                    help="topology YAML (default: the seed's three zones)")
     p.add_argument("--host", default=None,

@@ -294,8 +294,15 @@ def run(settings: Settings, restart: bool) -> int:
     except OSError as exc:
         LOG.error("cannot listen: %s", exc)
         return 1
-    sup = Supervisor(settings, plan(config, Topology.load(settings.topology_file),
-                                    prepare_database(settings, config)), sockets, restart)
+    try:
+        backends = prepare_database(settings, config)
+    except Exception:
+        LOG.exception("cannot prepare the database")
+        for sock in sockets.values():
+            sock.close()
+        return 1
+    sup = Supervisor(settings, plan(config, Topology.load(settings.topology_file), backends),
+                     sockets, restart)
     stop, wake = threading.Event(), threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

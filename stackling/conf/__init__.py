@@ -1,4 +1,5 @@
-"""Configuration: nova.conf, cinder.conf, glance-api.conf, neutron.conf and stackling.conf, parsed with oslo.config.
+"""Configuration: nova.conf, cinder.conf, glance-api.conf, neutron.conf and stackling.conf,
+parsed with oslo.config.
 
 Each file gets its own ``ConfigOpts`` so that an option means what it means in the
 real service (``[DEFAULT] default_availability_zone`` is ``nova`` in nova.conf and unset

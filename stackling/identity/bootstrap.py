@@ -126,7 +126,7 @@ def bootstrap(cloud: Cloud) -> None:
 
 
 def service_users(cloud: Cloud) -> dict[str, tuple[str, str]]:
-    """name → (password, project) of the [keystone_authtoken] users of nova/cinder/glance/neutron."""
+    """name → (password, project) of the [keystone_authtoken] users of the services."""
     out = {}
     for project in ("nova", "cinder", "glance", "neutron"):
         a = getattr(cloud.config, project).keystone_authtoken

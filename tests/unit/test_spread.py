@@ -100,6 +100,36 @@ def test_a_worker_serves_on_the_socket_it_inherited():
         listener.close()
 
 
+def test_workers_on_one_inherited_socket_share_the_requests():
+    """Two servers accept from one listening socket (as N worker processes of an API do):
+    new connections reach both."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def app(name):
+        def serve(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Connection", "close")])
+            return [name.encode()]
+        return serve
+
+    servers = [Server(f"w{i}", "127.0.0.1", 1, app(f"w{i}"), inherited=os.dup(listener.fileno()))
+               for i in (1, 2)]
+    for server in servers:
+        server.start()
+    try:
+        seen = set()
+        for _ in range(200):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
+                seen.add(resp.read().decode())
+            if seen == {"w1", "w2"}:
+                break
+        assert seen == {"w1", "w2"}
+    finally:
+        for server in servers:
+            server.stop()
+        listener.close()
+
+
 def test_status_calls_a_child_up_only_once_it_serves_and_dead_once_it_exits(tmp_path):
     child = tmp_path / "spread" / "nova-api"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)",
