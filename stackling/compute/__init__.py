@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling.compute.api.routes import build_app  # noqa: F401
-from stackling.seams import SelectionError
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -36,12 +35,8 @@ def start(cloud: Cloud) -> None:
 
     topo = cloud.topology
     only = cloud.only
-    unknown = (only.compute_hosts or set()) - {h.name for h in topo.compute_hosts}
-    if unknown:
-        raise SelectionError(f"nova-compute={', '.join(sorted(unknown))}: not a compute "
-                             "host of the topology")
     fresh_hosts = []
-    for host in topo.compute_hosts:
+    for host in [*topo.compute_hosts, *joined_hosts(cloud)]:
         if not only.runs_host(host.name):
             continue
         spec = servicegroup.ServiceSpec("nova", "nova-compute", host.name, topic="compute")
@@ -52,7 +47,10 @@ def start(cloud: Cloud) -> None:
         hypervisors.ensure_node(cloud, host)
         fake = driver.FakeDriver(host.name, host.vcpus, host.memory_mb, host.local_gb,
                                  cloud.config.stackling.fake_driver.snapshot_seconds)
-        cloud.rpc.register(f"compute.{host.name}", manager.ComputeManager(cloud, host.name, fake))
+        mgr = manager.ComputeManager(cloud, host.name, fake)
+        cloud.rpc.register(f"compute.{host.name}", mgr)
+        # The hosts this process runs: their start-up repair (stackling.recovery).
+        cloud.__dict__.setdefault("compute_managers", {})[host.name] = mgr
     conductor = None
     for binary, topic in (("nova-scheduler", "scheduler"), ("nova-conductor", "conductor")):
         if not only.runs(binary):
@@ -62,6 +60,16 @@ def start(cloud: Cloud) -> None:
         conductor = conductor or conductor_mod.Conductor(cloud)
         cloud.rpc.register(topic, conductor)
     _seed_aggregate_hosts(cloud, set(fresh_hosts))
+
+
+def joined_hosts(cloud: Cloud) -> list:
+    """Hosts of ``--only nova-compute=HOST`` the topology does not name: a machine joining
+    the cloud. Each gets the topology's default sizes, its service row and heartbeat,
+    and no aggregate until an admin adds it (``openstack aggregate add host``)."""
+    from stackling.topology import ComputeHost
+
+    known = {h.name for h in cloud.topology.compute_hosts}
+    return [ComputeHost(name) for name in sorted((cloud.only.compute_hosts or set()) - known)]
 
 
 def _service_exists(cloud: Cloud, spec) -> bool:

@@ -122,7 +122,10 @@ def init_conductor(cloud: Cloud, volumes) -> int:
 
 
 def recover(cloud: Cloud, volumes) -> int:
-    fixed = init_conductor(cloud, volumes)
-    for host in cloud.topology.compute_hosts:
-        fixed += init_host(cloud, volumes, host.name)
+    """The conductor's share where nova-conductor runs, then ``init_host`` of each host
+    this process runs: a restarted nova-compute never touches another host's instances
+    (they may be building right now in another process)."""
+    fixed = init_conductor(cloud, volumes) if cloud.only.runs("nova-conductor") else 0
+    for host in getattr(cloud, "compute_managers", {}):
+        fixed += init_host(cloud, volumes, host)
     return fixed

@@ -15,6 +15,8 @@ DEFAULT_OPTS = [
     cfg.ListOpt("enabled_backends"),
     cfg.StrOpt("host", default=socket.gethostname()),
     cfg.IntOpt("report_interval", default=10),
+    # cinder/service.py; Cinder's default is the CPU count, ours 1 (`stackling start --spread`)
+    cfg.IntOpt("osapi_volume_workers", default=1, min=1),
     cfg.IntOpt("service_down_time", default=60),
     # cinder/volume/api.py
     cfg.IntOpt("az_cache_duration", default=3600),

@@ -6,7 +6,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from stackling import servicegroup
-from stackling.seams import SelectionError
 from stackling.volume.api.routes import build_app  # noqa: F401
 
 if TYPE_CHECKING:
@@ -34,12 +33,7 @@ def start(cloud: Cloud) -> None:
             availability_zone=conf.storage_availability_zone))
         cloud.heartbeat.add(sched_id, conf.storage_availability_zone)
         cloud.rpc.register(backends.SCHEDULER_TOPIC, scheduler.SchedulerManager(cloud))
-    specs = backends.backends(cloud)
-    unknown = (cloud.only.volume_backends or set()) - {spec.name for spec in specs}
-    if unknown:
-        raise SelectionError(f"cinder-volume={', '.join(sorted(unknown))}: no such backend "
-                             f"(have {', '.join(spec.name for spec in specs)})")
-    for spec in specs:
+    for spec in backends.backends(cloud):
         if not cloud.only.runs_backend(spec.name):
             continue
         sid = servicegroup.register(cloud, servicegroup.ServiceSpec(
