@@ -12,6 +12,7 @@ DEFAULT_OPTS = [
     cfg.StrOpt("default_availability_zone"),
     cfg.BoolOpt("allow_availability_zone_fallback", default=False),
     cfg.StrOpt("default_volume_type", default="__DEFAULT__"),
+    cfg.StrOpt("default_group_type"),
     cfg.ListOpt("enabled_backends"),
     cfg.StrOpt("host", default=socket.gethostname()),
     cfg.IntOpt("report_interval", default=10),

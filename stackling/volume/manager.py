@@ -20,6 +20,7 @@ from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, Volum
 from stackling.storage import imagestore, volumefiles
 from stackling.volume import errors
 from stackling.volume.drivers.file import FileDriver
+from stackling.volume.group_manager import GroupOperations
 from stackling.volume.objects import backends, messages, quota
 from stackling.volume.objects import volume as vol_obj
 
@@ -69,8 +70,8 @@ def destroy_row(cloud: Cloud, volume_id: str, deltas: dict | None, project: str)
     return gone
 
 
-class VolumeManager:
-    """The ``cinder-volume.<host>@<backend>`` RPC endpoint."""
+class VolumeManager(GroupOperations):
+    """The ``cinder-volume.<host>@<backend>`` RPC endpoint (groups: group_manager)."""
 
     def __init__(self, cloud: Cloud, spec: backends.BackendSpec) -> None:
         self.cloud = cloud

@@ -122,7 +122,7 @@ def snapshot_view(req: Request, row: Snapshot, extensions: bool = True) -> dict:
         out["os-extended-snapshot-attributes:project_id"] = row.project_id
     if v is not None:
         if v.matches("3.14"):
-            out["group_snapshot_id"] = None
+            out["group_snapshot_id"] = row.group_snapshot_id
         if v.matches("3.41"):
             out["user_id"] = row.user_id
         if v.matches("3.65"):
