@@ -88,6 +88,19 @@ class VolumeManager(GroupOperations):
                                             Service.binary == backends.VOLUME_TOPIC)
                       .values(capabilities=caps))
 
+    def get_capabilities(self, discover: bool = False) -> dict:
+        """The driver's stats plus Cinder's standard properties (driver.init_capabilities),
+        for GET /capabilities/{host}."""
+        caps = dict(self.driver.capabilities())
+        caps["properties"] = {
+            key: {"title": title, "description": text, "type": "boolean"}
+            for key, title, text in (
+                ("thin_provisioning", "Thin Provisioning", "Sets thin provisioning."),
+                ("compression", "Compression", "Enables compression."),
+                ("qos", "QoS", "Enables QoS."),
+                ("replication_enabled", "Replication", "Enables replication."))}
+        return caps
+
     # -- volumes -------------------------------------------------------------------------
 
     def create_volume(self, volume_id: str, request_spec: dict,

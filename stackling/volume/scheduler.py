@@ -37,6 +37,7 @@ class BackendState:
     availability_zone: str | None
     capabilities: dict = field(default_factory=dict)
     provisioned_capacity_gb: float = 0
+    updated_at: str | None = None  # the last capability report
 
     @property
     def pool(self) -> str:
@@ -246,8 +247,9 @@ class SchedulerManager:
                 continue
             provisioned = sum(v or 0 for h, v in sizes.items()
                               if h.split("#")[0] == row.host)
-            states.append(BackendState(row.host, row.availability_zone,
-                                       dict(row.capabilities), provisioned))
+            states.append(BackendState(
+                row.host, row.availability_zone, dict(row.capabilities), provisioned,
+                (row.updated_at or row.created_at).strftime("%Y-%m-%dT%H:%M:%S.%f")))
         return states
 
     def create_volume(self, request_spec: dict, filter_properties: dict) -> None:
@@ -327,6 +329,27 @@ class SchedulerManager:
         messages.record(self.cloud, project_id=project, request_id=request_id,
                         resource_type="VOLUME", resource_uuid=volume_id, action="001",
                         detail="003")
+
+    def get_pools(self, filters: dict | None = None) -> list[dict]:
+        """cinder/scheduler/host_manager.py get_pools: one pool per backend this scheduler
+        can place volumes on, named ``host@backend#pool``; ``filters`` may name a pool or
+        a volume type (its extra specs must match, as the CapabilitiesFilter checks)."""
+        filters = filters or {}
+        vtype = filters.get("volume_type")
+        pools = []
+        for b in self.backend_states():
+            name = f"{b.name}#{b.pool}"
+            if filters.get("name") and filters["name"] != name:
+                continue
+            if vtype is not None and not capabilities_filter(b, {"volume_type": vtype}):
+                continue
+            caps = {k: v for k, v in b.capabilities.items() if k != "pool_name"}
+            caps.update({"allocated_capacity_gb": b.provisioned_capacity_gb,
+                         "provisioned_capacity_gb": b.provisioned_capacity_gb,
+                         "QoS_support": False, "backend_state": "up",
+                         "timestamp": b.updated_at})
+            pools.append({"name": name, "capabilities": caps})
+        return pools
 
     def create_group(self, group_id: str) -> None:
         """A backend every volume type of the group can use, in the group's zone (Cinder's

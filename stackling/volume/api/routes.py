@@ -10,6 +10,7 @@ from stackling.volume.api import (
     availability_zones,
     group_types,
     groups,
+    hosts,
     limits,
     messages,
     quotas,
@@ -127,6 +128,10 @@ ROUTES: list[tuple[str, dict]] = [
                                                  "DELETE": groups.delete_group_snapshot}),
     ("/v3/group_snapshots/{group_snapshot_id}/action", {
         "POST": groups.group_snapshot_action}),
+    ("/v3/os-hosts", {"GET": hosts.list_hosts}),
+    ("/v3/os-hosts/{host}", {"GET": hosts.show_host}),
+    ("/v3/scheduler-stats/get_pools", {"GET": hosts.get_pools}),
+    ("/v3/capabilities/{host}", {"GET": hosts.show_capabilities}),
     ("/v3/os-availability-zone", {"GET": availability_zones.list_zones}),
     ("/v3/os-services", {"GET": services.list_services}),
     ("/v3/os-services/{action}", {"PUT": services.update_service}),
