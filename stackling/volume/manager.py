@@ -21,7 +21,7 @@ from stackling.storage import imagestore, volumefiles
 from stackling.volume import errors
 from stackling.volume.drivers.file import FileDriver
 from stackling.volume.group_manager import GroupOperations
-from stackling.volume.objects import backends, messages, quota
+from stackling.volume.objects import backends, messages, quota, volume_types
 from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
@@ -263,6 +263,7 @@ class VolumeManager(GroupOperations):
             vtype = s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
             cacheable = None if vtype is None else \
                 (vtype.extra_specs or {}).get("cacheable") == "<is> True"
+            qos_specs = volume_types.front_end_qos(s, vtype)
         try:
             self.driver.create_export(volume_id, connector)
             info = self.driver.initialize_connection(volume_id, connector)
@@ -271,7 +272,7 @@ class VolumeManager(GroupOperations):
             LOG.error("%s", msg)
             raise errors.VolumeBackendAPIException(data=msg) from None
         data = info.setdefault("data", {})
-        data["qos_specs"] = None
+        data["qos_specs"] = qos_specs
         data["access_mode"] = access_mode
         data.setdefault("encrypted", encrypted)
         if cacheable is not None:

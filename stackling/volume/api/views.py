@@ -142,7 +142,7 @@ def type_view(req: Request, row: VolumeType, specs: bool = True, action: str = "
     if action in ("show", "create"):
         out["os-volume-type-access:is_public"] = row.is_public
     if action == "show":
-        out["qos_specs_id"] = None
+        out["qos_specs_id"] = row.qos_specs_id
     if specs or req.context.is_admin:
         out["extra_specs"] = dict(row.extra_specs or {})
     return out
