@@ -8,6 +8,7 @@ from stackling import discovery
 from stackling.volume.api import (
     attachments,
     availability_zones,
+    extensions,
     group_types,
     groups,
     hosts,
@@ -141,6 +142,7 @@ ROUTES: list[tuple[str, dict]] = [
     ("/v3/qos-specs/{specs_id}/associate", {"GET": qos.associate}),
     ("/v3/qos-specs/{specs_id}/disassociate", {"GET": qos.disassociate}),
     ("/v3/qos-specs/{specs_id}/disassociate_all", {"GET": qos.disassociate_all}),
+    ("/v3/extensions", {"GET": extensions.list_extensions}),
     ("/v3/os-availability-zone", {"GET": availability_zones.list_zones}),
     ("/v3/os-services", {"GET": services.list_services}),
     ("/v3/os-services/{action}", {"PUT": services.update_service}),
