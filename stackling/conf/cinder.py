@@ -19,6 +19,7 @@ DEFAULT_OPTS = [
     cfg.IntOpt("service_down_time", default=60),
     # cinder/volume/api.py
     cfg.IntOpt("az_cache_duration", default=3600),
+    cfg.BoolOpt("enable_force_upload", default=False),
     # cinder/volume/flows/api/create_volume.py, cinder/scheduler
     cfg.BoolOpt("cloned_volume_same_az", default=True),
     cfg.BoolOpt("snapshot_same_host", default=True),

@@ -21,6 +21,7 @@ from stackling.storage import imagestore, volumefiles
 from stackling.volume import errors
 from stackling.volume.drivers.file import FileDriver
 from stackling.volume.group_manager import GroupOperations
+from stackling.volume.image_upload import ImageUploadOperations
 from stackling.volume.objects import backends, messages, quota, volume_types
 from stackling.volume.objects import volume as vol_obj
 
@@ -70,8 +71,9 @@ def destroy_row(cloud: Cloud, volume_id: str, deltas: dict | None, project: str)
     return gone
 
 
-class VolumeManager(GroupOperations):
-    """The ``cinder-volume.<host>@<backend>`` RPC endpoint (groups: group_manager)."""
+class VolumeManager(GroupOperations, ImageUploadOperations):
+    """The ``cinder-volume.<host>@<backend>`` RPC endpoint (groups: group_manager; upload
+    to an image: image_upload)."""
 
     def __init__(self, cloud: Cloud, spec: backends.BackendSpec) -> None:
         self.cloud = cloud

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from stackling import clients, exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.volume import errors
-from stackling.volume.api import common, legacy_attach, metadata, schemas, validation, views
+from stackling.volume.api import (common, legacy_attach, metadata, schemas, upload_image,
+                                  validation, views)
 from stackling.volume.objects import backends, quota, volume_types
 from stackling.volume.objects import volume as vol_obj
 from stackling.web import validation as web_validation
@@ -694,7 +695,7 @@ ACTIONS = {"os-extend": _extend, "os-reset_status": _reset_status,
            "os-force_delete": _force_delete, "os-set_image_metadata": _set_image_metadata,
            "os-unset_image_metadata": _unset_image_metadata,
            "os-show_image_metadata": _show_image_metadata, "os-retype": _retype,
-           **legacy_attach.ACTIONS}
+           "os-volume_upload_image": upload_image.upload_image, **legacy_attach.ACTIONS}
 
 
 # Every volume action real Cinder has: the others are 400 "There is no such action".
