@@ -50,7 +50,7 @@ def test_group_types_and_specs(api, demo):
     assert _group_type(api, "b-type", is_public=False)["is_public"] is False
     dup = api.post("volume", "/v3/group_types", {"group_type": {"name": "a-type"}}, headers=MV)
     assert dup.status == 409, dup
-    assert list(dup.json.values())[0]["message"] == \
+    assert next(iter(dup.json.values()))["message"] == \
         "Group Type a-type already exists."
     names = [t["name"] for t in api.get("volume", "/v3/group_types?is_public=None&sort=name:desc",
                                         headers=MV).json["group_types"]]

@@ -50,7 +50,8 @@ def test_upload_raw_and_qcow2(cloud, api, tmp_path):
     assert (image["status"], image["disk_format"]) == ("active", "qcow2")
     out = tmp_path / "img.qcow2"
     out.write_bytes(api.get("image", f"/v2/images/{image_id}/file").body)
-    info = subprocess.run(["qemu-img", "info", str(out)], capture_output=True, text=True)
+    info = subprocess.run(["qemu-img", "info", str(out)], capture_output=True, text=True,
+                          check=True)
     assert "file format: qcow2" in info.stdout and "virtual size: 1 GiB" in info.stdout
 
 

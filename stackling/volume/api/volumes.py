@@ -15,13 +15,20 @@ from sqlalchemy import select
 from stackling import clients, exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.volume import errors
-from stackling.volume.api import (common, legacy_attach, metadata, schemas, upload_image,
-                                  validation, views)
+from stackling.volume.api import (
+    common,
+    legacy_attach,
+    metadata,
+    schemas,
+    upload_image,
+    validation,
+    views,
+)
 from stackling.volume.objects import backends, quota, volume_types
 from stackling.volume.objects import volume as vol_obj
 from stackling.web import validation as web_validation
-from stackling.web.validation import MAX_INT
 from stackling.web.app import Request, empty_response, json_response, read_json
+from stackling.web.validation import MAX_INT
 
 LOG = logging.getLogger(__name__)
 

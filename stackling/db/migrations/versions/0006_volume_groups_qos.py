@@ -5,9 +5,8 @@ Revises: 0004
 Create Date: 2026-12-01 11:27:40.930356
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0006'
 # NOTE: '0005' once the branch adding 0005 is merged (the lead chains it).
