@@ -45,7 +45,7 @@ class GroupOperations:
             else:
                 row = s.get(Group, group_id)
                 if row is not None:
-                    s.delete(row)
+                    grp_obj.destroy(s, row)
         self.cloud.notifier.changed(group_id)
 
     def create_group_snapshot(self, group_snapshot_id: str) -> None:

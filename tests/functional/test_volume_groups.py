@@ -209,3 +209,22 @@ def test_group_errors(cloud, api, demo):
     assert api.post("volume", f"/v3/groups/{group['id']}/action",
                     {"reset_status": {"status": "error"}},
                     headers={"OpenStack-API-Version": "volume 3.19"}).status == 404
+
+
+def test_group_quota(cloud, api):
+    vtype, gtype = _type(api), _group_type(api)
+    api.put("volume", f"/v3/os-quota-sets/{api.project_id}", {"quota_set": {"groups": 1}})
+    group = _group(cloud, api, gtype, vtype)
+    over = api.post("volume", "/v3/groups", {"group": {
+        "group_type": gtype["id"], "volume_types": [vtype["id"]]}}, headers=MV)
+    assert over.status == 413, over
+    assert over.json["overLimit"]["message"] == \
+        "GroupLimitExceeded: Maximum number of groups allowed (1) exceeded"
+    usage = api.get("volume", f"/v3/os-quota-sets/{api.project_id}?usage=true",
+                    headers=MV).json["quota_set"]["groups"]
+    assert usage["in_use"] == 1 and usage["reserved"] == 0
+    api.post("volume", f"/v3/groups/{group['id']}/action", {"delete": {}}, headers=MV)
+    settle(cloud)
+    usage = api.get("volume", f"/v3/os-quota-sets/{api.project_id}?usage=true",
+                    headers=MV).json["quota_set"]["groups"]
+    assert usage["in_use"] == 0

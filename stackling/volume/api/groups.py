@@ -188,20 +188,32 @@ def create_group(req: Request):
                                                "volume_types.")
     cloud = req.app.cloud
     zone = _zone(req, data.get("availability_zone"))
-    with cloud.db.writer() as s:
+    with cloud.db.reader() as s:
         type_ids = [volume_types.find_type(s, ref).id for ref in refs]
         gtype = group_types.get_type(s, data["group_type"], req.context)
         _check_not_cg(s, gtype.id)
-        row = Group(project_id=req.context.project_id, user_id=req.context.user_id,
-                    name=_stripped(data.get("name")),
-                    description=_stripped(data.get("description")),
-                    availability_zone=zone, group_type_id=gtype.id, status="creating",
-                    volume_type_ids=type_ids)
-        s.add(row)
-        s.flush()
-        out = {"id": row.id, "name": row.name}
+        gtype_id = gtype.id
+    reservations = _reserve(req, [{"groups": 1}])
+    try:
+        out = _insert_group(req, name=_stripped(data.get("name")),
+                            description=_stripped(data.get("description")),
+                            availability_zone=zone, group_type_id=gtype_id,
+                            volume_type_ids=type_ids)
+    except Exception:
+        quota.rollback(cloud, reservations)
+        raise
+    quota.commit(cloud, reservations)
     cloud.rpc.cast(backends.SCHEDULER_TOPIC, "create_group", group_id=out["id"])
     return json_response({"group": out}, status=202)
+
+
+def _insert_group(req: Request, **values) -> dict:
+    with req.app.cloud.db.writer() as s:
+        row = Group(project_id=req.context.project_id, user_id=req.context.user_id,
+                    status="creating", **values)
+        s.add(row)
+        s.flush()
+        return {"id": row.id, "name": row.name}
 
 
 def list_groups(req: Request):
@@ -345,7 +357,8 @@ def _delete_group(req: Request, group_id: str, args: dict):
         common.authorize(req, "group:delete", {"project_id": row.project_id})
         _check_not_cg(s, row.group_type_id)
         if not row.host:
-            s.delete(row)     # never reached a backend: Cinder destroys the row
+            # never reached a backend: Cinder destroys the row (and gives the quota back)
+            grp_obj.destroy(s, row)
             return empty_response(202)
         if not delete_volumes and row.status not in ("available", "error"):
             raise InvalidGroup(reason="Group status must be available or error, but current "
@@ -420,8 +433,8 @@ def groups_action(req: Request):
     cloud = req.app.cloud
     with cloud.db.reader() as s:
         source, sources = _sources(req, s, snap_id, src_id)
-    reservations = _reserve(req, [quota.volume_deltas(size, type_name)
-                                  for size, _, type_name, _ in sources])
+    reservations = _reserve(req, [{"groups": 1}] + [quota.volume_deltas(size, type_name)
+                                                     for size, _, type_name, _ in sources])
     try:
         with cloud.db.writer() as s:
             row = Group(project_id=req.context.project_id, user_id=req.context.user_id,

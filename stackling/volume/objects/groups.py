@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import utcnow
 from stackling.db.models_volume import Group, GroupSnapshot, Snapshot, Volume
+from stackling.volume.objects import quota
 from stackling.volume.objects import volume as vol_obj
 
 # Cinder's c_fields.GroupStatus.ALL: what reset_status accepts.
@@ -80,6 +81,13 @@ def group_snapshot_members(s: Session, group_snapshot_id: str) -> list[Snapshot]
     return list(s.scalars(select(Snapshot).where(
         Snapshot.group_snapshot_id == group_snapshot_id).order_by(Snapshot.created_at,
                                                                   Snapshot.id)))
+
+
+def destroy(s: Session, group: Group) -> None:
+    """The group row goes and its project's ``groups`` usage with it."""
+    project = group.project_id
+    s.delete(group)
+    quota.release_in(s, project, {"groups": 1})
 
 
 def set_volumes_status(s: Session, volume_ids: list[str], status: str) -> None:
