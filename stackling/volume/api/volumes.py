@@ -229,7 +229,7 @@ def _group_for(s, req: Request, group_id: str | None, vtype: dict | None) -> dic
     of the group's; the volume goes to the group's backend."""
     if not group_id:
         return None
-    from stackling.volume.api import groups
+    from stackling.volume.api import groups   # groups imports this module (paginate)
 
     row = groups.get_group(s, req, group_id)
     if vtype is None:
