@@ -73,7 +73,7 @@ class ImageUploadOperations:
                       image_id, exc)
             self._upload_failed(volume_id, image_id, glance)
         finally:
-            self._status_by_attachment(volume_id)
+            self.status_by_attachment(volume_id)
 
     def _upload_failed(self, volume_id: str, image_id: str, glance) -> None:
         with self.cloud.db.reader() as s:
@@ -90,7 +90,7 @@ class ImageUploadOperations:
         except clients.ApiError:
             LOG.warning("Image delete encountered an error.", exc_info=True)
 
-    def _status_by_attachment(self, volume_id: str) -> None:
+    def status_by_attachment(self, volume_id: str) -> None:
         """volume_update_status_based_on_attachment: in-use when attached."""
         with self.cloud.db.writer() as s:
             attached = s.scalar(select(VolumeAttachment.id).where(

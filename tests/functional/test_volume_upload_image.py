@@ -69,3 +69,16 @@ def test_upload_refusals(cloud, api):
     assert busy.status == 400 and busy.json["badRequest"]["message"] == \
         f"Invalid volume: Volume {vol['id']} status must be available"
     assert api.get("image", "/v2/images").json["images"] == []
+
+
+def test_start_up_repairs_an_interrupted_upload(cloud, api):
+    from stackling.volume import recovery
+    from stackling.volume.objects import volume as vol_obj
+
+    vol = _volume(cloud, api)
+    assert vol_obj.set_status(cloud, vol["id"], "available", status="uploading",
+                              previous_status="available")
+    mgr = cloud.rpc.endpoint("cinder-volume.controller2@file")
+    assert recovery.init_host(cloud, mgr) == 1
+    shown = api.get("volume", f"/v3/volumes/{vol['id']}").json["volume"]
+    assert shown["status"] == "available"
