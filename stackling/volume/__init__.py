@@ -16,9 +16,10 @@ LOG = logging.getLogger(__name__)
 
 def setup(cloud: Cloud, fresh: bool) -> None:
     """Seed the default volume type (idempotent, so an upgraded database gets it too)."""
-    from stackling.volume.api import types
+    from stackling.volume.api import group_types, types
 
     types.seed_default(cloud)
+    group_types.seed_default(cloud)
 
 
 def start(cloud: Cloud) -> None:

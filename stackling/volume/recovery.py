@@ -1,8 +1,8 @@
 """Repair on start (cinder-volume's ``init_host``, the scheduler's and quota's share).
 
 A process that stopped hard leaves rows half-way. Each backend repairs its own volumes
-(``creating``/``downloading`` → ``error``, ``deleting`` finished, snapshots likewise,
-files without a row removed); volumes no backend took are the scheduler's; attachments
+(``creating``/``downloading`` → ``error``, ``deleting`` finished, ``uploading`` back to
+``available``/``in-use``, snapshots likewise, files without a row removed); volumes no backend took are the scheduler's; attachments
 are reconciled with the servers that still exist; quota reservations are expired and
 usage recounted from what exists. Every repaired row is logged.
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-ERROR, DELETE, RECONCILE = "error", "delete", "reconcile"
+ERROR, DELETE, RECONCILE, BY_ATTACHMENT = "error", "delete", "reconcile", "by_attachment"
 TRANSIENT_ATTACH = ("reserved", "attaching", "detaching")
 _FILE = re.compile(r"^\.?volume-([0-9a-f-]{36})(\..*\.part)?$")
 
@@ -46,6 +46,8 @@ def volume_action(status: str) -> str | None:
         return ERROR
     if status == "deleting":
         return DELETE
+    if status == "uploading":
+        return BY_ATTACHMENT
     if status in TRANSIENT_ATTACH:
         return RECONCILE
     return None
@@ -108,6 +110,11 @@ def init_host(cloud: Cloud, mgr: manager.VolumeManager) -> int:
         elif action == DELETE:
             LOG.warning("Volume %s was being deleted when %s stopped: deleting it", vid, name)
             mgr.delete_volume(vid)
+            fixed += 1
+        elif action == BY_ATTACHMENT:
+            LOG.warning("Volume %s was uploading to an image when %s stopped: status set "
+                        "from its attachments", vid, name)
+            mgr.status_by_attachment(vid)
             fixed += 1
     for sid, status in snaps:
         action = snapshot_action(status)

@@ -84,10 +84,7 @@ COMPLETE_SCHEMA = action_schema("os-complete")
 FILTERS = ("volume_id", "status", "instance_id", "attach_status")
 
 
-def _require(req: Request, version: str) -> None:
-    """Below its microversion the method does not exist (Cinder: plain 404)."""
-    if req.version is None or not req.version.matches(version):
-        raise exception.NotFound("The resource could not be found.")
+_require = common.require_version
 
 
 # -- shared by the attachments API and the legacy actions ------------------------------

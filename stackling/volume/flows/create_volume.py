@@ -251,7 +251,7 @@ class EntryCreateTask(task.Task):
 
     def execute(self, context, size, volume_type_id, availability_zones, multiattach,
                 replication_status, bootable, name, description, metadata, snapshot,
-                source_volume, image_meta) -> dict:
+                source_volume, image_meta, group=None) -> dict:
         with self.cloud.db.writer() as s:
             row = vol_obj.add(
                 s, project_id=context.project_id, user_id=context.user_id, size=size,
@@ -263,6 +263,7 @@ class EntryCreateTask(task.Task):
                 else None,
                 snapshot_id=snapshot["id"] if snapshot else None,
                 source_volid=source_volume["id"] if source_volume else None,
+                group_id=group["id"] if group else None,
                 use_quota=True, glance_metadata={}, admin_metadata={})
             s.refresh(row)
             s.expunge(row)
@@ -327,9 +328,11 @@ class VolumeCastTask(task.Task):
         self.cloud = cloud
 
     def execute(self, context, volume_id, size, volume_type, availability_zones, snapshot,
-                source_volume, image_meta) -> None:
+                source_volume, image_meta, group=None) -> None:
         backend = None
-        if snapshot is not None and self.cloud.config.cinder.snapshot_same_host:
+        if group is not None:
+            backend = group.get("host")   # a group's volumes live on its backend
+        elif snapshot is not None and self.cloud.config.cinder.snapshot_same_host:
             backend = snapshot.get("volume_host")
         elif source_volume is not None:
             backend = source_volume.get("host")

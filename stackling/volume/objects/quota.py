@@ -18,7 +18,7 @@ from sqlalchemy import case, delete, select, update
 
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import utcnow
-from stackling.db.models_volume import (Quota, QuotaUsage, Reservation, Snapshot, Volume,
+from stackling.db.models_volume import (Group, Quota, QuotaUsage, Reservation, Snapshot, Volume,
                                         VolumeType)
 from stackling.volume import errors
 
@@ -110,6 +110,8 @@ def _raise_over(over: list[str], deltas: dict[str, int], lim: dict[str, int],
             raise errors.VolumeLimitExceeded(allowed=lim[res], name=res)
         if res.startswith("snapshots"):
             raise errors.SnapshotLimitExceeded(allowed=lim[res])
+        if res == "groups":
+            raise errors.GroupLimitExceeded(allowed=lim[res])
     raise errors.OverQuota(overs=sorted(over))
 
 
@@ -285,6 +287,8 @@ def counted_usage(s: Session) -> dict[tuple[str, str], int]:
             select(Snapshot.project_id, Snapshot.volume_size, Snapshot.volume_type_id)
             .where(Snapshot.use_quota.is_(True))):
         add(project, snapshot_deltas(size, types.get(type_id)))
+    for (project,) in s.execute(select(Group.project_id)):
+        add(project, {"groups": 1})
     return out
 
 
