@@ -530,20 +530,20 @@ def create_group_snapshot(req: Request):
     reservations = _reserve(req, deltas)
     try:
         with cloud.db.writer() as s:
-            row = GroupSnapshot(group_id=group_id, project_id=ctx.project_id,
-                                user_id=ctx.user_id, status="creating",
-                                name=_stripped(data.get("name")),
-                                description=_stripped(data.get("description")),
-                                group_type_id=group.group_type_id)
-            s.add(row)
+            taken = GroupSnapshot(group_id=group_id, project_id=ctx.project_id,
+                                  user_id=ctx.user_id, status="creating",
+                                  name=_stripped(data.get("name")),
+                                  description=_stripped(data.get("description")),
+                                  group_type_id=group.group_type_id)
+            s.add(taken)
             s.flush()
             for vol in members:
                 s.add(Snapshot(volume_id=vol.id, project_id=ctx.project_id,
                                user_id=ctx.user_id, status="creating", progress="0%",
                                volume_size=vol.size, volume_type_id=vol.volume_type_id,
-                               display_name=row.name, display_description=row.description,
-                               metadata_={}, group_snapshot_id=row.id))
-            out = {"id": row.id, "name": row.name, "group_type_id": row.group_type_id}
+                               display_name=taken.name, display_description=taken.description,
+                               metadata_={}, group_snapshot_id=taken.id))
+            out = {"id": taken.id, "name": taken.name, "group_type_id": taken.group_type_id}
     except Exception:
         quota.rollback(cloud, reservations)
         raise
