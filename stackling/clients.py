@@ -154,3 +154,15 @@ def admin_token(cloud: Cloud, refresh: bool = False) -> str:
                                       "domain": {"id": "default"}}}})
             _ADMIN_TOKEN[id(cloud)] = token
         return _ADMIN_TOKEN[id(cloud)]
+
+
+def service_token(cloud: Cloud, project: str, refresh: bool = False) -> str:
+    """A token of the service user ``project`` calls another service's admin API as
+    (nova.conf ``[neutron]``, cinder.conf ``[nova]``: ``cloud.service_user``); in one
+    process without that section, the bootstrap admin's."""
+    session = cloud.service_user(project)
+    if session is None:
+        return admin_token(cloud, refresh)
+    if refresh:
+        session.invalidate()
+    return session.get_token()

@@ -18,7 +18,7 @@ import logging
 from types import ModuleType
 
 from stackling import conf, recovery, rpc, seams, servicegroup
-from stackling.conf.services import authtoken_configured
+from stackling.conf.services import SERVICE_USER_GROUPS, authtoken_configured
 from stackling.db.api import Database
 from stackling.notify import ChangeNotifier
 from stackling.settings import Settings
@@ -108,6 +108,27 @@ class Cloud:
 
             self._sessions[project] = service_session(getattr(self.config, project))
         return self._sessions[project]
+
+    def service_user(self, project: str):
+        """The keystoneauth1 session ``project`` calls another service's admin API with:
+        nova.conf ``[neutron]`` (port binding), cinder.conf ``[nova]`` (external events).
+        None in one process without it: the bootstrap admin stands in."""
+        group = SERVICE_USER_GROUPS[project]
+        key = f"{project}:{group}"
+        if key not in self._sessions:
+            from stackling.seams.keystone import service_session
+
+            conf = getattr(self.config, project)
+            if authtoken_configured(conf, group):
+                self._sessions[key] = service_session(conf, group)
+            elif self.only.partial:
+                raise seams.SelectionError(
+                    f"{project} services in their own process call {group} as a service "
+                    f"user: set [{group}] auth_url, username, password and project_name "
+                    f"in {project}.conf")
+            else:
+                self._sessions[key] = None
+        return self._sessions[key]
 
     def validator(self, api: str):
         """Who checks the tokens an API receives: this process's Keystone, or Keystone over HTTP."""

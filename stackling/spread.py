@@ -57,7 +57,7 @@ def problems(settings: Settings, config) -> list[str]:
     """Why these options cannot be spread over processes (empty: they can)."""
     from sqlalchemy.engine import make_url
 
-    from stackling.conf.services import authtoken_configured
+    from stackling.conf.services import SERVICE_USER_GROUPS, authtoken_configured
 
     out = []
     url = settings.database_url or config.stackling.database.connection
@@ -78,6 +78,11 @@ def problems(settings: Settings, config) -> list[str]:
             out.append(f"the APIs check tokens with Keystone over HTTP: set "
                        f"[keystone_authtoken] auth_url, username, password and project_name "
                        f"in {file}")
+    for project, group in SERVICE_USER_GROUPS.items():
+        if not authtoken_configured(getattr(config, project), group):
+            out.append(f"{project} calls {group}'s admin API as a service user: set "
+                       f"[{group}] auth_url, username, password and project_name in "
+                       f"{project}.conf")
     return out
 
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from stackling.db.api import normalise_url
 from tests.helpers import LiveCloud
 
+SETTLE = 60.0    # seconds a spread cloud's processes get to finish repairing each other's
 NOVA = "[DEFAULT]\nblock_device_allocate_retries = 600\n" \
        "block_device_allocate_retries_interval = 0\n"
 
@@ -136,15 +137,59 @@ def load(cloud: LiveCloud, image_id: str, clients: int, stop: threading.Event,
     return threads
 
 
+class SpreadCloud(LiveCloud):
+    """A cloud of `stackling start --spread` on its own database and RabbitMQ exchange,
+    configured as a deployment is: transport, service users, [neutron] and [nova]."""
+
+    def __init__(self, base: Path, database_url: str, exchange: str) -> None:
+        from tests.e2e.test_two_processes import RABBIT, _authtoken
+
+        super().__init__(base, database_url=database_url)
+        default = f"[DEFAULT]\ntransport_url = {RABBIT}\ncontrol_exchange = {exchange}\n"
+        nova = NOVA.replace("[DEFAULT]\n", default) + _authtoken(self.offset, "nova") + \
+            _authtoken(self.offset, "neutron", "neutron")
+        cinder = default + _authtoken(self.offset, "cinder") + \
+            _authtoken(self.offset, "nova", "nova")
+        for file, text in (("nova.conf", nova), ("cinder.conf", cinder),
+                           ("glance-api.conf", _authtoken(self.offset, "glance")),
+                           ("neutron.conf", _authtoken(self.offset, "neutron"))):
+            with open(self.config_dir / file, "a") as f:
+                f.write(text)
+
+    def start(self, timeout: float = 240) -> None:
+        assert self.stackling("start", "--spread", "-d").returncode == 0, self.log()[-2000:]
+        w = self.stackling("wait", "--timeout", str(timeout), timeout=timeout + 20)
+        assert w.returncode == 0, (w.stderr, self.log()[-3000:])
+
+    def log(self) -> str:
+        """The supervisor's log, then every child's."""
+        logs = [self.data_dir / "logs" / "stackling.log",
+                *sorted(self.data_dir.glob("spread/*/logs/stackling.log"))]
+        return "".join(p.read_text() for p in logs if p.exists())
+
+
+def cloud_pids(cloud: LiveCloud) -> list[int]:
+    """The cloud's process and, for a spread cloud, the supervisor's children."""
+    state = json.loads((cloud.data_dir / "run-state.json").read_text())
+    return [state["pid"], *(p["pid"] for p in state.get("processes", []) if p.get("pid"))]
+
+
 def kill_9(cloud: LiveCloud) -> None:
-    pid = int((cloud.data_dir / "stackling.pid").read_text().strip())
-    os.kill(pid, signal.SIGKILL)
-    for _ in range(200):
+    """SIGKILL to the cloud's every process at once (the supervisor first: no child is
+    stopped in order or restarted)."""
+    pids = cloud_pids(cloud)
+    for pid in pids:
         try:
-            os.kill(pid, 0)
+            os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
-            return
-        time.sleep(0.02)
+            pass
+    for pid in pids:
+        for _ in range(200):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
 
 
 def database_url(cloud: LiveCloud) -> str:
@@ -211,10 +256,11 @@ def inconsistencies(cloud: LiveCloud) -> list[str]:
                 bad.append(f"{left} quota reservations left")
     finally:
         engine.dispose()
-    root = cloud.data_dir / "volumes"
-    files = {p.name[len("volume-"):] for p in root.rglob("volume-*") if p.is_file()} \
-        if root.exists() else set()
-    staged = [p.name for p in root.rglob(".volume-*")] if root.exists() else []
+    # One process: <data>/volumes; spread: each cinder-volume's <data>/spread/<name>/volumes.
+    roots = [cloud.data_dir / "volumes", *cloud.data_dir.glob("spread/*/volumes")]
+    files = {p.name[len("volume-"):] for r in roots for p in r.rglob("volume-*")
+             if p.is_file()}
+    staged = [p.name for r in roots for p in r.rglob(".volume-*")]
     for vid in files - set(vols):
         bad.append(f"file of volume {vid} without a row")
     for vid, status, *_ in vols.values():
@@ -225,9 +271,13 @@ def inconsistencies(cloud: LiveCloud) -> list[str]:
 
 
 def crash_run(base: Path, clients: int, seconds: float, database_url: str | None = None,
-              seed: int = 1) -> tuple[list[str], dict]:
-    """Start, load, kill -9 after ``seconds``, restart; returns (inconsistencies, facts)."""
-    cloud = LiveCloud(base, database_url=database_url, nova=NOVA)
+              seed: int = 1, exchange: str | None = None) -> tuple[list[str], dict]:
+    """Start, load, kill -9 after ``seconds``, restart; returns (inconsistencies, facts).
+
+    With ``exchange`` (a RabbitMQ exchange of its own) the cloud is `start --spread` on
+    ``database_url``, and every process of it is killed."""
+    cloud = SpreadCloud(base, database_url, exchange) if exchange else \
+        LiveCloud(base, database_url=database_url, nova=NOVA)
     cloud.start()
     stop = threading.Event()
     try:
@@ -240,14 +290,25 @@ def crash_run(base: Path, clients: int, seconds: float, database_url: str | None
             t.join(timeout=60)
         (cloud.data_dir / "stackling.pid").unlink(missing_ok=True)
         t0 = time.perf_counter()
-        assert cloud.stackling("start", "-d").returncode == 0, cloud.log()[-2000:]
-        for _ in range(60):   # the killed process's ports may take a moment to free
-            if cloud.stackling("wait", "--timeout", "5").returncode == 0:
-                break
-            time.sleep(0.5)
+        if exchange:
+            cloud.start()
+        else:
+            assert cloud.stackling("start", "-d").returncode == 0, cloud.log()[-2000:]
+            for _ in range(60):   # the killed process's ports may take a moment to free
+                if cloud.stackling("wait", "--timeout", "5").returncode == 0:
+                    break
+                time.sleep(0.5)
         restart = time.perf_counter() - t0
+        bad = inconsistencies(cloud)
+        # Spread, each process repairs its own share as it starts, and what one asks of
+        # another (a volume a restarted nova-compute deletes) travels over RabbitMQ:
+        # let it settle.
+        while exchange and bad and time.perf_counter() - t0 < restart + SETTLE:
+            time.sleep(1)
+            bad = inconsistencies(cloud)
         repaired = cloud.log().count("Start-up recovery repaired")
-        return inconsistencies(cloud), {"restart_s": restart, "recovery_runs": repaired}
+        return bad, {"restart_s": restart, "settle_s": time.perf_counter() - t0 - restart,
+                     "recovery_runs": repaired}
     finally:
         stop.set()
         cloud.stop()

@@ -3,15 +3,18 @@
 Every call is an HTTP request of the Neutron v2.0 API sent through ``ServiceClient``:
 validation, port creation and the views' lookups with the caller's token; binding
 (``binding:host_id``, ``device_owner``) with an admin token, as Nova's ``[neutron]``
-service user does. Nothing here reads Neutron's tables. Without a Network API served
-in-process (``cloud.apps["network"]``) no server has a port: addresses are ``{}`` and the
-only security group a project has is ``default``. Texts are Nova's (``validate_networks``,
+service user does (nova.conf ``[neutron]``; in one process the bootstrap admin stands
+in). Nothing here reads Neutron's tables. Without a Network API (served in this process,
+or over HTTP: a network endpoint in the catalog that answered) no server has a port:
+addresses are ``{}`` and the only security group a project has is ``default``. Texts are Nova's (``validate_networks``,
 ``_create_port_minimal``, ``deallocate_for_instance``).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -31,8 +34,38 @@ class SecurityGroupNotFound(exception.BadRequest):
     msg_fmt = "Security group %(security_group_id)s not found."
 
 
+NETWORK_RECHECK = 10.0      # seconds before asking again a catalog without a network API
+_ANSWERED: dict[int, float] = {}    # id(sender) → time of the last check (inf: it answered)
+_ANSWERED_LOCK = threading.Lock()
+
+
 def has_network(cloud: Cloud) -> bool:
-    return "network" in getattr(cloud, "apps", {})
+    """A Network API serves: in this process, or (over HTTP) the catalog's network endpoint
+    answered ``GET /v2.0/extensions`` once; after that its failures are errors, as in
+    Nova, never a silently portless server."""
+    if "network" in getattr(cloud, "apps", {}):
+        return True
+    from stackling.seams.http import HttpSender
+
+    sender = cloud.sender("nova") if hasattr(cloud, "sender") else None
+    if not isinstance(sender, HttpSender):
+        return False
+    with _ANSWERED_LOCK:     # held while asking: no boot meanwhile goes without ports
+        checked = _ANSWERED.get(id(sender), 0.0)
+        if checked != float("inf") and time.monotonic() - checked >= NETWORK_RECHECK:
+            checked = float("inf") if _network_answers(sender) else time.monotonic()
+            _ANSWERED[id(sender)] = checked
+        return checked == float("inf")
+
+
+def _network_answers(sender) -> bool:
+    try:
+        resp = sender.session.get(sender.root("network") + "/v2.0/extensions",
+                                  raise_exc=False, timeout=5)
+    except Exception:      # no endpoint in the catalog, nothing listening, Keystone down
+        LOG.info("no Network API answers: servers get no ports", exc_info=True)
+        return False
+    return resp.status_code < 500
 
 
 def _client(cloud: Cloud, ctx: RequestContext) -> clients.ServiceClient:
@@ -146,8 +179,10 @@ class NeutronAPI:
         self.user = clients.ServiceClient(cloud, "network", token)
         self.project_id = project_id
 
-    def admin(self) -> clients.ServiceClient:
-        return clients.ServiceClient(self.cloud, "network", clients.admin_token(self.cloud))
+    def admin(self, refresh: bool = False) -> clients.ServiceClient:
+        """As nova.conf's ``[neutron]`` service user (port binding is admin-only)."""
+        return clients.ServiceClient(self.cloud, "network",
+                                     clients.service_token(self.cloud, "nova", refresh))
 
     def admin_call(self, method: str, path: str, body: Any = None) -> Any:
         try:
@@ -155,9 +190,7 @@ class NeutronAPI:
         except clients.ApiError as exc:
             if exc.status != 401:
                 raise
-            client = clients.ServiceClient(self.cloud, "network",
-                                           clients.admin_token(self.cloud, refresh=True))
-            return client.request(method, path, body)[1]
+            return self.admin(refresh=True).request(method, path, body)[1]
 
     # -- nova-api: validate_networks ---------------------------------------------------------
 

@@ -50,12 +50,14 @@ def _new(register, path: Path | None) -> cfg.ConfigOpts:
     return conf
 
 
-def _with_services(register):
-    """The service's own options plus messaging and [keystone_authtoken]."""
+def _with_services(register, project: str):
+    """The service's own options plus messaging, [keystone_authtoken] and the service user
+    it calls another service as ([neutron] in nova.conf, [nova] in cinder.conf)."""
     def both(conf: cfg.ConfigOpts) -> None:
         register(conf)
         service_opts.register_messaging(conf)
         service_opts.register_authtoken(conf)
+        service_opts.register_service_user(conf, service_opts.SERVICE_USER_GROUPS[project])
     return both
 
 
@@ -96,8 +98,8 @@ def load(config_dir: str | os.PathLike | None) -> Config:
         return directory / FILES[service] if directory else None
 
     config = Config(
-        nova=_new(_with_services(nova_opts.register), path("nova")),
-        cinder=_new(_with_services(cinder_opts.register), path("cinder")),
+        nova=_new(_with_services(nova_opts.register, "nova"), path("nova")),
+        cinder=_new(_with_services(cinder_opts.register, "cinder"), path("cinder")),
         stackling=_new(stackling_opts.register, path("stackling")),
         glance=_new(service_opts.register_glance, path("glance")),
         neutron=_new(service_opts.register_neutron, path("neutron")),

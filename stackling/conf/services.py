@@ -33,6 +33,14 @@ AUTHTOKEN_OPTS = [
     cfg.StrOpt("service_type"),
 ]
 
+# keystoneauth1's password plugin: the service user one service calls another as
+# (nova.conf [neutron], cinder.conf [nova]).
+SERVICE_USER_OPTS = [o for o in AUTHTOKEN_OPTS if o.name in (
+    "auth_url", "auth_type", "username", "password", "project_name", "user_domain_name",
+    "project_domain_name", "user_domain_id", "project_domain_id", "region_name")]
+# The section of each project's file that names it: Nova calls Neutron, Cinder calls Nova.
+SERVICE_USER_GROUPS = {"nova": "neutron", "cinder": "nova"}
+
 # Sections read by the libraries themselves: no "unknown option" warning for them.
 LIBRARY_SECTIONS = ("oslo_messaging_rabbit", "oslo_messaging_notifications",
                     "oslo_messaging_tracing", "oslo_messaging_metrics",
@@ -65,7 +73,12 @@ def register_authtoken(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(AUTHTOKEN_OPTS, group="keystone_authtoken")
 
 
-def authtoken_configured(conf: cfg.ConfigOpts) -> bool:
-    """keystonemiddleware needs at least auth_url, a user and a password."""
-    a = conf.keystone_authtoken
+def register_service_user(conf: cfg.ConfigOpts, group: str) -> None:
+    conf.register_opts(SERVICE_USER_OPTS, group=group)
+
+
+def authtoken_configured(conf: cfg.ConfigOpts, group: str = "keystone_authtoken") -> bool:
+    """keystonemiddleware (or keystoneauth, for [neutron] / [nova]) needs at least
+    auth_url, a user and a password."""
+    a = conf[group]
     return bool(a.auth_url and a.username and a.password)

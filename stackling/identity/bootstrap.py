@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stackling.conf.services import SERVICE_USER_GROUPS
 from stackling.db.models import (
     CatalogService,
     Domain,
@@ -122,12 +123,14 @@ def bootstrap(cloud: Cloud) -> None:
 
 
 def service_users(cloud: Cloud) -> dict[str, tuple[str, str]]:
-    """name → (password, project) of the [keystone_authtoken] users of the services."""
+    """name → (password, project) of the services' users: [keystone_authtoken] of each
+    file, nova.conf's [neutron] and cinder.conf's [nova]."""
     out = {}
-    for project in ("nova", "cinder", "glance", "neutron"):
-        a = getattr(cloud.config, project).keystone_authtoken
+    sections = [(p, "keystone_authtoken") for p in ("nova", "cinder", "glance", "neutron")]
+    for project, group in sections + list(SERVICE_USER_GROUPS.items()):
+        a = getattr(cloud.config, project)[group]
         if a.username and a.password and (a.user_domain_name in (None, "Default")):
-            out[a.username] = (a.password, a.project_name or "service")
+            out.setdefault(a.username, (a.password, a.project_name or "service"))
     return out
 
 

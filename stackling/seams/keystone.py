@@ -23,12 +23,13 @@ if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 
-def service_session(conf: cfg.ConfigOpts):
-    """A keystoneauth1 session as the service user of ``[keystone_authtoken]``."""
+def service_session(conf: cfg.ConfigOpts, group: str = "keystone_authtoken"):
+    """A keystoneauth1 session as the service user of ``[keystone_authtoken]`` (or of
+    ``group``: nova.conf's ``[neutron]``, cinder.conf's ``[nova]``)."""
     from keystoneauth1 import session
     from keystoneauth1.identity import v3
 
-    a = conf.keystone_authtoken
+    a = conf[group]
     auth = v3.Password(auth_url=a.auth_url, username=a.username, password=a.password,
                        project_name=a.project_name, user_domain_name=a.user_domain_name,
                        project_domain_name=a.project_domain_name,

@@ -1,10 +1,10 @@
 """Cinder's Nova client (cinder/compute/nova.py): the external events Cinder sends to
 Nova's API when it changed a volume under a server's feet.
 
-Cinder sends them as its privileged ``[nova]`` user. In one process stackling's
-stand-in is the bootstrap admin's token (the one Nova uses for its Neutron service
-calls); when cinder runs apart, its own service user's. The request goes through the
-compute API as any client's would (routing, policy, schema).
+Cinder sends them as its privileged ``[nova]`` user (cinder.conf ``[nova]`` auth_url,
+username, password, project_name...); in one process without that section the bootstrap
+admin stands in. The request goes through the compute API as any client's would
+(routing, policy, schema).
 """
 
 from __future__ import annotations
@@ -20,16 +20,11 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 
-def _privileged_token(cloud: Cloud) -> str:
-    session = getattr(cloud.sender("cinder"), "session", None)
-    return session.get_token() if session is not None else clients.admin_token(cloud)
-
-
 def _send_events(cloud: Cloud, events: list[dict], microversion: str) -> bool:
     """``_send_events``: False when Nova refused the request or any event came back
     without a code; per-event failures (207) are only logged, as Cinder does."""
-    client = clients.ServiceClient(cloud, "compute", _privileged_token(cloud), microversion,
-                                   source="cinder")
+    client = clients.ServiceClient(cloud, "compute", clients.service_token(cloud, "cinder"),
+                                   microversion, source="cinder")
     try:
         _, body, _ = client.request("POST", "/v2.1/os-server-external-events",
                                     {"events": events})

@@ -24,7 +24,7 @@ from stackling.db.models import utcnow
 from stackling.db.models_compute import Instance
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.volume import manager
-from stackling.volume.objects import attach_states, quota
+from stackling.volume.objects import attach_states, backends, quota
 from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
@@ -198,7 +198,12 @@ def _attachments(s, volume_id: str) -> list[VolumeAttachment]:
 
 
 def delete_now(cloud: Cloud, volume_id: str) -> None:
-    """Delete a volume whatever its status (its file, row, attachments and quota)."""
+    """Delete a volume whatever its status (its file, row, attachments and quota).
+
+    The file is its backend's: when that cinder-volume runs in another process (a
+    restarted nova-compute's repair), the volume is set ``deleting`` and the backend
+    told to delete it, as Cinder's API does; a backend that is down finds it
+    ``deleting`` in its own start-up repair."""
     with cloud.db.reader() as s:
         row = s.get(Volume, volume_id)
         if row is None:
@@ -206,9 +211,13 @@ def delete_now(cloud: Cloud, volume_id: str) -> None:
         host = (row.host or "").split("#")[0]
     mgr = getattr(cloud, "volume_managers", {}).get(host)
     LOG.warning("Volume %s deleted", volume_id)
-    if mgr is not None:
+    if mgr is not None or (host and cloud.only.partial):
         vol_obj.set_status(cloud, volume_id, None, status="deleting")
-        mgr.delete_volume(volume_id)
+        if mgr is not None:
+            mgr.delete_volume(volume_id)
+        else:
+            cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{host}", "delete_volume",
+                           volume_id=volume_id)
         return
     with cloud.db.reader() as s:
         row = s.get(Volume, volume_id)

@@ -54,8 +54,11 @@ class Spread(LiveCloud):
     def configure(self, backend_in_ag1: bool) -> None:
         fmt = {"rabbit": RABBIT, "exchange": self.exchange}
         cinder = CINDER.format(**fmt) + (BACKEND_IN_AG1 if backend_in_ag1 else "")
-        write_config(self.config_dir, nova=NOVA.format(**fmt) + _authtoken(self.offset, "nova"),
-                     cinder=cinder + _authtoken(self.offset, "cinder"))
+        # Nova binds ports as the neutron user, Cinder sends Nova events as the nova user.
+        write_config(self.config_dir, nova=NOVA.format(**fmt) + _authtoken(self.offset, "nova")
+                     + _authtoken(self.offset, "neutron", "neutron"),
+                     cinder=cinder + _authtoken(self.offset, "cinder")
+                     + _authtoken(self.offset, "nova", "nova"))
         for project, file in (("glance", "glance-api.conf"), ("neutron", "neutron.conf")):
             (self.config_dir / file).write_text(_authtoken(self.offset, project))
 
@@ -181,6 +184,32 @@ def _dead_host_and_restart(c: Spread, image: str) -> None:
     # The restarted host's repair left its running server alone; nothing is stuck.
     servers = {s["Name"]: s["Status"] for s in c.openstack_json("server", "list")}
     assert servers == {"vm2": "ACTIVE", "vm3": "ERROR", "vm4": "ACTIVE"}, servers
+
+
+def test_server_on_a_network_gets_a_bound_port_across_processes(spread, image):
+    """nova-api checks the network and nova-compute creates and binds the port over HTTP
+    (the binding as nova.conf's [neutron] user): the server has an address of the subnet
+    and its port is bound to its host."""
+    c = spread
+    net = c.openstack_json("network", "create", "net1")
+    c.openstack_json("subnet", "create", "--network", "net1", "--subnet-range",
+                     "10.9.0.0/24", "sub1")
+    c.openstack("server", "create", "--image", image, "--flavor", "m1.tiny",
+                "--network", "net1", "vm-net", "--wait")
+    srv = c.openstack_json("server", "show", "vm-net")
+    assert srv["status"] == "ACTIVE", srv.get("fault")
+    assert list(srv["addresses"]) == ["net1"], srv["addresses"]
+    [ip] = srv["addresses"]["net1"]
+    assert re.fullmatch(r"10\.9\.0\.\d+", ip), ip
+    [port] = c.openstack_json("port", "list", "--server", "vm-net", "--long")
+    assert port["ID"] and port["Status"] in ("ACTIVE", "DOWN"), port
+    shown = c.openstack_json("port", "show", port["ID"])
+    assert shown["network_id"] == net["id"]
+    assert shown["binding_host_id"] == srv["OS-EXT-SRV-ATTR:host"], shown
+    assert shown["device_owner"] == f"compute:{srv['OS-EXT-AZ:availability_zone']}"
+    assert c.openstack("server", "delete", "--wait", "vm-net").returncode == 0
+    assert c.openstack_json("port", "list", "--network", "net1",
+                            "--device-owner", shown["device_owner"]) == []
 
 
 def test_host_joins_from_another_address(spread, image, tmp_path):

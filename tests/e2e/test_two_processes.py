@@ -54,8 +54,10 @@ backend_availability_zone = ag1
 """
 
 
-def _authtoken(offset: int, user: str) -> str:
-    return (f"[keystone_authtoken]\nauth_url = http://127.0.0.1:{5000 + offset}/v3\n"
+def _authtoken(offset: int, user: str, section: str = "keystone_authtoken") -> str:
+    """A service user's keystoneauth options: [keystone_authtoken], or nova.conf's
+    [neutron] / cinder.conf's [nova] (the user it calls that service as)."""
+    return (f"[{section}]\nauth_url = http://127.0.0.1:{5000 + offset}/v3\n"
             f"username = {user}\npassword = {user}-secret\nproject_name = service\n"
             "user_domain_name = Default\nproject_domain_name = Default\n")
 

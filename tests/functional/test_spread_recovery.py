@@ -1,6 +1,7 @@
 """Each process repairs only what its services own (issue 14): a restarted nova-compute its
 host's instances, a cinder-volume its backend's volumes, the cinder-scheduler only the
-reservations past ``reservation_expire``; other processes may be working on the rest."""
+reservations past ``reservation_expire``; other processes may be working on the rest. What
+one process's repair asks of another's service goes over RPC."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from stackling import recovery
 from stackling.db.models_compute import Instance
 from stackling.db.models_volume import Reservation, Volume
 from stackling.seams import parse_only
+from stackling.volume import recovery as cinder_recovery
 from stackling.volume.objects import quota
 from tests.functional.test_bfv import FAST, LATEST, upload_image
 from tests.functional.test_reliability import create_volume, status_of
@@ -69,3 +71,33 @@ def test_each_process_repairs_only_its_own(cloud_factory):
     with cloud.db.reader() as s:
         assert s.scalar(select(func.count()).select_from(Reservation)) == 2
     assert _states(cloud, [on3]) == {on3: "building"}
+
+
+def test_a_repair_without_the_backend_asks_the_backend_to_delete(cloud_factory,
+                                                                 monkeypatch):
+    """A restarted nova-compute deletes a server's volume (delete_on_termination) whose
+    cinder-volume is another process: the volume goes ``deleting`` and its backend is
+    told over RPC, so no file outlives its row (the file is not this process's)."""
+    cloud = cloud_factory(nova=FAST)
+    api = ApiClient(cloud)
+    api._token = api.login()
+    vid = create_volume(api)
+    settle(cloud)
+    with cloud.db.reader() as s:
+        host = s.get(Volume, vid).host.split("#")[0]
+    backend = cloud.volume_managers[host]
+    path = backend.driver.files.root / f"volume-{vid}"
+    assert path.is_file()
+    _as_process(cloud, "nova-compute=controller1", hosts=["controller1"])
+    casts = []
+    monkeypatch.setattr(cloud.rpc, "cast", lambda topic, method, **kw: casts.append(
+        (topic, method, kw)))
+
+    cinder_recovery.delete_now(cloud, vid)
+    assert casts == [(f"cinder-volume.{host}", "delete_volume", {"volume_id": vid})]
+    assert status_of(api, vid) == "deleting"
+    assert path.is_file()
+
+    backend.delete_volume(vid)       # what the backend's process does with the cast
+    assert status_of(api, vid) == 404
+    assert not path.exists()

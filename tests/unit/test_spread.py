@@ -43,11 +43,15 @@ def test_sqlite_and_no_broker_are_refused_naming_the_options(tmp_path, capsys):
     for file in ("nova.conf", "cinder.conf", "glance-api.conf", "neutron.conf"):
         assert f"[keystone_authtoken] auth_url, username, password and project_name in " \
                f"{file}" in err
+    for section, file in (("neutron", "nova.conf"), ("nova", "cinder.conf")):
+        assert f"set [{section}] auth_url, username, password and project_name in {file}" \
+            in err
     assert not (tmp_path / "d" / "run-state.json").exists()
 
 
 def test_a_complete_configuration_has_no_problem(tmp_path):
-    config = _config(tmp_path, nova=RABBIT + AUTH, cinder=RABBIT + AUTH,
+    config = _config(tmp_path, nova=RABBIT + AUTH + AUTH.replace("keystone_authtoken", "neutron"),
+                     cinder=RABBIT + AUTH + AUTH.replace("keystone_authtoken", "nova"),
                      **{"glance-api.conf": AUTH, "neutron.conf": AUTH})
     settings = Settings(data_dir=tmp_path / "d", database_url=PG)
     assert spread.problems(settings, config) == []
