@@ -127,13 +127,24 @@ def plan(config, topology, backends: list[str]) -> list[Proc]:
 
 
 def prepare_database(settings: Settings, config) -> list[str]:
-    """Migrate and seed the shared database once; returns the cinder-volume backends."""
+    """Migrate and seed the shared database once; returns the cinder-volume backends.
+
+    When no process of an earlier run of this data dir lives (a first start, or one
+    after the whole tree was killed), no request can own a quota reservation: they are
+    rolled back and usage recounted here, as one process does at start. The children's
+    own repair cannot (another API process may be between its row and its commit)."""
     from stackling.cloud import Cloud
-    from stackling.volume.objects import backends
+    from stackling.volume.objects import backends, quota
 
     cloud = Cloud(settings, config)
     try:
         cloud.setup()
+        left = leftovers(settings.data_dir)
+        if left:
+            LOG.warning("processes of an earlier run still live (pids %s): quota "
+                        "reservations are left to expire", ", ".join(map(str, left)))
+        elif quota.expire_reservations(cloud) + quota.resync(cloud):
+            LOG.warning("quota reservations of the earlier run rolled back, usage recounted")
         return [spec.name for spec in backends.backends(cloud)]
     finally:
         cloud.rpc.stop()
@@ -361,6 +372,22 @@ def ours(pid: int, data_dir: str) -> bool:
     except OSError:
         return False
     return data_dir.encode() in args and b"stackling" in args
+
+
+def leftovers(data_dir: Path) -> list[int]:
+    """The live processes started as children of a spread run of ``data_dir``."""
+    mark = str(data_dir / SPREAD_DIR).encode()
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"stackling" in args and any(a.startswith(mark) for a in args):
+            out.append(int(entry.name))
+    return out
 
 
 def stop_leftovers(state: dict, timeout: float) -> int:

@@ -5,16 +5,19 @@ one process's repair asks of another's service goes over RPC."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from sqlalchemy import func, select, update
 
-from stackling import recovery
+from stackling import recovery, spread
 from stackling.db.models_compute import Instance
 from stackling.db.models_volume import Reservation, Volume
 from stackling.seams import parse_only
 from stackling.volume import recovery as cinder_recovery
 from stackling.volume.objects import quota
 from tests.functional.test_bfv import FAST, LATEST, upload_image
-from tests.functional.test_reliability import create_volume, status_of
+from tests.functional.test_reliability import create_volume, status_of, usage_matches_what_exists
 from tests.helpers import ApiClient, settle
 
 
@@ -101,3 +104,35 @@ def test_a_repair_without_the_backend_asks_the_backend_to_delete(cloud_factory,
     backend.delete_volume(vid)       # what the backend's process does with the cast
     assert status_of(api, vid) == 404
     assert not path.exists()
+
+
+def test_the_supervisor_rolls_back_reservations_only_when_nothing_of_the_run_lives(
+        cloud_factory):
+    """`start --spread` after the whole tree died: no request can own a reservation, so
+    the supervisor rolls them back and recounts usage before any child starts; while a
+    child of the earlier run lives, they are left to expire (it may be committing)."""
+    cloud = cloud_factory(nova=FAST)
+    api = ApiClient(cloud)
+    api._token = api.login()
+    create_volume(api)
+    settle(cloud)
+    quota.reserve(cloud, api.project_id, {"volumes": 1, "gigabytes": 1})
+    child_dir = cloud.settings.data_dir / spread.SPREAD_DIR / "cinder-api"
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                              "stackling", "--data-dir", str(child_dir)])
+    try:
+        assert spread.leftovers(cloud.settings.data_dir) == [child.pid]
+        spread.prepare_database(cloud.settings, cloud.config)
+        assert _reservations(cloud) == 2
+    finally:
+        child.kill()
+        child.wait()
+    assert spread.leftovers(cloud.settings.data_dir) == []
+    spread.prepare_database(cloud.settings, cloud.config)
+    assert _reservations(cloud) == 0
+    usage_matches_what_exists(cloud)
+
+
+def _reservations(cloud) -> int:
+    with cloud.db.reader() as s:
+        return s.scalar(select(func.count()).select_from(Reservation))
