@@ -147,19 +147,18 @@ def test_legacy_reserve_is_compare_and_swap(cloud_factory, database_url):
 
 def test_attachment_update_and_complete_lose_to_a_detach(cloud_factory, database_url):
     """A connect or os-complete that comes after the volume or its attachment moved on
-    changes nothing and answers 409 (volume moved) or 404 (attachment gone)."""
+    changes nothing and answers 400 (volume moved) or 404 (attachment gone)."""
     cloud, api = _cloud(cloud_factory, database_url)
     vid = create_volume(api)
     settle(cloud)
     att = api.post("volume", "/v3/attachments", {"attachment": {"volume_uuid": vid}},
                    headers=V344).json["attachment"]["id"]
     vol_obj.set_status(cloud, vid, "reserved", status="available")  # a reset won
-    with pytest.raises(errors.ResourceConflict) as err, cloud.db.writer() as s:
+    with pytest.raises(vol_obj.StatusChanged) as err, cloud.db.writer() as s:
         att_obj.completed(s, att, vid)
-    assert err.value.message == (
-        f"Resource conflict: Volume {vid} status must be reserved or attaching or in-use "
-        f"to complete the attachment, but the current status is available.")
-    with pytest.raises(errors.ResourceConflict), cloud.db.writer() as s:
+    assert err.value.code == 400 and err.value.message == (
+        f"Invalid volume: Volume {vid} status changed to available meanwhile.")
+    with pytest.raises(vol_obj.StatusChanged), cloud.db.writer() as s:
         att_obj.connected(s, att, vid, attach_mode="rw")
     assert _attachment_rows(cloud, vid) == ("available", ["reserved"])
 

@@ -35,6 +35,7 @@ from stackling.volume.api.validation import UUID, action_schema, validate
 from stackling.volume.objects import attach_states, backends
 from stackling.volume.objects import attachment as att_obj
 from stackling.volume.objects.attachment import volume_attachments
+from stackling.volume.objects import volume as vol_obj
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 if TYPE_CHECKING:
@@ -157,11 +158,10 @@ def finish_detach(s: Session, volume: Volume, attachment_id: str | None) -> list
     remaining = volume_attachments(s, volume.id)
     values = attach_states.after_detach(volume.status, volume.migration_status,
                                         [a.attach_status for a in remaining])
-    for key, value in values.items():
-        setattr(volume, key, value)
     md = dict(volume.admin_metadata or {})
     if md.pop("attached_mode", None) is not None:
-        volume.admin_metadata = md
+        values["admin_metadata"] = md
+    vol_obj.save(s, volume, **values)   # the row is locked: this swap cannot lose
     return remaining
 
 

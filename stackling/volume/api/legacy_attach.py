@@ -17,6 +17,7 @@ from stackling.volume.api import attachments, common
 from stackling.volume.api.validation import UUID, UUID_OR_NULL, action_schema, validate
 from stackling.volume.objects import attach_states
 from stackling.volume.objects import attachment as att_obj
+from stackling.volume.objects import volume as vol_obj
 from stackling.web.app import Request, empty_response, json_response
 
 P = "volume_extension:volume_actions:"
@@ -154,8 +155,7 @@ def _attach(req: Request, volume_id: str, args: dict):
                     if (a.instance_uuid == instance_uuid if instance_uuid
                         else a.attached_host == host_name)]
         if existing:
-            vol.status = "in-use"
-            vol.admin_metadata = md
+            vol_obj.save(s, vol, status="in-use", admin_metadata=md)
             return empty_response(202)
         try:
             attach_states.legacy_attach_manager_check(
@@ -165,13 +165,11 @@ def _attach(req: Request, volume_id: str, args: dict):
             raise exception.BadRequest(
                 f"Error attaching volume - InvalidVolume: {err.message}") from None
         md["attached_mode"] = mode
-        vol.admin_metadata = md
         s.add(VolumeAttachment(
             volume_id=vol.id, project_id=vol.project_id, volume_host=vol.host,
             attach_status="attached", instance_uuid=instance_uuid, attached_host=host_name,
             mountpoint=mountpoint, attach_mode=mode, attach_time=utcnow()))
-        vol.status = "in-use"
-        vol.attach_status = "attached"
+        vol_obj.save(s, vol, status="in-use", attach_status="attached", admin_metadata=md)
     return empty_response(202)
 
 
@@ -194,7 +192,7 @@ def _detach_volume(req: Request, volume_id: str, attachment_id: str | None,
                 f"Error {what} volume - InvalidVolume: Invalid volume: Detach volume failed: "
                 "More than one attachment, but no attachment_id provided.")
         elif not atts:
-            vol.status, vol.attach_status = "available", "detached"
+            vol_obj.save(s, vol, status="available", attach_status="detached")
             return
         else:
             attachment_id = atts[0].id

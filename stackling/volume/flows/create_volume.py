@@ -21,11 +21,11 @@ from taskflow.patterns import linear_flow
 from taskflow.types import failure as ft
 
 from stackling import exception, policy
-from stackling.db.models import utcnow
 from stackling.db.models_volume import Volume
 from stackling.volume import errors, zones
 from stackling.volume.api import common
 from stackling.volume.objects import backends, quota, volume_types
+from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -253,8 +253,8 @@ class EntryCreateTask(task.Task):
                 replication_status, bootable, name, description, metadata, snapshot,
                 source_volume, image_meta) -> dict:
         with self.cloud.db.writer() as s:
-            row = Volume(
-                project_id=context.project_id, user_id=context.user_id, size=size,
+            row = vol_obj.add(
+                s, project_id=context.project_id, user_id=context.user_id, size=size,
                 status="creating", attach_status="detached", display_name=name,
                 display_description=description, metadata_=dict(metadata or {}),
                 volume_type_id=volume_type_id, multiattach=multiattach,
@@ -264,8 +264,6 @@ class EntryCreateTask(task.Task):
                 snapshot_id=snapshot["id"] if snapshot else None,
                 source_volid=source_volume["id"] if source_volume else None,
                 use_quota=True, glance_metadata={}, admin_metadata={})
-            s.add(row)
-            s.flush()
             s.refresh(row)
             s.expunge(row)
         from stackling import decisions
@@ -283,9 +281,9 @@ class EntryCreateTask(task.Task):
                 if row is None:
                     return
                 if quota.pending(self.cloud, reservations):
-                    s.delete(row)
+                    vol_obj.destroy(s, row.id)
                 else:
-                    row.status = "error"
+                    vol_obj.conditional_update(s, row.id, None, status="error")
         except Exception:
             LOG.exception("Failed to undo the creation of volume %s", result["volume_id"])
 
@@ -311,10 +309,7 @@ class QuotaCommitTask(task.Task):
             quota.release(self.cloud, context.project_id,
                           quota.volume_deltas(size, volume_type["name"] if volume_type
                                               else None))
-            with self.cloud.db.writer() as s:
-                row = s.get(Volume, volume_id)
-                if row is not None:
-                    row.use_quota = False
+            vol_obj.set_status(self.cloud, volume_id, None, use_quota=False)
         except Exception:
             LOG.exception("Failed to give back the quota of volume %s", volume_id)
 
@@ -351,20 +346,13 @@ class VolumeCastTask(task.Task):
             "image_meta": image_meta,
             "resource_backend": backend.split("#")[0] if backend else None,
         }
-        with self.cloud.db.writer() as s:
-            row = s.get(Volume, volume_id)
-            row.scheduled_at = None
         self.cloud.rpc.cast(backends.SCHEDULER_TOPIC, "create_volume", request_spec=spec,
                             filter_properties={})
 
     def revert(self, result, volume_id, **kwargs: Any) -> None:
         if isinstance(result, ft.Failure):
             return
-        with self.cloud.db.writer() as s:
-            row = s.get(Volume, volume_id)
-            if row is not None:
-                row.status = "error"
-                row.updated_at = utcnow()
+        vol_obj.set_status(self.cloud, volume_id, None, status="error")
 
 
 def get_flow(cloud: Cloud) -> linear_flow.Flow:

@@ -22,6 +22,9 @@ from stackling.volume import errors
 ATTACH_STATUS_MAP = {"attached": "in-use", "detached": "available"}
 # Migration statuses that do not block detaching (cinder API.AVAILABLE_MIGRATION_STATUS).
 AVAILABLE_MIGRATION_STATUS = (None, "deleting", "error", "success")
+# Volume statuses while attachments are under way: connecting or completing one moves
+# the volume on from any of them (two attachments of a multiattach volume may overlap).
+ATTACHING = ("reserved", "attaching", "in-use")
 
 
 def or_list(values: Iterable[str]) -> str:
@@ -68,9 +71,8 @@ def reserve_for_attachment(volume_id: str, status: str, multiattach: bool,
     raise reserve_refused(volume_id, status, multiattach)
 
 
-# attachment_update and os-complete move a volume on only from these statuses, and an
-# attachment only from the live ones: a detach, reset or error that came first wins.
-CONNECTABLE = ("reserved", "attaching", "in-use")
+# The attachment statuses attachment_update and os-complete move an attachment on from:
+# a detach, reset or error that came first wins.
 LIVE_ATTACHMENT = ("reserved", "attaching", "attached", "error_attaching")
 COMPLETABLE_ATTACHMENT = ("reserved", "attaching", "attached")
 

@@ -79,11 +79,11 @@ def reserve(s: Session, volume: Volume, instance_uuid: str | None) -> None:
 def _swap(s: Session, attachment_id: str, volume_id: str, doing: str,
           attachment_from: Iterable[str], volume_values: dict,
           attachment_values: dict) -> None:
-    """Move the volume (from ``CONNECTABLE``), then the attachment (from
+    """Move the volume (from ``ATTACHING``), then the attachment (from
     ``attachment_from``); the transaction rolls both back when either lost."""
-    if not vol_obj.conditional_update(s, volume_id, attach_states.CONNECTABLE,
+    if not vol_obj.conditional_update(s, volume_id, attach_states.ATTACHING,
                                       **volume_values):
-        _lost(s, attachment_id, volume_id, doing)
+        _lost(s, attachment_id, volume_id)
     moved = s.execute(
         update(VolumeAttachment)
         .where(VolumeAttachment.id == attachment_id, VolumeAttachment.volume_id == volume_id,
@@ -100,18 +100,16 @@ def _swap(s: Session, attachment_id: str, volume_id: str, doing: str,
                    f"status is {status}.")
 
 
-def _lost(s: Session, attachment_id: str, volume_id: str, doing: str) -> None:
+def _lost(s: Session, attachment_id: str, volume_id: str) -> None:
     """Why the volume's swap did not match: the attachment or the volume is gone (404),
-    or the volume moved on (409)."""
+    or the volume's status moved on (``StatusChanged``, 400, as every volume swap)."""
     if _fresh(s, VolumeAttachment.attach_status, attachment_id) is None:
         raise errors.VolumeAttachmentNotFound(filter=f"attachment_id = {attachment_id}")
     status = _fresh(s, Volume.status, volume_id)
     if status is None:
         raise errors.VolumeNotFound(volume_id=volume_id)
-    raise errors.ResourceConflict(
-        reason=f"Volume {volume_id} status must be "
-               f"{attach_states.or_list(attach_states.CONNECTABLE)} to {doing}, but the "
-               f"current status is {status}.")
+    raise vol_obj.StatusChanged(reason=f"Volume {volume_id} status changed to {status} "
+                                       f"meanwhile.")
 
 
 def connected(s: Session, attachment_id: str, volume_id: str, **values) -> None:
