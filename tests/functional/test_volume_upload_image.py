@@ -8,6 +8,9 @@ import subprocess
 from tests.helpers import settle
 
 MV = {"OpenStack-API-Version": "volume 3.71"}
+# An upload reads, hashes (md5 + sha512) and stores the whole GiB, as Cinder and Glance
+# do: seconds on an idle machine, far more on a loaded CI runner.
+UPLOAD_SECONDS = 300.0
 
 
 def _volume(cloud, api, **extra):
@@ -34,7 +37,7 @@ def test_upload_raw_and_qcow2(cloud, api, tmp_path):
             body["container_format"], body["visibility"], body["protected"]) == \
         (vol["id"], "uploading", "img-raw", "raw", "bare", "private", False)
     assert body["volume_type"]["name"] == "__DEFAULT__" and body["size"] == 1
-    settle(cloud)
+    settle(cloud, timeout=UPLOAD_SECONDS)
     image = api.get("image", f"/v2/images/{body['image_id']}").json
     assert (image["status"], image["name"], image["size"]) == ("active", "img-raw", 1024 ** 3)
     data = api.get("image", f"/v2/images/{body['image_id']}/file",
@@ -44,7 +47,7 @@ def test_upload_raw_and_qcow2(cloud, api, tmp_path):
         "available"
     resp = _upload(api, vol["id"], image_name="img-qcow2", disk_format="qcow2")
     assert resp.status == 202, resp
-    settle(cloud)
+    settle(cloud, timeout=UPLOAD_SECONDS)
     image_id = resp.json["os-volume_upload_image"]["image_id"]
     image = api.get("image", f"/v2/images/{image_id}").json
     assert (image["status"], image["disk_format"]) == ("active", "qcow2")
