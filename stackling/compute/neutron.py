@@ -6,8 +6,8 @@ validation, port creation and the views' lookups with the caller's token; bindin
 service user does (nova.conf ``[neutron]``; in one process the bootstrap admin stands
 in). Nothing here reads Neutron's tables. Without a Network API (served in this process,
 or over HTTP: a network endpoint in the catalog that answered) no server has a port:
-addresses are ``{}`` and the only security group a project has is ``default``. Texts are Nova's (``validate_networks``,
-``_create_port_minimal``, ``deallocate_for_instance``).
+addresses are ``{}`` and the only security group a project has is ``default``. Texts
+are Nova's (``validate_networks``, ``_create_port_minimal``, ``deallocate_for_instance``).
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def _network_answers(sender) -> bool:
     try:
         resp = sender.session.get(sender.root("network") + "/v2.0/extensions",
                                   raise_exc=False, timeout=5)
-    except Exception:      # no endpoint in the catalog, nothing listening, Keystone down
-        LOG.info("no Network API answers: servers get no ports", exc_info=True)
+    except Exception as exc:   # no endpoint in the catalog, nothing listening, Keystone down
+        LOG.info("no Network API answers (%s): servers get no ports", exc)
         return False
     return resp.status_code < 500
 
