@@ -203,6 +203,7 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
             return
         destroy_row(self.cloud, volume_id,
                     quota.volume_deltas(size, type_name) if use_quota else None, project)
+        LOG.info("Deleted volume %s successfully.", volume_id)
         self._report_quietly()
 
     def extend_volume(self, volume_id: str, new_size: int, reservations: list[str]) -> None:
