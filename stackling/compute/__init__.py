@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling.compute.api.routes import build_app  # noqa: F401
-from stackling.seams import SelectionError
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -36,20 +35,16 @@ def start(cloud: Cloud) -> None:
 
     topo = cloud.topology
     only = cloud.only
-    unknown = (only.compute_hosts or set()) - {h.name for h in topo.compute_hosts}
-    if unknown:
-        raise SelectionError(f"nova-compute={', '.join(sorted(unknown))}: not a compute "
-                             "host of the topology")
-    fresh_hosts = []
-    for host in topo.compute_hosts:
-        if not only.runs_host(host.name):
-            continue
-        spec = servicegroup.ServiceSpec("nova", "nova-compute", host.name, topic="compute")
-        existed = _service_exists(cloud, spec)
-        cloud.heartbeat.add(servicegroup.register(cloud, spec))
+    hosts = served_hosts(cloud)
+    registered = servicegroup.register_many(cloud, [
+        servicegroup.ServiceSpec("nova", "nova-compute", h.name, topic="compute")
+        for h in hosts])
+    hypervisors.ensure_nodes(cloud, hosts)
+    fresh_hosts = set()
+    for host, (service_id, existed) in zip(hosts, registered):
+        cloud.heartbeat.add(service_id)
         if not existed:
-            fresh_hosts.append(host.name)
-        hypervisors.ensure_node(cloud, host)
+            fresh_hosts.add(host.name)
         fake = driver.FakeDriver(host.name, host.vcpus, host.memory_mb, host.local_gb,
                                  cloud.config.stackling.fake_driver.snapshot_seconds)
         cloud.rpc.register(f"compute.{host.name}", manager.ComputeManager(cloud, host.name, fake))
@@ -61,18 +56,20 @@ def start(cloud: Cloud) -> None:
         cloud.heartbeat.add(servicegroup.register(cloud, spec))
         conductor = conductor or conductor_mod.Conductor(cloud)
         cloud.rpc.register(topic, conductor)
-    _seed_aggregate_hosts(cloud, set(fresh_hosts))
+    _seed_aggregate_hosts(cloud, fresh_hosts)
 
 
-def _service_exists(cloud: Cloud, spec) -> bool:
-    from sqlalchemy import select
+def served_hosts(cloud: Cloud) -> list:
+    """The compute hosts this process runs: the topology's, plus hosts named by
+    ``--only nova-compute=...`` that it does not describe (new hosts joining with the
+    default sizes, as a new hypervisor registers itself)."""
+    from stackling.topology import ComputeHost
 
-    from stackling.db.models import Service
-
-    with cloud.db.reader() as s:
-        return s.scalar(select(Service.id).where(
-            Service.project == spec.project, Service.host == spec.host,
-            Service.binary == spec.binary)) is not None
+    only = cloud.only
+    known = [h for h in cloud.topology.compute_hosts if only.runs_host(h.name)]
+    names = {h.name for h in cloud.topology.compute_hosts}
+    return known + [ComputeHost(name) for name in sorted(only.compute_hosts or ())
+                    if name not in names]
 
 
 def _seed_aggregate_hosts(cloud: Cloud, new_hosts: set[str]) -> None:
@@ -86,7 +83,7 @@ def _seed_aggregate_hosts(cloud: Cloud, new_hosts: set[str]) -> None:
         agg = by_name.get(spec.name)
         if agg is None:
             continue
-        for host in spec.hosts:
-            if host in new_hosts and host not in agg["hosts"]:
-                aggregates.add_host(cloud, agg["id"], host)
+        adding = [h for h in spec.hosts if h in new_hosts and h not in agg["hosts"]]
+        if adding:
+            aggregates.add_hosts(cloud, agg["id"], adding)
 

@@ -259,7 +259,8 @@ class Conductor(LifecycleTasks):
                 requested_host=hints.get("_requested_host"),
                 requested_node=hints.get("_requested_node"),
                 ignore_hosts=frozenset(tried or ()))
-            states = scheduler.read_host_states(s, conf)
+            zone = None if spec.force_host or spec.force_node else spec.availability_zone
+            states = scheduler.read_host_states(s, conf, zone)
             rule = server_group.placement_rule(s, group, instance_uuid) if group else None
         if rule is not None:
             states = _group_filter(states, *rule)
@@ -276,7 +277,7 @@ class Conductor(LifecycleTasks):
                 if chosen is not None:
                     break
                 with cloud.db.reader() as s:
-                    states = scheduler.read_host_states(s, conf)
+                    states = scheduler.read_host_states(s, conf, zone)
                 if rule is not None:
                     states = _group_filter(states, *rule)
             if chosen is None:

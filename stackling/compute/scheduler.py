@@ -125,7 +125,7 @@ def select_hosts(index: HostIndex, spec: RequestSpec, count: int = 3) -> list[Ho
 # -- host states from the database -----------------------------------------------------
 
 
-def free_resources(n: ComputeNode) -> tuple[float, float, float]:
+def free_resources(n) -> tuple[float, float, float]:
     """Placement capacity: (total - reserved) * ratio - used by instances."""
     vcpus = (n.vcpus - n.reserved_vcpus) * n.cpu_allocation_ratio - n.vcpus_used
     ram = (n.memory_mb - n.reserved_memory_mb) * n.ram_allocation_ratio - \
@@ -134,19 +134,38 @@ def free_resources(n: ComputeNode) -> tuple[float, float, float]:
     return vcpus, ram, disk
 
 
-def read_host_states(s: Session, conf) -> list[HostState]:
+_NODE_COLUMNS = [getattr(ComputeNode, c) for c in (
+    "host", "hypervisor_hostname", "uuid", "vcpus", "memory_mb", "local_gb", "vcpus_used",
+    "memory_mb_used", "local_gb_used", "reserved_vcpus", "reserved_memory_mb",
+    "reserved_disk_gb", "cpu_allocation_ratio", "ram_allocation_ratio",
+    "disk_allocation_ratio")]
+
+
+def read_host_states(s: Session, conf, zone: str | None = None) -> list[HostState]:
+    """The compute nodes with their services and zones, as plain rows (a thousand hosts
+    may be read at each scheduling). With ``zone``, only the hosts of the aggregates
+    carrying it when there are any (what zone_candidates keeps): a zoned request reads
+    its zone, not the cloud."""
+    zoned = (select(AggregateHost.host, AggregateMetadata.value)
+             .join(AggregateMetadata, AggregateMetadata.aggregate_id == AggregateHost.aggregate_id)
+             .where(AggregateMetadata.key == "availability_zone"))
+    in_zone = set(s.scalars(zoned.where(AggregateMetadata.value == zone))) if zone else set()
     zones: dict[str, set[str]] = {}
-    for host, zone in s.execute(
-            select(AggregateHost.host, AggregateMetadata.value)
-            .join(AggregateMetadata, AggregateMetadata.aggregate_id == AggregateHost.aggregate_id)
-            .where(AggregateMetadata.key == "availability_zone")):
-        zones.setdefault(host, set()).add(zone)
-    services = {r.host: r for r in s.scalars(select(Service).where(
-        Service.project == "nova", Service.binary == "nova-compute"))}
+    for host, name in s.execute(zoned.where(AggregateHost.host.in_(in_zone)) if in_zone
+                                else zoned):
+        zones.setdefault(host, set()).add(name)
+    nodes = select(*_NODE_COLUMNS).order_by(ComputeNode.id)
+    services = select(Service.host, Service.disabled, Service.forced_down,
+                      Service.updated_at, Service.created_at).where(
+        Service.project == "nova", Service.binary == "nova-compute")
+    if in_zone:
+        nodes = nodes.where(ComputeNode.host.in_(in_zone))
+        services = services.where(Service.host.in_(in_zone))
+    services = {r.host: r for r in s.execute(services)}
     down_time = servicegroup.effective_down_time(conf.report_interval, conf.service_down_time)
     now = utcnow()
     states = []
-    for n in s.scalars(select(ComputeNode).order_by(ComputeNode.id)):
+    for n in s.execute(nodes):
         svc = services.get(n.host)
         vcpus, ram, disk = free_resources(n)
         states.append(HostState(
