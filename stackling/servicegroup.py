@@ -81,7 +81,9 @@ def register_many(cloud: Cloud, specs: list[ServiceSpec]) -> list[tuple[int, boo
 
 
 class Heartbeat:
-    """One thread that reports for every service this process runs."""
+    """One thread that reports for every service this process runs: one timer and one
+    UPDATE per interval (plus one per distinct Cinder zone), however many hosts it
+    serves; 1,000 hosts cost what one does, not 1,000 threads."""
 
     def __init__(self, cloud: Cloud, interval: float) -> None:
         self.cloud = cloud
@@ -105,8 +107,11 @@ class Heartbeat:
             s.execute(update(Service).where(Service.id.in_(self.service_ids))
                       .values(updated_at=now, last_seen_up=now,
                               report_count=Service.report_count + 1))
+            by_zone: dict[str, list[int]] = {}
             for sid, zone in self.zones.items():
-                s.execute(update(Service).where(Service.id == sid)
+                by_zone.setdefault(zone, []).append(sid)
+            for zone, ids in by_zone.items():
+                s.execute(update(Service).where(Service.id.in_(ids))
                           .values(availability_zone=zone))
 
     def _run(self) -> None:

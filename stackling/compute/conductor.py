@@ -56,12 +56,13 @@ class MoveTasks:
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
+        self.host_states = scheduler.HostStateCache(margin=0 if cloud.db.is_sqlite else 2)
 
     def _schedule(self, spec: scheduler.RequestSpec) -> scheduler.HostState:
         conf = self.cloud.config.nova
         for _ in range(conf.scheduler.max_attempts):
             with self.cloud.db.reader() as s:
-                states = scheduler.read_host_states(s, conf)
+                states = self.host_states.states(s, conf)
             hosts = scheduler.select_hosts(scheduler.HostIndex.build(states), spec)
             chosen = next((h for h in hosts if instances.claim(
                 self.cloud, h.node, spec.vcpus, spec.memory_mb, spec.disk_gb)), None)
@@ -259,8 +260,7 @@ class Conductor(LifecycleTasks):
                 requested_host=hints.get("_requested_host"),
                 requested_node=hints.get("_requested_node"),
                 ignore_hosts=frozenset(tried or ()))
-            zone = None if spec.force_host or spec.force_node else spec.availability_zone
-            states = scheduler.read_host_states(s, conf, zone)
+            states = self.host_states.states(s, conf)
             rule = server_group.placement_rule(s, group, instance_uuid) if group else None
         if rule is not None:
             states = _group_filter(states, *rule)
@@ -277,7 +277,7 @@ class Conductor(LifecycleTasks):
                 if chosen is not None:
                     break
                 with cloud.db.reader() as s:
-                    states = scheduler.read_host_states(s, conf, zone)
+                    states = self.host_states.states(s, conf)
                 if rule is not None:
                     states = _group_filter(states, *rule)
             if chosen is None:
