@@ -19,6 +19,7 @@ from stackling.seams import SelectionError, parse_only
 from stackling.topology import Topology, TopologyError
 from tests.helpers import ApiClient, settle
 
+V260 = {"OpenStack-API-Version": "compute 2.60"}
 HOSTS = [f"controller{i}" for i in range(1, 21)]
 TOPOLOGY = """
 controller: controller1
@@ -106,18 +107,20 @@ def test_every_host_receives_a_server(scaled):
                                              "container_format": "bare"}).json["id"]
     api.request("image", "PUT", f"/v2/images/{image}/file", raw=b"\0" * 512,
                 headers={"Content-Type": "application/octet-stream"})
+    api.put("compute", f"/v2.1/os-quota-sets/{api.project_id}",
+            {"quota_set": {"instances": -1}})
     ids = {}
     for i, host in enumerate(HOSTS):
         # zone:host, the admin's way to pick a host: the build goes to compute.<host>
         resp = api.post("compute", "/v2.1/servers", {"server": {
             "name": f"s-{host}", "imageRef": image, "flavorRef": "42", "networks": "none",
-            "availability_zone": f"az{1 + i // 5}:{host}"}})
+            "availability_zone": f"az{1 + i // 5}:{host}"}}, headers=V260)
         assert resp.status == 202, resp
         ids[resp.json["server"]["id"]] = host
     settle(scaled)
     for sid, host in ids.items():
         server = api.get("compute", f"/v2.1/servers/{sid}",
-                         headers={"OpenStack-API-Version": "compute 2.60"}).json["server"]
+                         headers=V260).json["server"]
         assert server["status"] == "ACTIVE", server.get("fault")
         assert server["OS-EXT-SRV-ATTR:host"] == host
         assert server["OS-EXT-AZ:availability_zone"] == f"az{1 + HOSTS.index(host) // 5}"
