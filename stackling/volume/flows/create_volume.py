@@ -39,12 +39,13 @@ class ExtractVolumeRequestTask(task.Task):
     """Validate the request and work out size, type and candidate zones.
 
     Provides: size, volume_type, volume_type_id, availability_zones, refresh_az,
-    multiattach, replication_status, bootable.
+    multiattach, replication_status, bootable, zone_decision (written with the row).
     Reversion strategy: N/A (nothing was changed; the error becomes the HTTP answer).
     """
 
     default_provides = {"size", "volume_type", "volume_type_id", "availability_zones",
-                        "refresh_az", "multiattach", "replication_status", "bootable"}
+                        "refresh_az", "multiattach", "replication_status", "bootable",
+                        "zone_decision"}
 
     def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -73,8 +74,8 @@ class ExtractVolumeRequestTask(task.Task):
             self._check_image(image_meta, size)
         vtype = self._extract_type(volume_type, snapshot, source_volume, image_meta)
         specs = vtype["extra_specs"] if vtype else {}
-        azs, refresh = self._extract_zones(context, availability_zone, valid_zones, size,
-                                           snapshot, source_volume, specs)
+        azs, refresh, decision = self._extract_zones(
+            context, availability_zone, valid_zones, size, snapshot, source_volume, specs)
         bootable = False
         if source_volume is not None:
             bootable = bool(source_volume.get("bootable"))
@@ -86,11 +87,11 @@ class ExtractVolumeRequestTask(task.Task):
                 "multiattach": specs.get("multiattach", "").lower() == "<is> true",
                 "replication_status": "enabled" if specs.get("replication_enabled", "")
                 .lower() == "<is> true" else "disabled",
-                "bootable": bootable}
+                "bootable": bootable, "zone_decision": decision}
 
     def _extract_zones(self, context, requested, valid_zones, size, snapshot, source_volume,
-                       specs) -> tuple[list[str], bool]:
-        """The zone decision (zones.py), recorded with its inputs whatever the outcome."""
+                       specs) -> tuple[list[str], bool, dict]:
+        """The zone decision (zones.py) with its inputs, whatever the outcome."""
         from stackling import decisions
         from stackling.volume.decision_records import record_zone, zone_inputs
 
@@ -114,19 +115,21 @@ class ExtractVolumeRequestTask(task.Task):
         inputs["result"] = azs
         if refresh:
             fallback = azs[0]
-            record_zone(self.cloud, context.request_id, inputs,
-                        outcome=decisions.FALLBACK,
-                        summary=f"Availability zone '{requested}' not found, falling "
-                                f"back to '{fallback}'.\nvalid zones: "
-                                f"{', '.join(inputs['valid_zones'])}")
+            decision = {"outcome": decisions.FALLBACK,
+                        "summary": f"Availability zone '{requested}' not found, falling "
+                                   f"back to '{fallback}'.\nvalid zones: "
+                                   f"{', '.join(inputs['valid_zones'])}"}
         else:
             how = "requested" if requested else "inherited from the source" if (
                 snapshot_az or source_az) else "default (default_availability_zone or " \
                 "storage_availability_zone)" if azs and len(azs) == 1 else \
                 "left to the scheduler (volume type zones)"
-            record_zone(self.cloud, context.request_id, inputs, outcome=decisions.OK,
-                        summary=f"zone {', '.join(azs)} accepted ({how})")
-        return azs, refresh
+            decision = {"outcome": decisions.OK,
+                        "summary": f"zone {', '.join(azs)} accepted ({how})"}
+        # An accepted zone is recorded with the volume's row (EntryCreateTask), in the
+        # transaction that inserts it; a refusal above, at once (no row will follow).
+        return azs, refresh, {**decision, "request_id": context.request_id,
+                              "inputs": inputs}
 
     @staticmethod
     def _extract_size(size, snapshot, source_volume, backup) -> int:
@@ -251,7 +254,9 @@ class EntryCreateTask(task.Task):
 
     def execute(self, context, size, volume_type_id, availability_zones, multiattach,
                 replication_status, bootable, name, description, metadata, snapshot,
-                source_volume, image_meta) -> dict:
+                source_volume, image_meta, zone_decision=None) -> dict:
+        from stackling.volume.decision_records import record_zone
+
         with self.cloud.db.writer() as s:
             row = Volume(
                 project_id=context.project_id, user_id=context.user_id, size=size,
@@ -266,12 +271,10 @@ class EntryCreateTask(task.Task):
                 use_quota=True, glance_metadata={}, admin_metadata={})
             s.add(row)
             s.flush()
+            if zone_decision is not None:
+                record_zone(self.cloud, **zone_decision, resource_id=row.id, session=s)
             s.refresh(row)
             s.expunge(row)
-        from stackling import decisions
-
-        decisions.link(self.cloud, request_id=context.request_id, resource_type="volume",
-                       resource_id=row.id)
         return {"volume_id": row.id, "volume": row}
 
     def revert(self, result, reservations, **kwargs: Any) -> None:
