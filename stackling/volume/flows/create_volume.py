@@ -1,13 +1,16 @@
-"""The API half of volume creation: a TaskFlow linear flow of five tasks.
+"""The API half of volume creation: a TaskFlow linear flow of four tasks.
 
 1. ExtractVolumeRequestTask: validate and normalise the request (reference 1.4, in order).
-2. QuotaReserveTask: reserve volumes/gigabytes (and the per-type keys).
-3. EntryCreateTask: insert the row, status ``creating``.
-4. QuotaCommitTask: commit the reservation.
-5. VolumeCastTask: cast ``create_volume`` to the scheduler (the asynchronous half).
+2. QuotaReserveTask: check per_volume_gigabytes; work out the volumes/gigabytes (and
+   per-type) deltas.
+3. EntryCreateTask: insert the row, status ``creating``, and book its quota in the same
+   transaction: Cinder's reserve, insert and commit folded into one write (the limits
+   checked under the usage rows' locks, no reservation rows), with the zone decision.
+4. VolumeCastTask: cast ``create_volume`` to the scheduler (the asynchronous half).
 
-A failure before the commit leaves no row and no reserved quota behind; after the
-commit the row stays (in ``error``) and the quota is given back.
+A failure before the insert leaves no row and no quota used behind; a failure after it
+leaves the row (in ``error``) and gives the quota back, as a failure after Cinder's
+commit does.
 """
 
 from __future__ import annotations
@@ -210,40 +213,31 @@ class ExtractVolumeRequestTask(task.Task):
 
 
 class QuotaReserveTask(task.Task):
-    """Check per_volume_gigabytes, then reserve volumes, gigabytes and the per-type keys.
+    """Check per_volume_gigabytes and work out the quota deltas of the volume.
 
-    Provides: reservations.
-    Reversion strategy: roll the reservation back (a no-op once committed, since a
-    commit consumes the reservation rows).
+    Provides: quota_deltas (booked by EntryCreateTask with the row).
+    Reversion strategy: N/A (nothing was changed).
     """
 
-    default_provides = "reservations"
+    default_provides = "quota_deltas"
 
     def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cloud = cloud
 
-    def execute(self, context, size, volume_type) -> list[str]:
+    def execute(self, context, size, volume_type) -> dict[str, int]:
         quota.check_per_volume(self.cloud, context.project_id, size)
-        deltas = quota.volume_deltas(size, volume_type["name"] if volume_type else None)
-        return quota.reserve(self.cloud, context.project_id, deltas)
-
-    def revert(self, result, **kwargs: Any) -> None:
-        if isinstance(result, ft.Failure) or not result:
-            return
-        try:
-            quota.rollback(self.cloud, result)
-        except Exception:
-            LOG.exception("Failed to roll back reservations %s", result)
+        return quota.volume_deltas(size, volume_type["name"] if volume_type else None)
 
 
 class EntryCreateTask(task.Task):
-    """Insert the volume row (status ``creating``, zone only if exactly one candidate).
+    """Insert the volume row (status ``creating``, zone only if exactly one candidate)
+    and book its quota, in one transaction.
 
     Provides: volume_id, volume (the row as inserted, detached: what the API answers with,
     as Cinder returns its in-memory object rather than re-reading the row).
-    Reversion strategy: delete the row, unless the quota was already committed (then
-    the row stays, in ``error``, as in Cinder).
+    Reversion strategy (a later task failed): the row stays, in ``error``, no longer
+    consuming quota, and the quota is given back, as after Cinder's commit.
     """
 
     default_provides = {"volume_id", "volume"}
@@ -254,10 +248,11 @@ class EntryCreateTask(task.Task):
 
     def execute(self, context, size, volume_type_id, availability_zones, multiattach,
                 replication_status, bootable, name, description, metadata, snapshot,
-                source_volume, image_meta, zone_decision=None) -> dict:
+                source_volume, image_meta, quota_deltas, zone_decision=None) -> dict:
         from stackling.volume.decision_records import record_zone
 
         with self.cloud.db.writer() as s:
+            quota.consume_in(self.cloud, s, context.project_id, quota_deltas)
             row = Volume(
                 project_id=context.project_id, user_id=context.user_id, size=size,
                 status="creating", attach_status="detached", display_name=name,
@@ -277,49 +272,18 @@ class EntryCreateTask(task.Task):
             s.expunge(row)
         return {"volume_id": row.id, "volume": row}
 
-    def revert(self, result, reservations, **kwargs: Any) -> None:
+    def revert(self, result, context, quota_deltas, **kwargs: Any) -> None:
         if isinstance(result, ft.Failure) or not result:
-            return
+            return   # the transaction rolled back: no row, no quota used
         try:
             with self.cloud.db.writer() as s:
                 row = s.get(Volume, result["volume_id"])
-                if row is None:
+                if row is None or not row.use_quota:
                     return
-                if quota.pending(self.cloud, reservations):
-                    s.delete(row)
-                else:
-                    row.status = "error"
+                row.status, row.use_quota = "error", False
+                quota.release_in(s, context.project_id, quota_deltas)
         except Exception:
             LOG.exception("Failed to undo the creation of volume %s", result["volume_id"])
-
-
-class QuotaCommitTask(task.Task):
-    """Commit the reservation.
-
-    Reversion strategy: give the committed quota back (a negative booking) and mark the
-    row as no longer consuming quota, so that deleting it later does not give it back twice.
-    """
-
-    def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.cloud = cloud
-
-    def execute(self, reservations) -> None:
-        quota.commit(self.cloud, reservations)
-
-    def revert(self, result, context, size, volume_type, volume_id, **kwargs: Any) -> None:
-        if isinstance(result, ft.Failure):
-            return
-        try:
-            quota.release(self.cloud, context.project_id,
-                          quota.volume_deltas(size, volume_type["name"] if volume_type
-                                              else None))
-            with self.cloud.db.writer() as s:
-                row = s.get(Volume, volume_id)
-                if row is not None:
-                    row.use_quota = False
-        except Exception:
-            LOG.exception("Failed to give back the quota of volume %s", volume_id)
 
 
 class VolumeCastTask(task.Task):
@@ -354,9 +318,6 @@ class VolumeCastTask(task.Task):
             "image_meta": image_meta,
             "resource_backend": backend.split("#")[0] if backend else None,
         }
-        with self.cloud.db.writer() as s:
-            row = s.get(Volume, volume_id)
-            row.scheduled_at = None
         self.cloud.rpc.cast(backends.SCHEDULER_TOPIC, "create_volume", request_spec=spec,
                             filter_properties={})
 
@@ -371,13 +332,12 @@ class VolumeCastTask(task.Task):
 
 
 def get_flow(cloud: Cloud) -> linear_flow.Flow:
-    """The five tasks in order, with the request's raw values rebound to their names."""
+    """The four tasks in order, with the request's raw values rebound to their names."""
     flow = linear_flow.Flow("volume_create_api")
     flow.add(ExtractVolumeRequestTask(
         cloud, rebind={"size": "raw_size", "availability_zone": "raw_availability_zone",
                        "volume_type": "raw_volume_type"}))
-    flow.add(QuotaReserveTask(cloud), EntryCreateTask(cloud), QuotaCommitTask(cloud),
-             VolumeCastTask(cloud))
+    flow.add(QuotaReserveTask(cloud), EntryCreateTask(cloud), VolumeCastTask(cloud))
     return flow
 
 
