@@ -72,7 +72,7 @@ def schedule_times(cloud: LiveCloud, zone: str | None, n: int) -> tuple[float, l
             t0 = time.perf_counter()
             with db.reader() as s:
                 states = cache.states(s, conf)
-            sch.select_hosts(sch.HostIndex.build(states), spec)
+            sch.select_hosts(cache.index(states), spec)
             times.append((time.perf_counter() - t0) * 1000)
     finally:
         db.dispose()
@@ -125,10 +125,13 @@ def run(hosts: int, zones: int, idle: float, boots: int, repeat: int) -> dict:
         time.sleep(idle)
         r["idle_cpu"] = 100 * (cpu_seconds(pid) - c0) / (time.perf_counter() - w0)
         r["rss"] = rss_mb(pid)
+        # the server closes idle keep-alive connections: a new one after each pause
+        admin = Client(cloud.url("compute"), tok)
         r["still_up"] = up_hosts(admin)
         for zone, key in ((f"az{zones // 2}", "zoned"), (None, "unzoned")):
             r[key + "_first"], r[key] = schedule_times(cloud, zone, repeat)
         img = image(cloud, tok)
+        admin = Client(cloud.url("compute"), tok)
         admin.call("PUT", f"/v2.1/os-quota-sets/{_project_id(cloud, tok)}", {"quota_set": {
             "instances": -1, "cores": -1, "ram": -1}})
         r["boot_zoned"] = [boot(admin, img, f"az{1 + i % zones}") for i in range(boots)]

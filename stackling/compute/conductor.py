@@ -63,7 +63,7 @@ class MoveTasks:
         for _ in range(conf.scheduler.max_attempts):
             with self.cloud.db.reader() as s:
                 states = self.host_states.states(s, conf)
-            hosts = scheduler.select_hosts(scheduler.HostIndex.build(states), spec)
+            hosts = scheduler.select_hosts(self.host_states.index(states), spec)
             chosen = next((h for h in hosts if instances.claim(
                 self.cloud, h.node, spec.vcpus, spec.memory_mb, spec.disk_gb)), None)
             if chosen is not None:
@@ -271,7 +271,7 @@ class Conductor(LifecycleTasks):
                                             f"all hosts available for retrying build "
                                             f"failures for instance {instance_uuid}.")
             for _ in range(conf.scheduler.max_attempts):
-                hosts = scheduler.select_hosts(scheduler.HostIndex.build(states), spec)
+                hosts = scheduler.select_hosts(self.host_states.index(states), spec)
                 chosen = next((h for h in hosts if instances.claim(cloud, h.node, spec.vcpus,
                                                          spec.memory_mb, spec.disk_gb)), None)
                 if chosen is not None:

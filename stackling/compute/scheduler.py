@@ -196,6 +196,9 @@ class HostStateCache:
         self._node_since: dt.datetime | None = None
         self._service_since: dt.datetime | None = None
         self._states: dict[int, HostState] = {}
+        self._list: list[HostState] | None = None
+        self._index: HostIndex | None = None
+        self._settled_until = utcnow()
         self._full_at = float("-inf")
 
     def states(self, s: Session, conf) -> list[HostState]:
@@ -216,7 +219,20 @@ class HostStateCache:
                         self._states.pop(node.id, None)
                 for r in nodes:
                     self._states.pop(r.id, None)
-            return self._build(down_time)
+                if not nodes and not services and self._list is not None \
+                        and utcnow() < self._settled_until:
+                    return self._list   # nothing changed, no heartbeat went stale
+            self._list, self._index = self._build(down_time), None
+            return self._list
+
+    def index(self, states: list[HostState]) -> HostIndex:
+        """``HostIndex.build(states)``, kept while the cache returns the same states."""
+        if states is not self._list:
+            return HostIndex.build(states)
+        with self._lock:
+            if self._index is None or states is not self._list:
+                self._index = HostIndex.build(states)
+            return self._index
 
     def _full(self, s: Session, marks: tuple) -> None:
         self._zones = _read_zones(s)
@@ -246,11 +262,17 @@ class HostStateCache:
         now = utcnow()
         earliest, latest = now - down_time, now + down_time   # servicegroup.is_up
         states = []
+        # until when every ``up`` stays as computed now (the first heartbeat to go stale)
+        self._settled_until = now + down_time
         for node_id, n in self._nodes.items():
             state = self._states.get(node_id)
             svc = self._services.get(n.host)
-            up = svc is not None and not svc.forced_down and \
-                earliest <= (svc.updated_at or svc.created_at) <= latest
+            last = svc and (svc.updated_at or svc.created_at)
+            up = svc is not None and not svc.forced_down and earliest <= last <= latest
+            if up:
+                self._settled_until = min(self._settled_until, last + down_time)
+            elif svc is not None and last > latest:   # a clock ahead of ours
+                self._settled_until = min(self._settled_until, last - down_time)
             if state is None:
                 vcpus, ram, disk = free_resources(n)
                 state = HostState(
