@@ -15,22 +15,9 @@ import time
 from _common import machine, median, tempdir
 from bench_compute import Client, image, token
 
-from tests.helpers import LiveCloud
+from tests.helpers import LiveCloud, two_per_zone
 
-TOPOLOGY = """
-controller: c3
-compute_hosts:
-  - {name: c1a, vcpus: 1024, memory_mb: 1048576, local_gb: 10000}
-  - {name: c1b, vcpus: 1024, memory_mb: 1048576, local_gb: 10000}
-  - {name: c2a, vcpus: 1024, memory_mb: 1048576, local_gb: 10000}
-  - {name: c2b, vcpus: 1024, memory_mb: 1048576, local_gb: 10000}
-  - {name: c3, vcpus: 1024, memory_mb: 1048576, local_gb: 10000}
-aggregates:
-  - {name: ag1, availability_zone: ag1, hosts: [c1a, c1b]}
-  - {name: ag2, availability_zone: ag2, hosts: [c2a, c2b]}
-volume_backends:
-  - {host: c3, backend: file, availability_zone: nova, capacity_gb: 100000}
-"""
+TOPOLOGY = two_per_zone(vcpus=1024, memory_mb=1048576, local_gb=10000, capacity_gb=100000)
 NOVA = "[DEFAULT]\nblock_device_allocate_retries_interval = 0\n"
 
 # (label, action body, final status)

@@ -9,6 +9,7 @@ bodies), or over HTTP to the endpoint in the Keystone catalog (``stackling.seams
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -133,3 +134,23 @@ class ChunkReader:
         else:
             out, self._buf = self._buf[:size], self._buf[size:]
         return out
+
+
+_ADMIN_TOKEN: dict[int, str] = {}
+_LOCK = threading.Lock()
+
+
+def admin_token(cloud: Cloud, refresh: bool = False) -> str:
+    """A token of the bootstrap admin: in one process, the stand-in for the service users
+    (Nova's ``[neutron]``, Cinder's ``[nova]``) that services call each other as."""
+    with _LOCK:
+        if refresh or id(cloud) not in _ADMIN_TOKEN:
+            conf = cloud.config.stackling.bootstrap
+            token, _ = cloud.identity.authenticate({
+                "identity": {"methods": ["password"], "password": {"user": {
+                    "name": conf.admin_username, "domain": {"id": "default"},
+                    "password": conf.admin_password}}},
+                "scope": {"project": {"name": conf.admin_project,
+                                      "domain": {"id": "default"}}}})
+            _ADMIN_TOKEN[id(cloud)] = token
+        return _ADMIN_TOKEN[id(cloud)]

@@ -15,9 +15,31 @@ import pytest
 import webob
 
 from stackling.cloud import Cloud
+from stackling.compute.consoles import PORTS as CONSOLE_PORTS
 from stackling.settings import DEFAULT_PORTS, Settings
 
 PASSWORD = "secret"
+
+
+def two_per_zone(hosts: tuple[str, ...] = ("c1a", "c1b", "c2a", "c2b", "c3"),
+                 vcpus: int = 16, memory_mb: int = 32768, local_gb: int = 500,
+                 capacity_gb: int | None = None, region: str | None = None) -> str:
+    """Issue 13's topology: two compute hosts in each of ag1 and ag2 (``hosts[0:2]``,
+    ``hosts[2:4]``) and the controller ``hosts[4]`` in nova, with the volume backend."""
+    size = f"vcpus: {vcpus}, memory_mb: {memory_mb}, local_gb: {local_gb}"
+    capacity = f", capacity_gb: {capacity_gb}" if capacity_gb is not None else ""
+    return "".join((
+        f"region: {region}\n" if region else "",
+        f"controller: {hosts[4]}\ncompute_hosts:\n",
+        "".join(f"  - {{name: {h}, {size}}}\n" for h in hosts),
+        "aggregates:\n",
+        f"  - {{name: ag1, availability_zone: ag1, hosts: [{hosts[0]}, {hosts[1]}]}}\n",
+        f"  - {{name: ag2, availability_zone: ag2, hosts: [{hosts[2]}, {hosts[3]}]}}\n",
+        "volume_backends:\n",
+        f"  - {{host: {hosts[4]}, backend: file, availability_zone: nova{capacity}}}\n"))
+
+
+TWO_PER_ZONE = two_per_zone()
 
 # CI sets CI=true: there a missing database server or command is a failure, not a skip.
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
@@ -143,8 +165,12 @@ class ApiClient:
 # -- live clouds -----------------------------------------------------------------------
 
 
+# The APIs' ports and the console endpoints' (nova-novncproxy, the fake guests' VNC/SPICE).
+ALL_PORTS = (*DEFAULT_PORTS.values(), *CONSOLE_PORTS.values())
+
+
 def _ports_free(offset: int) -> bool:
-    for port in DEFAULT_PORTS.values():
+    for port in ALL_PORTS:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port + offset))
@@ -156,7 +182,7 @@ def _ports_free(offset: int) -> bool:
 def free_port_offset(start: int = 20000) -> int:
     """A port offset whose ports are all free (tests run clouds side by side)."""
     base = start + (os.getpid() % 200) * 100
-    highest = max(DEFAULT_PORTS.values())
+    highest = max(ALL_PORTS)
     for offset in range(base, base + 20000, 100):
         if offset + highest < 65000 and _ports_free(offset):
             return offset

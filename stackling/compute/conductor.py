@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from stackling import decisions
@@ -27,11 +28,13 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 
-def _group_filter(states: list, group_policy: str, member_hosts: set[str]) -> list:
-    """ServerGroupAffinityFilter / ServerGroupAntiAffinityFilter."""
+def _group_filter(states: list, group_policy: str, member_hosts: Counter,
+                  max_per_host: int) -> list:
+    """ServerGroupAffinityFilter / ServerGroupAntiAffinityFilter (a host takes fewer
+    than ``max_server_per_host`` members)."""
     if group_policy == "affinity":
         return [h for h in states if h.host in member_hosts] if member_hosts else states
-    return [h for h in states if h.host not in member_hosts]
+    return [h for h in states if member_hosts[h.host] < max_per_host]
 
 
 class MoveFailed(Exception):
@@ -106,7 +109,7 @@ class MoveTasks:
         with cloud.db.writer() as s:
             row = instances.by_uuid(s, instance_uuid)
             if row is not None:
-                row.availability_zone = zone
+                instances.update_fields(row, availability_zone=zone)
         cloud.rpc.cast(f"compute.{chosen.host}", "prep_resize", instance_uuid=instance_uuid,
                        migration_id=migration_id, request_id=request_id)
 
@@ -212,7 +215,7 @@ class LifecycleTasks(MoveTasks):
             with cloud.db.writer() as s:
                 row = instances.by_uuid(s, instance_uuid)
                 if row is not None and not row.deleted:
-                    row.task_state = None
+                    instances.update_fields(row, task_state=None)
             return
         cloud.rpc.cast(f"compute.{chosen.host}", "unshelve_instance",
                        instance_uuid=instance_uuid, caller=caller, node=chosen.node,

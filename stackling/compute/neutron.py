@@ -11,7 +11,6 @@ only security group a project has is ``default``. Texts are Nova's (``validate_n
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -125,29 +124,10 @@ def check_security_group(cloud: Cloud, ctx: RequestContext, name: str) -> str:
     return found[0]["id"]
 
 
-_ADMIN_TOKEN: dict[int, str] = {}
-_LOCK = threading.Lock()
-
-
 class PortBindingFailed(Exception):
     def __init__(self, port_id: str) -> None:
         super().__init__(f"Binding failed for port {port_id}, please check neutron logs "
                          f"for more information.")
-
-
-def admin_token(cloud: Cloud, refresh: bool = False) -> str:
-    """A token of the bootstrap admin, standing in for Nova's ``[neutron]`` service user."""
-    with _LOCK:
-        if refresh or id(cloud) not in _ADMIN_TOKEN:
-            conf = cloud.config.stackling.bootstrap
-            token, _ = cloud.identity.authenticate({
-                "identity": {"methods": ["password"], "password": {"user": {
-                    "name": conf.admin_username, "domain": {"id": "default"},
-                    "password": conf.admin_password}}},
-                "scope": {"project": {"name": conf.admin_project,
-                                      "domain": {"id": "default"}}}})
-            _ADMIN_TOKEN[id(cloud)] = token
-        return _ADMIN_TOKEN[id(cloud)]
 
 
 class NeutronAPI:
@@ -157,7 +137,7 @@ class NeutronAPI:
         self.project_id = project_id
 
     def admin(self) -> clients.ServiceClient:
-        return clients.ServiceClient(self.cloud, "network", admin_token(self.cloud))
+        return clients.ServiceClient(self.cloud, "network", clients.admin_token(self.cloud))
 
     def admin_call(self, method: str, path: str, body: Any = None) -> Any:
         try:
@@ -166,7 +146,7 @@ class NeutronAPI:
             if exc.status != 401:
                 raise
             client = clients.ServiceClient(self.cloud, "network",
-                                           admin_token(self.cloud, refresh=True))
+                                           clients.admin_token(self.cloud, refresh=True))
             return client.request(method, path, body)[1]
 
     # -- nova-api: validate_networks ---------------------------------------------------------

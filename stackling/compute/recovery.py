@@ -79,10 +79,9 @@ def repair(cloud: Cloud, volumes, inst: Instance, who: str) -> bool:
         with cloud.db.writer() as s:
             row = s.scalar(select(Instance).where(Instance.uuid == uuid,
                                                   Instance.deleted == 0))
-            if row is not None and row.node:
-                instances.release(s, row.node, row.vcpus, row.memory_mb,
-                                instances.claimed_disk(row))
-                row.host = row.node = None
+            if row is not None:
+                instances.leave_host(s, row, row.vcpus, row.memory_mb,
+                                     instances.claimed_disk(row))
         instances.set_error(cloud, uuid, f"Build of instance {uuid} aborted: {who} stopped "
                                        "while the instance was being built.",
                           f"Found in vm_state {inst.vm_state}, task_state "

@@ -31,6 +31,8 @@ DEFAULT_OPTS = [
     cfg.BoolOpt("allow_resize_to_same_host", default=False),
     # 0: offload at shelve; -1: never; > 0: after that many seconds (periodic task).
     cfg.IntOpt("shelved_offload_time", default=0),
+    # nova/conf/base.py: the unit of os-instance_usage_audit_log's periods
+    cfg.StrOpt("instance_usage_audit_period", default="month"),
 ]
 
 CINDER_OPTS = [

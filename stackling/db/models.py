@@ -140,7 +140,9 @@ class RoleAssignment(Base):
     target_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     role_id: Mapped[str] = mapped_column(ForeignKey("identity_role.id", ondelete="CASCADE"),
                                          primary_key=True)
-    inherited: Mapped[bool] = mapped_column(Boolean, default=False)
+    # OS-INHERIT: the grant applies to the projects below its target, not to the target;
+    # a direct and an inherited grant of the same role may coexist (part of the key).
+    inherited: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=False)
 
 
 class Credential(Base):
@@ -182,6 +184,45 @@ class Region(Base):
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     description: Mapped[str] = mapped_column(String(255), default="")
     parent_region_id: Mapped[str | None] = mapped_column(String(255))
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class IdentityPolicy(Base):
+    """Keystone's ``/v3/policies``: an opaque blob of a given type (the v3 Policy API)."""
+
+    __tablename__ = "identity_policy"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(255))
+    blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class IdentityDomainConfig(Base):
+    """A domain's own identity/ldap options (``/v3/domains/{id}/config``): {group: {option:
+    value}}, the sensitive ones (ldap password) included but never shown."""
+
+    __tablename__ = "identity_domain_config"
+    domain_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    config: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class EndpointGroup(Base):
+    """OS-EP-FILTER's endpoint group: the endpoints its ``filters`` select."""
+
+    __tablename__ = "identity_endpoint_group"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    filters: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class OAuthConsumer(Base):
+    """OS-OAUTH1's consumer: an application that may ask users for delegated access."""
+
+    __tablename__ = "identity_oauth_consumer"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    description: Mapped[str | None] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(64))
     extra: Mapped[dict] = mapped_column(JSON, default=dict)
 
 

@@ -146,6 +146,22 @@ class SecurityGroupRule(StandardAttrs, Base):
     remote_address_group_id: Mapped[str | None] = mapped_column(String(36))
 
 
+class SubnetPool(StandardAttrs, Base):
+    """A subnet pool (``/v2.0/subnetpools``): its prefixes, compacted, and the bounds of
+    the prefix lengths subnets may take from it."""
+
+    __tablename__ = "network_subnetpool"
+    ip_version: Mapped[int] = mapped_column(Integer)
+    prefixes: Mapped[list] = mapped_column(JSON, default=list)
+    min_prefixlen: Mapped[int] = mapped_column(Integer)
+    max_prefixlen: Mapped[int] = mapped_column(Integer)
+    default_prefixlen: Mapped[int] = mapped_column(Integer)
+    default_quota: Mapped[int | None] = mapped_column(Integer)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    address_scope_id: Mapped[str | None] = mapped_column(String(36))
+
+
 class Router(StandardAttrs, Base):
     __tablename__ = "network_router"
     admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from stackling import exception, policy
 from stackling.db.models import Domain, Group, GroupMembership, Project, Role, RoleAssignment, User
-from stackling.identity import common, domains, groups, projects, roles, users
+from stackling.identity import common, core, domains, groups, projects, roles, users
 from stackling.identity.common import authorize, base, truthy
 from stackling.web.app import Request, empty_response, json_response
 
@@ -38,13 +38,13 @@ ASSIGNMENT_TYPES = {("projects", "users"): "UserProject", ("domains", "users"): 
 
 
 def _grant_key(s: Session, kind: str, target_id: str, user_id: str, role_id: str,
-               actor: str = "users"):
+               actor: str = "users", inherited: bool = False):
     if kind != "system":
         _get(s, kind, target_id)
     _get(s, actor, user_id)
     _get(s, "roles", role_id)
     type_ = ASSIGNMENT_TYPES[(kind, actor)]
-    return (type_, user_id, target_id, role_id)
+    return (type_, user_id, target_id, role_id, inherited)
 
 
 def _grant_target(req: Request, kind: str, target_id: str, actor_id: str, role_id: str,
@@ -61,18 +61,20 @@ def _grant_target(req: Request, kind: str, target_id: str, actor_id: str, role_i
 
 
 def grant_role(req: Request, kind: str, target_id: str, user_id: str, role_id: str,
-               actor: str = "users"):
+               actor: str = "users", inherited: bool = False):
+    """PUT/GET/HEAD/DELETE of one grant; ``inherited``: the OS-INHERIT grant, which
+    applies to the projects below the target instead of the target."""
     method = req.method
     action = {"PUT": "identity:create_grant", "DELETE": "identity:revoke_grant"}.get(
         method, "identity:check_grant")
     authorize(req, action, _grant_target(req, kind, target_id, user_id, role_id, actor))
     with req.app.cloud.db.writer() as s:
-        key = _grant_key(s, kind, target_id, user_id, role_id, actor)
+        key = _grant_key(s, kind, target_id, user_id, role_id, actor, inherited)
         existing = s.get(RoleAssignment, key)
         if method == "PUT":
             if existing is None:
                 s.add(RoleAssignment(type=key[0], actor_id=user_id, target_id=target_id,
-                                     role_id=role_id))
+                                     role_id=role_id, inherited=inherited))
         elif existing is None:
             raise exception.NotFound(f"Could not find role assignment with role: {role_id}, "
                                      f"user or group: {user_id}, project, domain, or system: "
@@ -85,7 +87,7 @@ def grant_role(req: Request, kind: str, target_id: str, user_id: str, role_id: s
 
 
 def list_grants(req: Request, kind: str, target_id: str, user_id: str,
-                actor: str = "users"):
+                actor: str = "users", inherited: bool = False):
     authorize(req, "identity:list_grants")
     with req.app.cloud.db.reader() as s:
         if kind != "system":
@@ -93,7 +95,8 @@ def list_grants(req: Request, kind: str, target_id: str, user_id: str,
         _get(s, actor, user_id)
         rows = s.scalars(select(Role).join(RoleAssignment, RoleAssignment.role_id == Role.id)
                          .where(RoleAssignment.actor_id == user_id,
-                                RoleAssignment.target_id == target_id)).all()
+                                RoleAssignment.target_id == target_id,
+                                RoleAssignment.inherited.is_(inherited))).all()
         return roles.NOUN.list_response(req, rows)
 
 
@@ -101,11 +104,15 @@ SCOPE_OF = {"UserProject": "project", "GroupProject": "project", "UserDomain": "
             "GroupDomain": "domain", "UserSystem": "system", "GroupSystem": "system"}
 
 
-def _assignment_link(req: Request, type_: str, actor: str, target: str, role: str) -> str:
+def _assignment_link(req: Request, type_: str, actor: str, target: str, role: str,
+                     inherited: bool = False) -> str:
     who = "groups" if type_.startswith("Group") else "users"
     scope = SCOPE_OF[type_]
     if scope == "system":
         return f"{base(req)}/v3/system/{who}/{actor}/roles/{role}"
+    if inherited:
+        return (f"{base(req)}/v3/OS-INHERIT/{scope}s/{target}/{who}/{actor}/roles/{role}"
+                "/inherited_to_projects")
     return f"{base(req)}/v3/{scope}s/{target}/{who}/{actor}/roles/{role}"
 
 
@@ -119,14 +126,25 @@ def role_assignments(req: Request):
     names = "include_names" in q and truthy(q["include_names"] or "true")
     identity = req.app.cloud.identity
     with req.app.cloud.db.reader() as s:
-        # (type, actor kind, actor id, target, role id, links)
+        # (type, actor id, target, role id, links, inherited)
         rows = []
         for a in s.scalars(select(RoleAssignment)):
-            link = _assignment_link(req, a.type, a.actor_id, a.target_id, a.role_id)
-            rows.append((a.type, a.actor_id, a.target_id, a.role_id, {"assignment": link}))
+            link = _assignment_link(req, a.type, a.actor_id, a.target_id, a.role_id,
+                                    a.inherited)
+            rows.append((a.type, a.actor_id, a.target_id, a.role_id, {"assignment": link},
+                         a.inherited))
         if effective:
+            # An inherited grant becomes a grant on each project it reaches.
+            reached = []
+            for type_, actor, target, role, links, inherited in rows:
+                if not inherited:
+                    reached.append((type_, actor, target, role, links, False))
+                    continue
+                on_project = type_.replace("Domain", "Project")
+                reached.extend((on_project, actor, project_id, role, links, False)
+                               for project_id in core.subtree(s, target))
             expanded = []
-            for type_, actor, target, role, links in rows:
+            for type_, actor, target, role, links, _ in reached:
                 if type_.startswith("Group"):
                     members = s.scalars(select(GroupMembership.user_id).where(
                         GroupMembership.group_id == actor)).all()
@@ -144,7 +162,7 @@ def role_assignments(req: Request):
                         continue
                     extra = {} if implied == role else {
                         "prior_role": f"{base(req)}/v3/roles/{role}/implies/{implied}"}
-                    rows.append((type_, actor, target, implied, {**links, **extra}))
+                    rows.append((type_, actor, target, implied, {**links, **extra}, False))
         if "user.id" in q:
             user_id = q["user.id"]
             rows = [r for r in rows if r[0].startswith("User") and r[1] == user_id]
@@ -160,9 +178,11 @@ def role_assignments(req: Request):
             rows = [r for r in rows if SCOPE_OF[r[0]] == "system"]
         if "role.id" in q:
             rows = [r for r in rows if r[3] == q["role.id"]]
+        if "scope.OS-INHERIT:inherited_to" in q:
+            rows = [r for r in rows if r[5]]
         out, seen = [], set()
-        for type_, actor, target, role_id, links in rows:
-            key = (type_, actor, target, role_id)
+        for type_, actor, target, role_id, links, inherited in rows:
+            key = (type_, actor, target, role_id, inherited)
             if key in seen:
                 continue
             seen.add(key)
@@ -186,8 +206,11 @@ def role_assignments(req: Request):
                         if scope_kind == "project":
                             d = s.get(Domain, t.domain_id)
                             scope["domain"] = {"id": d.id, "name": d.name}
+            where = {scope_kind: scope}
+            if inherited:
+                where["OS-INHERIT:inherited_to"] = "projects"
             out.append({"role": role, "user" if type_.startswith("User") else "group": who,
-                        "scope": {scope_kind: scope}, "links": links})
+                        "scope": where, "links": links})
     return json_response({"role_assignments": out, "links": {
         "self": f"{base(req)}/v3/role_assignments", "previous": None, "next": None}})
 
@@ -229,5 +252,35 @@ def _grants(kind: str) -> list[tuple[str, dict]]:
 
 
 
+def _inherited_grants(kind: str) -> list[tuple[str, dict]]:
+    """/v3/OS-INHERIT/{domains,projects}/{id}/{users,groups}/{id}/roles/...
+    /inherited_to_projects: grants that apply to the projects below the target."""
+    def user_one(req, target_id, user_id, role_id):
+        return grant_role(req, kind, target_id, user_id, role_id, inherited=True)
+
+    def group_one(req, target_id, group_id, role_id):
+        return grant_role(req, kind, target_id, group_id, role_id, "groups", inherited=True)
+
+    def user_many(req, target_id, user_id):
+        return list_grants(req, kind, target_id, user_id, inherited=True)
+
+    def group_many(req, target_id, group_id):
+        return list_grants(req, kind, target_id, group_id, "groups", inherited=True)
+
+    at = f"/v3/OS-INHERIT/{kind}/{{target_id}}"
+    one_verbs = ("PUT", "GET", "HEAD", "DELETE")
+    routes = [
+        (f"{at}/users/{{user_id}}/roles/{{role_id}}/inherited_to_projects",
+         dict.fromkeys(one_verbs, user_one)),
+        (f"{at}/groups/{{group_id}}/roles/{{role_id}}/inherited_to_projects",
+         dict.fromkeys(one_verbs, group_one))]
+    if kind == "domains":      # Keystone lists inherited grants on domains only
+        routes += [(f"{at}/users/{{user_id}}/roles/inherited_to_projects", {"GET": user_many}),
+                   (f"{at}/groups/{{group_id}}/roles/inherited_to_projects",
+                    {"GET": group_many})]
+    return routes
+
+
 ROUTES = [*_grants("projects"), *_grants("domains"), *_grants("system"),
+          *_inherited_grants("projects"), *_inherited_grants("domains"),
           ("/v3/role_assignments", {"GET": role_assignments})]

@@ -69,12 +69,13 @@ def auth_catalog(req: Request):
 def _targets(s: Session, req: Request, kinds: tuple[str, ...]) -> set[str]:
     actors = req.app.cloud.identity.actor_ids(s, req.context.user_id)
     return set(s.scalars(select(RoleAssignment.target_id).where(
-        RoleAssignment.actor_id.in_(actors), RoleAssignment.type.in_(kinds))))
+        RoleAssignment.actor_id.in_(actors), RoleAssignment.type.in_(kinds),
+        RoleAssignment.inherited.is_(False))))
 
 
 def auth_projects(req: Request):
     with req.app.cloud.db.reader() as s:
-        ids = _targets(s, req, ("UserProject", "GroupProject"))
+        ids = req.app.cloud.identity.project_ids(s, req.context.user_id)
         rows = s.scalars(select(Project).where(Project.id.in_(ids), Project.enabled)).all()
         return projects.NOUN.list_response(req, rows, "/v3/auth/projects")
 

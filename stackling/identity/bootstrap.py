@@ -60,7 +60,7 @@ def _assign(s: Session, user: User, project: Project, role: Role) -> None:
     key = {"type": "UserProject", "actor_id": user.id, "target_id": project.id,
            "role_id": role.id}
     if s.get(RoleAssignment, (key["type"], key["actor_id"], key["target_id"],
-                              key["role_id"])) is None:
+                              key["role_id"], False)) is None:
         s.add(RoleAssignment(**key))
 
 
@@ -117,10 +117,6 @@ def bootstrap(cloud: Cloud) -> None:
         for name, (_, project) in services.items():
             for role in ("admin", "service"):
                 _assign(s, users[name], projects[project], roles[role])
-        for name in (conf.admin_username, conf.demo_username):
-            if users[name].default_project_id is None:
-                users[name].default_project_id = projects[
-                    conf.admin_project if name == conf.admin_username else conf.demo_project].id
         _sync_catalog(cloud, s)
     identity.invalidate()
 

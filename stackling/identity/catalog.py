@@ -72,27 +72,6 @@ REGIONS = Noun("regions", "region", Region, _region_view, filters=("parent_regio
                id_of=lambda data: data.get("id"))
 
 
-def _crud(noun: Noun, where=None):
-    def list_(req: Request):
-        return crud.list_entities(req, noun, where(req) if where else ())
-
-    def create(req: Request):
-        return crud.create_entity(req, noun)
-
-    def show(req: Request, entity_id: str):
-        return crud.show_entity(req, noun, entity_id)
-
-    def update(req: Request, entity_id: str):
-        return crud.update_entity(req, noun, entity_id)
-
-    def delete(req: Request, entity_id: str):
-        return crud.delete_entity(req, noun, entity_id)
-
-    return [(f"/v3/{noun.plural}", {"GET": list_, "POST": create}),
-            (f"/v3/{noun.plural}/{{entity_id}}", {"GET": show, "PATCH": update,
-                                                 "DELETE": delete})]
-
-
 def _endpoint_region(req: Request) -> tuple:
     return (Endpoint.region_id == req.GET["region"],) if "region" in req.GET else ()
 
@@ -104,4 +83,5 @@ def create_region_with_id(req: Request, entity_id: str):
 
 
 ROUTES = [("/v3/regions/{entity_id}", {"PUT": create_region_with_id}),
-          *_crud(SERVICES), *_crud(ENDPOINTS, _endpoint_region), *_crud(REGIONS)]
+          *crud.routes(SERVICES), *crud.routes(ENDPOINTS, _endpoint_region),
+          *crud.routes(REGIONS)]

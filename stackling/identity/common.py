@@ -64,6 +64,11 @@ class Noun:
     on_create: Callable[[Any], None] | None = None
     id_of: Callable[[dict], str | None] | None = None   # an id the create body may give
     extra_ignored: frozenset[str] = field(default_factory=frozenset)
+    prefix: str = "/v3"                         # OS-EP-FILTER's live under /v3/OS-EP-FILTER
+
+    @property
+    def path(self) -> str:
+        return f"{self.prefix}/{self.plural}"
 
     def get(self, s: Session, entity_id: str) -> Any:
         row = s.get(self.model, entity_id)
@@ -72,7 +77,7 @@ class Noun:
         return row
 
     def render(self, req: Request, row: Any) -> dict:
-        return {**self.view(row), "links": {"self": f"{base(req)}/v3/{self.plural}/{row.id}"}}
+        return {**self.view(row), "links": {"self": f"{base(req)}{self.path}/{row.id}"}}
 
     def list_response(self, req: Request, rows, path: str | None = None):
         return json_response({

@@ -45,6 +45,34 @@ def isotime(ts: float | dt.datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
 
 
+
+def ancestors(s: Session, target_id: str) -> list[str]:
+    """A project's parent projects, nearest first, then its domain ([] for anything that
+    is not a project). Keystone bounds the depth (max_project_tree_depth); a cycle stops."""
+    out: list[str] = []
+    project = s.get(Project, target_id)
+    while project is not None and project.domain_id not in out:
+        parent = project.parent_id or project.domain_id
+        if parent in out:
+            break
+        out.append(parent)
+        project = None if parent == project.domain_id else s.get(Project, parent)
+    return out
+
+
+def subtree(s: Session, target_id: str) -> list[str]:
+    """The projects an inherited grant on ``target_id`` reaches: every project of a domain,
+    or every project below a project (not the project itself)."""
+    if s.get(Project, target_id) is None:
+        return list(s.scalars(select(Project.id).where(Project.domain_id == target_id)))
+    out, todo = [], [target_id]
+    while todo:
+        children = list(s.scalars(select(Project.id).where(Project.parent_id.in_(todo))))
+        children = [c for c in children if c not in out and c != target_id]
+        out.extend(children)
+        todo = children
+    return out
+
 class Unauthorized(exception.Unauthorized):
     pass
 
@@ -231,9 +259,11 @@ class Identity:
 
     def _scope(self, s: Session, user: User, scope: Any) -> tuple[str | None, str | None]:
         if not scope:
-            return None, None
+            return self._default_scope(s, user), None
         if not isinstance(scope, dict):
             raise exception.BadRequest("Malformed scope.")
+        if list(scope) == ["unscoped"]:     # explicitly unscoped: no default project
+            return None, None
         if "project" in scope:
             ref = scope["project"] or {}
             if ref.get("id"):
@@ -256,6 +286,33 @@ class Identity:
                 raise Unauthorized()
             return None, SYSTEM
         raise Unauthorized()
+
+    def _default_scope(self, s: Session, user: User) -> str | None:
+        """No scope asked: the user's ``default_project_id`` when that project and its
+        domain are enabled and the user has a role on it, else an unscoped token
+        (keystone/api/_shared/authentication.py ``_check_and_set_default_scoping``)."""
+        if not user.default_project_id:
+            return None
+        project = s.get(Project, user.default_project_id)
+        if project is None or not project.enabled:
+            return None
+        domain = s.get(Domain, project.domain_id)
+        if domain is None or not domain.enabled or not self._role_ids(s, user.id, project.id):
+            return None
+        return project.id
+
+    def project_ids(self, s: Session, user_id: str) -> set[str]:
+        """The projects the user (or a group of it) has a role on: direct project grants
+        and every project an inherited grant reaches (Keystone's projects for a user)."""
+        out: set[str] = set()
+        for target, type_, inherited in s.execute(select(
+                RoleAssignment.target_id, RoleAssignment.type, RoleAssignment.inherited).where(
+                RoleAssignment.actor_id.in_(self.actor_ids(s, user_id)))):
+            if inherited:
+                out.update(subtree(s, target))
+            elif type_ in ("UserProject", "GroupProject"):
+                out.add(target)
+        return out
 
     @staticmethod
     def actor_ids(s: Session, user_id: str) -> list[str]:
@@ -285,9 +342,16 @@ class Identity:
                       key=lambda r: (r.id not in role_ids, r.name))
 
     def _role_ids(self, s: Session, user_id: str, target_id: str) -> list[str]:
-        return list(s.scalars(select(RoleAssignment.role_id).where(
-            RoleAssignment.actor_id.in_(self.actor_ids(s, user_id)),
-            RoleAssignment.target_id == target_id)))
+        """The roles the user (or a group of it) holds on ``target_id``: its direct grants
+        and, on a project, the grants inherited to projects (OS-INHERIT) from the
+        project's domain and from every project above it."""
+        held = (RoleAssignment.target_id == target_id) & RoleAssignment.inherited.is_(False)
+        above = ancestors(s, target_id)
+        if above:
+            held = held | (RoleAssignment.target_id.in_(above)
+                           & RoleAssignment.inherited.is_(True))
+        return list(dict.fromkeys(s.scalars(select(RoleAssignment.role_id).where(
+            RoleAssignment.actor_id.in_(self.actor_ids(s, user_id)), held))))
 
     # -- validate ----------------------------------------------------------------------
 
@@ -344,13 +408,10 @@ class Identity:
             roles: list[dict[str, str]] = []
             app_cred = None
             if target:
-                assigned = list(s.scalars(select(Role).join(
-                    RoleAssignment, RoleAssignment.role_id == Role.id).where(
-                    RoleAssignment.actor_id.in_(self.actor_ids(s, user.id)),
-                    RoleAssignment.target_id == target)))
+                assigned = self._role_ids(s, user.id, target)
                 if not assigned:
                     raise not_found
-                expanded = self.effective_roles(s, [r.id for r in assigned])
+                expanded = self.effective_roles(s, assigned)
                 if payload.app_cred_id:
                     cred = s.get(ApplicationCredential, payload.app_cred_id)
                     if cred is None:

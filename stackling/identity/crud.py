@@ -87,7 +87,7 @@ def _apply(req: Request, s, noun: Noun, row: Any, data: dict, creating: bool) ->
             setattr(row, key, data[key])
     if noun.apply is not None:
         noun.apply(req, s, row, data, creating)
-    extra = set(data) - set(noun.fields) - IGNORED_KEYS
+    extra = set(data) - set(noun.fields) - IGNORED_KEYS - noun.extra_ignored
     if noun.keeps_extra and extra:
         row.extra = {**(row.extra or {}), **{k: data[k] for k in extra}}
     if noun.unique is not None:
@@ -159,3 +159,26 @@ def domain_target(req: Request, noun: Noun, entity_id: str) -> dict | None:
     with req.app.cloud.db.reader() as s:
         row = s.get(noun.model, entity_id)
         return {"domain_id": row.domain_id if row is not None else None}
+
+
+def routes(noun: Noun, where=None) -> list[tuple[str, dict]]:
+    """The list/create and show/update/delete routes of ``noun``; ``where(req)`` adds
+    list filters beyond the noun's own."""
+    def list_(req: Request):
+        return list_entities(req, noun, where(req) if where else ())
+
+    def create(req: Request):
+        return create_entity(req, noun)
+
+    def show(req: Request, entity_id: str):
+        return show_entity(req, noun, entity_id)
+
+    def update(req: Request, entity_id: str):
+        return update_entity(req, noun, entity_id)
+
+    def delete(req: Request, entity_id: str):
+        return delete_entity(req, noun, entity_id)
+
+    return [(noun.path, {"GET": list_, "POST": create}),
+            (f"{noun.path}/{{entity_id}}", {"GET": show, "HEAD": show, "PATCH": update,
+                                            "DELETE": delete})]

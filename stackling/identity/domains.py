@@ -8,7 +8,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stackling import exception, policy
-from stackling.db.models import Domain, Group, GroupMembership, Project, RoleAssignment, User
+from stackling.db.models import (
+    Domain,
+    Group,
+    GroupMembership,
+    IdentityDomainConfig,
+    Project,
+    RoleAssignment,
+    User,
+)
 from stackling.identity import common, crud
 from stackling.identity.common import Noun
 from stackling.web.app import Request
@@ -43,6 +51,9 @@ def _before_delete(s: Session, row: Domain) -> None:
             s.delete(member)
     s.flush()
     common.drop_assignments(RoleAssignment.target_id)(s, row)
+    config = s.get(IdentityDomainConfig, row.id)
+    if config is not None:
+        s.delete(config)
 
 
 NOUN = Noun("domains", "domain", Domain, _view, filters=("name", "enabled"),

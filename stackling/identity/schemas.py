@@ -19,6 +19,8 @@ _TAGS = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength
                                     "pattern": "^[^,/]*$"},
          "maxItems": 80, "uniqueItems": True}
 _OPTIONS = {"type": "object"}
+TAGS = _TAGS
+TAGS_BODY = {"type": "object", "properties": {"tags": _TAGS}, "additionalProperties": False}
 
 
 def _entity(properties: dict, required: tuple[str, ...] = (), update: bool = False) -> dict:
@@ -50,6 +52,16 @@ _ENDPOINT = {"enabled": _BOOLEAN,
              "service_id": {"type": "string"}, "url": _URL}
 _REGION = {"description": _DESCRIPTION, "parent_region_id": _REGION_ID}
 
+# policy/schema.py
+_POLICY = {"blob": {"type": "string"}, "type": {"type": "string", "maxLength": 255}}
+
+# catalog/schema.py
+_ENDPOINT_GROUP = {"description": _DESCRIPTION, "name": _NAME, "filters": {
+    "type": "object", "properties": {
+        "interface": {"type": "string", "enum": ["admin", "internal", "public"]},
+        "service_id": {"type": "string"}, "region_id": {"type": ["string", "null"]},
+        "enabled": _BOOLEAN}}}
+
 CREATE = {
     "users": _entity(_USER, ("name",)),
     "projects": _entity(_PROJECT, ("name",)),
@@ -59,6 +71,10 @@ CREATE = {
     "services": _entity(_SERVICE, ("type",)),
     "endpoints": _entity(_ENDPOINT, ("service_id", "interface", "url")),
     "regions": _entity({**_REGION, "id": {**_REGION_ID, "minLength": 0}}),
+    "policies": _entity(_POLICY, ("blob", "type")),
+    "endpoint_groups": {**_entity(_ENDPOINT_GROUP, ("name", "filters")),
+                        "additionalProperties": False},
+    "consumers": _entity({"description": _DESCRIPTION}),     # oauth1/schema.py
 }
 UPDATE = {
     "users": _entity(_USER, update=True),
@@ -69,6 +85,10 @@ UPDATE = {
     "services": _entity(_SERVICE, update=True),
     "endpoints": _entity(_ENDPOINT, update=True),
     "regions": _entity(_REGION, update=True),
+    "policies": _entity(_POLICY, update=True),
+    "endpoint_groups": {**_entity(_ENDPOINT_GROUP, update=True),
+                        "additionalProperties": False},
+    "consumers": _entity({"description": _DESCRIPTION}, update=True),
 }
 # PUT /v3/regions/{id}: the region_create schema, the id coming from the URL.
 CREATE_REGION_WITH_ID = CREATE["regions"]

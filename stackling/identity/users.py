@@ -91,9 +91,8 @@ def user_projects(req: Request, user_id: str):
     authorize(req, "identity:list_user_projects", {"user_id": user_id})
     with req.app.cloud.db.reader() as s:
         NOUN.get(s, user_id)
-        ids = s.scalars(select(RoleAssignment.target_id).where(
-            RoleAssignment.actor_id == user_id, RoleAssignment.type == "UserProject")).all()
-        rows = s.scalars(select(Project).where(Project.id.in_(set(ids)))).all()
+        ids = req.app.cloud.identity.project_ids(s, user_id)
+        rows = s.scalars(select(Project).where(Project.id.in_(ids))).all()
         return projects.NOUN.list_response(req, rows)
 
 

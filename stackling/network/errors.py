@@ -68,8 +68,8 @@ def _camel(kind: str) -> str:
 LABELS = {"network": "Network", "subnet": "Subnet", "port": "Port", "router": "Router",
           "floatingip": "Floating IP", "security_group": "Security group",
           "security_group_rule": "Security group rule", "agent": "Agent",
-          "subnetpool": "Subnetpool"}
-NOT_FOUND_TYPES = {"floatingip": "FloatingIPNotFound",
+          "subnetpool": "Subnet pool"}
+NOT_FOUND_TYPES = {"floatingip": "FloatingIPNotFound", "subnetpool": "SubnetPoolNotFound",
                    "security_group": "SecurityGroupNotFound",
                    "security_group_rule": "SecurityGroupRuleNotFound"}
 

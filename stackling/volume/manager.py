@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from stackling import exception
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import Service, utcnow
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.storage import imagestore, volumefiles
-from stackling.volume import errors
+from stackling.volume import errors, nova
 from stackling.volume.drivers.file import FileDriver
 from stackling.volume.objects import backends, messages, quota
 from stackling.volume.objects import volume as vol_obj
@@ -196,15 +196,27 @@ class VolumeManager:
             LOG.error("Failed to extend volume %s: %s", volume_id, exc)
             quota.rollback(self.cloud, reservations)
             vol_obj.set_status(self.cloud, volume_id, "extending", status="error_extending")
-            with self.cloud.db.reader() as s:
-                project = s.get(Volume, volume_id).project_id
-            messages.record(self.cloud, project_id=project, request_id=None,
-                            resource_type="VOLUME", resource_uuid=volume_id, action="007",
-                            detail="010")
+            self._message(volume_id, "007", "010")
             return
         quota.commit(self.cloud, reservations)
-        vol_obj.set_status(self.cloud, volume_id, "extending", status="available",
-                           size=new_size)
+        with self.cloud.db.reader() as s:
+            attached = s.scalars(select(VolumeAttachment.instance_uuid).where(
+                VolumeAttachment.volume_id == volume_id)).all()
+        # extend_volume_completion: back to in-use while attached; then Nova is told, so
+        # the guest sees the new size (its ``extend_volume`` instance action).
+        vol_obj.set_status(self.cloud, volume_id, "extending",
+                           status="in-use" if attached else "available", size=new_size)
+        servers = [uuid for uuid in attached if uuid]
+        if servers and not nova.extend_volume(self.cloud, servers, volume_id):
+            self._message(volume_id, "007", "009")
+
+    def _message(self, volume_id: str, action: str, detail: str) -> None:
+        """A user message about the volume, for its project."""
+        with self.cloud.db.reader() as s:
+            project = s.get(Volume, volume_id).project_id
+        messages.record(self.cloud, project_id=project, request_id=None,
+                        resource_type="VOLUME", resource_uuid=volume_id, action=action,
+                        detail=detail)
 
     def retype(self, volume_id: str, new_type_id: str, reservations: list[str]) -> None:
         """The type changes on this backend: commit the new type's usage, release the old."""
@@ -217,10 +229,10 @@ class VolumeManager:
             old = s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
             old_name, project, size = old.name if old else None, row.project_id, row.size
             use_quota = row.use_quota
-            row.volume_type_id = new.id
-            row.multiattach = (new.extra_specs or {}).get("multiattach", "").lower() == \
-                "<is> true"
-            row.status, row.previous_status = row.previous_status or "available", None
+            vol_obj.save(s, row, volume_type_id=new.id,
+                         multiattach=(new.extra_specs or {}).get("multiattach", "").lower()
+                         == "<is> true",
+                         status=row.previous_status or "available", previous_status=None)
         quota.commit(self.cloud, reservations)
         if use_quota and old_name:
             quota.release(self.cloud, project, {

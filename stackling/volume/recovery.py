@@ -173,11 +173,10 @@ def detach_instance(cloud: Cloud, volume_id: str, instance_uuid: str) -> bool:
             s.execute(delete(VolumeAttachment).where(VolumeAttachment.id == att_id))
             LOG.warning("Attachment %s of volume %s to server %s removed", att_id, volume_id,
                         instance_uuid)
-        if ids:
-            for key, value in attach_states.after_detach(
-                    vol.status, vol.migration_status,
-                    [a.attach_status for a in _attachments(s, volume_id)]).items():
-                setattr(vol, key, value)
+        if ids:     # a repair decides from what is there: no compare-and-swap
+            vol_obj.update_fields(vol, **attach_states.after_detach(
+                vol.status, vol.migration_status,
+                [a.attach_status for a in _attachments(s, volume_id)]))
         return bool(ids)
 
 
@@ -246,7 +245,7 @@ def reconcile_attachments(cloud: Cloud) -> int:
             if (vol.status, vol.attach_status) != (status, attach_status):
                 LOG.warning("Volume %s was %s/%s: now %s/%s from its attachments", vol.id,
                             vol.status, vol.attach_status, status, attach_status)
-                vol.status, vol.attach_status = status, attach_status
+                vol_obj.update_fields(vol, status=status, attach_status=attach_status)
                 fixed += 1
     return fixed
 

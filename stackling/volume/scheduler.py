@@ -13,11 +13,11 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from stackling import decisions, servicegroup
 from stackling.db.api import retry_on_deadlock
-from stackling.db.models import Service, utcnow
+from stackling.db.models import Service
 from stackling.db.models_volume import Volume, VolumeType
 from stackling.volume.objects import backends, messages, quota
 from stackling.volume.objects import volume as vol_obj
@@ -331,7 +331,7 @@ class SchedulerManager:
         with self.cloud.db.writer() as s:
             row = s.get(Volume, volume_id)
             if row is not None and row.status == "retyping":
-                row.status = row.previous_status or "available"
+                vol_obj.save(s, row, status=row.previous_status or "available")
         messages.record(self.cloud, project_id=project, request_id=request_id,
                         resource_type="VOLUME", resource_uuid=volume_id, action="001",
                         detail="003")
@@ -367,13 +367,8 @@ def claim_backend(cloud: Cloud, chosen: BackendState, spec: dict, volume_id: str
         if "CapacityFilter" in cloud.config.cinder.scheduler_default_filters and \
                 not capacity_filter(fresh, spec):
             return False
-        placed = s.execute(
-            update(Volume).where(Volume.id == volume_id, Volume.status == "creating",
-                                 Volume.host.is_(None))
-            .values(host=f"{chosen.name}#{chosen.pool}",
-                    availability_zone=chosen.availability_zone, scheduled_at=utcnow(),
-                    updated_at=utcnow())
-            .execution_options(synchronize_session=False)).rowcount == 1
+        placed = vol_obj.place(s, volume_id, f"{chosen.name}#{chosen.pool}",
+                               chosen.availability_zone)
         if placed and on_placed is not None:
             on_placed(s)
         return True if placed else None

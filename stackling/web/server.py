@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING
 
 from cheroot import wsgi
+
+LOG = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -34,7 +37,7 @@ class Server:
         self.wsgi.stop()
 
 
-def stop_all(servers: list[Server]) -> None:
+def stop_all(servers: list) -> None:
     """Stop every server at once: each stop waits for its own selector loop to wake."""
     threads = [threading.Thread(target=server.stop, name=f"stop-{server.name}")
                for server in servers]
@@ -44,13 +47,25 @@ def stop_all(servers: list[Server]) -> None:
         thread.join()
 
 
-def serve_all(cloud: Cloud) -> list[Server]:
+def serve_all(cloud: Cloud) -> list:
+    """The API servers, and the console endpoints with the compute API."""
     servers = []
     try:
         for name, app in cloud.apps.items():
             server = Server(name, cloud.settings.host, cloud.settings.port(name), app)
             server.start()
             servers.append(server)
+        if "compute" in cloud.apps:
+            from stackling.compute import consoles
+
+            for listener in consoles.listeners(cloud):
+                try:
+                    listener.start()
+                except OSError as exc:      # the APIs serve on; only this console is off
+                    LOG.warning("console endpoint %s not started: %s", listener.name, exc)
+                    listener.stop()
+                    continue
+                servers.append(listener)
     except Exception:
         stop_all(servers)
         raise

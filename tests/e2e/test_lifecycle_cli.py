@@ -7,25 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import LiveCloud, wait_for
+from tests.helpers import LiveCloud, two_per_zone, wait_for
 
 pytestmark = pytest.mark.e2e
 
-TOPOLOGY = """
-region: RegionOne
-controller: controller3
-compute_hosts:
-  - {name: controller1, vcpus: 16, memory_mb: 32768, local_gb: 500}
-  - {name: controller1b, vcpus: 16, memory_mb: 32768, local_gb: 500}
-  - {name: controller2, vcpus: 16, memory_mb: 32768, local_gb: 500}
-  - {name: controller2b, vcpus: 16, memory_mb: 32768, local_gb: 500}
-  - {name: controller3, vcpus: 16, memory_mb: 32768, local_gb: 500}
-aggregates:
-  - {name: ag1, availability_zone: ag1, hosts: [controller1, controller1b]}
-  - {name: ag2, availability_zone: ag2, hosts: [controller2, controller2b]}
-volume_backends:
-  - {host: controller3, backend: file, availability_zone: nova, capacity_gb: 1000}
-"""
+TOPOLOGY = two_per_zone(("controller1", "controller1b", "controller2", "controller2b",
+                         "controller3"), capacity_gb=1000, region="RegionOne")
 # cross_az_attach = False for the unshelve refusal; every other step is the same with True.
 NOVA = ("[DEFAULT]\nblock_device_allocate_retries_interval = 0\n"
         "[cinder]\ncross_az_attach = False\n")

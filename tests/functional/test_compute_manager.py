@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional.test_compute_moves import TWO_PER_ZONE, _image, act
+from tests.functional.test_compute_moves import _image, act
 from tests.functional.test_compute_servers import LATEST, boot, settled, v
-from tests.helpers import ApiClient
+from tests.helpers import TWO_PER_ZONE, ApiClient
 
 HOSTS = ("source_node", "dest_node", "source_compute", "dest_compute", "dest_host")
 

@@ -10,22 +10,8 @@ from __future__ import annotations
 import pytest
 
 from tests.functional.test_compute_servers import LATEST, boot, image, settled, v  # noqa: F401
-from tests.helpers import ApiClient, settle
+from tests.helpers import TWO_PER_ZONE, ApiClient, settle
 
-TWO_PER_ZONE = """
-controller: c3
-compute_hosts:
-  - {name: c1a, vcpus: 16, memory_mb: 32768, local_gb: 500}
-  - {name: c1b, vcpus: 16, memory_mb: 32768, local_gb: 500}
-  - {name: c2a, vcpus: 16, memory_mb: 32768, local_gb: 500}
-  - {name: c2b, vcpus: 16, memory_mb: 32768, local_gb: 500}
-  - {name: c3, vcpus: 16, memory_mb: 32768, local_gb: 500}
-aggregates:
-  - {name: ag1, availability_zone: ag1, hosts: [c1a, c1b]}
-  - {name: ag2, availability_zone: ag2, hosts: [c2a, c2b]}
-volume_backends:
-  - {host: c3, backend: file, availability_zone: nova}
-"""
 
 
 def act(client, sid, body, headers=LATEST):

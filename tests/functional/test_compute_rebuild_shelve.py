@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from tests.functional.test_bfv import FAST, image_bdm, upload_image
-from tests.functional.test_compute_moves import TWO_PER_ZONE, act
+from tests.functional.test_compute_moves import act
 from tests.functional.test_compute_servers import LATEST, boot, settled, v
 from tests.functional.test_compute_snapshots import task_states  # noqa: F401
-from tests.helpers import ApiClient, settle
+from tests.helpers import TWO_PER_ZONE, ApiClient, settle
 
 
 def _cloud(cloud_factory, nova=FAST):

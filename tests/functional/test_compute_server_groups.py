@@ -69,7 +69,7 @@ def test_a_scheduler_that_did_not_see_a_member_is_corrected_by_the_host(
     taken = settled(api, first)["OS-EXT-SRV-ATTR:host"]
     calls = []
 
-    def stale(states, policy, hosts):
+    def stale(states, policy, hosts, max_per_host):
         # The first placement of the second member sees an old world: only the host the
         # first member already took.
         calls.append(policy)
@@ -87,3 +87,41 @@ def test_a_scheduler_that_did_not_see_a_member_is_corrected_by_the_host(
     node = {n["hypervisor_hostname"]: n for n in api.get(
         "compute", "/v2.1/os-hypervisors/detail").json["hypervisors"]}[taken]
     assert node["running_vms"] == 1     # the rescheduled claim was given back
+
+
+def test_anti_affinity_max_server_per_host(api, image):  # noqa: F811
+    """2.64 rules: a host takes up to ``max_server_per_host`` members, then no more."""
+    resp = api.post("compute", "/v2.1/os-server-groups", {"server_group": {
+        "name": "g", "policy": "anti-affinity", "rules": {"max_server_per_host": 2}}},
+        headers=LATEST)
+    assert resp.status == 200 and resp.json["server_group"]["rules"] == {
+        "max_server_per_host": 2}
+    group = resp.json["server_group"]["id"]
+
+    def member(name):
+        sid = api.post("compute", "/v2.1/servers", {
+            "server": {"name": name, "imageRef": image, "flavorRef": "1",
+                       "networks": "none"},
+            "os:scheduler_hints": {"group": group}}, headers=LATEST).json["server"]["id"]
+        return settled(api, sid)
+
+    first = member("a")
+    host = first["OS-EXT-SRV-ATTR:host"]
+    for svc in api.get("compute", "/v2.1/os-services?binary=nova-compute",
+                       headers=LATEST).json["services"]:
+        if svc["host"] != host:
+            api.put("compute", f"/v2.1/os-services/{svc['id']}", {"status": "disabled"},
+                    headers=LATEST)
+    second = member("b")
+    assert second["status"] == "ACTIVE" and second["OS-EXT-SRV-ATTR:host"] == host
+    third = member("c")
+    assert third["status"] == "ERROR"
+    assert third["fault"]["message"].startswith("No valid host was found.")
+
+
+def test_max_server_per_host_must_be_a_positive_integer(api):
+    for bad in (0, "x", 1.5, True):
+        resp = api.post("compute", "/v2.1/os-server-groups", {"server_group": {
+            "name": "g", "policy": "anti-affinity", "rules": {"max_server_per_host": bad}}},
+            headers=LATEST)
+        assert resp.status == 400, bad

@@ -64,6 +64,33 @@ def test_nocatalog_and_unscoped(admin):
     assert "project" not in unscoped.json["token"] and "catalog" not in unscoped.json["token"]
 
 
+def test_no_scope_takes_the_default_project_when_the_user_may_use_it(admin):
+    """Keystone's default scoping: no scope → the user's default_project_id if enabled and
+    the user has a role there, else unscoped; ``{"unscoped": {}}`` always unscoped."""
+    project = admin.post("identity", "/v3/projects", {"project": {"name": "home"}}).json[
+        "project"]
+    admin.post("identity", "/v3/users", {"user": {
+        "name": "dflt", "password": "pw-dflt", "default_project_id": project["id"]}})
+
+    def token(scope=None):
+        body = password_auth("dflt", "pw-dflt", project=None)
+        if scope is not None:
+            body["auth"]["scope"] = scope
+        resp = admin.post("identity", "/v3/auth/tokens", body, token=None)
+        assert resp.status == 201, resp
+        return resp.json["token"]
+    assert "project" not in token()          # no role on its default project yet
+    user = admin.get("identity", "/v3/users?name=dflt").json["users"][0]
+    member = admin.get("identity", "/v3/roles?name=member").json["roles"][0]
+    assert admin.request("identity", "PUT", f"/v3/projects/{project['id']}/users/"
+                                            f"{user['id']}/roles/{member['id']}").status == 204
+    scoped = token()
+    assert scoped["project"]["id"] == project["id"] and "catalog" in scoped
+    assert "project" not in token({"unscoped": {}})
+    admin.patch("identity", f"/v3/projects/{project['id']}", {"project": {"enabled": False}})
+    assert "project" not in token()          # a disabled default project: unscoped
+
+
 def test_wrong_password_is_401_with_keystone_body(admin):
     resp = admin.post("identity", "/v3/auth/tokens", password_auth(password="nope"),
                       token=None)
@@ -451,3 +478,191 @@ def test_application_credentials(idcloud):
     assert demo.get("identity", "/v3/auth/tokens", headers={"X-Subject-Token": subject}
                     ).status == 404
     assert demo.post("identity", "/v3/auth/tokens", auth, token=None).status == 401
+
+
+def test_project_tags_one_by_one_and_all_at_once(admin):
+    """/v3/projects/{id}/tags as Keystone: PUT one → 201 + Location, GET/HEAD one → 204 or
+    404, PUT all → 200 with the list, DELETE one/all → 204, Keystone's limits → 400."""
+    pid = admin.post("identity", "/v3/projects", {"project": {"name": "tagged"}}).json[
+        "project"]["id"]
+    tags = f"/v3/projects/{pid}/tags"
+    one = admin.request("identity", "PUT", f"{tags}/blue")
+    assert one.status == 201 and one.headers["Location"].endswith(f"{tags}/blue")
+    assert admin.request("identity", "HEAD", f"{tags}/blue").status == 204
+    assert admin.get("identity", tags).json["tags"] == ["blue"]
+    put = admin.request("identity", "PUT", tags, {"tags": ["a", "b", "c"]})
+    assert put.status == 200 and sorted(put.json["tags"]) == ["a", "b", "c"]
+    assert admin.get("identity", f"/v3/projects/{pid}").json["project"]["tags"] == [
+        "a", "b", "c"]
+    assert admin.delete("identity", f"{tags}/a").status == 204
+    missing = admin.get("identity", f"{tags}/a")
+    assert missing.status == 404
+    assert missing.json["error"]["message"] == "Could not find project tag: a."
+    assert admin.delete("identity", f"{tags}/a").status == 404
+    assert admin.request("identity", "PUT", tags, {"tags": ["x,y"]}).status == 400
+    assert admin.request("identity", "PUT", tags,
+                         {"tags": [f"t{i}" for i in range(81)]}).status == 400
+    assert admin.delete("identity", tags).status == 204
+    assert admin.get("identity", tags).json["tags"] == []
+    assert admin.get("identity", "/v3/projects/nope/tags").status == 404
+    demo = ApiClient(admin.cloud, "demo", "demo")
+    assert demo.request("identity", "PUT", f"{tags}/mine").status == 403
+
+
+def test_policies_crud(admin):
+    """/v3/policies: blob and type required, extra keys kept, filter by type, 404 after
+    delete, members forbidden."""
+    assert admin.post("identity", "/v3/policies", {"policy": {"type": "t"}}).status == 400
+    made = admin.post("identity", "/v3/policies", {"policy": {
+        "blob": '{"a": 1}', "type": "application/json", "note": "kept"}})
+    assert made.status == 201, made
+    pol = made.json["policy"]
+    assert pol["blob"] == '{"a": 1}' and pol["note"] == "kept"
+    assert pol["links"]["self"].endswith(f"/v3/policies/{pol['id']}")
+    upd = admin.patch("identity", f"/v3/policies/{pol['id']}", {"policy": {"type": "x"}})
+    assert upd.status == 200 and upd.json["policy"]["type"] == "x"
+    assert [p["id"] for p in admin.get("identity", "/v3/policies?type=x").json[
+        "policies"]] == [pol["id"]]
+    assert admin.get("identity", "/v3/policies?type=none").json["policies"] == []
+    demo = ApiClient(admin.cloud, "demo", "demo")
+    assert demo.get("identity", "/v3/policies").status == 403
+    assert admin.delete("identity", f"/v3/policies/{pol['id']}").status == 204
+    assert admin.get("identity", f"/v3/policies/{pol['id']}").status == 404
+
+
+def test_inherited_grants_reach_the_projects_below_not_the_target(admin):
+    """OS-INHERIT: a role inherited from a domain or a project reaches every project below
+    it (tokens, effective role assignments, /v3/users/{id}/projects), never the target
+    itself, and coexists with a direct grant of the same role."""
+    dom = admin.post("identity", "/v3/domains", {"domain": {"name": "inh"}}).json["domain"]
+    parent = admin.post("identity", "/v3/projects", {"project": {
+        "name": "parent", "domain_id": dom["id"]}}).json["project"]
+    leaf = admin.post("identity", "/v3/projects", {"project": {
+        "name": "leaf", "domain_id": dom["id"], "parent_id": parent["id"]}}).json["project"]
+    user = admin.post("identity", "/v3/users", {"user": {
+        "name": "heir", "password": "pw-heir", "domain_id": dom["id"]}}).json["user"]
+    role = admin.get("identity", "/v3/roles?name=member").json["roles"][0]
+    grant = (f"/v3/OS-INHERIT/projects/{parent['id']}/users/{user['id']}/roles/{role['id']}"
+             "/inherited_to_projects")
+
+    def scoped(project):
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "id": user["id"], "password": "pw-heir"}}}, "scope": {"project": {
+                "id": project["id"]}}}}
+        return admin.post("identity", "/v3/auth/tokens", body, token=None).status
+
+    assert admin.request("identity", "HEAD", grant).status == 404
+    assert admin.request("identity", "PUT", grant).status == 204
+    assert admin.request("identity", "HEAD", grant).status == 204
+    assert scoped(leaf) == 201 and scoped(parent) == 401
+    listed = admin.get("identity", f"/v3/role_assignments?user.id={user['id']}").json[
+        "role_assignments"]
+    assert listed[0]["scope"] == {"project": {"id": parent["id"]},
+                                  "OS-INHERIT:inherited_to": "projects"}
+    assert listed[0]["links"]["assignment"].endswith(grant)
+    effective = admin.get("identity", f"/v3/role_assignments?effective&user.id={user['id']}"
+                          ).json["role_assignments"]
+    assert {a["scope"]["project"]["id"] for a in effective} == {leaf["id"]}
+    # A direct grant of the same role on the parent coexists with the inherited one.
+    direct = f"/v3/projects/{parent['id']}/users/{user['id']}/roles/{role['id']}"
+    assert admin.request("identity", "PUT", direct).status == 204
+    assert scoped(parent) == 201
+    assert admin.delete("identity", grant).status == 204
+    assert scoped(leaf) == 401 and scoped(parent) == 201
+    # From the domain: every project of it, listed under the domain's inherited roles.
+    on_domain = (f"/v3/OS-INHERIT/domains/{dom['id']}/users/{user['id']}/roles/"
+                 f"{role['id']}/inherited_to_projects")
+    assert admin.request("identity", "PUT", on_domain).status == 204
+    assert scoped(leaf) == 201
+    roles = admin.get("identity", f"/v3/OS-INHERIT/domains/{dom['id']}/users/{user['id']}"
+                                  "/roles/inherited_to_projects").json["roles"]
+    assert [r["id"] for r in roles] == [role["id"]]
+    assert admin.get("identity", f"/v3/domains/{dom['id']}/users/{user['id']}/roles"
+                     ).json["roles"] == []
+    projects = admin.get("identity", f"/v3/users/{user['id']}/projects").json["projects"]
+    assert {p["id"] for p in projects} == {parent["id"], leaf["id"]}
+
+
+def test_domain_config_whole_group_and_option(admin):
+    """/v3/domains/{id}/config as Keystone: PUT 201 then 200, GET of a group or an option,
+    PATCH only of what exists, DELETE of an option, a group and all; the LDAP password is
+    stored but never shown; an unsupported group is 403; defaults are served."""
+    dom = admin.post("identity", "/v3/domains", {"domain": {"name": "cfg"}}).json["domain"]
+    at = f"/v3/domains/{dom['id']}/config"
+    assert admin.get("identity", at).status == 404
+    config = {"identity": {"driver": "ldap"},
+              "ldap": {"url": "ldap://x/", "user_tree_dn": "ou=Users", "password": "pw"}}
+    made = admin.request("identity", "PUT", at, {"config": config})
+    assert made.status == 201
+    assert made.json["config"] == {"identity": {"driver": "ldap"},
+                                   "ldap": {"url": "ldap://x/", "user_tree_dn": "ou=Users"}}
+    assert admin.request("identity", "PUT", at, {"config": config}).status == 200
+    assert admin.get("identity", f"{at}/ldap/url").json == {"config": {"url": "ldap://x/"}}
+    assert admin.get("identity", f"{at}/ldap/password").status == 404
+    upd = admin.patch("identity", f"{at}/identity", {"config": {"identity": {
+        "driver": "sql", "list_limit": 5}}})
+    assert upd.status == 200 and upd.json["config"]["identity"] == {
+        "driver": "sql", "list_limit": 5}
+    assert admin.patch("identity", f"{at}/identity/list_limit",
+                       {"config": {"list_limit": 7}}).json["config"]["identity"][
+        "list_limit"] == 7
+    admin.delete("identity", f"{at}/identity/list_limit")
+    # An option or group not stored yet cannot be patched through its own URL.
+    assert admin.patch("identity", f"{at}/identity/list_limit",
+                       {"config": {"list_limit": 7}}).status == 404
+    bad = admin.request("identity", "PUT", at, {"config": {"token": {"expiration": 1}}})
+    assert bad.status == 403
+    assert bad.json["error"]["message"] == ("Invalid domain specific configuration: Group "
+                                            "token is not supported for domain specific "
+                                            "configurations.")
+    assert admin.delete("identity", f"{at}/ldap/url").status == 204
+    assert admin.get("identity", f"{at}/ldap/url").status == 404
+    assert admin.delete("identity", f"{at}/identity").status == 204
+    assert admin.delete("identity", at).status == 204
+    gone = admin.get("identity", at)
+    assert gone.json["error"]["message"] == (
+        f"Could not find any options in domain configuration for domain {dom['id']}.")
+    default = admin.get("identity", "/v3/domains/config/default").json["config"]
+    assert default["identity"] == {"driver": "sql", "list_limit": None}
+    assert admin.get("identity", "/v3/domains/config/ldap/url/default").json == {
+        "config": {"url": "ldap://localhost"}}
+
+
+def test_endpoint_groups_crud(admin):
+    """/v3/OS-EP-FILTER/endpoint_groups: name and filters required, only endpoint
+    properties as filters, HEAD to check, update, delete."""
+    at = "/v3/OS-EP-FILTER/endpoint_groups"
+    assert admin.post("identity", at, {"endpoint_group": {"name": "g"}}).status == 400
+    assert admin.post("identity", at, {"endpoint_group": {
+        "name": "g", "filters": {"url": "x"}}}).status == 400
+    made = admin.post("identity", at, {"endpoint_group": {
+        "name": "g", "description": "d", "filters": {"interface": "public"}}})
+    assert made.status == 201, made
+    group = made.json["endpoint_group"]
+    assert group["links"]["self"].endswith(f"{at}/{group['id']}")
+    assert admin.request("identity", "HEAD", f"{at}/{group['id']}").status == 200
+    upd = admin.patch("identity", f"{at}/{group['id']}", {"endpoint_group": {
+        "filters": {"service_id": "abc"}}})
+    assert upd.status == 200 and upd.json["endpoint_group"]["filters"] == {"service_id": "abc"}
+    assert [g["id"] for g in admin.get("identity", at).json["endpoint_groups"]] == [
+        group["id"]]
+    assert admin.delete("identity", f"{at}/{group['id']}").status == 204
+    assert admin.request("identity", "HEAD", f"{at}/{group['id']}").status == 404
+
+
+def test_oauth1_consumers_show_their_secret_once(admin):
+    at = "/v3/OS-OAUTH1/consumers"
+    made = admin.post("identity", at, {"consumer": {"description": "app", "secret": "mine"}})
+    assert made.status == 201, made
+    consumer = made.json["consumer"]
+    assert len(consumer["secret"]) == 32 and consumer["secret"] != "mine"
+    shown = admin.get("identity", f"{at}/{consumer['id']}").json["consumer"]
+    assert "secret" not in shown and shown["description"] == "app"
+    assert shown["links"]["self"].endswith(f"{at}/{consumer['id']}")
+    bad = admin.patch("identity", f"{at}/{consumer['id']}", {"consumer": {"secret": "x"}})
+    assert bad.status == 400 and bad.json["error"]["message"] == "Cannot change consumer secret"
+    upd = admin.patch("identity", f"{at}/{consumer['id']}", {"consumer": {"description": "b"}})
+    assert upd.status == 200 and upd.json["consumer"]["description"] == "b"
+    assert [c["id"] for c in admin.get("identity", at).json["consumers"]] == [consumer["id"]]
+    assert admin.delete("identity", f"{at}/{consumer['id']}").status == 204
+    assert admin.get("identity", f"{at}/{consumer['id']}").status == 404

@@ -248,6 +248,70 @@ def test_visibility_shared_and_external(api, demo):
     assert error(resp, 403)[0] == "PolicyNotAuthorized"
 
 
+def test_external_subnets_visible_and_marked(api, demo):
+    """``subnet-external-network``: every project sees an external network's subnets, and
+    a subnet says whether its network is external (tempest's external visibility test)."""
+    aliases = [e["alias"] for e in demo.get("network", "/v2.0/extensions").json["extensions"]]
+    assert "subnet-external-network" in aliases
+    ext = net(api, name="ext", **{"router:external": True})
+    ext_sub = subnet(api, ext["id"], cidr="172.24.4.0/24")
+    private_sub = subnet(api, net(api, name="private")["id"], cidr="10.1.0.0/24")
+    seen = demo.get("network", f"/v2.0/subnets?network_id={ext['id']}").json["subnets"]
+    assert [s["id"] for s in seen] == [ext_sub["id"]] and seen[0]["router:external"] is True
+    assert ext_sub["router:external"] is True and private_sub["router:external"] is False
+    assert error(demo.get("network", f"/v2.0/subnets/{private_sub['id']}"), 404)[0] == \
+        "SubnetNotFound"
+    external_only = api.get("network", "/v2.0/subnets?router:external=True").json["subnets"]
+    assert [s["id"] for s in external_only] == [ext_sub["id"]]
+    resp = api.put("network", f"/v2.0/subnets/{private_sub['id']}",
+                   {"subnet": {"router:external": True}})
+    assert error(resp, 400)[1] == "Cannot update read-only attribute router:external"
+
+
+def test_subnetpools_crud_bounds_and_tags(api, demo):
+    resp = post(demo, "subnetpools", "subnetpool", name="pool",
+                prefixes=["10.10.0.0/17", "10.10.128.0/17", "10.20.0.0/16"])
+    assert resp.status == 201, resp
+    pool = resp.json["subnetpool"]
+    assert pool["prefixes"] == ["10.10.0.0/16", "10.20.0.0/16"] and pool["ip_version"] == 4
+    assert (pool["min_prefixlen"], pool["default_prefixlen"], pool["max_prefixlen"]) == (
+        8, 8, 32)
+    assert pool["shared"] is False and pool["is_default"] is False
+    assert pool["default_quota"] is None and pool["project_id"] == demo.project_id
+    url = f"/v2.0/subnetpools/{pool['id']}"
+    assert demo.put("network", f"{url}/tags/blue", None).status == 201
+    assert demo.get("network", f"{url}/tags").json == {"tags": ["blue"]}
+    resp = demo.put("network", url, {"subnetpool": {"min_prefixlen": 24}})
+    assert error(resp, 400)[1] == "Illegal prefix bounds: default_prefixlen=8, min_prefixlen=24."
+    updated = demo.put("network", url, {"subnetpool": {
+        "name": "renamed", "min_prefixlen": 16, "default_prefixlen": 24}}).json["subnetpool"]
+    assert (updated["name"], updated["min_prefixlen"], updated["default_prefixlen"]) == (
+        "renamed", 16, 24)
+    assert updated["revision_number"] > pool["revision_number"]
+    assert error(api.get("network", "/v2.0/subnetpools/" + "0" * 8), 404) == (
+        "SubnetPoolNotFound", f"Subnet pool {'0' * 8} could not be found.")
+    cases = [
+        ({"prefixes": []}, "EmptySubnetPoolPrefixList", "Empty subnet pool prefix list."),
+        ({"prefixes": ["10.0.0.0/8", "2001:db8::/32"]}, "PrefixVersionMismatch",
+         "Cannot mix IPv4 and IPv6 prefixes in a subnet pool."),
+        ({"prefixes": ["10.0.0.0/8"], "min_prefixlen": 24, "max_prefixlen": 16},
+         "IllegalSubnetPoolPrefixBounds",
+         "Illegal prefix bounds: min_prefixlen=24, max_prefixlen=16."),
+        ({"prefixes": ["10.0.0.0/8"], "max_prefixlen": 33}, "IllegalSubnetPoolPrefixBounds",
+         "Illegal prefix bounds: max_prefixlen=33, ip_version_max=32."),
+    ]
+    for body, kind, message in cases:
+        assert error(post(demo, "subnetpools", "subnetpool", name="p", **body), 400) == (
+            kind, message)
+    assert error(post(demo, "subnetpools", "subnetpool", prefixes=["10.0.0.0/8"]), 400)[1] \
+        == "Failed to parse request. Required attribute 'name' not specified"
+    assert api.get("network", url).status == 200    # admins see every pool
+    other = api.get("network", "/v2.0/subnetpools").json["subnetpools"]
+    assert pool["id"] in [p["id"] for p in other]
+    assert demo.delete("network", url).status == 204
+    assert demo.get("network", url).status == 404
+
+
 def test_default_external_network_is_unique(api):
     net(api, is_default=True, **{"router:external": True})
     resp = post(api, "networks", "network", is_default=True, **{"router:external": True})

@@ -104,6 +104,53 @@ def test_rule_validation(demo, body, kind, message):
     assert error(rule(demo, g["id"], **body), 400) == (kind, message)
 
 
+@pytest.mark.parametrize("protocol,lo,hi,kind,message", [
+    ("tcp", -16, 80, "SecurityGroupInvalidPortValue", "Invalid value for port -16"),
+    ("tcp", 80, 65536, "SecurityGroupInvalidPortValue", "Invalid value for port 65536"),
+    ("tcp", "x", 80, "SecurityGroupInvalidPortValue", "Invalid value for port x"),
+    ("tcp", None, 6, "SecurityGroupInvalidPortRange",
+     "For TCP/UDP protocols, port_range_min must be <= port_range_max"),
+    ("icmp", 1, 256, "SecurityGroupInvalidIcmpValue",
+     "Invalid value for ICMP code (port_range_max) 256. It must be 0 to 255."),
+    ("icmp", 300, 1, "SecurityGroupInvalidIcmpValue",
+     "Invalid value for ICMP type (port_range_min) 300. It must be 0 to 255."),
+    ("icmp", -1, 25, "SecurityGroupInvalidPortValue", "Invalid value for port -1"),
+])
+def test_rule_ports_out_of_range(demo, protocol, lo, hi, kind, message):
+    """Ports are checked while the body is parsed (0 to 65535), before the ICMP bounds."""
+    g = sg(demo, name="x")
+    resp = rule(demo, g["id"], direction="ingress", protocol=protocol, port_range_min=lo,
+                port_range_max=hi)
+    assert error(resp, 400) == (kind, message)
+
+
+def test_unknown_remote_group_is_the_groups_404(demo):
+    """Neutron does not check remote_group_id's format: any unknown id is a 404."""
+    g = sg(demo, name="x")
+    for remote in ("bad_group_id", "5f0b7c2e-1d9c-4a37-9f3a-1d5a7b9c0e11"):
+        resp = rule(demo, g["id"], direction="ingress", protocol="tcp", remote_group_id=remote)
+        assert error(resp, 404) == ("SecurityGroupNotFound",
+                                    f"Security group {remote} does not exist")
+    resp = rule(demo, "not-a-uuid", direction="ingress")
+    assert error(resp, 404)[0] == "SecurityGroupNotFound"
+    resp = rule(demo, g["id"], direction="ingress", remote_address_group_id="ag")
+    assert error(resp, 404) == ("AddressGroupNotFound", "Address group ag could not be found.")
+
+
+def test_no_group_may_be_renamed_default(demo):
+    g = sg(demo, name="web")
+    for name in ("default", "DEFAULT"):
+        resp = demo.put("network", f"/v2.0/security-groups/{g['id']}",
+                        {"security_group": {"name": name}})
+        assert error(resp, 409) == ("SecurityGroupDefaultAlreadyExists",
+                                    "Default security group already exists.")
+    shown = demo.get("network", f"/v2.0/security-groups/{g['id']}").json["security_group"]
+    assert shown["name"] == "web"
+    resp = demo.put("network", f"/v2.0/security-groups/{g['id']}",
+                    {"security_group": {"name": "web2"}})
+    assert resp.json["security_group"]["name"] == "web2"
+
+
 def test_rule_protocol_not_supported(demo):
     g = sg(demo, name="x")
     kind, message = error(rule(demo, g["id"], direction="ingress", protocol="bogus"), 400)
@@ -168,6 +215,8 @@ def test_router_gateway_interface_and_in_use(api, demo):
         {"destination": "192.168.0.0/24", "nexthop": "10.0.0.7"}]}})
     assert resp.json["router"]["routes"] == [{"destination": "192.168.0.0/24",
                                               "nexthop": "10.0.0.7"}]
+    cleared = demo.put("network", f"/v2.0/routers/{r['id']}", {"router": {"routes": None}})
+    assert cleared.json["router"]["routes"] == []    # null means none (tempest's cleanup)
     removed = demo.put("network", f"/v2.0/routers/{r['id']}/remove_router_interface",
                        {"subnet_id": s["id"]})
     assert removed.status == 200 and removed.json["port_id"] == body["port_id"]

@@ -392,3 +392,26 @@ def test_volume_delete_removes_attachment_rows(cloud, api):
     settle(cloud)
     assert api.get("volume", f"/v3/attachments/{aid}", headers=MV).status == 404
 
+
+
+def test_a_status_changed_while_connecting_is_not_overwritten(cloud, api, monkeypatch):
+    """An admin's reset to ``error`` lands while cinder-volume exports the volume: the
+    attachment update's compare-and-swap loses, answers 400 and leaves ``error``."""
+    from stackling.volume.objects import volume as vol_obj
+
+    vid = new_volume(cloud, api)
+    att_id = create_att(api, vid).json["attachment"]["id"]
+    real_call = cloud.rpc.call
+
+    def call_then_reset(topic, method, **kwargs):
+        result = real_call(topic, method, **kwargs)
+        if method == "initialize_connection":
+            vol_obj.set_status(cloud, vid, None, status="error")
+        return result
+
+    monkeypatch.setattr(cloud.rpc, "call", call_then_reset)
+    resp = api.put("volume", f"/v3/attachments/{att_id}",
+                   {"attachment": {"connector": CONNECTOR}}, headers=MV)
+    assert resp.status == 400, resp
+    assert error(resp) == f"Invalid volume: Volume {vid} status changed to error meanwhile."
+    assert vol(api, vid)["status"] == "error"

@@ -77,6 +77,18 @@ def test_router_optional_project_and_405():
         router.match("GET", "/v2.1/nothing/here/at/all")
 
 
+def test_strict_router_refuses_a_trailing_slash_except_on_public_routes():
+    router = Router([("/v2.1", {"GET": _h}), ("/v2.1/servers", {"GET": _h}),
+                     ("/v2.1/servers/{server_id}", {"GET": _h})], project_prefix="/v2.1",
+                    public={"/v2.1"}, strict_slashes=True)
+    for path in ("/v2.1/servers/", "/v2.1/p1/servers/", "/v2.1/servers/abc/"):
+        with pytest.raises(exception.NotFound):
+            router.match("GET", path)
+    assert router.match("GET", "/v2.1/")[1] is _h
+    assert router.match("GET", "/v2.1/p1/servers/abc")[2] == {"project_id": "p1",
+                                                             "server_id": "abc"}
+
+
 def test_policy_roles_implied_and_owner():
     policy.register({"test:admin": policy.ADMIN, "test:own": policy.ADMIN_OR_OWNER_MEMBER,
                      "test:read": policy.READER})

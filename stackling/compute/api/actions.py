@@ -15,7 +15,9 @@ from stackling.web.app import Request, read_json
 HANDLERS = {**server_actions.SPECIAL, **server_moves.HANDLERS, **server_lifecycle.HANDLERS,
             "os-resetState": server_actions.reset_state,
             "restore": server_actions.restore,
-            "createImage": server_images.create_image}
+            "createImage": server_images.create_image,
+            "createBackup": server_images.create_backup,
+            "injectNetworkInfo": server_actions.inject_network_info}
 
 
 def server_action(req: Request, server_id: str):

@@ -95,8 +95,6 @@ def _filters(req: Request) -> dict[str, str]:
 
 def _list(req: Request, detail: bool):
     api = _start(req, MAX_IMAGES_VERSION)
-    if req.path_info.endswith("/"):       # ``/images/`` is a show of id "" for Nova: 404
-        raise exception.NotFound("The resource could not be found.")
     params = req.GET
     limit = (common.validate_integer(params["limit"], "limit", 0)
              if "limit" in params else None)

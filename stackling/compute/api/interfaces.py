@@ -111,7 +111,7 @@ def attach_interface(req: Request, server_id: str) -> Any:
         raise exception.StacklingError(str(exc)) from None
     with req.app.cloud.db.writer() as s:
         inst = instances.get(s, req.context, server_id)
-        inst.network_info = list(inst.network_info or []) + info
+        instances.update_fields(inst, network_info=list(inst.network_info or []) + info)
     port = neutron.admin_call("GET", f"/v2.0/ports/{info[0]['port_id']}")["port"]
     return json_response({"interfaceAttachment": _view(req, port, data.get("tag"))})
 
@@ -125,5 +125,6 @@ def detach_interface(req: Request, server_id: str, port_id: str) -> Any:
     _neutron(req).release(port_id, preserve)
     with req.app.cloud.db.writer() as s:
         inst = instances.get(s, req.context, server_id)
-        inst.network_info = [i for i in inst.network_info or [] if i["port_id"] != port_id]
+        instances.update_fields(inst, network_info=[
+            i for i in inst.network_info or [] if i["port_id"] != port_id])
     return empty_response(202)

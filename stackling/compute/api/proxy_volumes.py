@@ -71,19 +71,12 @@ def volume_view(vol: dict) -> dict:
     }
 
 
-def _no_empty_id(req: Request) -> None:
-    """``/os-volumes/`` is a show with an empty id for Nova's router: 404, not the list."""
-    if req.path_info.endswith("/"):
-        raise exception.NotFound("The resource could not be found.")
-
-
 def delete_without_id(req: Request):
-    """DELETE /os-volumes (or /os-volumes/): no such route in Nova, 404."""
+    """DELETE /os-volumes: no such route in Nova, 404."""
     raise exception.NotFound("The resource could not be found.")
 
 
 def _list_volumes(req: Request, rule: str):
-    _no_empty_id(req)
     cinder = _start(req, rule)
     vols = cinder._call("GET", "volumes/detail")["volumes"]
     return json_response({"volumes": [volume_view(v) for v in _limited(req, vols)]})
@@ -154,7 +147,6 @@ def snapshot_view(snap: dict) -> dict:
 
 
 def _list_snapshots(req: Request, rule: str):
-    _no_empty_id(req)
     cinder = _start(req, rule)
     snaps = cinder._call("GET", "snapshots/detail")["snapshots"]
     return json_response({"snapshots": [snapshot_view(s) for s in _limited(req, snaps)]})

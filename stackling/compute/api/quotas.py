@@ -106,6 +106,25 @@ def check_instances(s: Session, conf, project_id: str, vcpus: int, memory_mb: in
         allowed=", ".join(str(quotas[r]) for r in overs))
 
 
+def check_upsize(s: Session, conf, project_id: str, old_flavor: dict,
+                 new_flavor: dict) -> None:
+    """``_check_quota_for_upsize``: a resize needs quota for what the new flavor adds
+    (cores, ram); a downsize needs none. TooManyInstances (403) names what is over."""
+    deltas = {r: int(new_flavor.get(k) or 0) - int(old_flavor.get(k) or 0)
+              for r, k in (("cores", "vcpus"), ("ram", "ram"))}
+    deltas = {r: d for r, d in deltas.items() if d > 0}
+    if not deltas:
+        return
+    quotas = limits(s, conf, project_id)
+    used = usage(s, project_id)
+    overs = [r for r in deltas if quotas[r] >= 0 and used[r] + deltas[r] > quotas[r]]
+    if overs:
+        raise TooManyInstances(overs=", ".join(overs),
+                               req=", ".join(str(deltas[r]) for r in overs),
+                               used=", ".join(str(used[r]) for r in overs),
+                               allowed=", ".join(str(quotas[r]) for r in overs))
+
+
 # -- handlers --------------------------------------------------------------------------
 
 

@@ -8,7 +8,11 @@ from stackling import discovery
 from stackling.compute.api import (
     actions,
     aggregates,
+    assisted_snapshots,
     availability_zones,
+    console_auth_tokens,
+    extensions,
+    external_events,
     flavors,
     hosts,
     hypervisors,
@@ -25,6 +29,7 @@ from stackling.compute.api import (
     server_tags,
     servers,
     services,
+    usage_audit_log,
     volume_attachments,
 )
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
@@ -207,8 +212,20 @@ ROUTES: list[tuple[str, dict]] = [
         "GET": servers.show_metadata_item, "PUT": servers.update_metadata_item,
         "DELETE": servers.delete_metadata_item}),
 ]
+ROUTES += [
+    (f"{P}/extensions", {"GET": extensions.list_extensions}),
+    (f"{P}/extensions/{{alias}}", {"GET": extensions.show_extension}),
+    (f"{P}/os-instance_usage_audit_log", {"GET": usage_audit_log.list_audit_logs}),
+    (f"{P}/os-instance_usage_audit_log/{{before}}", {"GET": usage_audit_log.show_audit_log}),
+    (f"{P}/os-server-external-events", {"POST": external_events.create_events}),
+    (f"{P}/os-console-auth-tokens/{{token}}", {"GET": console_auth_tokens.show_token}),
+    (f"{P}/os-assisted-volume-snapshots", {"POST": assisted_snapshots.create_snapshot}),
+    (f"{P}/os-assisted-volume-snapshots/{{snapshot_id}}", {
+        "DELETE": assisted_snapshots.delete_snapshot}),
+]
 PUBLIC = {"/", P, "/v2"}
 
 
 def build_app(cloud: Cloud) -> ApiApp:
-    return ApiApp(cloud, INFO, Router(ROUTES, project_prefix=P, public=PUBLIC))
+    router = Router(ROUTES, project_prefix=P, public=PUBLIC, strict_slashes=True)
+    return ApiApp(cloud, INFO, router)

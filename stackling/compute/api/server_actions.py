@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackling import exception, policy
+from stackling.compute import consoles
 from stackling.compute.api import common
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import instance_action
@@ -38,6 +39,7 @@ policy.register({
     "os_compute_api:os-admin-password": OWNER,
     "os_compute_api:os-console-output": OWNER,
     "os_compute_api:os-remote-consoles": OWNER,
+    "os_compute_api:os-admin-actions:inject_network_info": ADMIN,
 })
 
 ANY_TASK = object()   # a task state set that admits every task
@@ -92,9 +94,8 @@ CHANGE_PASSWORD = Action("changePassword", "os_compute_api:os-admin-password", (
 
 # Nova actions stackling does not serve (yet): a missing server is still a 404 first.
 UNSERVED = frozenset((
-    "addFixedIp", "addFloatingIp", "addSecurityGroup", "createBackup", "forceDelete",
-    "injectNetworkInfo", "os-getRDPConsole", "removeFixedIp", "removeFloatingIp",
-    "removeSecurityGroup", "resetNetwork"))
+    "addFixedIp", "addFloatingIp", "addSecurityGroup", "forceDelete", "os-getRDPConsole",
+    "removeFixedIp", "removeFloatingIp", "removeSecurityGroup", "resetNetwork"))
 
 
 def invalid_state(action: str, uuid: str, attr: str, state: Any) -> exception.Conflict:
@@ -135,9 +136,8 @@ def _begin(req: Request, server_id: str, action: Action) -> tuple[str, str]:
             check_locked(req, inst)
         check_state(inst, action.name, action.vm_states, action.task_states)
         check_host(inst)
-        if action.task is not None:
-            inst.task_state = action.task
-        inst.updated_at = utcnow()
+        task = {"task_state": action.task} if action.task is not None else {}
+        instances.update_fields(inst, updated_at=utcnow(), **task)
         instance_action.record(s, req.context, inst.uuid, action.record or action.name)
         return inst.host, req.context.request_id
 
@@ -232,8 +232,8 @@ def _lock(req: Request, server_id: str, data: Any):
         by = "owner" if inst.project_id == ctx.project_id else "admin"
         if inst.locked and inst.locked_by == by == "owner":
             return empty_response(202)
-        inst.locked, inst.locked_by, inst.locked_reason = True, by, reason
-        inst.updated_at = utcnow()
+        instances.update_fields(inst, locked=True, locked_by=by, locked_reason=reason,
+                                updated_at=utcnow())
         instance_action.record(s, ctx, inst.uuid, "lock")
     return empty_response(202)
 
@@ -249,14 +249,14 @@ def _unlock(req: Request, server_id: str, data: Any):
         if inst.locked and inst.locked_by and inst.locked_by != by:
             common.authorize(req, "os_compute_api:os-lock-server:unlock:unlock_override",
                              target)
-        inst.locked, inst.locked_by, inst.locked_reason = False, None, None
-        inst.updated_at = utcnow()
+        instances.update_fields(inst, locked=False, locked_by=None, locked_reason=None,
+                                updated_at=utcnow())
         instance_action.record(s, ctx, inst.uuid, "unlock")
     return empty_response(202)
 
 
 def _console_output(req: Request, server_id: str, data: Any):
-    """os-getConsoleOutput: the last ``length`` lines (-1 or null: all), 200."""
+    """os-getConsoleOutput: the last ``length`` lines (null: all), 200."""
     length = data.get("length") if isinstance(data, dict) else None
     if isinstance(data, dict):
         common.reject_extra("os-getConsoleOutput", data, {"length"})
@@ -271,12 +271,12 @@ def _console_output(req: Request, server_id: str, data: Any):
                          {"project_id": inst.project_id})
         check_host(inst)
         host = inst.host
-    text = req.app.cloud.rpc.call(f"compute.{host}", "get_console_output",
-                                  instance_uuid=server_id) or ""
-    lines = text.splitlines(keepends=True)
-    if length is not None and length >= 0:
-        lines = lines[-length:] if length else []
-    output = "".join(lines)
+    output = req.app.cloud.rpc.call(f"compute.{host}", "get_console_output",
+                                    instance_uuid=server_id) or ""
+    if length is not None:
+        # The compute manager's _tail_log: the last ``length`` pieces of the log split at
+        # newlines (a final newline leaves an empty one; -1 drops only the first line).
+        output = "\n".join(output.split("\n")[-length:]) if length else ""
     output = "".join(c for c in output if c in "\t\n" or ord(c) >= 0x20)
     return json_response({"output": output})
 
@@ -299,20 +299,13 @@ _LEGACY_NAMES = {"vnc": "os-getVNCConsole", "spice": "os-getSPICEConsole",
 
 
 def console(req: Request, server_id: str, protocol: str, kind: str) -> dict:
-    """A console URL of the shape each proxy hands out, with a fresh token."""
+    """The console URL its proxy hands out, with a fresh token (compute/consoles.py)."""
     with req.app.cloud.db.reader() as s:
         inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:os-remote-consoles",
                          {"project_id": inst.project_id})
         check_host(inst)
-    token = secrets.token_hex(16)
-    host = req.app.cloud.settings.host
-    urls = {"novnc": f"http://{host}:6080/vnc_auto.html?path=%3Ftoken%3D{token}",
-            "xvpvnc": f"http://{host}:6081/console?token={token}",
-            "spice-html5": f"http://{host}:6082/spice_auto.html?token={token}",
-            "serial": f"ws://{host}:6083/?token={token}",
-            "webmks": f"http://{host}:6090/mks.html?token={token}"}
-    return {"type": kind, "url": urls[kind]}
+    return {"type": kind, "url": consoles.authorize(req.app.cloud, server_id, kind)}
 
 
 SPECIAL = {
@@ -341,9 +334,24 @@ def reset_state(req: Request, server_id: str, data: Any):
         inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:os-admin-actions:reset_state",
                          {"project_id": inst.project_id})
-        inst.vm_state = _RESET_STATES[state]
-        inst.task_state = None
-        inst.updated_at = utcnow()
+        instances.update_fields(inst, vm_state=_RESET_STATES[state], task_state=None,
+                                updated_at=utcnow())
+    return empty_response(202)
+
+
+def inject_network_info(req: Request, server_id: str, data: Any = None):
+    """injectNetworkInfo (admin): a cast to the host, no state check and no instance
+    action; only the lock is checked (non-admins are refused by the policy first)."""
+    _null_body("injectNetworkInfo", data)
+    with req.app.cloud.db.reader() as s:
+        inst = instances.get(s, req.context, server_id)
+        common.authorize(req, "os_compute_api:os-admin-actions:inject_network_info",
+                         {"project_id": inst.project_id})
+        check_locked(req, inst)
+        host = inst.host
+    if host:
+        req.app.cloud.rpc.cast(f"compute.{host}", "inject_network_info",
+                               instance_uuid=server_id, request_id=req.context.request_id)
     return empty_response(202)
 
 
@@ -357,6 +365,6 @@ def restore(req: Request, server_id: str, data: Any = None):
         if inst.vm_state != "soft-delete":
             raise exception.Conflict(f"Cannot 'restore' instance {server_id} while it is "
                                      f"in vm_state {inst.vm_state}")
-        inst.vm_state, inst.task_state = "active", None
-        inst.updated_at = utcnow()
+        instances.update_fields(inst, vm_state="active", task_state=None,
+                                updated_at=utcnow())
     return empty_response(202)

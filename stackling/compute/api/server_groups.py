@@ -75,6 +75,12 @@ def create_group(req: Request):
         if not isinstance(rules, dict) or set(rules) - {"max_server_per_host"}:
             raise exception.ValidationError(field="rules", value=rules,
                                             detail="Additional properties are not allowed")
+        limit = rules.get("max_server_per_host", 1)
+        text = str(limit)
+        if isinstance(limit, bool) or not (text.isascii() and text.isdigit()) or int(text) < 1:
+            raise exception.ValidationError(  # parameter_types.positive_integer
+                field="rules/max_server_per_host", value=limit,
+                detail=f"{limit!r} is not valid under any of the given schemas")
         if rules and chosen != "anti-affinity":
             raise exception.BadRequest("Only anti-affinity policy supports rules.")
     else:

@@ -28,6 +28,7 @@ from stackling.web.app import Request, empty_response, json_response
 policy.register({
     "os_compute_api:servers:create_image": common.OWNER,
     "os_compute_api:servers:create_image:allow_volume_backed": common.OWNER,
+    "os_compute_api:os-create-backup": common.OWNER,
 })
 
 SNAPSHOT_STATES = ("active", "stopped", "paused", "suspended")
@@ -52,16 +53,22 @@ def _image_body(req: Request, data: Any) -> tuple[str, dict]:
                                         detail="'name' is a required property")
     common.reject_extra("createImage", data, {"name", "metadata"})
     name = common.check_name("createImage/name", data["name"])
+    return name, _image_metadata(req, "createImage", data)
+
+
+def _image_metadata(req: Request, action: str, data: dict) -> dict:
+    """The optional string ``metadata`` of createImage/createBackup; before 2.39 it counts
+    against the metadata_items quota."""
     metadata = data.get("metadata", {})
     if not isinstance(metadata, dict) or any(
             not isinstance(v, str) or not 1 <= len(k) <= 255 or len(v) > 255
             for k, v in metadata.items()):
-        raise exception.ValidationError(field="createImage/metadata", value=metadata,
+        raise exception.ValidationError(field=f"{action}/metadata", value=metadata,
                                         detail="is not a valid metadata dict")
     if metadata and not req.version.matches("2.39"):
         with req.app.cloud.db.reader() as s:
             quotas.check_metadata(s, common.conf(req), req.context.project_id, len(metadata))
-    return name, dict(metadata)
+    return dict(metadata)
 
 
 def glance(req: Request) -> image_api.GlanceAPI:
@@ -154,13 +161,14 @@ def create_image(req: Request, server_id: str, data: Any):
     return _respond(req, image_id)
 
 
-def _begin_snapshot(req: Request, server_id: str) -> str:
+def _begin_snapshot(req: Request, server_id: str, action: str = "createImage",
+                    task: str = "image_snapshot_pending") -> str:
     """``instance.save(expected_task_state=[None])`` with the new task, and the action."""
     with req.app.cloud.db.writer() as s:
         inst = instances.get(s, req.context, server_id)
-        check_state(inst, "createImage", SNAPSHOT_STATES)
-        inst.task_state, inst.updated_at = "image_snapshot_pending", utcnow()
-        instance_action.record(s, req.context, inst.uuid, "createImage")
+        check_state(inst, action, SNAPSHOT_STATES)
+        instances.update_fields(inst, task_state=task, updated_at=utcnow())
+        instance_action.record(s, req.context, inst.uuid, action)
         return inst.host
 
 
@@ -198,3 +206,73 @@ def _snapshot_volume_backed(req: Request, inst: Instance, name: str, metadata: d
     # nova/image/glance.py create: a 0-byte upload makes the image active.
     glance(req).upload(image_id, iter(()), 0)
     return image_id
+
+
+# -- createBackup ----------------------------------------------------------------------
+
+def _rotation(value: Any) -> int:
+    """``parameter_types.non_negative_integer``: an integer or a string of digits."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise exception.ValidationError(field="createBackup/rotation", value=value,
+                                        detail=f"{value!r} is not of type 'integer', "
+                                               "'string'")
+    if isinstance(value, str) and (not value or not value.isdigit() or not value.isascii()):
+        raise exception.ValidationError(field="createBackup/rotation", value=value,
+                                        detail=f"{value!r} does not match '^[0-9]*$'"
+                                        if value else f"{value!r} is too short")
+    if int(value) < 0:
+        raise exception.ValidationError(field="createBackup/rotation", value=value,
+                                        detail=f"{value!r} is less than the minimum of 0")
+    return int(value)
+
+
+def _backup_body(req: Request, data: Any) -> tuple[str, str, int, dict]:
+    """``schemas/create_backup.py``: (name, backup_type, rotation, metadata)."""
+    if not isinstance(data, dict):
+        raise exception.ValidationError(field="createBackup", value=data,
+                                        detail=f"{data!r} is not of type 'object'")
+    for key in ("name", "backup_type", "rotation"):
+        if key not in data:
+            raise exception.ValidationError(field="createBackup", value=data,
+                                            detail=f"'{key}' is a required property")
+    common.reject_extra("createBackup", data, {"name", "backup_type", "rotation", "metadata"})
+    name = common.check_name("createBackup/name", data["name"])
+    backup_type = data["backup_type"]
+    if not isinstance(backup_type, str):
+        raise exception.ValidationError(field="createBackup/backup_type", value=backup_type,
+                                        detail=f"{backup_type!r} is not of type 'string'")
+    rotation = _rotation(data["rotation"])
+    return name, backup_type, rotation, _image_metadata(req, "createBackup", data)
+
+
+def create_backup(req: Request, server_id: str, data: Any):
+    """createBackup (nova/api/openstack/compute/create_backup.py): an image-backed
+    snapshot of image_type ``backup``; the host then deletes the oldest backups of the
+    same ``backup_type`` beyond ``rotation``. Like createImage the lock is not checked."""
+    name, backup_type, rotation, metadata = _backup_body(req, data)
+    with req.app.cloud.db.reader() as s:
+        inst = instances.get(s, req.context, server_id)
+        common.authorize(req, "os_compute_api:os-create-backup",
+                         {"project_id": inst.project_id})
+        check_state(inst, "createBackup", SNAPSHOT_STATES)
+        s.expunge(inst)
+    if (inst.scheduler_hints or {}).get("_is_bfv"):
+        raise exception.BadRequest("Backup is not supported for volume-backed instances.")
+    meta = snapshot_meta(req, inst, name, "backup", {**metadata, "backup_type": backup_type})
+    image_id = create_queued(req, inst, meta)
+    try:
+        host = _begin_snapshot(req, server_id, "createBackup", "image_backup")
+    except exception.StacklingError:
+        glance(req).delete(image_id)
+        raise
+    req.app.cloud.rpc.cast(f"compute.{host}", "backup_instance", instance_uuid=server_id,
+                           image_id=image_id, backup_type=backup_type, rotation=rotation,
+                           caller=volume_api.Caller.from_context(req.context).as_dict(),
+                           request_id=req.context.request_id)
+    if req.version.matches("2.45"):
+        return json_response({"image_id": image_id}, status=202)
+    # Before 2.45: a Location under the compute API's /images, only with a rotation.
+    headers = {}
+    if rotation > 0:
+        headers["Location"] = f"{req.app.cloud.public_url('compute')}/v2.1/images/{image_id}"
+    return empty_response(202, headers=headers)

@@ -26,8 +26,8 @@ policy.register({
 })
 
 # protocol -> the console types it offers (2.8 adds mks, 2.99 spice-direct)
-PROTOCOLS = {"vnc": ("novnc", "xvpvnc"), "spice": ("spice-html5",), "serial": ("serial",),
-             "rdp": ("rdp-html5",), "mks": ("webmks",)}
+PROTOCOLS = {"vnc": ("novnc", "xvpvnc"), "spice": ("spice-html5", "spice-direct"),
+             "serial": ("serial",), "rdp": ("rdp-html5",), "mks": ("webmks",)}
 
 
 def create_console(req: Request, server_id: str):
@@ -44,7 +44,10 @@ def create_console(req: Request, server_id: str):
     if protocol not in protocols:
         raise exception.ValidationError(field="remote_console/protocol", value=protocol,
                                         detail=f"{protocol!r} is not one of {protocols}")
-    kinds = [k for p in protocols for k in PROTOCOLS[p]]
+    # Nova's enum order: spice-direct (2.99) is appended last
+    kinds = [k for p in protocols for k in PROTOCOLS[p] if k != "spice-direct"]
+    if req.version.matches("2.99"):
+        kinds.append("spice-direct")
     if kind not in kinds:
         raise exception.ValidationError(field="remote_console/type", value=kind,
                                         detail=f"{kind!r} is not one of {kinds}")
@@ -93,7 +96,7 @@ def clear_password(req: Request, server_id: str):
         inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:os-server-password:clear",
                          {"project_id": inst.project_id})
-        inst.password = None
+        instances.update_fields(inst, password=None)
     return empty_response(204)
 
 

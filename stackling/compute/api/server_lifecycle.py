@@ -14,7 +14,14 @@ from sqlalchemy import select
 
 from stackling import exception, policy
 from stackling.compute import cinder as volume_api
-from stackling.compute.api import common, server_images, server_moves, servers
+from stackling.compute.api import (
+    common,
+    disk_config,
+    keypairs,
+    server_images,
+    server_moves,
+    servers,
+)
 from stackling.compute.api.server_actions import (
     ANY_TASK,
     _password,
@@ -26,7 +33,7 @@ from stackling.compute.objects import bdm, instance_action, migration
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
 from stackling.db.models import Service, utcnow
-from stackling.db.models_compute import Instance, InstanceMetadata
+from stackling.db.models_compute import Instance
 from stackling.web.app import Request, empty_response, json_response
 
 policy.register({
@@ -98,8 +105,11 @@ def _rebuild(req: Request, server_id: str, data: Any):
     if not isinstance(preserve, bool):
         raise exception.ValidationError(field="rebuild/preserve_ephemeral", value=preserve,
                                         detail=f"{preserve!r} is not of type 'boolean'")
-    if data.get("key_name") is not None:
-        raise exception.BadRequest("Invalid key_name provided.")
+    key_name = data.get("key_name")
+    if key_name is not None:     # 2.54: the caller's keypair, or null to drop the key
+        key_name = keypairs.check_key_name(req.app.cloud, req.context.user_id,
+                                           common.check_name("rebuild/key_name", key_name))
+    auto_disk = disk_config.from_api("rebuild", data)
     access = {f: servers.access_ip(f, data.get(f), n)
               for f, n in (("accessIPv4", 4), ("accessIPv6", 6)) if f in data}
     ctx = req.context
@@ -116,6 +126,8 @@ def _rebuild(req: Request, server_id: str, data: Any):
         raise exception.BadRequest("Cannot find image for rebuild") from None
     if image.get("status") != "active":
         raise exception.BadRequest(f"Image {image_id} is not active.")
+    auto_disk = disk_config.inherit(image_id, image["properties"].get("auto_disk_config"),
+                                    auto_disk)
     volume_backed = _bfv(inst)
     if volume_backed:
         if data.get("trusted_image_certificates"):
@@ -130,41 +142,55 @@ def _rebuild(req: Request, server_id: str, data: Any):
         check_state(inst, "rebuild", ("active", "stopped", "error"))
         check_host(inst)
         old_state, host = inst.vm_state, inst.host
-        inst.task_state, inst.updated_at = "rebuilding", utcnow()
+        values = {"task_state": "rebuilding", "updated_at": utcnow()}
         if not volume_backed:
-            inst.image_ref = image_id
+            values["image_ref"] = image_id
         if name is not None:
-            inst.display_name = name
+            values["display_name"] = name
         if "description" in data:
-            inst.display_description = data["description"]
+            values["display_description"] = data["description"]
         if "user_data" in data:
-            inst.user_data = data["user_data"]
-        if "accessIPv4" in access:
-            inst.access_ip_v4 = access["accessIPv4"]
-        if "accessIPv6" in access:
-            inst.access_ip_v6 = access["accessIPv6"]
+            values["user_data"] = data["user_data"]
+        if "key_name" in data:
+            values["key_name"] = key_name
+        values["scheduler_hints"] = disk_config.with_setting(inst.scheduler_hints, auto_disk)
+        for key, column in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
+            if key in access:
+                values[column] = access[key]
+        instances.update_fields(inst, **values)
         if metadata is not None:
-            inst.metadata_items = [InstanceMetadata(key=k, value=v)
-                                   for k, v in metadata.items()]
+            instances.set_metadata(inst, metadata, replace=True)
         instance_action.record(s, ctx, inst.uuid, "rebuild")
     req.app.cloud.rpc.cast("conductor", "rebuild_instance", instance_uuid=server_id,
                            host=host, orig_vm_state=old_state, preserve_ephemeral=preserve,
                            reimage=volume_backed and req.version.matches("2.93"),
                            caller=_caller(req), request_id=ctx.request_id)
-    body = json.loads(servers.show_server(req, server_id).body)
-    if not req.version.matches("2.75"):
-        # Before 2.75 the rebuild answer lacks GET's extended attributes; the fields it
-        # gained one microversion at a time stay (tempest's rebuild schemas).
-        kept = {key for version, key in REBUILD_VIEW_FIELDS if req.version.matches(version)}
-        body["server"] = {k: v for k, v in body["server"].items() if not k.startswith(
-            ("OS-EXT-", "OS-SRV-USG:", "os-extended-volumes:")) and (
-            k not in ALL_REBUILD_VIEW_FIELDS or k in kept)}
-        if req.version.matches("2.57"):
-            with req.app.cloud.db.reader() as s:
-                body["server"]["user_data"] = instances.get(s, ctx, server_id).user_data
+    body = _rebuild_view(req, server_id)
     body["server"]["adminPass"] = data.get("adminPass") or _password()
     return json_response(body, status=202,
                          headers={"Location": body["server"]["links"][0]["href"]})
+
+
+def _rebuild_view(req: Request, server_id: str) -> dict:
+    """GET's body from 2.75; before, without the extended attributes (addresses without
+    their type and MAC), keeping the fields the view gained one microversion at a time.
+    From 2.57 ``user_data`` is added at every microversion (nova's _action_rebuild)."""
+    body = json.loads(servers.show_server(req, server_id).body)
+    server = body["server"]
+    if not req.version.matches("2.75"):
+        kept = {key for version, key in REBUILD_VIEW_FIELDS if req.version.matches(version)}
+        server = {k: v for k, v in server.items() if not k.startswith(
+            ("OS-EXT-", "OS-SRV-USG:", "os-extended-volumes:")) and (
+            k not in ALL_REBUILD_VIEW_FIELDS or k in kept)}
+        server["addresses"] = {net: [{"version": a["version"], "addr": a["addr"]}
+                                     for a in entries]
+                               for net, entries in server["addresses"].items()}
+    if req.version.matches("2.57"):
+        # In place of the admin's OS-EXT-SRV-ATTR:user_data (show_user_data=False).
+        server.pop("OS-EXT-SRV-ATTR:user_data", None)
+        with req.app.cloud.db.reader() as s:
+            server["user_data"] = instances.get(s, req.context, server_id).user_data
+    return {"server": server}
 
 
 # The fields the rebuild view gained before 2.75 showed it all (nova's views/servers.py).
@@ -195,7 +221,7 @@ def _shelve(req: Request, server_id: str, data: Any):
         inst = instances.get(s, ctx, server_id)
         check_state(inst, "shelve", states)
         check_host(inst)
-        inst.task_state, inst.updated_at = "shelving", utcnow()
+        instances.update_fields(inst, task_state="shelving", updated_at=utcnow())
         instance_action.record(s, ctx, inst.uuid, "shelve")
         host = inst.host
     offload_time = common.conf(req).shelved_offload_time
@@ -220,7 +246,7 @@ def _shelve_offload(req: Request, server_id: str, data: Any):
         check_locked(req, inst)
         check_state(inst, "shelveOffload", ("shelved",))
         check_host(inst)
-        inst.task_state, inst.updated_at = "shelving_offloading", utcnow()
+        instances.update_fields(inst, task_state="shelving_offloading", updated_at=utcnow())
         instance_action.record(s, ctx, inst.uuid, "shelveOffload")
         host = inst.host
     req.app.cloud.rpc.cast(f"compute.{host}", "shelve_offload_instance",
@@ -301,9 +327,8 @@ def _unshelve(req: Request, server_id: str, data: Any):
     with req.app.cloud.db.writer() as s:
         inst = instances.get(s, ctx, server_id)
         check_state(inst, "unshelve", ("shelved", "shelved_offloaded"))
-        if zone is not _NOT_SET:
-            inst.requested_az = zone       # null unpins (2.91)
-        inst.task_state, inst.updated_at = "unshelving", utcnow()
+        pin = {} if zone is _NOT_SET else {"requested_az": zone}   # null unpins (2.91)
+        instances.update_fields(inst, task_state="unshelving", updated_at=utcnow(), **pin)
         instance_action.record(s, ctx, inst.uuid, "unshelve")
         offloaded, current = inst.vm_state == "shelved_offloaded", inst.host
     if offloaded:
@@ -354,7 +379,7 @@ def _evacuate(req: Request, server_id: str, data: Any):
                                                   binary="nova-compute")):
             raise exception.BadRequest(f"Compute service of {inst.host} is still in use.")
         mig = migration.create(s, inst, "evacuation", "accepted", dest=host)
-        inst.task_state, inst.updated_at = "rebuilding", utcnow()
+        instances.update_fields(inst, task_state="rebuilding", updated_at=utcnow())
         instance_action.record(s, ctx, inst.uuid, "evacuate")
         mig_id = mig.id
     req.app.cloud.rpc.cast("conductor", "evacuate_instance", instance_uuid=server_id,

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from stackling import exception, policy
-from stackling.compute.api import common, flavors
+from stackling.compute.api import common, disk_config, flavors, quotas
 from stackling.compute.api.server_actions import (
     check_host,
     check_locked,
@@ -57,7 +57,10 @@ def _known_host(s, host: str) -> None:
 def _start_move(req: Request, server_id: str, rule: str, action: str, kind: str,
                 new_flavor: dict | None, host: str | None, task: str,
                 status: str = "pre-migrating",
-                vm_states: tuple[str, ...] = ("active", "stopped")) -> tuple[int, Instance]:
+                vm_states: tuple[str, ...] = ("active", "stopped"),
+                auto_disk: bool | None = None) -> tuple[int, Instance]:
+    """Checks in Nova's order, then the migration record, the task state and the action;
+    a resize also sets the disk config (``auto_disk``)."""
     ctx = req.context
     with req.app.cloud.db.writer() as s:
         inst = instances.get(s, ctx, server_id)
@@ -79,8 +82,14 @@ def _start_move(req: Request, server_id: str, rule: str, action: str, kind: str,
                 and not new_flavor["disk"] and (inst.flavor or {}).get("disk"):
             raise exception.BadRequest("Server disk was unable to be resized because: "
                                        "Resize to zero disk flavor is not allowed.")
+        if new_flavor is not None:
+            quotas.check_upsize(s, common.conf(req), inst.project_id, inst.flavor or {},
+                                new_flavor)
         mig = migration.create(s, inst, kind, status, new_flavor)
-        inst.task_state, inst.updated_at = task, utcnow()
+        values = {"task_state": task, "updated_at": utcnow()}
+        if auto_disk is not None:
+            values["scheduler_hints"] = disk_config.with_setting(inst.scheduler_hints, auto_disk)
+        instances.update_fields(inst, **values)
         instance_action.record(s, ctx, inst.uuid, action if kind != "live-migration"
                                else "live-migration")
         return mig.id, inst
@@ -97,13 +106,14 @@ def _resize(req: Request, server_id: str, data: Any):
                                         detail=f"{ref!r} is not valid under any of the given "
                                                "schemas")
     flavor_id = str(ref).rstrip("/").rsplit("/", 1)[-1]
+    auto_disk = bool(disk_config.from_api("resize", data))   # nothing asked: MANUAL
     try:
         flavor = flavors.get(req.app.cloud, flavor_id, req.context)
     except exception.NotFound:
         raise exception.BadRequest(f"Flavor {flavor_id} could not be found.") from None
     new = migration.flavor_snapshot(flavor)
     mig_id, _ = _start_move(req, server_id, "os_compute_api:servers:resize", "resize",
-                            "resize", new, None, "resize_prep")
+                            "resize", new, None, "resize_prep", auto_disk=auto_disk)
     req.app.cloud.rpc.cast("conductor", "migrate_server", instance_uuid=server_id,
                            migration_id=mig_id, flavor=new,
                            request_id=req.context.request_id)
@@ -167,9 +177,9 @@ def _revert(req: Request, server_id: str, data: Any):
         mig = _finished_migration(s, inst)
         dest = mig.dest_compute
         mig.status = "reverting"
-        inst.task_state = "resize_reverting"
-        inst.availability_zone = az.zone_of_host(s, common.conf(req), mig.source_compute)
-        inst.updated_at = utcnow()
+        instances.update_fields(
+            inst, task_state="resize_reverting", updated_at=utcnow(),
+            availability_zone=az.zone_of_host(s, common.conf(req), mig.source_compute))
         instance_action.record(s, ctx, inst.uuid, "revertResize")
         mig_id = mig.id
     req.app.cloud.rpc.cast(f"compute.{dest}", "revert_resize", instance_uuid=server_id,

@@ -53,8 +53,7 @@ def _get(s, req: Request, server_id: str, rule: str, action: str | None = None) 
 
 
 def _save(inst: Instance, tags: list[str]) -> None:
-    inst.tags = tags
-    inst.updated_at = utcnow()
+    instances.update_fields(inst, tags=tags, updated_at=utcnow())
 
 
 def list_tags(req: Request, server_id: str):

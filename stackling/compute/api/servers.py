@@ -16,6 +16,7 @@ from stackling.compute import cinder as volume_api
 from stackling.compute import neutron, volume_zones
 from stackling.compute.api import (
     common,
+    disk_config,
     flavors,
     keypairs,
     quotas,
@@ -33,7 +34,6 @@ from stackling.db.models_compute import (
     BlockDeviceMapping,
     Instance,
     InstanceFault,
-    InstanceMetadata,
 )
 from stackling.web.app import Request, empty_response, json_response, read_json
 
@@ -432,6 +432,7 @@ def create_server(req: Request):
     name = common.check_name("name", server["name"])
     access_ip("accessIPv4", server.get("accessIPv4"), 4)     # 400 before anything is made
     access_ip("accessIPv6", server.get("accessIPv6"), 6)
+    requested_disk = disk_config.from_api("server", server)
     if "flavorRef" not in server:
         raise exception.ValidationError(field="server", value=server,
                                         detail="'flavorRef' is a required property")
@@ -510,6 +511,8 @@ def create_server(req: Request):
     image = _check_image(req, image_ref) if image_ref else None
     if image:
         _check_image_fits(image, flavor)
+    if disk_config.inherit(image_ref, (image or {}).get("auto_disk_config"), requested_disk):
+        hints[disk_config.HINT] = True
     _check_security_groups(req, server.get("security_groups"))
     server["_security_groups"] = list(dict.fromkeys(
         g["name"] for g in server.get("security_groups") or [] if g.get("name")))
@@ -558,7 +561,7 @@ def create_server(req: Request):
     if server.get("return_reservation_id"):
         return json_response({"reservation_id": reservation_id}, status=202)
     links = views.links(_base(req), ctx.project_id, created[0])
-    result = {"id": created[0], "links": links, "OS-DCF:diskConfig": "MANUAL",
+    result = {"id": created[0], "links": links, "OS-DCF:diskConfig": disk_config.view(hints),
               "security_groups": server.get("security_groups", [{"name": "default"}]),
               "adminPass": server.get("adminPass") or secrets.token_urlsafe(9)}
     return json_response({"server": result}, status=202,
@@ -571,7 +574,8 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
                    metadata: dict, plan, created: list[str]) -> None:
     ctx = req.context
     for index in range(count):
-        inst = Instance(
+        inst = instances.add(
+            s, metadata,
             uuid=first_uuid if index == 0 else str(uuidlib.uuid4()),
             project_id=ctx.project_id, user_id=ctx.user_id or "",
             display_name=name if count == 1 else f"{name}-{index + 1}",
@@ -590,15 +594,11 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
             security_groups=server.get("_security_groups") or [],
             availability_zone=zone, requested_az=zone, scheduler_hints=hints,
             updated_at=utcnow())
-        inst.metadata_items = [InstanceMetadata(key=k, value=v)
-                               for k, v in metadata.items()]
-        s.add(inst)
-        s.flush()
         instance_action.record(s, ctx, inst.uuid, instance_action.CREATE)
         if plan is not None:
             bdms = plan.bdms if index == 0 else [
                 {k: v for k, v in b.items() if k != "attachment_id"} for b in plan.bdms]
-            s.add_all(bdm.rows(inst.uuid, [dict(b) for b in bdms]))
+            bdm.add_all(s, inst.uuid, [dict(b) for b in bdms])
         created.append(inst.uuid)
 
 
@@ -640,17 +640,21 @@ def update_server(req: Request, server_id: str):
     with req.app.cloud.db.writer() as s:
         inst = instances.get(s, req.context, server_id)
         common.authorize(req, "os_compute_api:servers:update", {"project_id": inst.project_id})
+        values = {"updated_at": utcnow()}
         if "name" in data:
-            inst.display_name = common.check_name("name", data["name"])
+            values["display_name"] = common.check_name("name", data["name"])
         if "description" in data:
-            inst.display_description = data["description"]
+            values["display_description"] = data["description"]
         if "hostname" in data:
-            inst.hostname = data["hostname"]
+            values["hostname"] = data["hostname"]
         if "accessIPv4" in data:
-            inst.access_ip_v4 = access_ip("accessIPv4", data["accessIPv4"], 4)
+            values["access_ip_v4"] = access_ip("accessIPv4", data["accessIPv4"], 4)
         if "accessIPv6" in data:
-            inst.access_ip_v6 = access_ip("accessIPv6", data["accessIPv6"], 6)
-        inst.updated_at = utcnow()
+            values["access_ip_v6"] = access_ip("accessIPv6", data["accessIPv6"], 6)
+        auto_disk = disk_config.from_api("server", data)
+        if auto_disk is not None:
+            values["scheduler_hints"] = disk_config.with_setting(inst.scheduler_hints, auto_disk)
+        instances.update_fields(inst, **values)
         s.flush()
         d = _load(req, [inst], s)[0]
     return json_response({"server": _view(req, d, reduced=True)})
@@ -709,7 +713,7 @@ def _meta(req: Request, server_id: str, rule: str, update=None):
             if rule != "delete":      # Nova checks the merged metadata against the quota
                 quotas.check_metadata(s, common.conf(req), inst.project_id,
                                       len(inst.metadata_items))
-            inst.updated_at = utcnow()
+            instances.update_fields(inst, updated_at=utcnow())
             s.flush()
         return {m.key: m.value for m in inst.metadata_items}
 
@@ -719,16 +723,7 @@ def _set_meta(inst: Instance, values: dict, replace: bool) -> None:
         if not isinstance(v, str) or not 1 <= len(k) <= 255 or len(v) > 255:
             raise exception.ValidationError(field="metadata", value=values,
                                             detail="is not a valid metadata dict")
-    current = {m.key: m for m in inst.metadata_items}
-    if replace:
-        for k in list(current):
-            if k not in values:
-                inst.metadata_items.remove(current.pop(k))
-    for k, v in values.items():
-        if k in current:
-            current[k].value = v
-        else:
-            inst.metadata_items.append(InstanceMetadata(key=k, value=v))
+    instances.set_metadata(inst, values, replace)
 
 
 def list_metadata(req: Request, server_id: str):
@@ -766,10 +761,8 @@ def update_metadata_item(req: Request, server_id: str, key: str):
 
 def delete_metadata_item(req: Request, server_id: str, key: str):
     def drop(inst: Instance) -> None:
-        item = next((m for m in inst.metadata_items if m.key == key), None)
-        if item is None:
+        if not instances.delete_metadata_item(inst, key):
             raise exception.NotFound("Metadata item was not found")
-        inst.metadata_items.remove(item)
 
     _meta(req, server_id, "delete", drop)
     return empty_response(204)

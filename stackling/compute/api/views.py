@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackling.compute.api import common
+from stackling.compute.api import common, disk_config
 from stackling.web.microversion import Version
 
 # nova/api/openstack/common.py _STATE_MAP: vm_state → {task_state: status}
@@ -164,7 +164,8 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
         "created": common.zulu(d.created_at), "updated": common.zulu(d.updated_at or
                                                                       d.created_at),
         "addresses": d.addresses, "accessIPv4": d.access_ip_v4 or "", "accessIPv6": d.access_ip_v6 or "",
-        "links": links(base, project_id, d.uuid), "OS-DCF:diskConfig": "MANUAL",
+        "links": links(base, project_id, d.uuid),
+        "OS-DCF:diskConfig": disk_config.view(d.scheduler_hints),
     }
     if status in PROGRESS_STATUSES:
         server["progress"] = 100 if status == "ACTIVE" else 0

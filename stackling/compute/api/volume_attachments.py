@@ -17,7 +17,8 @@ from stackling import exception, policy
 from stackling.compute import block_device as bd
 from stackling.compute import cinder as volume_api
 from stackling.compute import volume_zones
-from stackling.compute.api import common, schemas
+from stackling.compute.api import common, schemas, server_volumes
+from stackling.compute.objects import bdm, instance_action
 from stackling.compute.objects import instance as instances
 from stackling.db.models_compute import BlockDeviceMapping, Instance
 from stackling.web import validation
@@ -125,6 +126,7 @@ def attach(req: Request, server_id: str):
             raise exception.Conflict(f"Instance {inst.uuid} is locked")
         _check_state(inst, "attach_volume")
         host, inst_zone = inst.host, inst.availability_zone
+        offloaded = inst.vm_state == "shelved_offloaded"
         used = [b.device_name for b in s.scalars(select(BlockDeviceMapping).where(
             BlockDeviceMapping.instance_uuid == inst.uuid))]
     if device and not DEVICE_RE.match(device):
@@ -152,7 +154,8 @@ def attach(req: Request, server_id: str):
                                    "compute API version 2.60.")
     if device and bd.strip_dev(device) in {bd.strip_dev(u) for u in used if u}:
         device = None
-    device = device or bd.next_device_name(used)
+    # Shelved offloaded: the device is named when the server is unshelved on a host.
+    device = None if offloaded else device or bd.next_device_name(used)
     attachment_id = None
     if volume_zones.is_2016(release):
         try:
@@ -165,26 +168,67 @@ def attach(req: Request, server_id: str):
         except exception.InvalidInput as err:
             raise exception.BadRequest(err.message) from None
     with cloud.db.writer() as s:
-        row = BlockDeviceMapping(
-            instance_uuid=server_id, source_type="volume", destination_type="volume",
+        row = bdm.add(
+            s, instance_uuid=server_id, source_type="volume", destination_type="volume",
             boot_index=None, device_name=device, volume_id=volume_id,
             volume_size=volume.get("size"), tag=data.get("tag"), no_device=False,
             delete_on_termination=bool(data.get("delete_on_termination", False)),
             attachment_id=attachment_id)
-        s.add(row)
-        s.flush()
         bdm_id = row.id
         out = view(row, req.version)
         out.pop("attachment_id", None)
         out.pop("bdm_uuid", None)
         out["id"] = volume_id
-    cloud.rpc.cast(f"compute.{host}", "attach_volume", instance_uuid=server_id,
-                   bdm_id=bdm_id, caller=caller.as_dict())
+    if offloaded:
+        _attach_offloaded(req, cinder, server_id, bdm_id, volume_id, attachment_id)
+        out["device"] = None
+    else:
+        cloud.rpc.cast(f"compute.{host}", "attach_volume", instance_uuid=server_id,
+                       bdm_id=bdm_id, caller=caller.as_dict())
     if req.version.matches("2.101"):
         return empty_response(202)
     ordered = {k: out[k] for k in ("id", "serverId", "volumeId", "device", "tag",
                                    "delete_on_termination") if k in out}
     return json_response({"volumeAttachment": ordered})
+
+
+def _attach_offloaded(req: Request, cinder: volume_api.CinderAPI, server_id: str,
+                      bdm_id: int, volume_id: str, attachment_id: str | None) -> None:
+    """``_attach_volume_shelved_offloaded``: no host to connect to, so the API completes
+    the attachment without a connector (the volume shows ``in-use``); unshelve connects
+    it on the new host. On failure the mapping goes again."""
+    cloud, ctx = req.app.cloud, req.context
+    try:
+        with cloud.db.writer() as s:
+            instance_action.record(s, ctx, server_id, "attach_volume")
+        with instance_action.event(cloud, server_id, ctx.request_id, "api_attach_volume"):
+            if attachment_id:
+                cinder.attachment_complete(attachment_id)
+            else:       # 2016: os-reserve was done, os-attach marks it in-use
+                cinder.action(volume_id, "os-attach",
+                              {"instance_uuid": server_id, "mountpoint": None, "mode": "rw"})
+    except Exception:
+        bdm.destroy(cloud, bdm_id)
+        raise
+
+
+def _detach_offloaded(req: Request, cinder: volume_api.CinderAPI, server_id: str,
+                      row: dict) -> None:
+    """``_detach_volume_shelved_offloaded``: the attachment is deleted (and the volume
+    too with delete_on_termination) and the mapping dropped, all in the API."""
+    cloud, ctx = req.app.cloud, req.context
+    if not row["attachment_id"]:
+        try:
+            cinder.action(row["volume_id"], "os-begin_detaching")
+        except exception.InvalidInput as err:
+            raise volume_api.InvalidVolume(reason=err.message) from None
+    with cloud.db.writer() as s:
+        instance_action.record(s, ctx, server_id, "detach_volume")
+    with instance_action.event(cloud, server_id, ctx.request_id, "api_detach_volume"):
+        if not row["attachment_id"]:    # 2016: no connector was stashed; os-detach
+            cinder.action(row["volume_id"], "os-detach", {})
+        server_volumes.local_cleanup(cloud, cinder.caller, server_id, [row])
+        bdm.destroy(cloud, row["id"])
 
 
 def detach(req: Request, server_id: str, volume_id: str):
@@ -208,6 +252,10 @@ def detach(req: Request, server_id: str, volume_id: str):
                                    if volume_zones.is_2016(release) else
                                    "Cannot detach a root device volume")
     _check_state(inst, "detach_volume")
+    if inst.vm_state == "shelved_offloaded":
+        row = next(b for b in bdm.load(cloud, server_id) if b["id"] == bdm_id)
+        _detach_offloaded(req, cinder, server_id, row)
+        return empty_response(202)
     try:
         cinder.action(volume_id, "os-begin_detaching")
     except exception.InvalidInput as err:
@@ -269,7 +317,8 @@ def _update_regular(req: Request, server_id: str, volume_id: str, data: dict) ->
             if key in data and data[key] != current:
                 raise exception.BadRequest(f"The {key} property is not mutable")
         if "delete_on_termination" in data:
-            row.delete_on_termination = _strict_bool(data["delete_on_termination"])
+            bdm.update_fields(
+                row, delete_on_termination=_strict_bool(data["delete_on_termination"]))
 
 
 def _strict_bool(value) -> bool:

@@ -12,6 +12,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from stackling import exception
+from stackling.compute import block_device
 from stackling.compute import cinder as volume_api
 from stackling.compute import glance as image_api
 from stackling.compute.host import volumes as volume_attach
@@ -63,7 +64,8 @@ class LifecycleManager:
                 if event == "compute_shelve_instance":
                     self.driver.power_off(inst)
                 else:
-                    self._finish(uuid, task_state="image_snapshot")
+                    if event == "compute_snapshot_instance":   # a backup stays image_backup
+                        self._finish(uuid, task_state="image_snapshot")
                     self.driver.snapshot(inst)
                 self._upload_disk(glance, {**inst, "project_id": caller.get("project_id")},
                                   image_id, self._image_ref(uuid), states)
@@ -86,6 +88,32 @@ class LifecycleManager:
                                                ("image_pending_upload", "image_uploading")):
             self._finish(instance_uuid, task_state=None)
 
+    def backup_instance(self, instance_uuid: str, image_id: str, backup_type: str,
+                        rotation: int, caller: dict, request_id: str | None = None) -> None:
+        """``backup_instance``: image_backup → image_pending_upload → image_uploading,
+        then ``_rotate_backups``."""
+        inst = self._load(instance_uuid)
+        if inst is not None and self._snapshot(inst, image_id, caller, request_id,
+                                               "compute_backup_instance",
+                                               ("image_pending_upload", "image_uploading")):
+            self._finish(instance_uuid, task_state=None)
+            self._rotate_backups(instance_uuid, backup_type, rotation, caller)
+
+    def _rotate_backups(self, instance_uuid: str, backup_type: str, rotation: int,
+                        caller: dict) -> None:
+        """Delete this server's oldest backups of ``backup_type`` beyond ``rotation``
+        (as the caller, as Nova does); a backup that cannot be deleted is skipped."""
+        glance = image_api.GlanceAPI(self.cloud, volume_api.Caller(**caller))
+        backups = glance.get_all({"image_type": "backup", "backup_type": backup_type,
+                                  "instance_uuid": instance_uuid,
+                                  "sort_key": "created_at", "sort_dir": "desc"})
+        for image in backups[rotation:]:
+            try:
+                glance.delete(image["id"])
+            except exception.StacklingError as err:
+                LOG.info("Failed to delete image %s during deleting excess backups: %s",
+                         image["id"], err)
+
     # -- rebuild and evacuate (rebuild_instance) -------------------------------------
 
     def _hints(self, instance_uuid: str, **values) -> None:
@@ -100,16 +128,22 @@ class LifecycleManager:
                     hints.pop(key, None)
                 else:
                     hints[key] = value
-            row.scheduler_hints = hints
+            instances.update_fields(row, scheduler_hints=hints)
 
     def _reattach(self, inst: dict, caller: dict, zone: str) -> None:
         """Every volume gets a new attachment on this host; ``cross_az_attach = False``
         is enforced here (nova/virt/block_device.py attach)."""
         builder = volume_attach.Builder(self.cloud, self.host, volume_api.Caller(**caller),
                                         {**inst, "availability_zone": zone})
-        for b in bdm.load(self.cloud, inst["uuid"]):
+        mappings = bdm.load(self.cloud, inst["uuid"])
+        used = [b["device_name"] for b in mappings]
+        for b in mappings:
             if not b["volume_id"] or b["destination_type"] != "volume":
                 continue
+            if not b["device_name"]:    # attached while shelved offloaded: named here
+                b["device_name"] = block_device.next_device_name(used)
+                used.append(b["device_name"])
+                bdm.save(self.cloud, b["id"], device_name=b["device_name"])
             old = b.get("attachment_id")
             b["attachment_id"] = None
             builder._attach(b)
@@ -220,9 +254,10 @@ class LifecycleManager:
                               inst["root_gb"])
             row = instances.by_uuid(s, instance_uuid)
             if row is not None and not row.deleted:
-                row.host = row.node = row.availability_zone = None
-                row.vm_state, row.task_state = "shelved_offloaded", None
-                row.power_state, row.updated_at = 0, utcnow()
+                instances.update_fields(
+                    row, host=None, node=None, availability_zone=None,
+                    vm_state="shelved_offloaded", task_state=None, power_state=0,
+                    updated_at=utcnow())
 
     def _drop_shelved_image(self, instance_uuid: str, caller: dict) -> None:
         with self.cloud.db.reader() as s:

@@ -9,6 +9,7 @@ spawns it. No host → ERROR with fault ``No valid host was found. ...``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import traceback
@@ -23,6 +24,7 @@ from stackling.compute import neutron as network_api
 from stackling.compute import volume_zones
 from stackling.compute.host import driver as virt
 from stackling.compute.host import volumes as volume_attach
+from stackling.compute.host.events import ExternalEventsManager
 from stackling.compute.host.lifecycle import LifecycleManager
 from stackling.compute.objects import bdm, instance_action, migration, server_group
 from stackling.compute.objects import instance as instances
@@ -74,7 +76,30 @@ class BuildFailed(Exception):
         self.message, self.details = message, details
 
 
-class ComputeManager(LifecycleManager):
+def _move_step(step):
+    """One step of a move on this host (``ComputeManager`` methods cast by name with the
+    instance, the migration and the request): the migration and the instance are read
+    (either gone: nothing to do), ``step(self, mig, inst)`` runs inside the
+    ``compute_<step>`` instance-action event, and the (host, method) it returns, if any,
+    is cast the same arguments as the next step."""
+    event = f"compute_{step.__name__}"
+
+    @functools.wraps(step)
+    def run(self, instance_uuid: str, migration_id: int,
+            request_id: str | None = None) -> None:
+        move = self._move(migration_id)
+        if move is None:
+            return
+        with instance_action.event(self.cloud, instance_uuid, request_id, event, self.host):
+            following = step(self, *move)
+        if following:
+            host, method = following
+            self.cloud.rpc.cast(f"compute.{host}", method, instance_uuid=instance_uuid,
+                                migration_id=migration_id, request_id=request_id)
+    return run
+
+
+class ComputeManager(LifecycleManager, ExternalEventsManager):
     """The ``compute.<host>`` topic."""
 
     def __init__(self, cloud: Cloud, host: str, driver: virt.ComputeDriver) -> None:
@@ -213,10 +238,7 @@ class ComputeManager(LifecycleManager):
                                           bdm.load(cloud, instance_uuid), mode)
         with cloud.db.writer() as s:
             row = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
-            if row is not None and row.node:
-                instances.release(s, row.node, inst["vcpus"], inst["memory_mb"],
-                                  inst["root_gb"])
-                row.host = row.node = None
+            instances.leave_host(s, row, inst["vcpus"], inst["memory_mb"], inst["root_gb"])
         reason = exc.reason if isinstance(exc, BuildAbort) else str(exc)
         raise BuildFailed(f"Build of instance {instance_uuid} aborted: {reason}",
                           details) from exc
@@ -384,6 +406,13 @@ class ComputeManager(LifecycleManager):
         inst = self._load(instance_uuid)
         return "" if inst is None else self.driver.get_console_output(inst)
 
+    def inject_network_info(self, instance_uuid: str, request_id: str | None = None) -> None:
+        """``inject_network_info``: the driver gets the instance's network info. The
+        libvirt driver injects nothing (ComputeDriver's no-op), nor does the fake one."""
+        inst = self._load(instance_uuid)
+        if inst is not None:
+            self.driver.inject_network_info(inst, self._network_request(instance_uuid)["info"])
+
     def get_diagnostics(self, instance_uuid: str) -> dict:
         inst = self._load(instance_uuid)
         return {} if inst is None else self.driver.get_diagnostics(inst)
@@ -418,133 +447,77 @@ class ComputeManager(LifecycleManager):
             self.driver.power_off(guest)
         return self.driver.get_power_state(guest)
 
-    def prep_resize(self, instance_uuid: str, migration_id: int,
-                    request_id: str | None = None) -> None:
+    @_move_step
+    def prep_resize(self, mig: dict, inst: dict) -> tuple[str, str]:
         """On the destination: the claim is the conductor's; hand over to the source."""
-        move = self._move(migration_id)
-        if move is None:
-            return
-        mig, _ = move
-        with instance_action.event(self.cloud, instance_uuid, request_id,
-                                   "compute_prep_resize", self.host):
-            migration.set_status(self.cloud, migration_id, "pre-migrating")
-        self.cloud.rpc.cast(f"compute.{mig['source_compute']}", "resize_instance",
-                            instance_uuid=instance_uuid, migration_id=migration_id,
-                            request_id=request_id)
+        migration.set_status(self.cloud, mig["id"], "pre-migrating")
+        return mig["source_compute"], "resize_instance"
 
-    def resize_instance(self, instance_uuid: str, migration_id: int,
-                        request_id: str | None = None) -> None:
+    @_move_step
+    def resize_instance(self, mig: dict, inst: dict) -> tuple[str, str]:
         """On the source: power off and send the disk (the fake guest leaves this host)."""
-        move = self._move(migration_id)
-        if move is None:
-            return
-        mig, inst = move
-        with instance_action.event(self.cloud, instance_uuid, request_id,
-                                   "compute_resize_instance", self.host):
-            self._finish(instance_uuid, task_state="resize_migrating")
-            migration.set_status(self.cloud, migration_id, "migrating")
-            self.driver.destroy(inst)
-            self._finish(instance_uuid, task_state="resize_migrated")
-            migration.set_status(self.cloud, migration_id, "post-migrating")
-        self.cloud.rpc.cast(f"compute.{mig['dest_compute']}", "finish_resize",
-                            instance_uuid=instance_uuid, migration_id=migration_id,
-                            request_id=request_id)
+        self._finish(inst["uuid"], task_state="resize_migrating")
+        migration.set_status(self.cloud, mig["id"], "migrating")
+        self.driver.destroy(inst)
+        self._finish(inst["uuid"], task_state="resize_migrated")
+        migration.set_status(self.cloud, mig["id"], "post-migrating")
+        return mig["dest_compute"], "finish_resize"
 
-    def finish_resize(self, instance_uuid: str, migration_id: int,
-                      request_id: str | None = None) -> None:
+    @_move_step
+    def finish_resize(self, mig: dict, inst: dict) -> None:
         """On the destination: the guest runs here with the new flavor; VERIFY_RESIZE."""
-        move = self._move(migration_id)
-        if move is None:
-            return
-        mig, inst = move
-        with instance_action.event(self.cloud, instance_uuid, request_id,
-                                   "compute_finish_resize", self.host):
-            self._finish(instance_uuid, task_state="resize_finish")
-            power = self._spawn_as(inst, mig["new_flavor"], mig["old_vm_state"])
-            migration.place(self.cloud, instance_uuid, self.host, mig["dest_node"],
-                            self._zone(), mig["new_flavor"], vm_state="resized",
-                            task_state=None, power_state=power)
-            migration.set_status(self.cloud, migration_id, "finished")
+        self._finish(inst["uuid"], task_state="resize_finish")
+        power = self._spawn_as(inst, mig["new_flavor"], mig["old_vm_state"])
+        migration.place(self.cloud, inst["uuid"], self.host, mig["dest_node"], self._zone(),
+                        mig["new_flavor"], vm_state="resized", task_state=None,
+                        power_state=power)
+        migration.set_status(self.cloud, mig["id"], "finished")
 
-    def confirm_resize(self, instance_uuid: str, migration_id: int,
-                       request_id: str | None = None) -> None:
+    @_move_step
+    def confirm_resize(self, mig: dict, inst: dict) -> None:
         """On the source: forget the old guest and give its claim back."""
-        move = self._move(migration_id)
-        if move is None:
-            return
-        mig, inst = move
-        with instance_action.event(self.cloud, instance_uuid, request_id,
-                                   "compute_confirm_resize", self.host):
-            migration.release_claim(self.cloud, mig["source_node"], mig["old_flavor"],
-                                    bool(inst.get("bfv")))
-            self._finish(instance_uuid, vm_state=mig["old_vm_state"] or "active",
-                         task_state=None)
-            migration.set_status(self.cloud, migration_id, "confirmed")
+        migration.release_claim(self.cloud, mig["source_node"], mig["old_flavor"],
+                                bool(inst.get("bfv")))
+        self._finish(inst["uuid"], vm_state=mig["old_vm_state"] or "active", task_state=None)
+        migration.set_status(self.cloud, mig["id"], "confirmed")
 
-    def revert_resize(self, instance_uuid: str, migration_id: int,
-                      request_id: str | None = None) -> None:
+    @_move_step
+    def revert_resize(self, mig: dict, inst: dict) -> tuple[str, str]:
         """On the destination: drop the new guest and its claim; the source takes over."""
-        move = self._move(migration_id)
-        if move is None:
-            return
-        mig, inst = move
-        with instance_action.event(self.cloud, instance_uuid, request_id,
-                                   "compute_revert_resize", self.host):
-            self.driver.destroy(inst)
-            migration.release_claim(self.cloud, mig["dest_node"], mig["new_flavor"],
-                                    bool(inst.get("bfv")))
-        self.cloud.rpc.cast(f"compute.{mig['source_compute']}", "finish_revert_resize",
-                            instance_uuid=instance_uuid, migration_id=migration_id,
-                            request_id=request_id)
+        self.driver.destroy(inst)
+        migration.release_claim(self.cloud, mig["dest_node"], mig["new_flavor"],
+                                bool(inst.get("bfv")))
+        return mig["source_compute"], "finish_revert_resize"
 
-    def finish_revert_resize(self, instance_uuid: str, migration_id: int,
-                             request_id: str | None = None) -> None:
-        move = self._move(migration_id)
-        if move is None:
-            return
-        mig, inst = move
-        with instance_action.event(self.cloud, instance_uuid, request_id,
-                                   "compute_finish_revert_resize", self.host):
-            power = self._spawn_as(inst, mig["old_flavor"], mig["old_vm_state"])
-            migration.place(self.cloud, instance_uuid, self.host, mig["source_node"],
-                            self._zone(), mig["old_flavor"],
-                            vm_state=mig["old_vm_state"] or "active", task_state=None,
-                            power_state=power)
-            migration.set_status(self.cloud, migration_id, "reverted")
+    @_move_step
+    def finish_revert_resize(self, mig: dict, inst: dict) -> None:
+        """On the source: the guest runs here again with its old flavor."""
+        power = self._spawn_as(inst, mig["old_flavor"], mig["old_vm_state"])
+        migration.place(self.cloud, inst["uuid"], self.host, mig["source_node"], self._zone(),
+                        mig["old_flavor"], vm_state=mig["old_vm_state"] or "active",
+                        task_state=None, power_state=power)
+        migration.set_status(self.cloud, mig["id"], "reverted")
 
-    def live_migration(self, instance_uuid: str, migration_id: int,
-                       request_id: str | None = None) -> None:
+    @_move_step
+    def live_migration(self, mig: dict, inst: dict) -> tuple[str, str]:
         """On the source: the guest leaves, its claim here is given back."""
-        move = self._move(migration_id)
-        if move is None:
-            return
-        mig, inst = move
-        with instance_action.event(self.cloud, instance_uuid, request_id,
-                                   "compute_live_migration", self.host):
-            self.driver.destroy(inst)
-            migration.release_claim(self.cloud, mig["source_node"], mig["old_flavor"],
-                                    bool(inst.get("bfv")))
-        self.cloud.rpc.cast(f"compute.{mig['dest_compute']}",
-                            "post_live_migration_at_destination",
-                            instance_uuid=instance_uuid, migration_id=migration_id,
-                            request_id=request_id)
+        self.driver.destroy(inst)
+        migration.release_claim(self.cloud, mig["source_node"], mig["old_flavor"],
+                                bool(inst.get("bfv")))
+        return mig["dest_compute"], "post_live_migration_at_destination"
 
-    def post_live_migration_at_destination(self, instance_uuid: str, migration_id: int,
-                                           request_id: str | None = None) -> None:
-        move = self._move(migration_id)
-        if move is None:
-            return
-        mig, inst = move
-        with instance_action.event(self.cloud, instance_uuid, request_id,
-                                   "compute_post_live_migration_at_destination", self.host):
-            guest = self._sized(inst, mig["old_flavor"])
-            self.driver.spawn(guest)
-            if mig["old_vm_state"] == "paused":
-                self.driver.pause(guest)
-            migration.place(self.cloud, instance_uuid, self.host, mig["dest_node"],
-                            self._zone(), vm_state=mig["old_vm_state"] or "active",
-                            task_state=None, power_state=self.driver.get_power_state(guest))
-            migration.set_status(self.cloud, migration_id, "completed")
+    @_move_step
+    def post_live_migration_at_destination(self, mig: dict, inst: dict) -> None:
+        """On the destination: the guest runs here, paused again if it was."""
+        guest = self._sized(inst, mig["old_flavor"])
+        self.driver.spawn(guest)
+        if mig["old_vm_state"] == "paused":
+            self.driver.pause(guest)
+        migration.place(self.cloud, inst["uuid"], self.host, mig["dest_node"], self._zone(),
+                        vm_state=mig["old_vm_state"] or "active", task_state=None,
+                        power_state=self.driver.get_power_state(guest))
+        migration.set_status(self.cloud, mig["id"], "completed")
+
 
     def terminate_instance(self, instance_uuid: str, caller: dict | None = None,
                            request_id: str | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Block device mapping rows: build them from the API's dicts, load, save, destroy."""
+"""Block device mapping rows: build them from the API's dicts, add, load, save, destroy.
+The only code that writes BlockDeviceMapping rows (tests/unit/test_process_lines.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,25 @@ def rows(instance_uuid: str, bdms: list[dict]) -> list[BlockDeviceMapping]:
             row.boot_index = -1
         out.append(row)
     return out
+
+
+def add_all(s, instance_uuid: str, bdms: list[dict]) -> None:
+    """The server's block devices, in the transaction that creates the server."""
+    s.add_all(rows(instance_uuid, bdms))
+
+
+def add(s, **values) -> BlockDeviceMapping:
+    """One new mapping (a volume attached later), flushed so it has its id."""
+    row = BlockDeviceMapping(**values)
+    s.add(row)
+    s.flush()
+    return row
+
+
+def update_fields(row: BlockDeviceMapping, **values) -> None:
+    """Save ``values`` on a mapping the caller loaded, in the caller's transaction."""
+    for key, value in values.items():
+        setattr(row, key, value)
 
 
 def bdm_dict(row: BlockDeviceMapping) -> dict[str, Any]:

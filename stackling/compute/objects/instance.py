@@ -1,4 +1,5 @@
-"""Instance rows: claims on a compute node, errors with faults, lookup, soft delete.
+"""Instance rows: creation, claims on a compute node, errors with faults, lookup, edits,
+soft delete. The only code that writes Instance rows (tests/unit/test_process_lines.py).
 
 State changes are compare-and-swaps on the task state (``Instance.save`` with
 ``expected_task_state``, nova/db/main/api.py ``_instance_update``): a build step saves its
@@ -19,11 +20,55 @@ from stackling.compute import power_state
 from stackling.compute.objects import bdm
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import utcnow
-from stackling.db.models_compute import BlockDeviceMapping, ComputeNode, Instance, InstanceFault
+from stackling.db.models_compute import (
+    BlockDeviceMapping,
+    ComputeNode,
+    Instance,
+    InstanceFault,
+    InstanceMetadata,
+)
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
     from stackling.context import RequestContext
+
+
+def add(s: Session, metadata: dict[str, str], **values) -> Instance:
+    """A new instance row with its metadata (the API's create), flushed so it has its id."""
+    inst = Instance(**values)
+    inst.metadata_items = [InstanceMetadata(key=k, value=v) for k, v in metadata.items()]
+    s.add(inst)
+    s.flush()
+    return inst
+
+
+def update_fields(inst: Instance, **values) -> None:
+    """Save ``values`` on an instance the caller loaded and checked, in the caller's
+    transaction (as Nova's API sets fields and calls ``instance.save()`` after its checks)."""
+    for key, value in values.items():
+        setattr(inst, key, value)
+
+
+def set_metadata(inst: Instance, values: dict[str, str], replace: bool) -> None:
+    """Merge ``values`` into the instance's metadata (``replace``: drop the other keys)."""
+    current = {m.key: m for m in inst.metadata_items}
+    if replace:
+        for key in list(current):
+            if key not in values:
+                inst.metadata_items.remove(current.pop(key))
+    for key, value in values.items():
+        if key in current:
+            current[key].value = value
+        else:
+            inst.metadata_items.append(InstanceMetadata(key=key, value=value))
+
+
+def delete_metadata_item(inst: Instance, key: str) -> bool:
+    """Drop one metadata key; False when the instance has no such key."""
+    item = next((m for m in inst.metadata_items if m.key == key), None)
+    if item is not None:
+        inst.metadata_items.remove(item)
+    return item is not None
 
 
 def claimed_disk(inst: Instance) -> int:
@@ -66,6 +111,15 @@ def release(s, node: str | None, vcpus: int, memory_mb: int, disk_gb: int) -> No
         vcpus_used=n.vcpus_used - vcpus, memory_mb_used=n.memory_mb_used - memory_mb,
         local_gb_used=n.local_gb_used - disk_gb, running_vms=n.running_vms - 1,
         updated_at=utcnow()))
+
+
+def leave_host(s: Session, row: Instance | None, vcpus: int, memory_mb: int,
+               disk_gb: int) -> None:
+    """A build that failed or was cut short leaves its host: the claim goes back and the
+    row names no host or node any more (so a delete does not wait for that host)."""
+    if row is not None and row.node:
+        release(s, row.node, vcpus, memory_mb, disk_gb)
+        row.host = row.node = None
 
 
 def add_fault(cloud: Cloud, instance_uuid: str, message: str, details: str,

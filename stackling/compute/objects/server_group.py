@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import select
 
 from stackling.db.models_compute import Instance, ServerGroup
@@ -16,13 +18,21 @@ def members(s, group_uuid: str) -> list[Instance]:
         Instance.scheduler_hints["group"].as_string() == group_uuid).order_by(Instance.id)))
 
 
-def placement_rule(s, group_uuid: str, instance_uuid: str) -> tuple[str, set[str]] | None:
-    """(policy, hosts of the other members) for a hard policy; None otherwise."""
+def max_per_host(g: ServerGroup) -> int:
+    """An anti-affinity group's ``max_server_per_host`` rule (2.64), 1 without it."""
+    return int((g.rules or {}).get("max_server_per_host", 1))
+
+
+def placement_rule(s, group_uuid: str, instance_uuid: str
+                   ) -> tuple[str, Counter, int] | None:
+    """(policy, members per host of the others, max_server_per_host) for a hard policy;
+    None otherwise."""
     g = s.scalar(select(ServerGroup).where(ServerGroup.uuid == group_uuid))
     if g is None or g.policy not in HARD:
         return None
-    hosts = {i.host for i in members(s, group_uuid) if i.uuid != instance_uuid and i.host}
-    return g.policy, hosts
+    hosts = Counter(i.host for i in members(s, group_uuid)
+                    if i.uuid != instance_uuid and i.host)
+    return g.policy, hosts, max_per_host(g)
 
 
 def violates(s, group_uuid: str, instance_uuid: str, host: str) -> bool:
@@ -39,7 +49,7 @@ def violates(s, group_uuid: str, instance_uuid: str, host: str) -> bool:
         return False
     earlier = [i for i in group if i.id < me.id and i.host]
     if g.policy == "anti-affinity":
-        return any(i.host == host for i in earlier)
+        return sum(i.host == host for i in earlier) >= max_per_host(g)
     return bool(earlier) and all(i.host != host for i in earlier)
 
 

@@ -60,6 +60,10 @@ def to_int_or_none(value: Any) -> int | None:
     return None if value is None else to_int(value)
 
 
+def none_to_empty_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
 def to_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 

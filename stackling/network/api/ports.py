@@ -19,7 +19,7 @@ from stackling.db.models_network import (
 )
 from stackling.network import errors
 from stackling.network.api import attributes as A
-from stackling.network.api import common
+from stackling.network.api import common, dhcp_opts
 from stackling.network.api import networks as net_api
 from stackling.network.objects import ports, quota
 from stackling.network.objects import security_groups as sg_objects
@@ -47,7 +47,7 @@ ATTRS = A.standard(
     port_security_enabled=A.Attr(put=True, convert=A.to_bool),
     allowed_address_pairs=A.Attr(put=True, default=[], validate=A.list_of_dicts,
                                  filter=False, sort=False),
-    extra_dhcp_opts=A.Attr(put=True, default=[], validate=A.list_of_dicts, filter=False,
+    extra_dhcp_opts=A.Attr(put=True, default=[], validate=dhcp_opts.validate, filter=False,
                            sort=False),
     ip_allocation=A.Attr(post=False, sort=False),
     propagate_uplink_status=A.Attr(post=False, sort=False),
@@ -241,7 +241,7 @@ def build(s: Session, ctx: Any, item: dict) -> Port:
         "admin_state_up": item.get("admin_state_up", True),
         "device_id": item.get("device_id", ""), "device_owner": item.get("device_owner", ""),
         "port_security_enabled": enabled, "allowed_address_pairs": pairs,
-        "extra_dhcp_opts": item.get("extra_dhcp_opts") or [],
+        "extra_dhcp_opts": dhcp_opts.merge([], item.get("extra_dhcp_opts")),
         "vnic_type": item.get("binding:vnic_type", "normal"),
         "profile": item.get("binding:profile") or {},
     }
@@ -270,14 +270,17 @@ def create_port(req: Request) -> Any:
 
 SIMPLE = {"name": "name", "description": "description", "admin_state_up": "admin_state_up",
           "device_id": "device_id", "device_owner": "device_owner",
-          "extra_dhcp_opts": "extra_dhcp_opts", "binding:vnic_type": "vnic_type",
-          "binding:profile": "profile", "mac_address": "mac_address"}
+          "binding:vnic_type": "vnic_type", "binding:profile": "profile",
+          "mac_address": "mac_address"}
 
 
 def change(s: Session, ctx: Any, port: Port, changes: dict) -> None:
     """Apply a PUT's changes (also used by Nova's binding and the router code)."""
     values = {col: changes[key] if key != "binding:profile" else (changes[key] or {})
               for key, col in SIMPLE.items() if key in changes}
+    if changes.get("extra_dhcp_opts"):
+        values["extra_dhcp_opts"] = dhcp_opts.merge(port.extra_dhcp_opts or [],
+                                                    changes["extra_dhcp_opts"])
     net = s.get(Network, port.network_id)
     if "mac_address" in values and values["mac_address"] != port.mac_address:
         if port.vif_type not in ("unbound", "binding_failed") and not ctx.is_admin:

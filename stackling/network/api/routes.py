@@ -13,6 +13,7 @@ from stackling.network.api import (
     quotas,
     routers,
     security_groups,
+    subnetpools,
     subnets,
 )
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
@@ -51,6 +52,9 @@ EXTENSIONS = (
      "Adds external network attribute to network resource."),
     ("extraroute", "Neutron Extra Route", "2013-02-01T10:00:00-00:00",
      "Extra routes configuration for L3 router"),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options", "2013-03-17T12:00:00-00:00",
+     "Extra options configuration for DHCP. For example PXE boot options to DHCP clients "
+     "can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
     ("filter-validation", "Filter parameters validation", "2018-03-21T10:00:00-00:00",
      "Provides validation on filter parameters."),
     ("fip-port-details", "Floating IP Port Details Extension", "2018-04-09T10:00:00-00:00",
@@ -93,6 +97,8 @@ EXTENSIONS = (
      "The security groups extension."),
     ("sorting", "Sorting support", "2016-06-12T00:00:00-00:00",
      "Extension that indicates that sorting is enabled."),
+    ("subnet-external-network", "Subnet belongs to an external network",
+     "2024-02-05T18:00:00-00:00", "Informs if the subnet belongs to an external network"),
     ("standard-attr-description", "standard-attr-description", "2016-02-10T10:00:00-00:00",
      "Extension to add descriptions to standard attributes"),
     ("standard-attr-revisions", "Resource revision numbers", "2016-04-11T10:00:00-00:00",
@@ -165,6 +171,11 @@ ROUTES: list[tuple[str, dict]] = [
     ("/v2.0/subnets", {"GET": subnets.list_subnets, "POST": subnets.create_subnet}),
     ("/v2.0/subnets/{subnet_id}", {"GET": subnets.show_subnet, "PUT": subnets.update_subnet,
                                    "DELETE": subnets.delete_subnet}),
+    ("/v2.0/subnetpools", {"GET": subnetpools.list_subnetpools,
+                           "POST": subnetpools.create_subnetpool}),
+    ("/v2.0/subnetpools/{subnetpool_id}", {"GET": subnetpools.show_subnetpool,
+                                           "PUT": subnetpools.update_subnetpool,
+                                           "DELETE": subnetpools.delete_subnetpool}),
     ("/v2.0/ports", {"GET": ports.list_ports, "POST": ports.create_port}),
     ("/v2.0/ports/{port_id}", {"GET": ports.show_port, "PUT": ports.update_port,
                                "DELETE": ports.delete_port}),
@@ -204,7 +215,7 @@ ROUTES: list[tuple[str, dict]] = [
     ("/v2.0/quotas/{project}/details", {"GET": quotas.show_details}),
     ("/v2.0/auto-allocated-topology/{project}", {"GET": routers.get_auto_allocated,
                                                  "DELETE": routers.delete_auto_allocated}),
-    *networks.TAG_ROUTES, *subnets.TAG_ROUTES, *ports.TAG_ROUTES,
+    *networks.TAG_ROUTES, *subnets.TAG_ROUTES, *subnetpools.TAG_ROUTES, *ports.TAG_ROUTES,
     *security_groups.TAG_ROUTES, *routers.TAG_ROUTES, *floatingips.TAG_ROUTES,
 ]
 

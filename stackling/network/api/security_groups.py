@@ -18,11 +18,37 @@ from stackling.network.objects import quota
 from stackling.network.objects import security_groups as sg
 from stackling.web.app import Request, empty_response
 
+def name_not_default(value: Any) -> str | None:
+    """Neutron's ``type:name_not_default``: no group but the project's own is ``default``,
+    on create and on rename alike (409 before any other check)."""
+    reason = A.string(255)(value)
+    if reason:
+        return reason
+    if value.lower() == "default":
+        raise errors.conflict("SecurityGroupDefaultAlreadyExists",
+                              "Default security group already exists.")
+    return None
+
+
+def to_port(value: Any) -> int | None:
+    """``convert_validate_port_value``: 0 to 65535 (or null), checked while parsing."""
+    if value is None:
+        return None
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = -1
+    if not 0 <= port <= 65535:
+        raise errors.bad("SecurityGroupInvalidPortValue", f"Invalid value for port {value}")
+    return port
+
+
 GROUP_ATTRS = A.standard(
     stateful=A.Attr(put=True, default=True, convert=A.to_bool),
     shared=A.Attr(post=False),
     security_group_rules=A.Attr(post=False, filter=False, sort=False),
 )
+GROUP_ATTRS["name"] = A.Attr(put=True, default="", validate=name_not_default)
 
 
 def to_ethertype(value: Any) -> Any:
@@ -51,15 +77,16 @@ def to_protocol(value: Any) -> Any:
 
 
 RULE_ATTRS = A.standard(
-    security_group_id=A.Attr(default=A.REQUIRED, validate=A.is_uuid),
+    # Neither id is checked for UUID format: an unknown one is the group's 404.
+    security_group_id=A.Attr(default=A.REQUIRED, validate=A.string(36)),
     direction=A.Attr(default=A.REQUIRED, validate=A.values("ingress", "egress")),
     ethertype=A.Attr(default="IPv4", convert=to_ethertype),
     protocol=A.Attr(default=None, convert=to_protocol),
-    port_range_min=A.Attr(default=None, convert=A.to_int_or_none),
-    port_range_max=A.Attr(default=None, convert=A.to_int_or_none),
+    port_range_min=A.Attr(default=None, convert=to_port),
+    port_range_max=A.Attr(default=None, convert=to_port),
     remote_ip_prefix=A.Attr(default=None, convert=A.to_cidr, validate=A.subnet_or_none),
-    remote_group_id=A.Attr(default=None, validate=A.uuid_or_none),
-    remote_address_group_id=A.Attr(default=None, validate=A.uuid_or_none),
+    remote_group_id=A.Attr(default=None),
+    remote_address_group_id=A.Attr(default=None),
     normalized_cidr=A.Attr(post=False),
     belongs_to_default_sg=A.Attr(post=False),
 )
@@ -144,9 +171,6 @@ def create_group(req: Request) -> Any:
     def work(s: Session) -> list[dict]:
         rows = []
         for item in items:
-            if item["name"] == "default":
-                raise errors.conflict("SecurityGroupDefaultAlreadyExists",
-                                      "Default security group already exists.")
             sg.ensure_default(s, item["project_id"])
             quota.check(s, item["project_id"], "security_group")
             rows.append(sg.create_group(s, {
@@ -174,7 +198,7 @@ def update_group(req: Request, group_id: str) -> Any:
         group = _owned(s, req.context, group_id, "update_security_group")
         common.check_if_match(req, group)
         defaults = _default_ids(s)
-        if group.id in defaults and changes.get("name", "default") != "default":
+        if group.id in defaults and "name" in changes:
             raise errors.conflict("SecurityGroupCannotUpdateDefault",
                                   "Updating default security group not allowed.")
         if "stateful" in changes and changes["stateful"] != group.stateful \
@@ -229,7 +253,7 @@ def _check_rule(s: Session, ctx: Any, rule: dict) -> dict:
                                    ("code", "port_range_max", hi)):
             if value is not None and not 0 <= value <= 255:
                 raise errors.bad("SecurityGroupInvalidIcmpValue",
-                                 f"Invalid value for ICMP {field} ({attr}): {value}. It must "
+                                 f"Invalid value for ICMP {field} ({attr}) {value}. It must "
                                  f"be 0 to 255.")
         if hi is not None and lo is None:
             raise errors.bad("SecurityGroupMissingIcmpType",
@@ -252,6 +276,9 @@ def _check_rule(s: Session, ctx: Any, rule: dict) -> dict:
                          f"Conflicting value ethertype {ether} for CIDR {prefix}")
     if rule.get("remote_group_id"):
         load(s, ctx, rule["remote_group_id"])
+    if rule.get("remote_address_group_id"):    # no address groups are served
+        raise errors.bad("AddressGroupNotFound", f"Address group "
+                         f"{rule['remote_address_group_id']} could not be found.", 404)
     return rule
 
 

@@ -41,6 +41,8 @@ ATTRS = A.standard(
     service_types=A.Attr(put=True, default=[], validate=A.list_of(A.string(255)),
                          sort=False),
     segment_id=A.Attr(default=None, validate=A.uuid_or_none, admin_set=True),
+    # ``subnet-external-network``: the subnet's network is external (read-only).
+    **{"router:external": A.Attr(post=False, convert=A.to_bool)},
 )
 
 
@@ -58,7 +60,8 @@ def load(s: Session, ctx: Any, subnet_id: str) -> Subnet:
     return subnet
 
 
-def view(sn: Subnet) -> dict:
+def view(sn: Subnet, external: bool) -> dict:
+    """``external`` is the network's ``router:external`` (``subnet-external-network``)."""
     out = common.standard_view(sn)
     out.update({
         "network_id": sn.network_id, "ip_version": sn.ip_version, "cidr": sn.cidr,
@@ -67,7 +70,7 @@ def view(sn: Subnet) -> dict:
         "dns_nameservers": list(sn.dns_nameservers or []),
         "host_routes": list(sn.host_routes or []), "ipv6_ra_mode": sn.ipv6_ra_mode,
         "ipv6_address_mode": sn.ipv6_address_mode, "subnetpool_id": sn.subnetpool_id,
-        "service_types": [], "segment_id": None,
+        "service_types": [], "segment_id": None, "router:external": external,
     })
     return out
 
@@ -75,19 +78,25 @@ def view(sn: Subnet) -> dict:
 def list_subnets(req: Request) -> Any:
     ctx = req.context
     with req.app.cloud.db.reader() as s:
-        q = select(Subnet).order_by(Subnet.created_at, Subnet.id)
+        q = select(Subnet, Network.external).join(Network, Network.id == Subnet.network_id)
+        q = q.order_by(Subnet.created_at, Subnet.id)
         if not ctx.is_admin:
-            q = q.join(Network, Network.id == Subnet.network_id).where(or_(
+            q = q.where(or_(
                 Subnet.project_id == ctx.project_id, Network.project_id == ctx.project_id,
                 Network.shared, Network.external))
-        items = [view(sn) for sn in s.scalars(q)]
+        items = [view(sn, external) for sn, external in s.execute(q)]
     return common.list_response(req, "subnets", items, ATTRS, "subnet")
 
 
 def show_subnet(req: Request, subnet_id: str) -> Any:
     with req.app.cloud.db.reader() as s:
-        item = view(load(s, req.context, subnet_id))
+        item = _view_of(s, load(s, req.context, subnet_id))
     return common.show_response(req, "subnet", item)
+
+
+def _view_of(s: Session, sn: Subnet) -> dict:
+    net = s.get(Network, sn.network_id)
+    return view(sn, bool(net and net.external))
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -262,7 +271,7 @@ def create_subnet(req: Request) -> Any:
             subnet = networks.create_subnet(s, net, values)
             port_objects.ensure_dhcp_port(s, net, subnet, _dhcp_host(s, net))
             rows.append(subnet)
-        views = [view(r) for r in rows]
+        views = [_view_of(s, r) for r in rows]
     return common.created("subnet", "subnets", views, common.is_bulk(req, "subnets"))
 
 
@@ -300,7 +309,7 @@ def update_subnet(req: Request, subnet_id: str) -> Any:
         networks.bump(sn, values)
         if pools_changed:
             ipam.reseed(s, sn)
-        item = view(sn)
+        item = _view_of(s, sn)
     return common.show_response(req, "subnet", item)
 
 

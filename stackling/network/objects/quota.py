@@ -16,6 +16,7 @@ from stackling.db.models_network import (
     SecurityGroup,
     SecurityGroupRule,
     Subnet,
+    SubnetPool,
 )
 from stackling.network import errors
 
@@ -24,7 +25,7 @@ DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingi
             "subnetpool": -1}
 MODELS = {"network": Network, "subnet": Subnet, "port": Port, "router": Router,
           "floatingip": FloatingIP, "security_group": SecurityGroup,
-          "security_group_rule": SecurityGroupRule}
+          "security_group_rule": SecurityGroupRule, "subnetpool": SubnetPool}
 
 
 def limits(s: Session, project_id: str) -> dict[str, int]:

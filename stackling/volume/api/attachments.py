@@ -33,6 +33,7 @@ from stackling.volume import errors
 from stackling.volume.api import common, views
 from stackling.volume.api.validation import UUID, action_schema, validate
 from stackling.volume.objects import attach_states, backends
+from stackling.volume.objects import volume as vol_obj
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def connect(cloud: Cloud, attachment_id: str, connector: dict) -> dict:
     with cloud.db.reader() as s:
         att = s.get(VolumeAttachment, attachment_id)
         vol = s.get(Volume, att.volume_id)
-        volume_id, host, mode_now = vol.id, vol.host, att.attach_mode
+        volume_id, host, mode_now, status = vol.id, vol.host, att.attach_mode, vol.status
         amode = access_mode(vol)
     mode = connector.get("mode", "rw")
     if mode_now != "null":
@@ -147,8 +148,8 @@ def connect(cloud: Cloud, attachment_id: str, connector: dict) -> dict:
         att.mountpoint = connector.get("mountpoint", "na")
         att.attach_time = utcnow()
         att.attach_mode = mode
-        vol.status = "attaching"
-        vol.attach_status = "attaching"
+        vol_obj.save(s, vol, (status, *attach_states.ATTACHING), status="attaching",
+                     attach_status="attaching")
     conn["attachment_id"] = attachment_id
     conn["enforce_multipath"] = connector.get("enforce_multipath", False)
     return conn
@@ -161,14 +162,21 @@ def finish_detach(s: Session, volume: Volume, attachment_id: str | None) -> list
         if row is not None and row.volume_id == volume.id:
             s.delete(row)
             s.flush()
-    remaining = volume_attachments(s, volume.id)
-    values = attach_states.after_detach(volume.status, volume.migration_status,
-                                        [a.attach_status for a in remaining])
-    for key, value in values.items():
-        setattr(volume, key, value)
-    md = dict(volume.admin_metadata or {})
-    if md.pop("attached_mode", None) is not None:
-        volume.admin_metadata = md
+    for attempt in (1, 2, 3):     # after a concurrent change, recompute from what it left
+        remaining = volume_attachments(s, volume.id)
+        values = attach_states.after_detach(volume.status, volume.migration_status,
+                                            [a.attach_status for a in remaining])
+        md = dict(volume.admin_metadata or {})
+        if md.pop("attached_mode", None) is not None:
+            values["admin_metadata"] = md
+        try:
+            vol_obj.save(s, volume, **values)
+        except vol_obj.StatusChanged:
+            if attempt == 3:
+                raise
+            s.refresh(volume)
+        else:
+            break
     return remaining
 
 
@@ -215,7 +223,7 @@ def create_attachment(req: Request):
             vol.id, vol.status, vol.multiattach, [a.instance_uuid for a in existing],
             instance_uuid)
         if new_status is not None:
-            vol.status = new_status
+            vol_obj.save(s, vol, attach_states.reservable(vol.multiattach), status=new_status)
         att = VolumeAttachment(volume_id=vol.id, project_id=vol.project_id,
                                volume_host=vol.host, attach_status="reserved",
                                instance_uuid=instance_uuid)
@@ -295,8 +303,8 @@ def attachment_action(req: Request, attachment_id: str):
         vol = common.get_volume(s, req, att.volume_id)
         common.authorize(req, "volume:attachment_complete", {"project_id": att.project_id})
         att.attach_status = "attached"
-        vol.status = "in-use"
-        vol.attach_status = "attached"
+        vol_obj.save(s, vol, (vol.status, *attach_states.ATTACHING), status="in-use",
+                     attach_status="attached")
     return empty_response(204)
 
 

@@ -16,6 +16,7 @@ from stackling.volume import errors
 from stackling.volume.api import attachments, common
 from stackling.volume.api.validation import UUID, UUID_OR_NULL, action_schema, validate
 from stackling.volume.objects import attach_states
+from stackling.volume.objects import volume as vol_obj
 from stackling.web.app import Request, empty_response, json_response
 
 P = "volume_extension:volume_actions:"
@@ -55,7 +56,7 @@ def _reserve(req: Request, volume_id: str, args: dict):
     validate(action_schema("os-reserve"), {"os-reserve": args})
     with req.app.cloud.db.writer() as s:
         vol = _volume(s, req, volume_id, "reserve")
-        vol.status = attach_states.legacy_reserve(vol.status, vol.multiattach)
+        vol_obj.save(s, vol, status=attach_states.legacy_reserve(vol.status, vol.multiattach))
     return empty_response(202)
 
 
@@ -72,14 +73,14 @@ def _do_unreserve(s, vol) -> None:
               for a in attachments.volume_attachments(s, vol.id))
     new = attach_states.legacy_unreserve(vol.status, has)
     if new is not None:
-        vol.status = new
+        vol_obj.save(s, vol, status=new)
 
 
 def _begin_detaching(req: Request, volume_id: str, args: dict):
     with req.app.cloud.db.writer() as s:
         vol = _volume(s, req, volume_id, "begin_detaching")
-        vol.status = attach_states.begin_detaching(vol.status, vol.attach_status,
-                                                   vol.migration_status)
+        vol_obj.save(s, vol, status=attach_states.begin_detaching(
+            vol.status, vol.attach_status, vol.migration_status))
     return empty_response(202)
 
 
@@ -88,7 +89,7 @@ def _roll_detaching(req: Request, volume_id: str, args: dict):
         vol = _volume(s, req, volume_id, "roll_detaching")
         new = attach_states.roll_detaching(vol.status)
         if new is not None:
-            vol.status = new
+            vol_obj.save(s, vol, status=new)
     return empty_response(202)
 
 
@@ -156,8 +157,7 @@ def _attach(req: Request, volume_id: str, args: dict):
                     if (a.instance_uuid == instance_uuid if instance_uuid
                         else a.attached_host == host_name)]
         if existing:
-            vol.status = "in-use"
-            vol.admin_metadata = md
+            vol_obj.save(s, vol, status="in-use", admin_metadata=md)
             return empty_response(202)
         try:
             attach_states.legacy_attach_manager_check(
@@ -167,13 +167,11 @@ def _attach(req: Request, volume_id: str, args: dict):
             raise exception.BadRequest(
                 f"Error attaching volume - InvalidVolume: {err.message}") from None
         md["attached_mode"] = mode
-        vol.admin_metadata = md
         s.add(VolumeAttachment(
             volume_id=vol.id, project_id=vol.project_id, volume_host=vol.host,
             attach_status="attached", instance_uuid=instance_uuid, attached_host=host_name,
             mountpoint=mountpoint, attach_mode=mode, attach_time=utcnow()))
-        vol.status = "in-use"
-        vol.attach_status = "attached"
+        vol_obj.save(s, vol, status="in-use", attach_status="attached", admin_metadata=md)
     return empty_response(202)
 
 
@@ -196,7 +194,7 @@ def _detach_volume(req: Request, volume_id: str, attachment_id: str | None,
                 f"Error {what} volume - InvalidVolume: Invalid volume: Detach volume failed: "
                 "More than one attachment, but no attachment_id provided.")
         elif not atts:
-            vol.status, vol.attach_status = "available", "detached"
+            vol_obj.save(s, vol, status="available", attach_status="detached")
             return
         else:
             attachment_id = atts[0].id

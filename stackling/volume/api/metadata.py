@@ -33,6 +33,7 @@ class MetadataApi:
     read_rule: str | None
     write_rule: str
     delete_rule: str
+    store: Callable                # (row, metadata): the owner's objects code saves it
 
     def _row(self, s, req: Request, params: dict, rule: str | None):
         row = self.load(s, req, params[self.id_param])
@@ -53,7 +54,7 @@ class MetadataApi:
         data = metadata_body(req)
         with req.app.cloud.db.writer() as s:
             row = self._row(s, req, params, self.write_rule)
-            row.metadata_ = data if replace else {**(row.metadata_ or {}), **data}
+            self.store(row, data if replace else {**(row.metadata_ or {}), **data})
             return json_response({"metadata": dict(row.metadata_)})
 
     def create(self, req: Request, **params):
@@ -75,7 +76,7 @@ class MetadataApi:
             raise exception.BadRequest("Request body and URI mismatch")
         with req.app.cloud.db.writer() as s:
             row = self._row(s, req, params, self.write_rule)
-            row.metadata_ = {**(row.metadata_ or {}), **data}
+            self.store(row, {**(row.metadata_ or {}), **data})
         return json_response({"meta": data})
 
     def delete_item(self, req: Request, key: str, **params):
@@ -85,5 +86,5 @@ class MetadataApi:
             if key not in md:
                 raise self._missing(params, key)
             del md[key]
-            row.metadata_ = md
+            self.store(row, md)
         return empty_response(200)

@@ -233,9 +233,14 @@ policy.register({"volume:get_snapshot_metadata": common.OWNER_READER,
                  "volume:delete_snapshot_metadata": common.OWNER_MEMBER})
 
 
+def _store_metadata(row: Snapshot, md: dict) -> None:
+    row.metadata_ = md
+
+
 METADATA = metadata.MetadataApi(
     "Snapshot", "snapshot_id", common.get_snapshot, read_rule="volume:get_snapshot_metadata",
-    write_rule="volume:update_snapshot_metadata", delete_rule="volume:delete_snapshot_metadata")
+    write_rule="volume:update_snapshot_metadata", delete_rule="volume:delete_snapshot_metadata",
+    store=_store_metadata)
 get_metadata, create_metadata, replace_metadata = METADATA.get, METADATA.create, METADATA.replace
 show_metadata_item, update_metadata_item, delete_metadata_item = (
     METADATA.show_item, METADATA.update_item, METADATA.delete_item)

@@ -20,6 +20,7 @@ from stackling.db.models_volume import Snapshot, Transfer, Volume, VolumeType
 from stackling.volume import errors
 from stackling.volume.api import common, views
 from stackling.volume.objects import backends, quota
+from stackling.volume.objects import volume as vol_obj
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 policy.register({
@@ -110,7 +111,7 @@ def create_transfer(req: Request):
                        crypt_hash=_hash(salt, key), source_project_id=vol.project_id,
                        no_snapshots=no_snapshots)
         s.add(row)
-        vol.status = "awaiting-transfer"
+        vol_obj.save(s, vol, status="awaiting-transfer")
         s.flush()
         out = _detail(req, row)
     out["auth_key"] = key
@@ -152,7 +153,7 @@ def delete_transfer(req: Request, transfer_id: str):
                          {"project_id": row.source_project_id})
         vol = s.get(Volume, row.volume_id)
         if vol is not None and vol.status == "awaiting-transfer":
-            vol.status = "available"
+            vol_obj.save(s, vol, status="available")
         s.delete(row)
     return empty_response(202)
 
@@ -200,8 +201,8 @@ def accept_transfer(req: Request, transfer_id: str):
             vol = s.get(Volume, row.volume_id) if row is not None else None
             if row is None or vol is None or vol.status != "awaiting-transfer":
                 raise TransferNotFound(transfer_id=transfer_id)
-            vol.project_id, vol.user_id, vol.status = ctx.project_id, ctx.user_id, \
-                "available"
+            vol_obj.save(s, vol, project_id=ctx.project_id, user_id=ctx.user_id,
+                         status="available")
             if not row.no_snapshots:
                 for sn in s.scalars(select(Snapshot).where(Snapshot.volume_id == vol.id)):
                     sn.project_id, sn.user_id = ctx.project_id, ctx.user_id

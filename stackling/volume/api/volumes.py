@@ -410,12 +410,16 @@ def update_volume(req: Request, volume_id: str):
     with req.app.cloud.db.writer() as s:
         row = common.get_volume(s, req, volume_id)
         common.authorize(req, "volume:update", {"project_id": row.project_id})
+        values = {}
         if "name" in data or "display_name" in data:
-            row.display_name = data.get("name", data.get("display_name"))
+            values["display_name"] = data.get("name", data.get("display_name"))
         if "description" in data or "display_description" in data:
-            row.display_description = data.get("description", data.get("display_description"))
+            values["display_description"] = data.get("description",
+                                                      data.get("display_description"))
         if "metadata" in data:
-            row.metadata_ = {str(k): str(v) for k, v in (data["metadata"] or {}).items()}
+            values["metadata_"] = {str(k): str(v)
+                                   for k, v in (data["metadata"] or {}).items()}
+        vol_obj.update_fields(row, **values)
         s.flush()
         # Cinder's extension attributes extend show and list, not update (as for create).
         return json_response({"volume": detail(s, req, row, extensions=False)})
@@ -500,8 +504,11 @@ def _extend(req: Request, volume_id: str, args: dict):
         deltas[f"gigabytes_{vtype.name}"] = delta
     quota.check_per_volume(cloud, project, new_size)
     reservations = quota.reserve(cloud, project, deltas)
-    with cloud.db.writer() as s:
-        s.get(Volume, volume_id).status = "extending"
+    try:
+        vol_obj.swap(cloud, volume_id, allowed, status="extending")
+    except vol_obj.StatusChanged:
+        quota.rollback(cloud, reservations)
+        raise
     cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{host.split('#')[0]}", "extend_volume",
                    volume_id=volume_id, new_size=new_size, reservations=reservations)
     return empty_response(202)
@@ -510,16 +517,13 @@ def _extend(req: Request, volume_id: str, args: dict):
 def _reset_status(req: Request, volume_id: str, args: dict):
     common.authorize(req, "volume_extension:volume_admin_actions:reset_status")
     with req.app.cloud.db.writer() as s:
-        row = common.get_volume(s, req, volume_id)
-        if "status" in args:
-            row.status = args["status"]
-        if "attach_status" in args:
-            row.attach_status = args["attach_status"]
-            if args["attach_status"] == "detached":   # _clean_volume_attachment
-                s.execute(sa_delete(VolumeAttachment).where(
-                    VolumeAttachment.volume_id == row.id))
+        row = common.get_volume(s, req, volume_id)   # an admin's reset: no swap
+        values = {k: args[k] for k in ("status", "attach_status") if k in args}
         if "migration_status" in args:
-            row.migration_status = args["migration_status"] or None
+            values["migration_status"] = args["migration_status"] or None
+        vol_obj.update_fields(row, **values)
+        if args.get("attach_status") == "detached":   # _clean_volume_attachment
+            s.execute(sa_delete(VolumeAttachment).where(VolumeAttachment.volume_id == row.id))
     return empty_response(202)
 
 
@@ -534,7 +538,7 @@ def _set_bootable(req: Request, volume_id: str, args: dict):
     with req.app.cloud.db.writer() as s:
         row = common.get_volume(s, req, volume_id)
         common.authorize(req, "volume:update", {"project_id": row.project_id})
-        row.bootable = value
+        vol_obj.update_fields(row, bootable=value)
     return empty_response(200)
 
 
@@ -560,7 +564,8 @@ def _readonly(req: Request, volume_id: str, args: dict):
                 reason=f"Volume {row.id} status must be available to update readonly flag, "
                        f"but current status is: {row.status}.")
         # Admin metadata as Cinder stores it: str(bool), read back as == 'True'.
-        row.admin_metadata = {**(row.admin_metadata or {}), "readonly": str(flag)}
+        vol_obj.update_fields(row, admin_metadata={**(row.admin_metadata or {}),
+                                                   "readonly": str(flag)})
     return empty_response(202)
 
 
@@ -592,7 +597,7 @@ def _set_image_metadata(req: Request, volume_id: str, args: dict):
         row = common.get_volume(s, req, volume_id)
         common.authorize(req, "volume_extension:volume_image_metadata:set",
                          {"project_id": row.project_id})
-        row.glance_metadata = {**(row.glance_metadata or {}), **md}
+        vol_obj.update_fields(row, glance_metadata={**(row.glance_metadata or {}), **md})
         return json_response({"metadata": dict(row.glance_metadata)})
 
 
@@ -610,7 +615,7 @@ def _unset_image_metadata(req: Request, volume_id: str, args: dict):
             raise exception.NotFound(f"Glance metadata for volume/snapshot {volume_id} "
                                      "cannot be found.")
         del md[key]
-        row.glance_metadata = md
+        vol_obj.update_fields(row, glance_metadata=md)
     return empty_response(200)
 
 
@@ -655,7 +660,7 @@ def _retype(req: Request, volume_id: str, args: dict):
             raise exception.InvalidInput(reason="Retype requires a different volume type.")
         previous, project, size, use_quota = row.status, row.project_id, row.size, row.use_quota
         new_id, new_name = new.id, new.name
-        row.status, row.previous_status = "retyping", previous
+        vol_obj.save(s, row, status="retyping", previous_status=previous)
     reservations: list[str] = []
     if use_quota:   # the new type's usage; the old type's is released once retyped
         try:
@@ -663,8 +668,7 @@ def _retype(req: Request, volume_id: str, args: dict):
                 k: v for k, v in quota.volume_deltas(size, new_name).items()
                 if k.endswith("_" + new_name)})
         except Exception:
-            with cloud.db.writer() as s:
-                s.get(Volume, volume_id).status = previous
+            vol_obj.set_status(cloud, volume_id, "retyping", status=previous)
             raise
     cloud.rpc.cast(backends.SCHEDULER_TOPIC, "retype", volume_id=volume_id,
                    new_type_id=new_id, migration_policy=policy_ or "never",
@@ -714,7 +718,8 @@ def volume_action(req: Request, volume_id: str):
 # Volume metadata reads need no rule beyond seeing the volume (as Cinder's defaults).
 METADATA = metadata.MetadataApi(
     "Volume", "volume_id", common.get_volume, read_rule=None,
-    write_rule="volume:update_volume_metadata", delete_rule="volume:update_volume_metadata")
+    write_rule="volume:update_volume_metadata", delete_rule="volume:update_volume_metadata",
+    store=vol_obj.set_metadata)
 get_metadata, create_metadata, replace_metadata = METADATA.get, METADATA.create, METADATA.replace
 show_metadata_item, update_metadata_item, delete_metadata_item = (
     METADATA.show_item, METADATA.update_item, METADATA.delete_item)

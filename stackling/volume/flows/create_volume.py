@@ -24,11 +24,11 @@ from taskflow.patterns import linear_flow
 from taskflow.types import failure as ft
 
 from stackling import exception, policy
-from stackling.db.models import utcnow
 from stackling.db.models_volume import Volume
 from stackling.volume import errors, zones
 from stackling.volume.api import common
 from stackling.volume.objects import backends, quota, volume_types
+from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -253,8 +253,8 @@ class EntryCreateTask(task.Task):
 
         with self.cloud.db.writer() as s:
             quota.consume_in(self.cloud, s, context.project_id, quota_deltas)
-            row = Volume(
-                project_id=context.project_id, user_id=context.user_id, size=size,
+            row = vol_obj.add(
+                s, project_id=context.project_id, user_id=context.user_id, size=size,
                 status="creating", attach_status="detached", display_name=name,
                 display_description=description, metadata_=dict(metadata or {}),
                 volume_type_id=volume_type_id, multiattach=multiattach,
@@ -264,8 +264,6 @@ class EntryCreateTask(task.Task):
                 snapshot_id=snapshot["id"] if snapshot else None,
                 source_volid=source_volume["id"] if source_volume else None,
                 use_quota=True, glance_metadata={}, admin_metadata={})
-            s.add(row)
-            s.flush()
             if zone_decision is not None:
                 record_zone(self.cloud, **zone_decision, resource_id=row.id, session=s)
             s.refresh(row)
@@ -280,7 +278,7 @@ class EntryCreateTask(task.Task):
                 row = s.get(Volume, result["volume_id"])
                 if row is None or not row.use_quota:
                     return
-                row.status, row.use_quota = "error", False
+                vol_obj.conditional_update(s, row.id, None, status="error", use_quota=False)
                 quota.release_in(s, context.project_id, quota_deltas)
         except Exception:
             LOG.exception("Failed to undo the creation of volume %s", result["volume_id"])
@@ -324,11 +322,7 @@ class VolumeCastTask(task.Task):
     def revert(self, result, volume_id, **kwargs: Any) -> None:
         if isinstance(result, ft.Failure):
             return
-        with self.cloud.db.writer() as s:
-            row = s.get(Volume, volume_id)
-            if row is not None:
-                row.status = "error"
-                row.updated_at = utcnow()
+        vol_obj.set_status(self.cloud, volume_id, None, status="error")
 
 
 def get_flow(cloud: Cloud) -> linear_flow.Flow:

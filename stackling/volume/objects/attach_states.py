@@ -22,6 +22,9 @@ from stackling.volume import errors
 ATTACH_STATUS_MAP = {"attached": "in-use", "detached": "available"}
 # Migration statuses that do not block detaching (cinder API.AVAILABLE_MIGRATION_STATUS).
 AVAILABLE_MIGRATION_STATUS = (None, "deleting", "error", "success")
+# Volume statuses while attachments are under way: connecting or completing one moves
+# the volume on from any of them (two attachments of a multiattach volume may overlap).
+ATTACHING = ("reserved", "attaching", "in-use")
 
 
 def or_list(values: Iterable[str]) -> str:
@@ -37,6 +40,12 @@ def attachment_create_check(volume_id: str, status: str) -> None:
                    f"state. The Volume {volume_id} currently has a status of: {status} ")
 
 
+def reservable(multiattach: bool) -> tuple[str, ...]:
+    """The statuses ``_attachment_reserve`` takes a volume from (its compare-and-swap)."""
+    return ("available", "in-use", "downloading") if multiattach \
+        else ("available", "downloading")
+
+
 def reserve_for_attachment(volume_id: str, status: str, multiattach: bool,
                            attached_instances: Iterable[str | None],
                            instance_uuid: str | None) -> str | None:
@@ -47,8 +56,7 @@ def reserve_for_attachment(volume_id: str, status: str, multiattach: bool,
     same instance is accepted unchanged (live migration, bug 1694530); anything else is
     the 400 ``Volume <id> status must be ... to reserve, but the current status is <s>.``
     """
-    allowed = ("available", "in-use", "downloading") if multiattach \
-        else ("available", "downloading")
+    allowed = reservable(multiattach)
     if status in allowed:
         return "reserved"
     if instance_uuid and status in ("in-use", "reserved") and \

@@ -30,6 +30,7 @@ DETAILS = {
     "004": "Failed to upload volume to image at backend.",
     "006": "Not enough quota resource for operation.",
     "007": "Image used for creating volume exceeds available space.",
+    "009": "Compute service failed to extend volume.",
     "010": "Volume Driver failed to extend volume.",
     "012": "Driver failed to create the volume.",
 }

@@ -2,19 +2,24 @@
 
 Cinder changes a volume's status with ``UPDATE ... WHERE status IN (:expected)`` and
 checks that one row changed; a concurrent change (a delete, a reset) then wins cleanly
-instead of being overwritten.
+instead of being overwritten. This module is the only code that writes Volume rows
+(tests/unit/test_process_lines.py checks it): handlers load a row, decide, and call
+``save`` (status and what goes with it) or ``update_fields`` (descriptive fields).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import utcnow
 from stackling.db.models_volume import Volume
+from stackling.volume import errors
 
 
 def conditional_update(s: Session, volume_id: str, expected: Iterable[str] | str | None,
@@ -25,9 +30,21 @@ def conditional_update(s: Session, volume_id: str, expected: Iterable[str] | str
     if expected is not None:
         q = q.where(Volume.status.in_([expected] if isinstance(expected, str)
                                       else list(expected)))
-    result = s.execute(q.values(updated_at=utcnow(), **values)
+    result = s.execute(q.values({"updated_at": utcnow(), **values})
                        .execution_options(synchronize_session=False))
     return result.rowcount == 1
+
+
+def place(s: Session, volume_id: str, host: str, availability_zone: str | None) -> bool:
+    """The scheduler's choice, as a compare-and-swap: only a volume still ``creating``
+    with no host takes it. True when placed."""
+    now = utcnow()
+    return s.execute(
+        update(Volume).where(Volume.id == volume_id, Volume.status == "creating",
+                             Volume.host.is_(None))
+        .values(host=host, availability_zone=availability_zone, scheduled_at=now,
+                updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount == 1
 
 
 def destroy(s: Session, volume_id: str, expected: Iterable[str] | str | None = None) -> bool:
@@ -44,3 +61,52 @@ def set_status(cloud, volume_id: str, expected: Iterable[str] | str | None, **va
     """``conditional_update`` in a transaction of its own."""
     with cloud.db.writer() as s:
         return conditional_update(s, volume_id, expected, **values)
+
+
+class StatusChanged(errors.InvalidVolume):
+    """A concurrent change won the compare-and-swap: the request acted on a stale status."""
+
+
+def save(s: Session, row: Volume, expected: Iterable[str] | str | None = None,
+         **values: Any) -> None:
+    """Save ``values`` on a volume this transaction loaded, only if its status is one of
+    ``expected`` (by default: still the one loaded), as a compare-and-swap; the loaded row
+    then shows them. A lost swap raises StatusChanged (400) instead of overwriting the
+    newer status."""
+    values["updated_at"] = utcnow()
+    _swap(s, row.id, row.status if expected is None else expected, values)
+    for key, value in values.items():
+        set_committed_value(row, key, value)
+
+
+def _swap(s: Session, volume_id: str, expected, values: dict) -> None:
+    if not conditional_update(s, volume_id, expected, **values):
+        now = s.scalar(select(Volume.status).where(Volume.id == volume_id))
+        raise StatusChanged(reason=f"Volume {volume_id} status changed to {now} meanwhile.")
+
+
+@retry_on_deadlock
+def swap(cloud, volume_id: str, expected: Iterable[str] | str, **values: Any) -> None:
+    """``set_status`` that raises StatusChanged when the status is not one of ``expected``."""
+    with cloud.db.writer() as s:
+        _swap(s, volume_id, expected, values)
+
+
+def update_fields(row: Volume, **values: Any) -> None:
+    """Edit a loaded volume's descriptive fields (name, metadata, bootable, ...) in the
+    caller's transaction; what no status decides needs no compare-and-swap."""
+    for key, value in values.items():
+        setattr(row, key, value)
+
+
+def set_metadata(row: Volume, metadata: dict[str, str]) -> None:
+    """The volume's user metadata, whole (the metadata API merges before it calls)."""
+    row.metadata_ = metadata
+
+
+def add(s: Session, **values: Any) -> Volume:
+    """A new volume row (the create flow's first task), flushed so it has its id."""
+    row = Volume(**values)
+    s.add(row)
+    s.flush()
+    return row
