@@ -24,6 +24,7 @@ from taskflow.patterns import linear_flow
 from taskflow.types import failure as ft
 
 from stackling import exception, policy
+from stackling.db.api import retry_on_deadlock
 from stackling.db.models_volume import Volume
 from stackling.volume import errors, zones
 from stackling.volume.api import common
@@ -249,6 +250,16 @@ class EntryCreateTask(task.Task):
     def execute(self, context, size, volume_type_id, availability_zones, multiattach,
                 replication_status, bootable, name, description, metadata, snapshot,
                 source_volume, image_meta, quota_deltas, zone_decision=None) -> dict:
+        return self._insert(context, size, volume_type_id, availability_zones, multiattach,
+                            replication_status, bootable, name, description, metadata,
+                            snapshot, source_volume, quota_deltas, zone_decision)
+
+    @retry_on_deadlock
+    def _insert(self, context, size, volume_type_id, availability_zones, multiattach,
+                replication_status, bootable, name, description, metadata, snapshot,
+                source_volume, quota_deltas, zone_decision) -> dict:
+        """One transaction, retried whole on a deadlock (MariaDB's first use of a usage
+        row), as Cinder's quota reserve is."""
         from stackling.volume.decision_records import record_zone
 
         with self.cloud.db.writer() as s:

@@ -144,15 +144,12 @@ def ensure_usages(s: Session, project_id: str, resources) -> None:
 def locked_usages(s: Session, project_id: str, resources) -> dict[str, QuotaUsage]:
     """The usage rows of ``resources``, created if missing and locked (SELECT ... FOR
     UPDATE, in one order) until the transaction ends."""
-    query = (select(QuotaUsage).where(QuotaUsage.project_id == project_id,
-                                      QuotaUsage.resource.in_(sorted(resources)))
-             .order_by(QuotaUsage.resource).with_for_update()
-             .execution_options(populate_existing=True))
-    found = {u.resource: u for u in s.scalars(query)}
-    if len(found) < len(set(resources)):   # first use of a resource: create, lock again
-        ensure_usages(s, project_id, resources)
-        found = {u.resource: u for u in s.scalars(query)}
-    return found
+    ensure_usages(s, project_id, resources)
+    rows = s.scalars(select(QuotaUsage).where(
+        QuotaUsage.project_id == project_id, QuotaUsage.resource.in_(sorted(resources)))
+        .order_by(QuotaUsage.resource).with_for_update()
+        .execution_options(populate_existing=True)).all()
+    return {u.resource: u for u in rows}
 
 
 def _clamped(column, delta):
