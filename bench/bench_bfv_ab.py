@@ -1,73 +1,111 @@
-"""Boot-from-volume throughput and SQL work, before and after, in one run (issue 14).
+"""Boot from volume, A/B across commits: each commit is checked out in a temporary git
+worktree and ``bench_bfv.run`` of that tree runs in rounds, the commits alternated, so a
+machine whose speed drifts treats them alike. Besides the wall-clock percentiles it
+counts the CPU seconds the cloud's processes spent between start and stop, which moves
+far less than wall time on a shared machine.
 
-Run: python bench/bench_bfv_ab.py --base DIR [--clients 1,8,32] [--boots 32]
-         [--image-mb 8] [--rounds 1]
-DIR is a checkout of the base commit (``git worktree add /tmp/base <commit>``). For each
-client count, the base tree and this tree run bench_bfv.py one after the other (each with
-PYTHONPATH and the working directory on its own tree, so the cloud it starts runs its
-code), then bench_bfv_sql.py (statements and write transactions per boot; copied into the
-base tree when it lacks it). Prints a markdown table.
+    python bench/bench_bfv_ab.py b763711 71068e5 4399366 8e62ce6 74e6e52 HEAD --rounds 5
+
+Prints each commit's medians and, for each commit, its ratios to the one before it
+(median of the per-round ratios, with their range).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
-import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[1]
+FIGURES = ("p50", "p99", "d50", "cpu_ms_per_boot")
 
 
-def _run(tree: Path, script: str, *args: str) -> str:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, str(tree / "bench" / script), *args], cwd=tree,
-                         env=env, capture_output=True, text=True, timeout=1800)
-    if out.returncode != 0:
-        raise RuntimeError(f"{tree} {script}: {out.stderr[-2000:]}")
-    return out.stdout
+def one(tree: str, clients: int, per_client: int, image_mb: int, poll: float) -> None:
+    """In the child: one bench_bfv run of ``tree``, printed as a JSON line."""
+    import psutil
+
+    sys.path[:0] = [tree, f"{tree}/bench"]
+    import bench_bfv
+    from tests import helpers
+
+    def cloud_cpu(cloud) -> float:
+        total = 0.0
+        for p in psutil.process_iter(["cmdline"]):
+            if str(cloud.data_dir) in " ".join(p.info["cmdline"] or []):
+                for q in [p, *p.children(recursive=True)]:
+                    t = q.cpu_times()
+                    total += t.user + t.system
+        return total
+
+    marks: dict[str, float] = {}
+    start, stop = helpers.LiveCloud.start, helpers.LiveCloud.stop
+    helpers.LiveCloud.start = lambda self: (start(self), marks.update(a=cloud_cpu(self)))
+    helpers.LiveCloud.stop = lambda self: (marks.update(b=cloud_cpu(self)), stop(self))
+    r = bench_bfv.run(clients, per_client, image_mb, None, poll)
+    print(json.dumps({"n": r["n"], "errors": len(r["errors"]), "p50": r["p50"],
+                      "p99": r["p99"], "d50": r["d50"],
+                      "cpu_ms_per_boot": (marks["b"] - marks["a"]) / max(r["n"], 1) * 1000}))
 
 
-def bfv(tree: Path, clients: int, boots: int, image_mb: int) -> dict:
-    text = _run(tree, "bench_bfv.py", "--clients", str(clients), "--per-client",
-                str(max(1, boots // clients)), "--image-mb", str(image_mb), "--poll", "0.02")
-
-    def num(label: str) -> float:
-        m = re.search(rf"\| {re.escape(label)}[^|]*\| ([\d.]+)", text)
-        return float(m.group(1)) if m else float("nan")
-
-    failed = re.search(r"(\d+) boots \((\d+) failed\)", text)
-    return {"rate": num("sustained boots/s"), "p50": num("BFV POST → ACTIVE p50"),
-            "p99": num("BFV POST → ACTIVE p99"),
-            "failed": int(failed.group(2)) if failed else -1}
+def run_tree(tree: Path, args: argparse.Namespace) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", str(tree), "--clients", str(args.clients),
+         "--per-client", str(args.per_client), "--image-mb", str(args.image_mb),
+         "--poll", str(args.poll)],
+        cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True,
+        text=True, timeout=900, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def sql(tree: Path) -> str:
-    if not (tree / "bench" / "bench_bfv_sql.py").exists():
-        shutil.copy(HERE / "bench" / "bench_bfv_sql.py", tree / "bench")
-    return _run(tree, "bench_bfv_sql.py", "--boots", "20").strip()
+def report(commits: list[str], results: dict[str, list[dict]]) -> None:
+    print("| commit | runs | boots failed | " + " | ".join(f"{f} median" for f in FIGURES)
+          + " |\n|---|---|---|" + "---|" * len(FIGURES))
+    for c in commits:
+        rs = results[c]
+        print(f"| {c} | {len(rs)} | {sum(r['errors'] for r in rs)} | " + " | ".join(
+            f"{statistics.median(r[f] for r in rs):.0f}" for f in FIGURES) + " |")
+    print("\n| after / before | " + " | ".join(FIGURES) + " |\n|---|" + "---|" * len(FIGURES))
+    for before, after in zip(commits, commits[1:]):
+        cells = []
+        for f in FIGURES:
+            ratios = [b[f] / a[f] for a, b in zip(results[before], results[after])]
+            cells.append(f"{statistics.median(ratios):.2f} "
+                         f"({min(ratios):.2f}–{max(ratios):.2f})")
+        print(f"| {after} / {before} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--base", required=True, type=Path)
-    ap.add_argument("--clients", default="1,8,32")
-    ap.add_argument("--boots", type=int, default=32, help="boots per run (split over clients)")
-    ap.add_argument("--image-mb", type=int, default=8)
+    ap.add_argument("commits", nargs="*")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--per-client", type=int, default=5)
+    ap.add_argument("--image-mb", type=int, default=16)
+    ap.add_argument("--poll", type=float, default=0.02)
+    ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    trees = {"base": args.base.resolve(), "this": HERE}
-    print("| clients | tree | boots/s | p50 ms | p99 ms | failed |\n|---|---|---|---|---|---|")
-    for clients in (int(c) for c in args.clients.split(",")):
-        for name, tree in trees.items():
-            r = bfv(tree, clients, args.boots, args.image_mb)
-            print(f"| {clients} | {name} | {r['rate']:.1f} | {r['p50']:.0f} | {r['p99']:.0f} "
-                  f"| {r['failed']} |", flush=True)
-    print()
-    for name, tree in trees.items():
-        print(f"- {name}: {sql(tree)}", flush=True)
+    if args.one:
+        return one(args.one, args.clients, args.per_client, args.image_mb, args.poll)
+    base = Path(tempfile.mkdtemp(prefix="stackling-ab-"))
+    trees = {c: base / c for c in args.commits}
+    try:
+        for c, tree in trees.items():
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach",
+                            str(tree), c], check=True, capture_output=True)
+        results: dict[str, list[dict]] = {c: [] for c in args.commits}
+        for _ in range(args.rounds):
+            for c, tree in trees.items():
+                results[c].append(run_tree(tree, args))
+        report(args.commits, results)
+    finally:
+        for tree in trees.values():
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force",
+                            str(tree)], capture_output=True)
 
 
 if __name__ == "__main__":

@@ -68,9 +68,11 @@ def make_image(cloud: LiveCloud, work: Path) -> str | None:
 
 
 def make_public_network(cloud: LiveCloud) -> str:
-    """The external network an operator makes for floating IPs (devstack's ``public``);
-    "" when the cloud serves no Network API."""
-    r = cloud.openstack("network", "create", "--external", "-f", "json", "public")
+    """The external network an operator makes for floating IPs (devstack's ``public``),
+    the default one, as devstack marks it, so get-me-a-network (``networks: auto``) can
+    plug its router there; "" when the cloud serves no Network API."""
+    r = cloud.openstack("network", "create", "--external", "--default", "-f", "json",
+                        "public")
     if r.returncode != 0:
         print(f"no public network (Network API answered: {r.stderr.strip()[:200]})")
         return ""
@@ -306,8 +308,10 @@ store_weight_enabled = False
 [validation]
 # No guests to log into: the fake driver runs no operating system.
 run_validation = False
-# No guests: validation is off, so no floating IP is needed to reach one.
-connect_method = fixed
+# No guests: validation is off. Still "floating", as in the gate: tempest's
+# prepare_instance_network then gives those classes a project network, so their servers
+# have ports (and security groups) as they do upstream.
+connect_method = floating
 
 [network]
 catalog_type = network

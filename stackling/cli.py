@@ -34,8 +34,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     # NOTE: --config-dir, --host and --port-offset default to None so that the commands
     # talking to a started cloud can tell "not given" and take them from its run state.
     p.add_argument("--config-dir", default=None,
-                   help="holds nova.conf, cinder.conf, glance-api.conf, stackling.conf (default <data-dir>/etc; "
-                        "env STACKLING_CONFIG_DIR)")
+                   help="holds nova.conf, cinder.conf, glance-api.conf, neutron.conf, "
+                        "stackling.conf (default <data-dir>/etc; env STACKLING_CONFIG_DIR)")
     p.add_argument("--topology", default=env("STACKLING_TOPOLOGY"),
                    help="topology YAML (default: the seed's three zones)")
     p.add_argument("--host", default=None,
@@ -83,7 +83,7 @@ def _alive_pid(state: dict | None) -> int | None:
 
 
 def _forward(args: argparse.Namespace) -> list[str]:
-    out = []
+    out = [f"--{flag}" for flag in ("spread", "restart") if getattr(args, flag, False)]
     for opt in ("data_dir", "config_dir", "topology", "host", "port_offset", "database_url",
                 "only"):
         value = getattr(args, opt)
@@ -162,8 +162,15 @@ def usage_text(settings: Settings) -> str:
 
 def cmd_start(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    running_pid = _alive_pid(runstate.read(settings.data_dir))
+    state = runstate.read(settings.data_dir)
+    running_pid = _alive_pid(state)
     if running_pid and running_pid != os.getpid():
+        if args.spread and state.get("spread"):
+            # A spread cloud runs: start its processes that are down (a crashed one).
+            os.kill(running_pid, signal.SIGUSR1)
+            print(f"stackling is running (pid {running_pid}): starting its processes "
+                  "that are down")
+            return 0
         print(f"stackling is already running (pid {running_pid}) for {settings.data_dir}",
               file=sys.stderr)
         return 1
@@ -172,6 +179,15 @@ def cmd_start(args: argparse.Namespace) -> int:
     except SelectionError as exc:
         print(f"stackling: --only: {exc}", file=sys.stderr)
         return 2
+    if args.spread and os.environ.get(DETACHED_ENV) != "1":
+        from stackling import conf as conf_mod
+        from stackling.spread import problems
+
+        found = problems(settings, conf_mod.load(settings.config_dir))
+        for text in found:
+            print(f"stackling: --spread: {text}", file=sys.stderr)
+        if found:
+            return 2
     if args.detach:
         settings.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # The child logs to the rotating log itself; its stdout/stderr (what bypasses
@@ -190,6 +206,11 @@ def cmd_start(args: argparse.Namespace) -> int:
         return 0
     # Replaces whatever a crashed earlier cloud left: `wait` watches this process now.
     runstate.record(settings, os.getpid(), serving=False)
+    if args.spread:
+        from stackling import spread
+
+        setup_logging(settings)
+        return spread.run(settings, args.restart)
     return run_foreground(settings)
 
 
@@ -210,9 +231,13 @@ def _log_handler(settings: Settings) -> logging.Handler:
     return handler
 
 
-def run_foreground(settings: Settings) -> int:
+def setup_logging(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT,
                         handlers=[_log_handler(settings)])
+
+
+def run_foreground(settings: Settings) -> int:
+    setup_logging(settings)
     t0 = time.perf_counter()
     # NOTE: start-up allocates only what lives as long as the process (modules, models,
     # apps): cyclic collections over it are wasted time, so they wait until it serves.
@@ -269,6 +294,8 @@ def run_foreground(settings: Settings) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     settings, state = running(args)
     pid = _alive_pid(state)
+    if state is not None and state.get("spread"):
+        return _stop_spread(settings, state, pid, args.timeout)
     if pid is None:
         if state is not None:  # it died without cleaning up: forget it
             runstate.clear(settings, state["pid"])
@@ -285,6 +312,24 @@ def cmd_stop(args: argparse.Namespace) -> int:
     os.kill(pid, signal.SIGKILL)
     runstate.clear(settings, pid)
     print("stackling killed after timeout")
+    return 0
+
+
+def _stop_spread(settings: Settings, state: dict, pid: int | None, timeout: float) -> int:
+    """The supervisor stops its children; those a dead supervisor left are stopped here."""
+    from stackling import spread
+
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout + 5
+        while runstate.alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if runstate.alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    left = spread.stop_leftovers(state, timeout)
+    runstate.clear(settings, state["pid"])
+    print(f"stackling stopped ({len(state.get('processes', []))} processes"
+          + (f", {left} of them left by a dead supervisor)" if left else ")"))
     return 0
 
 
@@ -320,19 +365,37 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings, state = running(args)
     pid = _alive_pid(state)
     states = api_states(settings)
+    procs = None
+    if state is not None and state.get("spread"):
+        from stackling.spread import process_states
+
+        procs = process_states(state)
     # Ready means this data dir's cloud runs and answers, not that someone holds the ports.
-    up = pid is not None and state.get("serving") and _answering(states)
+    up = pid is not None and state.get("serving") and _answering(states) and \
+        all(p["state"] == "up" for p in procs or [])
     if args.format == "json":
-        print(json.dumps({"running": pid is not None, "pid": pid, "ready": bool(up),
-                          "data_dir": str(settings.data_dir),
-                          "apis": {k: {"url": settings.url(k), "status": v}
-                                   for k, v in states.items()}}))
-    else:
-        print(f"stackling: {'running (pid %s)' % pid if pid else 'not running'}"
-              f" - data dir {settings.data_dir}")
-        for name, code in states.items():
-            print(f"  {name:<9} {settings.url(name):<28} "
-                  f"{'answers (HTTP %s)' % code if code else 'down'}")
+        out = {"running": pid is not None, "pid": pid, "ready": bool(up),
+               "data_dir": str(settings.data_dir),
+               "apis": {k: {"url": settings.url(k), "status": v} for k, v in states.items()}}
+        if procs is not None:
+            out["processes"] = [{k: p[k] for k in ("name", "service", "host", "pid",
+                                                   "state", "exit_code", "restarts")}
+                                for p in procs]
+        print(json.dumps(out))
+        return 0 if up else 3
+    print(f"stackling: {'running (pid %s)' % pid if pid else 'not running'}"
+          f" - data dir {settings.data_dir}")
+    for name, code in states.items():
+        print(f"  {name:<9} {settings.url(name):<28} "
+              f"{'answers (HTTP %s)' % code if code else 'down'}")
+    if procs:
+        print(f"  {'PID':>7}  {'SERVICE':<16} {'HOST':<20} {'PROCESS':<32} STATE")
+        for p in procs:
+            dead = f" (exit code {p['exit_code']})" if p["exit_code"] is not None else ""
+            again = f", restarted {p['restarts']}x" if p["restarts"] else ""
+            print(f"  {p['pid'] or '-':>7}  {p['service']:<16} {p['host']:<20} "
+                  f"{p['name']:<32} {p['state']}{dead if p['state'] == 'dead' else ''}"
+                  f"{again}")
     return 0 if up else 3
 
 
@@ -427,6 +490,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("start", help="start a cloud (foreground; -d to detach)")
     p.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    p.add_argument("--spread", action="store_true",
+                   help="every service (and each host's) in its own OS process, on a "
+                        "PostgreSQL/MariaDB database and RabbitMQ; again on a running "
+                        "cloud: start its processes that are down")
+    p.add_argument("--restart", action="store_true",
+                   help="with --spread: restart a process that exits (backoff 1 s "
+                        "doubling to 60 s); default: report it in `stackling status`")
     p.set_defaults(func=cmd_start)
     p = sub.add_parser("stop", help="stop the cloud of this data dir")
     p.add_argument("--timeout", type=float, default=15.0)

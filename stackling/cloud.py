@@ -30,7 +30,7 @@ LOG = logging.getLogger(__name__)
 # Each area module offers build_app(cloud) and start(cloud) (and may offer setup(cloud)).
 AREAS = ("identity", "compute", "volume", "image", "network")
 # The config file whose [keystone_authtoken] an API validates tokens with.
-API_FILES = {"compute": "nova", "volume": "cinder", "image": "glance"}
+API_FILES = {"compute": "nova", "volume": "cinder", "image": "glance", "network": "neutron"}
 # The service whose presence in this process runs an area's setup() (seeding, bootstrap).
 SETUP_BY = {"identity": "keystone", "compute": "nova-api", "volume": "cinder-api",
             "image": "glance-api"}

@@ -29,13 +29,14 @@ def state_file(data_dir: Path) -> Path:
     return data_dir / STATE_FILE
 
 
-def record(settings: Settings, pid: int, serving: bool) -> None:
+def record(settings: Settings, pid: int, serving: bool, **extra) -> None:
     """Write the pid file and the run state of the cloud ``pid`` runs for ``settings``.
 
     ``serving`` is set by the cloud itself once its ports are bound: until then whatever
-    answers on them is some other process.
+    answers on them is some other process. ``extra``: more keys (``--spread``: its
+    processes).
     """
-    state = {"pid": pid, "serving": serving,
+    state = {**extra, "pid": pid, "serving": serving,
              "host": settings.host, "port_offset": settings.port_offset,
              "ports": {name: settings.port(name) for name in DEFAULT_PORTS},
              "config_dir": str(settings.config_dir), "data_dir": str(settings.data_dir),

@@ -35,7 +35,8 @@ def start(cloud: Cloud) -> None:
 
     topo = cloud.topology
     only = cloud.only
-    hosts = served_hosts(cloud)
+    # Any number of hosts (--only nova-compute=HOST[1-500]): rows and nodes in batches.
+    hosts = [h for h in [*topo.compute_hosts, *joined_hosts(cloud)] if only.runs_host(h.name)]
     registered = servicegroup.register_many(cloud, [
         servicegroup.ServiceSpec("nova", "nova-compute", h.name, topic="compute")
         for h in hosts])
@@ -47,7 +48,10 @@ def start(cloud: Cloud) -> None:
             fresh_hosts.add(host.name)
         fake = driver.FakeDriver(host.name, host.vcpus, host.memory_mb, host.local_gb,
                                  cloud.config.stackling.fake_driver.snapshot_seconds)
-        cloud.rpc.register(f"compute.{host.name}", manager.ComputeManager(cloud, host.name, fake))
+        mgr = manager.ComputeManager(cloud, host.name, fake)
+        cloud.rpc.register(f"compute.{host.name}", mgr)
+        # The hosts this process runs: their start-up repair (stackling.recovery).
+        cloud.__dict__.setdefault("compute_managers", {})[host.name] = mgr
     conductor = None
     for binary, topic in (("nova-scheduler", "scheduler"), ("nova-conductor", "conductor")):
         if not only.runs(binary):
@@ -59,17 +63,14 @@ def start(cloud: Cloud) -> None:
     _seed_aggregate_hosts(cloud, fresh_hosts)
 
 
-def served_hosts(cloud: Cloud) -> list:
-    """The compute hosts this process runs: the topology's, plus hosts named by
-    ``--only nova-compute=...`` that it does not describe (new hosts joining with the
-    default sizes, as a new hypervisor registers itself)."""
+def joined_hosts(cloud: Cloud) -> list:
+    """Hosts of ``--only nova-compute=HOST`` the topology does not name: a machine joining
+    the cloud. Each gets the topology's default sizes, its service row and heartbeat,
+    and no aggregate until an admin adds it (``openstack aggregate add host``)."""
     from stackling.topology import ComputeHost
 
-    only = cloud.only
-    known = [h for h in cloud.topology.compute_hosts if only.runs_host(h.name)]
-    names = {h.name for h in cloud.topology.compute_hosts}
-    return known + [ComputeHost(name) for name in sorted(only.compute_hosts or ())
-                    if name not in names]
+    known = {h.name for h in cloud.topology.compute_hosts}
+    return [ComputeHost(name) for name in sorted((cloud.only.compute_hosts or set()) - known)]
 
 
 def _seed_aggregate_hosts(cloud: Cloud, new_hosts: set[str]) -> None:

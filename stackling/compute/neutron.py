@@ -11,14 +11,18 @@ only security group a project has is ``default``. Texts are Nova's (``validate_n
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from stackling import clients, exception
+from stackling.compute import security_group_api
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
     from stackling.context import RequestContext
+
+LOG = logging.getLogger(__name__)
 
 
 class SecurityGroupNotFound(exception.BadRequest):
@@ -94,6 +98,21 @@ def security_groups(cloud: Cloud, ctx: RequestContext, instance_uuid: str) -> li
     return [{"name": n} for n in names]
 
 
+def instance_uuids_by_ip(cloud: Cloud, ctx: RequestContext, addresses: list[str]
+                         ) -> set[str]:
+    """compute API ``_ip_filter_using_neutron``: the servers of the ports (the caller may
+    see) whose fixed IPs contain one of ``addresses`` (``ip_address_substr``)."""
+    if not has_network(cloud):
+        return set()
+    client = _client(cloud, ctx)
+    uuids: set[str] = set()
+    for address in addresses:
+        ports = client.get("/v2.0/ports?" + urlencode(
+            {"fixed_ips": f"ip_address_substr={address}", "fields": "device_id"}))["ports"]
+        uuids |= {p["device_id"] for p in ports if p.get("device_id")}
+    return uuids
+
+
 def check_security_group(cloud: Cloud, ctx: RequestContext, name: str) -> str:
     """The requested group's id (or ``default``, which Nova passes through unchecked).
 
@@ -106,22 +125,13 @@ def check_security_group(cloud: Cloud, ctx: RequestContext, name: str) -> str:
         f"Unable to find security_group with name or id '{name}'")
     if not has_network(cloud):
         raise missing
-    client = _client(cloud, ctx)
     try:
-        return client.get(f"/v2.0/security-groups/{quote(name, safe='')}"
-                          )["security_group"]["id"]
+        found = security_group_api.find_id(_client(cloud, ctx), name, ctx.project_id)
     except clients.ApiError as err:
-        if err.status != 404:
-            raise exception.StacklingError(str(err)) from None
-    query = urlencode({"name": name, "project_id": ctx.project_id})
-    found = client.get(f"/v2.0/security-groups?{query}")["security_groups"]
-    if len(found) > 1:
-        raise exception.Conflict(
-            f"Multiple security_group matches found for name '{name}', use an ID to be "
-            "more specific.")
-    if not found:
+        raise exception.StacklingError(str(err)) from None
+    if found is None:
         raise missing
-    return found[0]["id"]
+    return found
 
 
 class PortBindingFailed(Exception):
@@ -292,6 +302,28 @@ class NeutronAPI:
         except clients.ApiError as exc:
             if exc.status != 404:
                 raise
+
+
+def deallocate_for_instance(cloud: Cloud, instance_uuid: str, networking: dict,
+                            token: str = "") -> None:
+    """deallocate_for_instance: delete the ports Nova made, unbind those the user passed
+    (``networking``: the instance's ``requested`` networks, ``info`` and ``project_id``).
+
+    Every path that deletes a server ends here: its compute host's terminate, a build that
+    failed or was deleted meanwhile, and the API's local delete (a server no host holds:
+    shelved-offloaded, never scheduled, or whose host is down). Errors are logged, never
+    raised: the server is gone either way.
+    """
+    preserved = {e["port_id"] for e in networking.get("requested") or [] if e.get("port_id")}
+    preserved |= {i["port_id"] for i in networking.get("info") or []
+                  if i.get("preserve_on_delete")}
+    if not has_network(cloud):
+        return
+    try:
+        NeutronAPI(cloud, token, networking.get("project_id") or "").deallocate(
+            instance_uuid, preserved)
+    except Exception:
+        LOG.exception("could not release the ports of %s", instance_uuid)
 
 
 def _port_error(exc: clients.ApiError, entry: dict) -> Exception:

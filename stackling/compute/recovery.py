@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from stackling.compute import neutron
 from stackling.compute.objects import bdm
 from stackling.compute.objects import instance as instances
 from stackling.db.models_compute import Instance
@@ -70,6 +71,9 @@ def repair(cloud: Cloud, volumes, inst: Instance, who: str) -> bool:
         LOG.warning("Instance %s was being deleted when %s stopped: finishing the delete",
                     uuid, who)
         _release_volumes(cloud, volumes, uuid)
+        neutron.deallocate_for_instance(cloud, uuid, {
+            "requested": inst.requested_networks, "info": inst.network_info,
+            "project_id": inst.project_id})
         instances.delete_instance_row(cloud, uuid, release_claim=True)
         return True
     if action == ERROR:
@@ -118,7 +122,10 @@ def init_conductor(cloud: Cloud, volumes) -> int:
 
 
 def recover(cloud: Cloud, volumes) -> int:
-    fixed = init_conductor(cloud, volumes)
-    for host in cloud.topology.compute_hosts:
-        fixed += init_host(cloud, volumes, host.name)
+    """The conductor's share where nova-conductor runs, then ``init_host`` of each host
+    this process runs: a restarted nova-compute never touches another host's instances
+    (they may be building right now in another process)."""
+    fixed = init_conductor(cloud, volumes) if cloud.only.runs("nova-conductor") else 0
+    for host in getattr(cloud, "compute_managers", {}):
+        fixed += init_host(cloud, volumes, host)
     return fixed

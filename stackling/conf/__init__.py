@@ -1,4 +1,5 @@
-"""Configuration: nova.conf, cinder.conf, glance-api.conf and stackling.conf, parsed with oslo.config.
+"""Configuration: nova.conf, cinder.conf, glance-api.conf, neutron.conf and stackling.conf,
+parsed with oslo.config.
 
 Each file gets its own ``ConfigOpts`` so that an option means what it means in the
 real service (``[DEFAULT] default_availability_zone`` is ``nova`` in nova.conf and unset
@@ -24,7 +25,7 @@ from stackling.conf import stackling as stackling_opts
 LOG = logging.getLogger(__name__)
 
 FILES = {"nova": "nova.conf", "cinder": "cinder.conf", "glance": "glance-api.conf",
-         "stackling": "stackling.conf"}
+         "neutron": "neutron.conf", "stackling": "stackling.conf"}
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Config:
     cinder: cfg.ConfigOpts
     stackling: cfg.ConfigOpts
     glance: cfg.ConfigOpts = field(default_factory=cfg.ConfigOpts)
+    neutron: cfg.ConfigOpts = field(default_factory=cfg.ConfigOpts)
     config_dir: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -97,7 +99,8 @@ def load(config_dir: str | os.PathLike | None) -> Config:
         nova=_new(_with_services(nova_opts.register), path("nova")),
         cinder=_new(_with_services(cinder_opts.register), path("cinder")),
         stackling=_new(stackling_opts.register, path("stackling")),
-        glance=_new(service_opts.register_authtoken, path("glance")),
+        glance=_new(service_opts.register_glance, path("glance")),
+        neutron=_new(service_opts.register_neutron, path("neutron")),
         config_dir=directory,
     )
     # Per-backend sections named by enabled_backends exist only once that list is known.

@@ -12,12 +12,16 @@ DEFAULT_OPTS = [
     cfg.StrOpt("default_availability_zone"),
     cfg.BoolOpt("allow_availability_zone_fallback", default=False),
     cfg.StrOpt("default_volume_type", default="__DEFAULT__"),
+    cfg.StrOpt("default_group_type"),
     cfg.ListOpt("enabled_backends"),
     cfg.StrOpt("host", default=socket.gethostname()),
     cfg.IntOpt("report_interval", default=10),
+    # cinder/service.py; Cinder's default is the CPU count, ours 1 (`stackling start --spread`)
+    cfg.IntOpt("osapi_volume_workers", default=1, min=1),
     cfg.IntOpt("service_down_time", default=60),
     # cinder/volume/api.py
     cfg.IntOpt("az_cache_duration", default=3600),
+    cfg.BoolOpt("enable_force_upload", default=False),
     # cinder/volume/flows/api/create_volume.py, cinder/scheduler
     cfg.BoolOpt("cloned_volume_same_az", default=True),
     cfg.BoolOpt("snapshot_same_host", default=True),

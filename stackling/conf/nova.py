@@ -13,6 +13,8 @@ DEFAULT_OPTS = [
     cfg.StrOpt("default_schedule_zone"),
     # nova/conf/service.py, nova/conf/servicegroup.py
     cfg.IntOpt("report_interval", default=10),
+    # nova/conf/service.py; Nova's default is the CPU count, ours 1 (`stackling start --spread`)
+    cfg.IntOpt("osapi_compute_workers", default=1, min=1),
     cfg.IntOpt("service_down_time", default=60),
     cfg.StrOpt("host", default=socket.gethostname()),
     # nova/conf/compute.py

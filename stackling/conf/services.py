@@ -39,6 +39,24 @@ LIBRARY_SECTIONS = ("oslo_messaging_rabbit", "oslo_messaging_notifications",
                     "oslo_messaging_amqp", "oslo_concurrency")
 
 
+# glance/common/wsgi.py, neutron/conf/service.py: the API's processes. The services'
+# defaults are the CPU count; ours 1 (`stackling start --spread`).
+GLANCE_OPTS = [cfg.IntOpt("workers", default=1, min=1)]
+NEUTRON_OPTS = [cfg.IntOpt("api_workers", default=1, min=1)]
+
+
+def register_glance(conf: cfg.ConfigOpts) -> None:
+    """glance-api.conf: the API's workers and its [keystone_authtoken]."""
+    conf.register_opts(GLANCE_OPTS)
+    register_authtoken(conf)
+
+
+def register_neutron(conf: cfg.ConfigOpts) -> None:
+    """neutron.conf: the API's workers and its [keystone_authtoken]."""
+    conf.register_opts(NEUTRON_OPTS)
+    register_authtoken(conf)
+
+
 def register_messaging(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(MESSAGING_OPTS)
 

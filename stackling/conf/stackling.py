@@ -25,6 +25,12 @@ TOKEN_OPTS = [
     cfg.IntOpt("expiration", default=3600),
 ]
 
+# keystone/conf/eventlet_server.py until Newton, when Keystone still served itself; since
+# then the web server's processes (uwsgi `processes`). Used by `stackling start --spread`.
+EVENTLET_SERVER_OPTS = [
+    cfg.IntOpt("public_workers", default=1, min=1),
+]
+
 IDENTITY_OPTS = [
     # keystone/conf/identity.py: bcrypt's own default cost is 12.
     cfg.IntOpt("password_hash_rounds", default=12, min=4, max=31),
@@ -53,4 +59,5 @@ def register(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(BOOTSTRAP_OPTS, group="bootstrap")
     conf.register_opts(TOKEN_OPTS, group="token")
     conf.register_opts(IDENTITY_OPTS, group="identity")
+    conf.register_opts(EVENTLET_SERVER_OPTS, group="eventlet_server")
     conf.register_opts(FAKE_DRIVER_OPTS, group="fake_driver")

@@ -26,6 +26,7 @@ class VolumeType(TimestampMixin, Base):
     encryption: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # Cinder's volume_type_projects: the projects a private type is shared with.
     projects: Mapped[list] = mapped_column(JSON, default=list)
+    qos_specs_id: Mapped[str | None] = mapped_column(String(36))
 
 
 class Volume(TimestampMixin, Base):
@@ -98,6 +99,7 @@ class Snapshot(TimestampMixin, Base):
     display_description: Mapped[str | None] = mapped_column(Text)
     use_quota: Mapped[bool] = mapped_column(Boolean, default=True)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class Transfer(TimestampMixin, Base):
@@ -111,6 +113,63 @@ class Transfer(TimestampMixin, Base):
     crypt_hash: Mapped[str] = mapped_column(String(255))
     source_project_id: Mapped[str | None] = mapped_column(String(255))
     no_snapshots: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class GroupType(TimestampMixin, Base):
+    """A generic volume group type (3.11+); specs and the projects a private type is
+    shared with are JSON columns, not Cinder's side tables."""
+
+    __tablename__ = "volume_group_type"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    group_specs: Mapped[dict] = mapped_column(JSON, default=dict)
+    projects: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class Group(TimestampMixin, Base):
+    """A generic volume group (3.13+); ``volume_type_ids`` is Cinder's
+    group_volume_type_mapping, in order."""
+
+    __tablename__ = "volume_group"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255))
+    group_type_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(255), default="creating")
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36))
+    source_group_id: Mapped[str | None] = mapped_column(String(36))
+    replication_status: Mapped[str | None] = mapped_column(String(255))
+    volume_type_ids: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class GroupSnapshot(TimestampMixin, Base):
+    """A snapshot of every volume of a group at once (3.14+)."""
+
+    __tablename__ = "volume_group_snapshot"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    group_id: Mapped[str] = mapped_column(String(36), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(255), default="creating")
+    group_type_id: Mapped[str] = mapped_column(String(36))
+
+
+class QosSpecs(TimestampMixin, Base):
+    """Cinder's quality_of_service_specs: one row per spec set (its keys as JSON)."""
+
+    __tablename__ = "volume_qos_specs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    consumer: Mapped[str] = mapped_column(String(255), default="back-end")
+    specs: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class Quota(TimestampMixin, Base):

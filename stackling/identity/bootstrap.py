@@ -122,9 +122,9 @@ def bootstrap(cloud: Cloud) -> None:
 
 
 def service_users(cloud: Cloud) -> dict[str, tuple[str, str]]:
-    """name → (password, project) of the [keystone_authtoken] users of nova/cinder/glance."""
+    """name → (password, project) of the [keystone_authtoken] users of the services."""
     out = {}
-    for project in ("nova", "cinder", "glance"):
+    for project in ("nova", "cinder", "glance", "neutron"):
         a = getattr(cloud.config, project).keystone_authtoken
         if a.username and a.password and (a.user_domain_name in (None, "Default")):
             out[a.username] = (a.password, a.project_name or "service")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stackling import discovery, exception
-from stackling.image import images, imports, members, metadefs
+from stackling.image import images, imports, members, metadefs, tasks
 from stackling.web.app import ApiApp, Request, ServiceInfo, json_response
 from stackling.web.router import Router
 
@@ -64,6 +64,7 @@ ROUTES: list[tuple[str, dict]] = [
     ("/v2/images/{image_id}/stage", {"PUT": imports.stage_image}),
     ("/v2/images/{image_id}/import", {"POST": imports.import_image}),
     ("/v2/images/{image_id}/tasks", {"GET": imports.list_image_tasks}),
+    *tasks.ROUTES,
     ("/v2/images/{image_id}/tags/{tag}", {"PUT": images.add_tag, "DELETE": images.delete_tag}),
     ("/v2/images/{image_id}/actions/deactivate", {"POST": images.deactivate_image}),
     ("/v2/images/{image_id}/actions/reactivate", {"POST": images.reactivate_image}),

@@ -138,15 +138,15 @@ def import_image(req: Request, image_id: str):
     return empty_response(202)
 
 
-def _ts(value: dt.datetime | None) -> str | None:
+def task_time(value: dt.datetime | None) -> str | None:
     # Glance's JSON serializer writes datetimes with isoformat().
     return value.isoformat() if value else None
 
 
 def task_view(task: ImageTask) -> dict:
     return {"id": task.id, "type": task.type, "status": task.status, "owner": task.owner,
-            "expires_at": _ts(task.expires_at), "created_at": _ts(task.created_at),
-            "updated_at": _ts(task.updated_at), "deleted_at": None, "deleted": False,
+            "expires_at": task_time(task.expires_at), "created_at": task_time(task.created_at),
+            "updated_at": task_time(task.updated_at), "deleted_at": None, "deleted": False,
             "image_id": task.image_id, "request_id": task.request_id,
             "user_id": task.user_id, "input": task.input, "result": task.result,
             "message": task.message}
@@ -188,6 +188,12 @@ class TaskRunner:
                 task.message = error or ""
                 task.result = None if error else {"image_id": image_id}
                 task.expires_at = utcnow() + TASK_TTL
+
+    def run_url_import(self, task_id: str) -> None:
+        """The Tasks API's ``import`` from a URL (stackling.image.tasks)."""
+        from stackling.image import tasks
+
+        tasks.run_url_import(self.cloud, task_id)
 
     def run_import(self, task_id: str) -> None:
         cloud = self.cloud

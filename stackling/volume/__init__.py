@@ -6,7 +6,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from stackling import servicegroup
-from stackling.seams import SelectionError
 from stackling.volume.api.routes import build_app  # noqa: F401
 
 if TYPE_CHECKING:
@@ -17,9 +16,10 @@ LOG = logging.getLogger(__name__)
 
 def setup(cloud: Cloud, fresh: bool) -> None:
     """Seed the default volume type (idempotent, so an upgraded database gets it too)."""
-    from stackling.volume.api import types
+    from stackling.volume.api import group_types, types
 
     types.seed_default(cloud)
+    group_types.seed_default(cloud)
 
 
 def start(cloud: Cloud) -> None:
@@ -34,12 +34,7 @@ def start(cloud: Cloud) -> None:
             availability_zone=conf.storage_availability_zone))
         cloud.heartbeat.add(sched_id, conf.storage_availability_zone)
         cloud.rpc.register(backends.SCHEDULER_TOPIC, scheduler.SchedulerManager(cloud))
-    specs = backends.backends(cloud)
-    unknown = (cloud.only.volume_backends or set()) - {spec.name for spec in specs}
-    if unknown:
-        raise SelectionError(f"cinder-volume={', '.join(sorted(unknown))}: no such backend "
-                             f"(have {', '.join(spec.name for spec in specs)})")
-    for spec in specs:
+    for spec in backends.backends(cloud):
         if not cloud.only.runs_backend(spec.name):
             continue
         sid = servicegroup.register(cloud, servicegroup.ServiceSpec(

@@ -108,6 +108,10 @@ class SnapshotLimitExceeded(QuotaError):
     msg_fmt = "Maximum number of snapshots allowed (%(allowed)d) exceeded"
 
 
+class GroupLimitExceeded(QuotaError):
+    msg_fmt = "Maximum number of groups allowed (%(allowed)d) exceeded"
+
+
 class OverQuota(QuotaError):
     msg_fmt = "Quota exceeded for resources: %(overs)s"
 

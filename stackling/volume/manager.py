@@ -20,7 +20,9 @@ from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, Volum
 from stackling.storage import imagestore, volumefiles
 from stackling.volume import errors, nova
 from stackling.volume.drivers.file import FileDriver
-from stackling.volume.objects import backends, messages, quota
+from stackling.volume.group_manager import GroupOperations
+from stackling.volume.image_upload import ImageUploadOperations
+from stackling.volume.objects import backends, messages, quota, volume_types
 from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
@@ -69,8 +71,9 @@ def destroy_row(cloud: Cloud, volume_id: str, deltas: dict | None, project: str)
     return gone
 
 
-class VolumeManager:
-    """The ``cinder-volume.<host>@<backend>`` RPC endpoint."""
+class VolumeManager(GroupOperations, ImageUploadOperations):
+    """The ``cinder-volume.<host>@<backend>`` RPC endpoint (groups: group_manager; upload
+    to an image: image_upload)."""
 
     def __init__(self, cloud: Cloud, spec: backends.BackendSpec) -> None:
         self.cloud = cloud
@@ -86,6 +89,19 @@ class VolumeManager:
                                             Service.host == self.spec.name,
                                             Service.binary == backends.VOLUME_TOPIC)
                       .values(capabilities=caps))
+
+    def get_capabilities(self, discover: bool = False) -> dict:
+        """The driver's stats plus Cinder's standard properties (driver.init_capabilities),
+        for GET /capabilities/{host}."""
+        caps = dict(self.driver.capabilities())
+        caps["properties"] = {
+            key: {"title": title, "description": text, "type": "boolean"}
+            for key, title, text in (
+                ("thin_provisioning", "Thin Provisioning", "Sets thin provisioning."),
+                ("compression", "Compression", "Enables compression."),
+                ("qos", "QoS", "Enables QoS."),
+                ("replication_enabled", "Replication", "Enables replication."))}
+        return caps
 
     # -- volumes -------------------------------------------------------------------------
 
@@ -261,6 +277,7 @@ class VolumeManager:
             vtype = s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
             cacheable = None if vtype is None else \
                 (vtype.extra_specs or {}).get("cacheable") == "<is> True"
+            qos_specs = volume_types.front_end_qos(s, vtype)
         try:
             self.driver.create_export(volume_id, connector)
             info = self.driver.initialize_connection(volume_id, connector)
@@ -269,7 +286,7 @@ class VolumeManager:
             LOG.error("%s", msg)
             raise errors.VolumeBackendAPIException(data=msg) from None
         data = info.setdefault("data", {})
-        data["qos_specs"] = None
+        data["qos_specs"] = qos_specs
         data["access_mode"] = access_mode
         data.setdefault("encrypted", encrypted)
         if cacheable is not None:

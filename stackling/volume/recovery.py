@@ -1,14 +1,15 @@
 """Repair on start (cinder-volume's ``init_host``, the scheduler's and quota's share).
 
 A process that stopped hard leaves rows half-way. Each backend repairs its own volumes
-(``creating``/``downloading`` → ``error``, ``deleting`` finished, snapshots likewise,
-files without a row removed); volumes no backend took are the scheduler's; attachments
+(``creating``/``downloading`` → ``error``, ``deleting`` finished, ``uploading`` back to
+``available``/``in-use``, snapshots likewise, files without a row removed); volumes no backend took are the scheduler's; attachments
 are reconciled with the servers that still exist; quota reservations are expired and
 usage recounted from what exists. Every repaired row is logged.
 
-NOTE: one process runs every service here, so at start no request can still own a
+NOTE: when one process runs every service, at start no request can still own a
 reservation or a transitional state: all of them are stale (Cinder waits
-``reservation_expire`` seconds because other API processes may still be working).
+``reservation_expire`` seconds because other API processes may still be working). A
+process of ``--only`` repairs only what its services own (``recover_own``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select
 
+from stackling.db.models import utcnow
 from stackling.db.models_compute import Instance
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.volume import manager
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-ERROR, DELETE, RECONCILE = "error", "delete", "reconcile"
+ERROR, DELETE, RECONCILE, BY_ATTACHMENT = "error", "delete", "reconcile", "by_attachment"
 TRANSIENT_ATTACH = ("reserved", "attaching", "detaching")
 _FILE = re.compile(r"^\.?volume-([0-9a-f-]{36})(\..*\.part)?$")
 
@@ -44,6 +46,8 @@ def volume_action(status: str) -> str | None:
         return ERROR
     if status == "deleting":
         return DELETE
+    if status == "uploading":
+        return BY_ATTACHMENT
     if status in TRANSIENT_ATTACH:
         return RECONCILE
     return None
@@ -83,16 +87,19 @@ def orphan_files(names: list[str], volume_ids: set[str]) -> list[str]:
 # -- per backend -----------------------------------------------------------------------
 
 
+def _on_backends(names):
+    """The volumes whose host is one of ``names`` (``host@backend``, with or without a pool)."""
+    return or_(*(or_(Volume.host == n, Volume.host.like(f"{n}#%")) for n in names))
+
+
 def init_host(cloud: Cloud, mgr: manager.VolumeManager) -> int:
     """One backend's repair; returns the number of rows and files repaired."""
     name = mgr.spec.name
     fixed = 0
     with cloud.db.reader() as s:
-        rows = s.execute(select(Volume.id, Volume.status).where(
-            or_(Volume.host == name, Volume.host.like(f"{name}#%")))).all()
+        rows = s.execute(select(Volume.id, Volume.status).where(_on_backends([name]))).all()
         snaps = s.execute(select(Snapshot.id, Snapshot.status).join(
-            Volume, Volume.id == Snapshot.volume_id).where(
-            or_(Volume.host == name, Volume.host.like(f"{name}#%")))).all()
+            Volume, Volume.id == Snapshot.volume_id).where(_on_backends([name]))).all()
     for vid, status in rows:
         action = volume_action(status)
         if action == ERROR:
@@ -103,6 +110,11 @@ def init_host(cloud: Cloud, mgr: manager.VolumeManager) -> int:
         elif action == DELETE:
             LOG.warning("Volume %s was being deleted when %s stopped: deleting it", vid, name)
             mgr.delete_volume(vid)
+            fixed += 1
+        elif action == BY_ATTACHMENT:
+            LOG.warning("Volume %s was uploading to an image when %s stopped: status set "
+                        "from its attachments", vid, name)
+            mgr.status_by_attachment(vid)
             fixed += 1
     for sid, status in snaps:
         action = snapshot_action(status)
@@ -212,14 +224,18 @@ def delete_now(cloud: Cloud, volume_id: str) -> None:
 # -- attachments against servers -------------------------------------------------------
 
 
-def reconcile_attachments(cloud: Cloud) -> int:
+def reconcile_attachments(cloud: Cloud, backends: list[str] | None = None) -> int:
     """Attachments of servers that are gone are dropped, half-way ones rolled back, and
-    each volume in reserved/attaching/detaching takes the status its attachments give."""
+    each volume in reserved/attaching/detaching takes the status its attachments give.
+    ``backends``: only the volumes of these (None: every volume)."""
     fixed = 0
     with cloud.db.writer() as s:
         alive = set(s.scalars(select(Instance.uuid).where(Instance.deleted == 0)))
         touched: set[str] = set()
-        for att in s.scalars(select(VolumeAttachment).order_by(VolumeAttachment.id)):
+        mine = select(Volume.id) if backends is None else \
+            select(Volume.id).where(_on_backends(backends))
+        for att in s.scalars(select(VolumeAttachment).where(
+                VolumeAttachment.volume_id.in_(mine)).order_by(VolumeAttachment.id)):
             action = attachment_action(att.attach_status,
                                        att.instance_uuid is None or att.instance_uuid in alive)
             if action is None:
@@ -236,7 +252,8 @@ def reconcile_attachments(cloud: Cloud) -> int:
             fixed += 1
         s.flush()
         vols = s.scalars(select(Volume).where(
-            or_(Volume.id.in_(touched), Volume.status.in_(TRANSIENT_ATTACH)))).all()
+            or_(Volume.id.in_(touched), Volume.status.in_(TRANSIENT_ATTACH)),
+            Volume.id.in_(mine))).all()
         for vol in vols:
             if vol.status not in (*TRANSIENT_ATTACH, "in-use", "available"):
                 continue
@@ -252,10 +269,30 @@ def reconcile_attachments(cloud: Cloud) -> int:
 
 def recover(cloud: Cloud) -> int:
     """The whole Cinder repair, in order; returns the number of repairs."""
+    if cloud.only.partial:
+        return recover_own(cloud)
     fixed = init_scheduler(cloud)
     for mgr in getattr(cloud, "volume_managers", {}).values():
         fixed += init_host(cloud, mgr)
     fixed += reconcile_attachments(cloud)
     expired = quota.expire_reservations(cloud)
     fixed += expired + quota.resync(cloud)
+    return fixed
+
+
+def recover_own(cloud: Cloud) -> int:
+    """The repair of a process that runs some of Cinder's services (``--only``): other
+    processes keep working meanwhile, so each service repairs only what it owns. The
+    scheduler takes the volumes no backend took and rolls back the reservations past
+    ``reservation_expire`` (Cinder's ``_expire_reservations``; usage is not recounted:
+    an API process may be between its row and its commit); each backend its volumes,
+    their snapshots, files and attachments."""
+    fixed = 0
+    if cloud.only.runs("cinder-scheduler"):
+        fixed += init_scheduler(cloud) + quota.expire_reservations(cloud, utcnow())
+    managers = getattr(cloud, "volume_managers", {})
+    for mgr in managers.values():
+        fixed += init_host(cloud, mgr)
+    if managers:
+        fixed += reconcile_attachments(cloud, list(managers))
     return fixed

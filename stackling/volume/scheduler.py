@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 
 from stackling import decisions, servicegroup
 from stackling.db.api import retry_on_deadlock
-from stackling.db.models import Service
-from stackling.db.models_volume import Volume, VolumeType
+from stackling.db.models import Service, utcnow
+from stackling.db.models_volume import Group, Volume, VolumeType
 from stackling.volume.objects import backends, messages, quota
+from stackling.volume.objects import groups as grp_obj
 from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class BackendState:
     availability_zone: str | None
     capabilities: dict = field(default_factory=dict)
     provisioned_capacity_gb: float = 0
+    updated_at: str | None = None  # the last capability report
 
     @property
     def pool(self) -> str:
@@ -249,8 +251,9 @@ class SchedulerManager:
                 continue
             provisioned = sum(v or 0 for h, v in sizes.items()
                               if h.split("#")[0] == row.host)
-            states.append(BackendState(row.host, row.availability_zone,
-                                       dict(row.capabilities), provisioned))
+            states.append(BackendState(
+                row.host, row.availability_zone, dict(row.capabilities), provisioned,
+                (row.updated_at or row.created_at).strftime("%Y-%m-%dT%H:%M:%S.%f")))
         return states
 
     def create_volume(self, request_spec: dict, filter_properties: dict) -> None:
@@ -335,6 +338,55 @@ class SchedulerManager:
         messages.record(self.cloud, project_id=project, request_id=request_id,
                         resource_type="VOLUME", resource_uuid=volume_id, action="001",
                         detail="003")
+
+    def get_pools(self, filters: dict | None = None) -> list[dict]:
+        """cinder/scheduler/host_manager.py get_pools: one pool per backend this scheduler
+        can place volumes on, named ``host@backend#pool``; ``filters`` may name a pool or
+        a volume type (its extra specs must match, as the CapabilitiesFilter checks)."""
+        filters = filters or {}
+        vtype = filters.get("volume_type")
+        pools = []
+        for b in self.backend_states():
+            name = f"{b.name}#{b.pool}"
+            if filters.get("name") and filters["name"] != name:
+                continue
+            if vtype is not None and not capabilities_filter(b, {"volume_type": vtype}):
+                continue
+            caps = {k: v for k, v in b.capabilities.items() if k != "pool_name"}
+            caps.update({"allocated_capacity_gb": b.provisioned_capacity_gb,
+                         "provisioned_capacity_gb": b.provisioned_capacity_gb,
+                         "QoS_support": False, "backend_state": "up",
+                         "timestamp": b.updated_at})
+            pools.append({"name": name, "capabilities": caps})
+        return pools
+
+    def create_group(self, group_id: str) -> None:
+        """A backend every volume type of the group can use, in the group's zone (Cinder's
+        _get_weighted_candidates_generic_group); none → the group goes to ``error``."""
+        with self.cloud.db.reader() as s:
+            group = s.get(Group, group_id)
+            if group is None:
+                return
+            types = [s.get(VolumeType, t) for t in group.volume_type_ids or []]
+            specs = [{"availability_zones": [group.availability_zone],
+                      "volume_properties": {"size": 0},
+                      "volume_type": {"extra_specs": dict(t.extra_specs or {}) if t else {}}}
+                     for t in types]
+        candidates = self.backend_states()
+        filters = self.cloud.config.cinder.scheduler_default_filters
+        for spec in specs:
+            names = {b.name for b in candidates if select_backend(
+                [b], spec, filters) is not None}
+            candidates = [b for b in candidates if b.name in names]
+        if not candidates:
+            LOG.error("No valid backend was found for group %s", group_id)
+            grp_obj.set_group_status(self.cloud, group_id, "creating", status="error")
+            return
+        chosen = max(candidates, key=capacity_weight)
+        if grp_obj.set_group_status(self.cloud, group_id, "creating",
+                                    host=f"{chosen.name}#{chosen.pool}"):
+            self.cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{chosen.name}", "create_group",
+                                group_id=group_id)
 
     def _error_out(self, spec: dict) -> None:
         if not vol_obj.set_status(self.cloud, spec["volume_id"], "creating", status="error",

@@ -1,8 +1,15 @@
-"""Serve each API on its own port with cheroot, a threaded HTTP/1.1 WSGI server."""
+"""Serve each API on its own port with cheroot, a threaded HTTP/1.1 WSGI server.
+
+A worker of `stackling start --spread` serves on a listening socket it inherited from the
+supervisor (``STACKLING_LISTEN_FDS=compute:5,...``): the API's N worker processes accept
+from one socket, bound once, as forked workers of a pre-bound socket do.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from typing import TYPE_CHECKING
 
@@ -14,11 +21,38 @@ if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 
+LISTEN_ENV = "STACKLING_LISTEN_FDS"
+
+
+def inherited_sockets() -> dict[str, int]:
+    """``{api: fd}`` of the listening sockets this process inherited (none by default)."""
+    out = {}
+    for item in filter(None, os.environ.get(LISTEN_ENV, "").split(",")):
+        name, _, fd = item.partition(":")
+        out[name] = int(fd)
+    return out
+
+
+class _WsgiServer(wsgi.Server):
+    """cheroot's server, adopting an inherited listening socket instead of binding one."""
+
+    inherited: int | None = None
+
+    def bind(self, family, type, proto=0):
+        if self.inherited is None:
+            return super().bind(family, type, proto)
+        self.socket = socket.socket(fileno=self.inherited)
+        self.bind_addr = self.resolve_real_bind_addr(self.socket)
+        return self.socket
+
+
 class Server:
-    def __init__(self, name: str, host: str, port: int, app, threads: int = 16) -> None:
+    def __init__(self, name: str, host: str, port: int, app, threads: int = 16,
+                 inherited: int | None = None) -> None:
         self.name = name
-        self.wsgi = wsgi.Server((host, port), app, numthreads=threads,
+        self.wsgi = _WsgiServer((host, port), app, numthreads=threads,
                                 server_name=f"stackling-{name}", request_queue_size=128)
+        self.wsgi.inherited = inherited
         # Keep-alive clients each hold a worker thread; grow the pool when they do.
         self.wsgi.max = 128
         # cheroot's stop() waits for its selector loop, which wakes every
@@ -50,9 +84,11 @@ def stop_all(servers: list) -> None:
 def serve_all(cloud: Cloud) -> list:
     """The API servers, and the console endpoints with the compute API."""
     servers = []
+    fds = inherited_sockets()
     try:
         for name, app in cloud.apps.items():
-            server = Server(name, cloud.settings.host, cloud.settings.port(name), app)
+            server = Server(name, cloud.settings.host, cloud.settings.port(name), app,
+                            inherited=fds.get(name))
             server.start()
             servers.append(server)
         if "compute" in cloud.apps:

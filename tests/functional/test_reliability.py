@@ -9,11 +9,13 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from stackling.compute.objects import instance as instances
 from stackling.db.models_compute import Instance, InstanceFault
 from stackling.db.models_volume import QuotaUsage, Reservation, Volume, VolumeAttachment
+from stackling.volume import errors
+from stackling.volume.objects import attachment as att_obj
 from stackling.volume.objects import quota
 from stackling.volume.objects import volume as vol_obj
 from tests.functional.test_bfv import FAST, bfv, image_bdm, upload_image
@@ -89,6 +91,86 @@ def test_instance_task_state_changes_are_compare_and_swap(cloud_factory, databas
     with pytest.raises(instances.InstanceNotFound):
         instances.save(cloud, "00000000-0000-0000-0000-000000000000",
                        expected_task_state=None, task_state="spawning")
+
+
+def _attachment_rows(cloud, vid) -> tuple[str, list[str]]:
+    with cloud.db.reader() as s:
+        return (s.scalar(select(Volume.status).where(Volume.id == vid)),
+                list(s.scalars(select(VolumeAttachment.attach_status)
+                               .where(VolumeAttachment.volume_id == vid))))
+
+
+def _at_once(call, n: int = 8) -> list:
+    """``call(i)`` from n threads released together; their answers."""
+    barrier, answers = threading.Barrier(n), []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        answers.append(call(i))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+def test_attachment_reserve_is_compare_and_swap(cloud_factory, database_url):
+    """8 instances reserve one non-multiattach volume at once: one wins, the others get
+    Cinder's 400 naming the status that won, and only one attachment exists."""
+    cloud, api = _cloud(cloud_factory, database_url)
+    vid = create_volume(api)
+    settle(cloud)
+    answers = _at_once(lambda i: api.post("volume", "/v3/attachments", {"attachment": {
+        "volume_uuid": vid, "instance_uuid": f"00000000-0000-4000-8000-00000000000{i}"}},
+        headers=V344))
+    assert sorted(r.status for r in answers) == [200] + [400] * 7, answers
+    refused = {r.json["badRequest"]["message"] for r in answers if r.status == 400}
+    assert refused == {f"Invalid volume: Volume {vid} status must be available or "
+                       f"downloading to reserve, but the current status is reserved."}
+    assert _attachment_rows(cloud, vid) == ("reserved", ["reserved"])
+
+
+def test_legacy_reserve_is_compare_and_swap(cloud_factory, database_url):
+    cloud, api = _cloud(cloud_factory, database_url)
+    vid = create_volume(api)
+    settle(cloud)
+    answers = _at_once(lambda i: api.post("volume", f"/v3/{api.project_id}/volumes/{vid}"
+                                          "/action", {"os-reserve": {}}))
+    assert sorted(r.status for r in answers) == [202] + [400] * 7, answers
+    assert {r.json["badRequest"]["message"] for r in answers if r.status == 400} == {
+        "Invalid volume: Volume status must be available to reserve, but the status is "
+        "attaching."}
+    assert status_of(api, vid) == "attaching"
+
+
+def test_attachment_update_and_complete_lose_to_a_detach(cloud_factory, database_url):
+    """A connect or os-complete that comes after the volume or its attachment moved on
+    changes nothing and answers 400 (volume moved) or 404 (attachment gone)."""
+    cloud, api = _cloud(cloud_factory, database_url)
+    vid = create_volume(api)
+    settle(cloud)
+    att = api.post("volume", "/v3/attachments", {"attachment": {"volume_uuid": vid}},
+                   headers=V344).json["attachment"]["id"]
+    vol_obj.set_status(cloud, vid, "reserved", status="available")  # a reset won
+    with pytest.raises(vol_obj.StatusChanged) as err, cloud.db.writer() as s:
+        att_obj.completed(s, att, vid)
+    assert err.value.code == 400 and err.value.message == (
+        f"Invalid volume: Volume {vid} status changed to available meanwhile.")
+    with pytest.raises(vol_obj.StatusChanged), cloud.db.writer() as s:
+        att_obj.connected(s, att, vid, attach_mode="rw")
+    assert _attachment_rows(cloud, vid) == ("available", ["reserved"])
+
+    vol_obj.set_status(cloud, vid, "available", status="reserved")
+    with cloud.db.writer() as s:  # a detach removed the attachment first
+        s.execute(delete(VolumeAttachment).where(VolumeAttachment.id == att))
+    resp = api.post("volume", f"/v3/attachments/{att}/action", {"os-complete": {}},
+                    headers=V344)
+    assert resp.status == 404, resp
+    with pytest.raises(errors.VolumeAttachmentNotFound), cloud.db.writer() as s:
+        att_obj.completed(s, att, vid)
+    assert _attachment_rows(cloud, vid) == ("reserved", [])
 
 
 # -- engines -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from sqlalchemy import event, select
 
-from stackling.compute import served_hosts
+from stackling.compute import joined_hosts
 from stackling.db.models import Service
 from stackling.seams import SelectionError, parse_only
 from stackling.topology import Topology, TopologyError
@@ -61,11 +61,12 @@ def test_only_expands_ranges_and_adds_hosts_the_topology_lacks():
                                  "ctl08", "ctl09", "ctl10"}
     assert sel.volume_backends == {"controller1@file", "controller2@file"}
     topo = Topology.from_dict({"compute_hosts": [{"name": "controller[1-3]", "vcpus": 4}]})
-    hosts = served_hosts(SimpleNamespace(only=sel, topology=topo))
-    # described hosts keep their sizes; new ones join with the defaults
-    assert [(h.name, h.vcpus) for h in hosts] == [
-        ("controller2", 4), ("controller3", 4), ("controller4", 16), ("ctl08", 16),
-        ("ctl09", 16), ("ctl10", 16)]
+    # the described hosts this process runs keep their sizes; new ones join with defaults
+    assert [h.name for h in topo.compute_hosts if sel.runs_host(h.name)] == [
+        "controller2", "controller3"]
+    joined = joined_hosts(SimpleNamespace(only=sel, topology=topo))
+    assert [(h.name, h.vcpus) for h in joined] == [
+        ("controller4", 16), ("ctl08", 16), ("ctl09", 16), ("ctl10", 16)]
     with pytest.raises(SelectionError, match="bad host range"):
         parse_only("nova-compute=controller[1-")
 

@@ -39,9 +39,11 @@ def test_a_settled_instance_is_left_alone(vm_state):
     assert nova.instance_action(vm_state, None) is None
 
 
-# cinder/volume/manager.py init_host: creating/downloading → error, deleting → delete.
+# cinder/volume/manager.py init_host: creating/downloading → error, deleting → delete,
+# uploading → by the attachments (_do_cleanup).
 @pytest.mark.parametrize("status, action", [
     ("creating", cinder.ERROR), ("downloading", cinder.ERROR), ("deleting", cinder.DELETE),
+    ("uploading", cinder.BY_ATTACHMENT),
     ("reserved", cinder.RECONCILE), ("attaching", cinder.RECONCILE),
     ("detaching", cinder.RECONCILE), ("available", None), ("in-use", None), ("error", None),
     ("error_deleting", None),

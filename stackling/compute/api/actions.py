@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from stackling import exception
 from stackling.compute.api import (
+    floating_ips,
+    security_groups,
     server_actions,
     server_images,
     server_lifecycle,
@@ -17,7 +19,8 @@ HANDLERS = {**server_actions.SPECIAL, **server_moves.HANDLERS, **server_lifecycl
             "restore": server_actions.restore,
             "createImage": server_images.create_image,
             "createBackup": server_images.create_backup,
-            "injectNetworkInfo": server_actions.inject_network_info}
+            "injectNetworkInfo": server_actions.inject_network_info,
+            **security_groups.HANDLERS, **floating_ips.HANDLERS}
 
 
 def server_action(req: Request, server_id: str):

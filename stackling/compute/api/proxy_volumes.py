@@ -72,7 +72,8 @@ def volume_view(vol: dict) -> dict:
 
 
 def delete_without_id(req: Request):
-    """DELETE /os-volumes: no such route in Nova, 404."""
+    """DELETE of a proxy collection (``/os-volumes/``, ``/os-security-groups/`` ...): no
+    such route in Nova, 404."""
     raise exception.NotFound("The resource could not be found.")
 
 

@@ -94,8 +94,7 @@ CHANGE_PASSWORD = Action("changePassword", "os_compute_api:os-admin-password", (
 
 # Nova actions stackling does not serve (yet): a missing server is still a 404 first.
 UNSERVED = frozenset((
-    "addFixedIp", "addFloatingIp", "addSecurityGroup", "forceDelete", "os-getRDPConsole",
-    "removeFixedIp", "removeFloatingIp", "removeSecurityGroup", "resetNetwork"))
+    "addFixedIp", "forceDelete", "os-getRDPConsole", "removeFixedIp", "resetNetwork"))
 
 
 def invalid_state(action: str, uuid: str, attr: str, state: Any) -> exception.Conflict:

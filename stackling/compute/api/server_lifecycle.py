@@ -21,6 +21,7 @@ from stackling.compute.api import (
     server_images,
     server_moves,
     servers,
+    views,
 )
 from stackling.compute.api.server_actions import (
     ANY_TASK,
@@ -182,9 +183,7 @@ def _rebuild_view(req: Request, server_id: str) -> dict:
         server = {k: v for k, v in server.items() if not k.startswith(
             ("OS-EXT-", "OS-SRV-USG:", "os-extended-volumes:")) and (
             k not in ALL_REBUILD_VIEW_FIELDS or k in kept)}
-        server["addresses"] = {net: [{"version": a["version"], "addr": a["addr"]}
-                                     for a in entries]
-                               for net, entries in server["addresses"].items()}
+        server["addresses"] = views.plain_addresses(server["addresses"])
     if req.version.matches("2.57"):
         # In place of the admin's OS-EXT-SRV-ATTR:user_data (show_user_data=False).
         server.pop("OS-EXT-SRV-ATTR:user_data", None)

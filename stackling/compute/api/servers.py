@@ -199,6 +199,10 @@ def _list(req: Request, detail: bool):
         q = q.where(Instance.image_ref == params["image"])
     if params.get("reservation_id"):
         q = q.where(Instance.reservation_id == params["reservation_id"])
+    ips = [params[k] for k in ("ip", "ip6") if params.get(k) and (
+        k == "ip" or admin or req.version.matches("2.5"))]
+    if ips:      # Nova asks Neutron which servers have such an address
+        q = q.where(Instance.uuid.in_(neutron.instance_uuids_by_ip(req.app.cloud, ctx, ips)))
     q = q.order_by(Instance.created_at.desc(), Instance.id.desc())
     with req.app.cloud.db.reader() as s:
         instances = list(s.scalars(q))
@@ -669,6 +673,8 @@ def delete_server(req: Request, server_id: str):
         common.authorize(req, "os_compute_api:servers:delete", {"project_id": inst.project_id})
         server_actions.check_locked(req, inst)
         instance_action.record(s, req.context, inst.uuid, instance_action.DELETE)
+        networking = {"requested": inst.requested_networks, "info": inst.network_info,
+                      "project_id": inst.project_id}
         host = inst.host
         # Nova's servicegroup check: a cast to a down host would only wait in its queue.
         host_up = bool(host) and any(
@@ -681,6 +687,7 @@ def delete_server(req: Request, server_id: str):
     if deleted:
         # Never reached a host: the API cleans up the volumes (_local_cleanup_bdm_volumes).
         server_volumes.local_cleanup(cloud, caller, server_id, bdms)
+        neutron.deallocate_for_instance(cloud, server_id, networking, caller.token)
         return empty_response(204)
     if host_up:
         try:
@@ -692,6 +699,7 @@ def delete_server(req: Request, server_id: str):
     # Its nova-compute is down (or gone): the API deletes locally (Nova's _local_delete),
     # cleaning up the volumes.
     server_volumes.local_cleanup(cloud, caller, server_id)
+    neutron.deallocate_for_instance(cloud, server_id, networking, caller.token)
     instances.delete_instance_row(cloud, server_id, release_claim=True)
     return empty_response(204)
 

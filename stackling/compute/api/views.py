@@ -146,6 +146,13 @@ def host_status(d: ServerData) -> str:
     return "UP"
 
 
+def plain_addresses(addresses: dict) -> dict:
+    """Addresses without ``OS-EXT-IPS:type``/``OS-EXT-IPS-MAC:mac_addr``: Nova's update
+    and rebuild answers before 2.75 (``extend_address=False``)."""
+    return {label: [{"version": ip["version"], "addr": ip["addr"]} for ip in ips]
+            for label, ips in addresses.items()}
+
+
 def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admin: bool,
          show_host_status: bool = False, show_extra_specs: bool = False,
          reduced: bool = False, show_server_groups: bool = True) -> dict:
@@ -189,6 +196,7 @@ def show(d: ServerData, version: Version, base: str, project_id: str, *, is_admi
             fault["details"] = d.fault["details"] or ""
         server["fault"] = fault
     if reduced and not version.matches("2.75"):
+        server["addresses"] = plain_addresses(d.addresses)
         return server
     server["OS-EXT-AZ:availability_zone"] = d.availability_zone or ""
     server["config_drive"] = d.config_drive

@@ -271,14 +271,8 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
     def _deallocate_network(self, instance_uuid: str, caller: dict | None,
                             networking: dict) -> None:
         """deallocate_for_instance: delete the ports Nova made, unbind the user's."""
-        preserved = {e["port_id"] for e in networking["requested"] if e.get("port_id")}
-        preserved |= {i["port_id"] for i in networking["info"] if i.get("preserve_on_delete")}
-        neutron = network_api.NeutronAPI(self.cloud, (caller or {}).get("token", ""),
-                                         networking["project_id"])
-        try:
-            neutron.deallocate(instance_uuid, preserved)
-        except Exception:
-            LOG.exception("could not release the ports of %s", instance_uuid)
+        network_api.deallocate_for_instance(self.cloud, instance_uuid, networking,
+                                            (caller or {}).get("token", ""))
 
     def _volume_job(self, instance_uuid: str, bdm_id: int, caller: dict):
         """(cloud, Cinder client, the BDM, release mode) for an attach or detach; BDM None
@@ -537,9 +531,8 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
 
     def _terminate(self, instance_uuid: str, inst: dict, caller: dict | None) -> None:
         self.driver.destroy(inst)
-        networking = self._network_request(instance_uuid)
-        if networking["requested"] or networking["info"]:
-            self._deallocate_network(instance_uuid, caller, networking)
+        # Always: ports attached later (os-interface) are Nova's too, whatever was asked.
+        self._deallocate_network(instance_uuid, caller, self._network_request(instance_uuid))
         if caller:
             # _shutdown_instance + _cleanup_volumes: detach everything, delete DOT volumes.
             volume_attach.cleanup_volumes(

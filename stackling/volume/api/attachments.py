@@ -33,6 +33,8 @@ from stackling.volume import errors
 from stackling.volume.api import common, views
 from stackling.volume.api.validation import UUID, action_schema, validate
 from stackling.volume.objects import attach_states, backends
+from stackling.volume.objects import attachment as att_obj
+from stackling.volume.objects.attachment import volume_attachments
 from stackling.volume.objects import volume as vol_obj
 from stackling.web.app import Request, empty_response, json_response, read_json
 
@@ -84,10 +86,7 @@ COMPLETE_SCHEMA = action_schema("os-complete")
 FILTERS = ("volume_id", "status", "instance_id", "attach_status")
 
 
-def _require(req: Request, version: str) -> None:
-    """Below its microversion the method does not exist (Cinder: plain 404)."""
-    if req.version is None or not req.version.matches(version):
-        raise exception.NotFound("The resource could not be found.")
+_require = common.require_version
 
 
 # -- shared by the attachments API and the legacy actions ------------------------------
@@ -99,11 +98,6 @@ def get_attachment(s: Session, req: Request, attachment_id: str) -> VolumeAttach
     if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
         raise errors.VolumeAttachmentNotFound(filter=f"attachment_id = {attachment_id}")
     return row
-
-
-def volume_attachments(s: Session, volume_id: str) -> list[VolumeAttachment]:
-    return list(s.scalars(select(VolumeAttachment).where(
-        VolumeAttachment.volume_id == volume_id).order_by(VolumeAttachment.created_at)))
 
 
 def backend_topic(host: str | None, volume_id: str) -> str:
@@ -129,7 +123,7 @@ def connect(cloud: Cloud, attachment_id: str, connector: dict) -> dict:
     with cloud.db.reader() as s:
         att = s.get(VolumeAttachment, attachment_id)
         vol = s.get(Volume, att.volume_id)
-        volume_id, host, mode_now, status = vol.id, vol.host, att.attach_mode, vol.status
+        volume_id, host, mode_now = vol.id, vol.host, att.attach_mode
         amode = access_mode(vol)
     mode = connector.get("mode", "rw")
     if mode_now != "null":
@@ -140,43 +134,31 @@ def connect(cloud: Cloud, attachment_id: str, connector: dict) -> dict:
     conn = dict(info.get("data") or {})
     conn.update({k: v for k, v in info.items() if k != "data"})
     with cloud.db.writer() as s:
-        att = s.get(VolumeAttachment, attachment_id)
-        vol = s.get(Volume, volume_id)
-        att.connector = connector
-        att.attach_status = "attaching"
-        att.attached_host = connector.get("host", "")
-        att.mountpoint = connector.get("mountpoint", "na")
-        att.attach_time = utcnow()
-        att.attach_mode = mode
-        vol_obj.save(s, vol, (status, *attach_states.ATTACHING), status="attaching",
-                     attach_status="attaching")
+        att_obj.connected(s, attachment_id, volume_id, connector=connector,
+                          attached_host=connector.get("host", ""),
+                          mountpoint=connector.get("mountpoint", "na"),
+                          attach_time=utcnow(), attach_mode=mode)
     conn["attachment_id"] = attachment_id
     conn["enforce_multipath"] = connector.get("enforce_multipath", False)
     return conn
 
 
 def finish_detach(s: Session, volume: Volume, attachment_id: str | None) -> list:
-    """``volume_detached``: drop the attachment, recompute the volume from those left."""
+    """``volume_detached``: drop the attachment, recompute the volume from those left.
+    The volume row is locked first, as Cinder locks it and as the attach swaps take it."""
+    att_obj.lock(s, volume)
     if attachment_id:
         row = s.get(VolumeAttachment, attachment_id)
         if row is not None and row.volume_id == volume.id:
             s.delete(row)
             s.flush()
-    for attempt in (1, 2, 3):     # after a concurrent change, recompute from what it left
-        remaining = volume_attachments(s, volume.id)
-        values = attach_states.after_detach(volume.status, volume.migration_status,
-                                            [a.attach_status for a in remaining])
-        md = dict(volume.admin_metadata or {})
-        if md.pop("attached_mode", None) is not None:
-            values["admin_metadata"] = md
-        try:
-            vol_obj.save(s, volume, **values)
-        except vol_obj.StatusChanged:
-            if attempt == 3:
-                raise
-            s.refresh(volume)
-        else:
-            break
+    remaining = volume_attachments(s, volume.id)
+    values = attach_states.after_detach(volume.status, volume.migration_status,
+                                        [a.attach_status for a in remaining])
+    md = dict(volume.admin_metadata or {})
+    if md.pop("attached_mode", None) is not None:
+        values["admin_metadata"] = md
+    vol_obj.save(s, volume, **values)   # the row is locked: this swap cannot lose
     return remaining
 
 
@@ -218,12 +200,7 @@ def create_attachment(req: Request):
         if vol.multiattach and vol.status == "in-use" and vol.bootable:
             common.authorize(req, "volume:multiattach_bootable_volume",
                              {"project_id": vol.project_id})
-        existing = volume_attachments(s, vol.id)
-        new_status = attach_states.reserve_for_attachment(
-            vol.id, vol.status, vol.multiattach, [a.instance_uuid for a in existing],
-            instance_uuid)
-        if new_status is not None:
-            vol_obj.save(s, vol, attach_states.reservable(vol.multiattach), status=new_status)
+        att_obj.reserve(s, vol, instance_uuid)
         att = VolumeAttachment(volume_id=vol.id, project_id=vol.project_id,
                                volume_host=vol.host, attach_status="reserved",
                                instance_uuid=instance_uuid)
@@ -302,9 +279,7 @@ def attachment_action(req: Request, attachment_id: str):
         att = get_attachment(s, req, attachment_id)
         vol = common.get_volume(s, req, att.volume_id)
         common.authorize(req, "volume:attachment_complete", {"project_id": att.project_id})
-        att.attach_status = "attached"
-        vol_obj.save(s, vol, (vol.status, *attach_states.ATTACHING), status="in-use",
-                     attach_status="attached")
+        att_obj.completed(s, att.id, vol.id)
     return empty_response(204)
 
 

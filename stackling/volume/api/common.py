@@ -6,7 +6,7 @@ import re
 import weakref
 from typing import TYPE_CHECKING
 
-from stackling import policy
+from stackling import exception, policy
 from stackling.db.models_volume import Snapshot, Volume
 from stackling.volume import errors, zones
 from stackling.volume.objects import backends
@@ -50,6 +50,12 @@ UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA
 
 def authorize(req: Request, action: str, target: dict | None = None) -> None:
     policy.authorize(req.context, action, target)
+
+
+def require_version(req: Request, version: str) -> None:
+    """Below its microversion the method does not exist (Cinder: plain 404)."""
+    if req.version is None or not req.version.matches(version):
+        raise exception.NotFound("The resource could not be found.")
 
 
 # -- backends --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from stackling.volume import errors
 from stackling.volume.api import attachments, common
 from stackling.volume.api.validation import UUID, UUID_OR_NULL, action_schema, validate
 from stackling.volume.objects import attach_states
+from stackling.volume.objects import attachment as att_obj
 from stackling.volume.objects import volume as vol_obj
 from stackling.web.app import Request, empty_response, json_response
 
@@ -56,7 +57,8 @@ def _reserve(req: Request, volume_id: str, args: dict):
     validate(action_schema("os-reserve"), {"os-reserve": args})
     with req.app.cloud.db.writer() as s:
         vol = _volume(s, req, volume_id, "reserve")
-        vol_obj.save(s, vol, status=attach_states.legacy_reserve(vol.status, vol.multiattach))
+        att_obj.swap_status(s, vol, lambda v: attach_states.legacy_reserve(
+            v.status, v.multiattach))
     return empty_response(202)
 
 
@@ -69,27 +71,22 @@ def _unreserve(req: Request, volume_id: str, args: dict):
 
 
 def _do_unreserve(s, vol) -> None:
-    has = any(a.attach_status != "detached"
-              for a in attachments.volume_attachments(s, vol.id))
-    new = attach_states.legacy_unreserve(vol.status, has)
-    if new is not None:
-        vol_obj.save(s, vol, status=new)
+    att_obj.swap_status(s, vol, lambda v: attach_states.legacy_unreserve(v.status, any(
+        a.attach_status != "detached" for a in attachments.volume_attachments(s, v.id))))
 
 
 def _begin_detaching(req: Request, volume_id: str, args: dict):
     with req.app.cloud.db.writer() as s:
         vol = _volume(s, req, volume_id, "begin_detaching")
-        vol_obj.save(s, vol, status=attach_states.begin_detaching(
-            vol.status, vol.attach_status, vol.migration_status))
+        att_obj.swap_status(s, vol, lambda v: attach_states.begin_detaching(
+            v.status, v.attach_status, v.migration_status))
     return empty_response(202)
 
 
 def _roll_detaching(req: Request, volume_id: str, args: dict):
     with req.app.cloud.db.writer() as s:
         vol = _volume(s, req, volume_id, "roll_detaching")
-        new = attach_states.roll_detaching(vol.status)
-        if new is not None:
-            vol_obj.save(s, vol, status=new)
+        att_obj.swap_status(s, vol, lambda v: attach_states.roll_detaching(v.status))
     return empty_response(202)
 
 
@@ -149,6 +146,7 @@ def _attach(req: Request, volume_id: str, args: dict):
     mode = args.get("mode", "rw")
     with req.app.cloud.db.writer() as s:
         vol = _volume(s, req, volume_id, "attach")
+        att_obj.lock(s, vol)  # one os-attach at a time decides on the volume's attachments
         md = dict(vol.admin_metadata or {})
         md.setdefault("readonly", "False")
         attach_states.legacy_attach_api_check(vol.id, vol.status, mode,

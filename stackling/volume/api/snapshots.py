@@ -147,7 +147,8 @@ def _delete(req: Request, snapshot_id: str, force: bool):
     with cloud.db.writer() as s:
         row = common.get_snapshot(s, req, snapshot_id)
         common.authorize(req, "volume:delete_snapshot", {"project_id": row.project_id})
-        if not force and row.status not in ("available", "error"):
+        if row.group_snapshot_id or (not force and row.status not in ("available",
+                                                                     "error")):
             raise errors.InvalidSnapshot(reason="Volume Snapshot status must be available or "
                                                 "error and must not be part of a group.")
         vol = s.get(Volume, row.volume_id)

@@ -122,7 +122,7 @@ def snapshot_view(req: Request, row: Snapshot, extensions: bool = True) -> dict:
         out["os-extended-snapshot-attributes:project_id"] = row.project_id
     if v is not None:
         if v.matches("3.14"):
-            out["group_snapshot_id"] = None
+            out["group_snapshot_id"] = row.group_snapshot_id
         if v.matches("3.41"):
             out["user_id"] = row.user_id
         if v.matches("3.65"):
@@ -142,7 +142,7 @@ def type_view(req: Request, row: VolumeType, specs: bool = True, action: str = "
     if action in ("show", "create"):
         out["os-volume-type-access:is_public"] = row.is_public
     if action == "show":
-        out["qos_specs_id"] = None
+        out["qos_specs_id"] = row.qos_specs_id
     if specs or req.context.is_admin:
         out["extra_specs"] = dict(row.extra_specs or {})
     return out

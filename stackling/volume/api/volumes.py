@@ -15,12 +15,20 @@ from sqlalchemy import select
 from stackling import clients, exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.volume import errors
-from stackling.volume.api import common, legacy_attach, metadata, schemas, validation, views
+from stackling.volume.api import (
+    common,
+    legacy_attach,
+    metadata,
+    schemas,
+    upload_image,
+    validation,
+    views,
+)
 from stackling.volume.objects import backends, quota, volume_types
 from stackling.volume.objects import volume as vol_obj
 from stackling.web import validation as web_validation
-from stackling.web.validation import MAX_INT
 from stackling.web.app import Request, empty_response, json_response, read_json
+from stackling.web.validation import MAX_INT
 
 LOG = logging.getLogger(__name__)
 
@@ -153,7 +161,7 @@ def create_volume(req: Request):
                                         detail=f"{metadata!r} is not of type 'object'")
     if data.get("multiattach") is True or str(data.get("multiattach")).lower() == "true":
         raise exception.BadRequest(MULTIATTACH_REMOVED)
-    vtype = snapshot = source = None
+    vtype = snapshot = source = group = None
     with cloud.db.reader() as s:
         if data.get("volume_type"):
             vtype = volume_types.type_dict(volume_types.find_type(s, str(data["volume_type"]), ctx))
@@ -173,8 +181,7 @@ def create_volume(req: Request):
                       "host": src.host}
         if data.get("backup_id"):
             raise exception.NotFound(f"Backup {data['backup_id']} could not be found.")
-        if data.get("group_id"):
-            raise exception.NotFound(f"Group {data['group_id']} could not be found.")
+        group = _group_for(s, req, data.get("group_id"), vtype)
     image = resolve_image(req, str(image_ref)) if image_ref else None
     if size is None:
         if snapshot:
@@ -198,7 +205,7 @@ def create_volume(req: Request):
         "context": ctx, "raw_size": size, "raw_availability_zone": zone,
         "raw_volume_type": vtype, "snapshot": snapshot, "source_volume": source,
         "image_meta": image, "backup": None, "valid_zones": state.valid_zones(),
-        "name": name, "description": description, "metadata": metadata,
+        "name": name, "description": description, "metadata": metadata, "group": group,
     }
     current = cloud.config.stackling.stackling.behaviour_release == "current"
     try:
@@ -215,6 +222,24 @@ def create_volume(req: Request):
     with cloud.db.reader() as s:
         return json_response({"volume": detail(s, req, result["volume"], extensions=False)},
                              status=202)
+
+
+def _group_for(s, req: Request, group_id: str | None, vtype: dict | None) -> dict | None:
+    """The group a new volume joins (cinder/volume/api.py create): its type must be one
+    of the group's; the volume goes to the group's backend."""
+    if not group_id:
+        return None
+    from stackling.volume.api import groups   # groups imports this module (paginate)
+
+    row = groups.get_group(s, req, group_id)
+    if vtype is None:
+        raise exception.InvalidInput(reason="volume_type must be provided when creating a "
+                                            "volume in a group.")
+    if vtype["id"] not in (row.volume_type_ids or []):
+        raise exception.InvalidInput(reason=f"Invalid volume_type provided: {vtype} "
+                                            "(requested type must be supported by this "
+                                            "group).")
+    return {"id": row.id, "host": row.host}
 
 
 # -- read ------------------------------------------------------------------------------
@@ -681,7 +706,7 @@ ACTIONS = {"os-extend": _extend, "os-reset_status": _reset_status,
            "os-force_delete": _force_delete, "os-set_image_metadata": _set_image_metadata,
            "os-unset_image_metadata": _unset_image_metadata,
            "os-show_image_metadata": _show_image_metadata, "os-retype": _retype,
-           **legacy_attach.ACTIONS}
+           "os-volume_upload_image": upload_image.upload_image, **legacy_attach.ACTIONS}
 
 
 # Every volume action real Cinder has: the others are 400 "There is no such action".

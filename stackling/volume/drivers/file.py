@@ -30,6 +30,16 @@ def _allocated(entry: os.DirEntry) -> int:
     return 0
 
 
+def _entries(folder: Path) -> list[os.DirEntry]:
+    """The folder's entries, none before it exists. Only the listing is guarded here: a
+    file that vanishes afterwards is ``_allocated``'s case, and must not hide the rest."""
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except FileNotFoundError:
+        return []
+
+
 class FileDriver:
     def __init__(self, spec: BackendSpec) -> None:
         self.spec = spec
@@ -91,15 +101,8 @@ class FileDriver:
         """Nothing was exported."""
 
     def _used_gb(self) -> float:
-        used = 0
-        for folder in (self.files.root, self.files.snapshot_root):
-            try:
-                with os.scandir(folder) as it:
-                    for entry in it:
-                        used += _allocated(entry)
-            except FileNotFoundError:
-                continue  # not created yet
-        return used / GiB
+        folders = (self.files.root, self.files.snapshot_root)
+        return sum(_allocated(e) for folder in folders for e in _entries(folder)) / GiB
 
     def capabilities(self) -> dict:
         """What the scheduler filters on (cinder's get_volume_stats shape, one pool)."""

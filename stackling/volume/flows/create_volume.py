@@ -249,15 +249,16 @@ class EntryCreateTask(task.Task):
 
     def execute(self, context, size, volume_type_id, availability_zones, multiattach,
                 replication_status, bootable, name, description, metadata, snapshot,
-                source_volume, image_meta, quota_deltas, zone_decision=None) -> dict:
+                source_volume, image_meta, quota_deltas, group=None,
+                zone_decision=None) -> dict:
         return self._insert(context, size, volume_type_id, availability_zones, multiattach,
                             replication_status, bootable, name, description, metadata,
-                            snapshot, source_volume, quota_deltas, zone_decision)
+                            snapshot, source_volume, quota_deltas, group, zone_decision)
 
     @retry_on_deadlock
     def _insert(self, context, size, volume_type_id, availability_zones, multiattach,
                 replication_status, bootable, name, description, metadata, snapshot,
-                source_volume, quota_deltas, zone_decision) -> dict:
+                source_volume, quota_deltas, group, zone_decision) -> dict:
         """One transaction, retried whole on a deadlock (MariaDB's first use of a usage
         row), as Cinder's quota reserve is."""
         from stackling.volume.decision_records import record_zone
@@ -274,6 +275,7 @@ class EntryCreateTask(task.Task):
                 else None,
                 snapshot_id=snapshot["id"] if snapshot else None,
                 source_volid=source_volume["id"] if source_volume else None,
+                group_id=group["id"] if group else None,
                 use_quota=True, glance_metadata={}, admin_metadata={})
             if zone_decision is not None:
                 record_zone(self.cloud, **zone_decision, resource_id=row.id, session=s)
@@ -308,9 +310,11 @@ class VolumeCastTask(task.Task):
         self.cloud = cloud
 
     def execute(self, context, volume_id, size, volume_type, availability_zones, snapshot,
-                source_volume, image_meta) -> None:
+                source_volume, image_meta, group=None) -> None:
         backend = None
-        if snapshot is not None and self.cloud.config.cinder.snapshot_same_host:
+        if group is not None:
+            backend = group.get("host")   # a group's volumes live on its backend
+        elif snapshot is not None and self.cloud.config.cinder.snapshot_same_host:
             backend = snapshot.get("volume_host")
         elif source_volume is not None:
             backend = source_volume.get("host")

@@ -41,9 +41,16 @@ def attachment_create_check(volume_id: str, status: str) -> None:
 
 
 def reservable(multiattach: bool) -> tuple[str, ...]:
-    """The statuses ``_attachment_reserve`` takes a volume from (its compare-and-swap)."""
+    """The volume statuses ``_attachment_reserve`` swaps to ``reserved``."""
     return ("available", "in-use", "downloading") if multiattach \
         else ("available", "downloading")
+
+
+def reserve_refused(volume_id: str, status: str, multiattach: bool) -> errors.InvalidVolume:
+    """The 400 of a volume that cannot be reserved for an attachment."""
+    return errors.InvalidVolume(
+        reason=f"Volume {volume_id} status must be {or_list(reservable(multiattach))} to "
+               f"reserve, but the current status is {status}.")
 
 
 def reserve_for_attachment(volume_id: str, status: str, multiattach: bool,
@@ -56,15 +63,18 @@ def reserve_for_attachment(volume_id: str, status: str, multiattach: bool,
     same instance is accepted unchanged (live migration, bug 1694530); anything else is
     the 400 ``Volume <id> status must be ... to reserve, but the current status is <s>.``
     """
-    allowed = reservable(multiattach)
-    if status in allowed:
+    if status in reservable(multiattach):
         return "reserved"
     if instance_uuid and status in ("in-use", "reserved") and \
             instance_uuid in set(attached_instances):
         return None
-    raise errors.InvalidVolume(
-        reason=f"Volume {volume_id} status must be {or_list(allowed)} to reserve, but the "
-               f"current status is {status}.")
+    raise reserve_refused(volume_id, status, multiattach)
+
+
+# The attachment statuses attachment_update and os-complete move an attachment on from:
+# a detach, reset or error that came first wins.
+LIVE_ATTACHMENT = ("reserved", "attaching", "attached", "error_attaching")
+COMPLETABLE_ATTACHMENT = ("reserved", "attaching", "attached")
 
 
 def statuses_from_attachments(attach_statuses: Iterable[str]) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from stackling import servicegroup
 from stackling.db.models import Service
+from stackling.topology import VolumeBackend
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -54,7 +55,8 @@ def _operator_host(conf: cfg.ConfigOpts) -> str | None:
 
 
 def backends(cloud: Cloud) -> list[BackendSpec]:
-    """Topology backends plus every ``enabled_backends`` section of cinder.conf."""
+    """Topology backends, every ``enabled_backends`` section of cinder.conf and the
+    backends of ``--only cinder-volume=HOST@BACKEND`` declared in neither."""
     conf = cloud.config.cinder
     defaults = conf.backend_defaults
     storage_az = conf.storage_availability_zone
@@ -67,8 +69,8 @@ def backends(cloud: Cloud) -> list[BackendSpec]:
         except (TypeError, ValueError):
             return 20.0
 
-    for b in cloud.topology.volume_backends:
-        spec = BackendSpec(
+    def declared(b) -> BackendSpec:
+        return BackendSpec(
             host=b.host, backend=b.backend,
             availability_zone=b.availability_zone or defaults.backend_availability_zone
             or storage_az,
@@ -79,6 +81,9 @@ def backends(cloud: Cloud) -> list[BackendSpec]:
             thin_provisioning_support=defaults.thin_provisioning_support,
             volumes_dir=Path(defaults.volumes_dir) if defaults.volumes_dir else
             data / f"{b.host}@{b.backend}")
+
+    for b in cloud.topology.volume_backends:
+        spec = declared(b)
         out[spec.name] = spec
     for section in conf.enabled_backends or []:
         grp = conf[section]
@@ -93,6 +98,11 @@ def backends(cloud: Cloud) -> list[BackendSpec]:
             volumes_dir=Path(grp.volumes_dir) if grp.volumes_dir else
             data / f"{host}@{section}")
         out[spec.name] = spec
+    for name in sorted((cloud.only.volume_backends or set()) - set(out)):
+        # ``--only cinder-volume=HOST@BACKEND`` of a backend declared nowhere: a machine
+        # joining the cloud, with [backend_defaults] as a topology backend has them.
+        host, _, backend = name.partition("@")
+        out[name] = declared(VolumeBackend(host=host, backend=backend))
     return list(out.values())
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select
 
 from stackling import exception
-from stackling.db.models_volume import VolumeType
+from stackling.db.models_volume import QosSpecs, VolumeType
 from stackling.volume import errors
 
 if TYPE_CHECKING:
@@ -56,3 +56,13 @@ def type_dict(row: VolumeType | None) -> dict | None:
         return None
     return {"id": row.id, "name": row.name, "extra_specs": dict(row.extra_specs or {}),
             "is_public": row.is_public, "description": row.description}
+
+
+def front_end_qos(s: Session, vtype: VolumeType | None) -> dict | None:
+    """What an attachment's connection info carries as ``qos_specs``: the type's QoS specs
+    when their consumer is ``front-end`` or ``both`` (Cinder's _parse_connection_options)."""
+    row = s.get(QosSpecs, vtype.qos_specs_id) if vtype is not None and vtype.qos_specs_id \
+        else None
+    if row is None or row.consumer not in ("front-end", "both"):
+        return None
+    return dict(row.specs or {})

@@ -1,0 +1,217 @@
+"""`stackling start --spread` on PostgreSQL + RabbitMQ (issue 14 acceptance), with the real
+`openstack` CLI: the seed scenario over separate processes, a nova-compute killed with
+SIGKILL (down, its zone's boots fail) and started again (up, boots land), and a host that
+joins from 127.0.0.2 with only the transport, database and Keystone URLs.
+
+One spread cloud for the module (a fresh database and RabbitMQ exchange of its own); the
+heartbeat is quick (report_interval 1, service_down_time 5) so a dead host shows in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import uuid
+
+import pytest
+
+from tests.conftest import PG_ADMIN, _scratch_database
+from tests.e2e.test_two_processes import (BACKEND_IN_AG1, RABBIT, _authtoken, _boot,
+                                          _rabbit_running, _state, _volume_zones)
+from tests.helpers import LiveCloud, unavailable, wait_for, write_config
+
+pytestmark = pytest.mark.e2e
+
+COMMON = """[DEFAULT]
+transport_url = {rabbit}
+control_exchange = {exchange}
+report_interval = 1
+service_down_time = 5
+"""
+# The seed's strict deployment; two nova-api workers on one socket.
+NOVA = COMMON + """osapi_compute_workers = 2
+block_device_allocate_retries = 60
+block_device_allocate_retries_interval = 1
+[cinder]
+cross_az_attach = False
+"""
+CINDER = COMMON + "az_cache_duration = 1\n"
+SERVICES = {"keystone", "nova-api", "cinder-api", "glance-api", "neutron-server",
+            "nova-scheduler", "nova-conductor", "cinder-scheduler", "nova-compute",
+            "cinder-volume"}
+
+
+class Spread(LiveCloud):
+    """A cloud started with `stackling start --spread -d` on a shared database."""
+
+    def __init__(self, base, database_url: str, exchange: str) -> None:
+        super().__init__(base, database_url=database_url)
+        self.exchange = exchange
+        self.configure(backend_in_ag1=False)
+
+    def configure(self, backend_in_ag1: bool) -> None:
+        fmt = {"rabbit": RABBIT, "exchange": self.exchange}
+        cinder = CINDER.format(**fmt) + (BACKEND_IN_AG1 if backend_in_ag1 else "")
+        write_config(self.config_dir, nova=NOVA.format(**fmt) + _authtoken(self.offset, "nova"),
+                     cinder=cinder + _authtoken(self.offset, "cinder"))
+        for project, file in (("glance", "glance-api.conf"), ("neutron", "neutron.conf")):
+            (self.config_dir / file).write_text(_authtoken(self.offset, project))
+
+    def start(self) -> None:
+        r = self.stackling("start", "--spread", "-d")
+        assert r.returncode == 0, r.stderr
+        w = self.stackling("wait", "--timeout", "180", timeout=200)
+        if w.returncode != 0:
+            self.stop()
+            raise AssertionError((w.stderr, self.log()))
+
+    def processes(self) -> dict[str, dict]:
+        r = self.stackling("status", "--format", "json")
+        return {p["name"]: p for p in json.loads(r.stdout)["processes"]}
+
+    def kill(self, name: str) -> int:
+        pid = self.processes()[name]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: self.processes()[name]["state"] == "dead", timeout=10)
+        return pid
+
+    def start_down(self, name: str) -> None:
+        """`stackling start --spread` on the running cloud starts what is down."""
+        assert self.stackling("start", "--spread").returncode == 0
+        wait_for(lambda: self.processes()[name]["state"] == "up", timeout=60, interval=0.5)
+
+
+@pytest.fixture(scope="module")
+def spread(tmp_path_factory):
+    if not _rabbit_running():
+        unavailable("RabbitMQ is not running on 127.0.0.1:5672")
+    databases = _scratch_database(PG_ADMIN, "postgresql")
+    url = next(databases)
+    cloud = Spread(tmp_path_factory.mktemp("spread"), url, f"stackling-{uuid.uuid4().hex[:12]}")
+    cloud.start()
+    yield cloud
+    pids = [p["pid"] for p in cloud.processes().values()]
+    cloud.stop()
+    assert not [pid for pid in pids if _alive(pid)], "stackling stop left processes"
+    next(databases, None)
+
+
+def _alive(pid: int) -> bool:
+    from stackling.runstate import alive
+
+    return alive(pid)
+
+
+@pytest.fixture(scope="module")
+def disk(tmp_path_factory):
+    import subprocess
+
+    path = tmp_path_factory.mktemp("spread-disk") / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "64M"], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def image(spread, disk) -> str:
+    spread.openstack_json("image", "create", "--file", str(disk), "--disk-format", "qcow2",
+                          "--container-format", "bare", "img")
+    return "img"
+
+
+def test_spread_processes_seed_scenario_dead_host_and_restart(spread, image):
+    c = spread
+    procs = c.processes()
+    assert {p["service"] for p in procs.values()} == SERVICES, procs
+    assert all(p["state"] == "up" for p in procs.values()), procs
+    assert {"nova-api-1", "nova-api-2", "nova-compute-controller1",
+            "cinder-volume-controller2@file"} <= set(procs)
+    assert procs["nova-compute-controller1"]["host"] == "controller1"
+    assert len({p["pid"] for p in procs.values()}) == len(procs)
+    services = c.openstack_json("compute", "service", "list")
+    assert {(s["Binary"], s["Host"], s["State"]) for s in services} >= {
+        ("nova-compute", "controller1", "up"), ("nova-compute", "controller3", "up"),
+        ("nova-scheduler", "controller2", "up"), ("nova-conductor", "controller2", "up")}
+
+    # The seed's failure: cross_az_attach = False and Cinder's only zone is nova.
+    srv = _boot(c, image, "vm1")
+    assert srv["status"] == "ERROR", srv
+    assert "Invalid input received: Availability zone 'ag1' is invalid." in \
+        srv["fault"]["message"], srv["fault"]
+    assert c.openstack("server", "delete", "--wait", "vm1").returncode == 0
+
+    # Its fix: the backend in ag1. Only the cinder-volume process restarts to read it.
+    c.configure(backend_in_ag1=True)
+    c.kill("cinder-volume-controller2@file")
+    c.start_down("cinder-volume-controller2@file")
+    wait_for(lambda: {"name": "ag1", "available": True} in _volume_zones(c), timeout=30,
+             interval=0.5)
+    srv = _boot(c, image, "vm2")
+    assert srv["status"] == "ACTIVE", srv.get("fault")
+    assert srv["OS-EXT-SRV-ATTR:host"] == "controller1"
+    [att] = c.openstack_json("server", "volume", "list", "vm2")
+    vol = c.openstack_json("volume", "show", att["Volume ID"])
+    assert vol["status"] == "in-use" and vol["availability_zone"] == "ag1", vol
+
+    _dead_host_and_restart(c, image)
+
+
+def _dead_host_and_restart(c: Spread, image: str) -> None:
+    """kill -9 of controller1's nova-compute: down, ag1 boots fail; started again: up."""
+    c.kill("nova-compute-controller1")
+    assert c.processes()["nova-compute-controller1"]["exit_code"] == -signal.SIGKILL
+    wait_for(lambda: _state(c, "controller1") == "down", timeout=30, interval=1)
+    detail = c.openstack_json("availability", "zone", "list", "--compute", "--long")
+    [row] = [z for z in detail if z["Zone Name"] == "ag1" and z["Host Name"] == "controller1"]
+    assert row["Service Status"].startswith("enabled XXX "), row
+    srv = _boot(c, image, "vm3", bfv=False)
+    assert srv["status"] == "ERROR", srv
+    assert re.match(r"^No valid host was found\.", srv["fault"]["message"]), srv["fault"]
+    # Only the dead process is down: the others kept running (no --restart: not restarted).
+    procs = c.processes()
+    assert [n for n, p in procs.items() if p["state"] != "up"] == ["nova-compute-controller1"]
+
+    c.start_down("nova-compute-controller1")
+    assert c.processes()["nova-compute-controller1"]["restarts"] == 1
+    wait_for(lambda: _state(c, "controller1") == "up", timeout=30, interval=1)
+    srv = _boot(c, image, "vm4", bfv=False)
+    assert srv["status"] == "ACTIVE", srv.get("fault")
+    assert srv["OS-EXT-SRV-ATTR:host"] == "controller1"
+    # The restarted host's repair left its running server alone; nothing is stuck.
+    servers = {s["Name"]: s["Status"] for s in c.openstack_json("server", "list")}
+    assert servers == {"vm2": "ACTIVE", "vm3": "ERROR", "vm4": "ACTIVE"}, servers
+
+
+def test_host_joins_from_another_address(spread, image, tmp_path):
+    """A nova-compute and a cinder-volume on 127.0.0.2 with their own data dir, given only
+    the transport URL, the database URL and Keystone's URL, register controller4; an
+    admin puts it in an aggregate and a server lands there."""
+    c = spread
+    join = LiveCloud(tmp_path, database_url=c.database_url)
+    common = COMMON.format(rabbit=RABBIT, exchange=c.exchange)
+    write_config(join.config_dir, nova=common + _authtoken(c.offset, "nova"),
+                 cinder=common + _authtoken(c.offset, "cinder"))
+    extra = ["--only", "nova-compute=controller4,cinder-volume=controller4@file",
+             "--host", "127.0.0.2"]
+    r = join.stackling("start", "-d", *extra)
+    assert r.returncode == 0, r.stderr
+    try:
+        w = join.stackling("wait", "--timeout", "60", *extra)
+        assert w.returncode == 0, (w.stderr, join.log())
+        wait_for(lambda: _state(c, "controller4") == "up", timeout=30, interval=1)
+        wait_for(lambda: ("controller4@file", "up") in {
+            (s["Host"], s["State"]) for s in c.openstack_json("volume", "service", "list")},
+            timeout=30, interval=1)
+        aggregates = c.openstack_json("aggregate", "list", "--long")
+        assert not [a for a in aggregates if "controller4" in a["Hosts"]], aggregates
+        c.openstack_json("aggregate", "create", "--zone", "az4", "ag4")
+        c.openstack_json("aggregate", "add", "host", "ag4", "controller4")
+        c.openstack("server", "create", "--image", image, "--flavor", "m1.tiny",
+                    "--availability-zone", "az4", "--nic", "none", "vm-joined", "--wait")
+        srv = c.openstack_json("server", "show", "vm-joined")
+        assert srv["status"] == "ACTIVE", srv.get("fault")
+        assert srv["OS-EXT-SRV-ATTR:host"] == "controller4"
+        assert srv["OS-EXT-AZ:availability_zone"] == "az4"
+    finally:
+        join.stackling("stop", *extra)
