@@ -14,6 +14,8 @@ from sqlalchemy import or_, select
 from stackling.db.models import Decision
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from stackling.cloud import Cloud
 
 OK, FAILED, FALLBACK = "ok", "failed", "fallback"
@@ -21,33 +23,24 @@ OK, FAILED, FALLBACK = "ok", "failed", "fallback"
 
 def record(cloud: Cloud, *, resource_type: str, resource_id: str | None, service: str,
            step: str, outcome: str, summary: str, inputs: dict[str, Any] | None = None,
-           request_id: str | None = None, caused_by: str | None = None) -> None:
-    """Store one decision. Never raises: explaining must not break the work it explains."""
+           request_id: str | None = None, caused_by: str | None = None,
+           session: Session | None = None) -> None:
+    """Store one decision. With ``session``, inside the transaction that carries out the
+    decision (no write of its own: it commits or rolls back with the work). Without,
+    in its own transaction, and never raises: explaining must not break the work."""
+    row = Decision(resource_type=resource_type, resource_id=resource_id,
+                   request_id=request_id, caused_by=caused_by, service=service, step=step,
+                   outcome=outcome, summary=summary, inputs=inputs or {})
+    if session is not None:
+        session.add(row)
+        return
     try:
         with cloud.db.writer() as s:
-            s.add(Decision(resource_type=resource_type, resource_id=resource_id,
-                           request_id=request_id, caused_by=caused_by, service=service,
-                           step=step, outcome=outcome, summary=summary,
-                           inputs=inputs or {}))
+            s.add(row)
     except Exception:  # pragma: no cover - logged, not raised
         import logging
 
         logging.getLogger(__name__).exception("could not record decision %s", step)
-
-
-def link(cloud: Cloud, *, request_id: str, resource_type: str, resource_id: str) -> None:
-    """Give the decisions a request made before its row existed their resource id."""
-    from sqlalchemy import update
-
-    try:
-        with cloud.db.writer() as s:
-            s.execute(update(Decision).where(
-                Decision.request_id == request_id, Decision.resource_type == resource_type,
-                Decision.resource_id.is_(None)).values(resource_id=resource_id))
-    except Exception:  # pragma: no cover - logged, not raised
-        import logging
-
-        logging.getLogger(__name__).exception("could not link decisions of %s", request_id)
 
 
 def as_dict(d: Decision) -> dict[str, Any]:

@@ -32,11 +32,29 @@ class Transport(Protocol):
 
 
 class InProcessTransport:
+    """Endpoints in this process, each service on its own thread pool.
+
+    One pool per service (``compute`` for every ``compute.<host>``, ``cinder-volume``,
+    ``cinder-scheduler``, ...), as each real service has its own executor: a build that
+    waits for its volume holds a ``compute`` worker, never the ``cinder-volume`` worker
+    that creates the volume (with one shared pool, 16 waiting builds starved Cinder).
+    """
+
     def __init__(self, workers: int = 16) -> None:
         self._endpoints: dict[str, object] = {}
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc")
+        self._workers = workers
+        self._pools: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
         self._pending: set[Future] = set()
+
+    def _pool(self, topic: str) -> ThreadPoolExecutor:
+        service = topic.partition(".")[0]
+        with self._lock:
+            pool = self._pools.get(service)
+            if pool is None:
+                pool = self._pools[service] = ThreadPoolExecutor(
+                    max_workers=self._workers, thread_name_prefix=f"rpc-{service}")
+            return pool
 
     def register(self, topic: str, endpoint: object) -> None:
         self._endpoints[topic] = endpoint
@@ -61,7 +79,7 @@ class InProcessTransport:
             except Exception:
                 LOG.exception("cast %s.%s failed", topic, method)
 
-        future = self._pool.submit(run)
+        future = self._pool(topic).submit(run)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
@@ -83,4 +101,7 @@ class InProcessTransport:
             f.result(timeout=timeout)
 
     def stop(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from stackling import hostrange
+
 DEFAULT = Path(__file__).with_name("default-topology.yaml")
 
 
@@ -58,6 +60,24 @@ class NetworkAgentHost:
     agents: list[str] = field(default_factory=lambda: ["dhcp", "l3"])
 
 
+def _aggregates(data: dict) -> list[AggregateSpec]:
+    """One aggregate, or a range of them: ``{name: az[1-100], availability_zone: az[1-100],
+    hosts: [compute[1-1000]]}`` makes 100 aggregates (zones az1..az100) of 10 consecutive
+    hosts each. Host items may be ranges in a single aggregate too."""
+    hosts = hostrange.expand_all([str(h) for h in data.get("hosts", [])])
+    names = hostrange.expand(str(data.get("name", "")))
+    if len(names) == 1:
+        return [AggregateSpec(**{**data, "hosts": hosts})]
+    zone = data.get("availability_zone")
+    zones = hostrange.expand(str(zone)) if zone is not None else [None] * len(names)
+    if len(zones) != len(names):
+        raise hostrange.HostRangeError(f"aggregates {data['name']}: the zone range "
+                                       f"{zone} has not one zone per aggregate")
+    groups = hostrange.split(hosts, len(names)) if hosts else [[] for _ in names]
+    return [AggregateSpec(**{**data, "name": n, "availability_zone": z, "hosts": g})
+            for n, z, g in zip(names, zones, groups)]
+
+
 @dataclass
 class Topology:
     region: str = "RegionOne"
@@ -83,13 +103,15 @@ class Topology:
             topo = cls(
                 region=str(data.get("region", "RegionOne")),
                 controller=str(data.get("controller", "controller")),
-                compute_hosts=[ComputeHost(**h) for h in data.get("compute_hosts", [])],
-                aggregates=[AggregateSpec(**a) for a in data.get("aggregates", [])],
+                compute_hosts=[ComputeHost(**{**h, "name": name})
+                               for h in data.get("compute_hosts", [])
+                               for name in hostrange.expand(str(h.get("name", "")))],
+                aggregates=[agg for a in data.get("aggregates", []) for agg in _aggregates(a)],
                 volume_backends=[VolumeBackend(**b) for b in data.get("volume_backends", [])],
                 network_agents=None if data.get("network_agents") is None else [
                     NetworkAgentHost(**a) for a in data["network_agents"]],
             )
-        except TypeError as exc:
+        except (TypeError, hostrange.HostRangeError) as exc:
             raise TopologyError(f"invalid topology: {exc}") from exc
         known = {h.name for h in topo.compute_hosts}
         for agg in topo.aggregates:

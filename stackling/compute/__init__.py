@@ -35,16 +35,17 @@ def start(cloud: Cloud) -> None:
 
     topo = cloud.topology
     only = cloud.only
-    fresh_hosts = []
-    for host in [*topo.compute_hosts, *joined_hosts(cloud)]:
-        if not only.runs_host(host.name):
-            continue
-        spec = servicegroup.ServiceSpec("nova", "nova-compute", host.name, topic="compute")
-        existed = _service_exists(cloud, spec)
-        cloud.heartbeat.add(servicegroup.register(cloud, spec))
+    # Any number of hosts (--only nova-compute=HOST[1-500]): rows and nodes in batches.
+    hosts = [h for h in [*topo.compute_hosts, *joined_hosts(cloud)] if only.runs_host(h.name)]
+    registered = servicegroup.register_many(cloud, [
+        servicegroup.ServiceSpec("nova", "nova-compute", h.name, topic="compute")
+        for h in hosts])
+    hypervisors.ensure_nodes(cloud, hosts)
+    fresh_hosts = set()
+    for host, (service_id, existed) in zip(hosts, registered):
+        cloud.heartbeat.add(service_id)
         if not existed:
-            fresh_hosts.append(host.name)
-        hypervisors.ensure_node(cloud, host)
+            fresh_hosts.add(host.name)
         fake = driver.FakeDriver(host.name, host.vcpus, host.memory_mb, host.local_gb,
                                  cloud.config.stackling.fake_driver.snapshot_seconds)
         mgr = manager.ComputeManager(cloud, host.name, fake)
@@ -59,7 +60,7 @@ def start(cloud: Cloud) -> None:
         cloud.heartbeat.add(servicegroup.register(cloud, spec))
         conductor = conductor or conductor_mod.Conductor(cloud)
         cloud.rpc.register(topic, conductor)
-    _seed_aggregate_hosts(cloud, set(fresh_hosts))
+    _seed_aggregate_hosts(cloud, fresh_hosts)
 
 
 def joined_hosts(cloud: Cloud) -> list:
@@ -70,17 +71,6 @@ def joined_hosts(cloud: Cloud) -> list:
 
     known = {h.name for h in cloud.topology.compute_hosts}
     return [ComputeHost(name) for name in sorted((cloud.only.compute_hosts or set()) - known)]
-
-
-def _service_exists(cloud: Cloud, spec) -> bool:
-    from sqlalchemy import select
-
-    from stackling.db.models import Service
-
-    with cloud.db.reader() as s:
-        return s.scalar(select(Service.id).where(
-            Service.project == spec.project, Service.host == spec.host,
-            Service.binary == spec.binary)) is not None
 
 
 def _seed_aggregate_hosts(cloud: Cloud, new_hosts: set[str]) -> None:
@@ -94,7 +84,7 @@ def _seed_aggregate_hosts(cloud: Cloud, new_hosts: set[str]) -> None:
         agg = by_name.get(spec.name)
         if agg is None:
             continue
-        for host in spec.hosts:
-            if host in new_hosts and host not in agg["hosts"]:
-                aggregates.add_host(cloud, agg["id"], host)
+        adding = [h for h in spec.hosts if h in new_hosts and h not in agg["hosts"]]
+        if adding:
+            aggregates.add_hosts(cloud, agg["id"], adding)
 

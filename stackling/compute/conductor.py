@@ -59,13 +59,14 @@ class MoveTasks:
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
+        self.host_states = scheduler.HostStateCache(margin=0 if cloud.db.is_sqlite else 2)
 
     def _schedule(self, spec: scheduler.RequestSpec) -> scheduler.HostState:
         conf = self.cloud.config.nova
         for _ in range(conf.scheduler.max_attempts):
             with self.cloud.db.reader() as s:
-                states = scheduler.read_host_states(s, conf)
-            hosts = scheduler.select_hosts(scheduler.HostIndex.build(states), spec)
+                states = self.host_states.states(s, conf)
+            hosts = scheduler.select_hosts(self.host_states.index(states), spec)
             chosen = next((h for h in hosts if instances.claim(
                 self.cloud, h.node, spec.vcpus, spec.memory_mb, spec.disk_gb)), None)
             if chosen is not None:
@@ -156,8 +157,8 @@ class LifecycleTasks(MoveTasks):
                          reimage: bool = False, request_id: str | None = None) -> None:
         # The same host is asked to validate the image (force_hosts=[current]): a fake
         # host always fits what it already runs.
-        with instance_action.event(self.cloud, instance_uuid, request_id, "rebuild_server"):
-            pass
+        with self.cloud.db.writer() as s:
+            instance_action.succeeded(s, instance_uuid, request_id, "rebuild_server")
         self.cloud.rpc.cast(f"compute.{host}", "rebuild_instance",
                             instance_uuid=instance_uuid, orig_vm_state=orig_vm_state,
                             caller=caller, preserve_ephemeral=preserve_ephemeral,
@@ -262,7 +263,7 @@ class Conductor(LifecycleTasks):
                 requested_host=hints.get("_requested_host"),
                 requested_node=hints.get("_requested_node"),
                 ignore_hosts=frozenset(tried or ()))
-            states = scheduler.read_host_states(s, conf)
+            states = self.host_states.states(s, conf)
             rule = server_group.placement_rule(s, group, instance_uuid) if group else None
         if rule is not None:
             states = _group_filter(states, *rule)
@@ -273,13 +274,13 @@ class Conductor(LifecycleTasks):
                                             f"all hosts available for retrying build "
                                             f"failures for instance {instance_uuid}.")
             for _ in range(conf.scheduler.max_attempts):
-                hosts = scheduler.select_hosts(scheduler.HostIndex.build(states), spec)
+                hosts = scheduler.select_hosts(self.host_states.index(states), spec)
                 chosen = next((h for h in hosts if instances.claim(cloud, h.node, spec.vcpus,
                                                          spec.memory_mb, spec.disk_gb)), None)
                 if chosen is not None:
                     break
                 with cloud.db.reader() as s:
-                    states = scheduler.read_host_states(s, conf)
+                    states = self.host_states.states(s, conf)
                 if rule is not None:
                     states = _group_filter(states, *rule)
             if chosen is None:
@@ -299,34 +300,33 @@ class Conductor(LifecycleTasks):
         release_mode = cloud.config.stackling.stackling.behaviour_release
         with cloud.db.writer() as s:
             host_zone = az.zone_of_host(s, conf, chosen.host)
+            zone = volume_zones.instance_zone(release_mode, spec.availability_zone, host_zone)
             try:
                 # Since Pike the instance takes the chosen host's zone; in 2016 it kept
                 # the requested one (or none).
                 instances.conditional_update(
                     s, instance_uuid, expected_task_state="scheduling", host=chosen.host,
-                    node=chosen.node, task_state="spawning",
-                    availability_zone=volume_zones.instance_zone(
-                        release_mode, spec.availability_zone, host_zone))
+                    node=chosen.node, task_state="spawning", availability_zone=zone)
                 placed = True
             except (instances.InstanceNotFound, instances.UnexpectedTaskState):
                 placed = False
-        if not placed:   # deleted while being scheduled: give the claim back
-            with cloud.db.writer() as s:
+            if placed:
+                decisions.record(
+                    cloud, resource_type="server", resource_id=instance_uuid,
+                    service="nova-conductor", step="host", outcome=decisions.OK,
+                    summary=f"Scheduled to {chosen.host} (zone {host_zone}) for requested "
+                            f"zone {spec.availability_zone or '(any)'}; the instance's zone "
+                            f"is now {zone}"
+                            + (" (2016: the requested zone)" if volume_zones.is_2016(release_mode)
+                               else " (the host's zone, as since Pike)"),
+                    inputs={"requested_az": spec.availability_zone, "host": chosen.host,
+                            "host_zone": host_zone, "release": release_mode}, session=s)
+                instance_action.succeeded(s, instance_uuid, (caller or {}).get("request_id"),
+                                          "conductor_schedule_and_build_instances")
+            else:   # deleted while being scheduled: give the claim back
                 instances.release(s, chosen.node, spec.vcpus, spec.memory_mb, spec.disk_gb)
+        if not placed:
             return
-        decisions.record(
-            cloud, resource_type="server", resource_id=instance_uuid,
-            service="nova-conductor", step="host", outcome=decisions.OK,
-            summary=f"Scheduled to {chosen.host} (zone {host_zone}) for requested zone "
-                    f"{spec.availability_zone or '(any)'}; the instance's zone is now "
-                    f"{volume_zones.instance_zone(release_mode, spec.availability_zone, host_zone)}"
-                    + (" (2016: the requested zone)" if volume_zones.is_2016(release_mode)
-                       else " (the host's zone, as since Pike)"),
-            inputs={"requested_az": spec.availability_zone, "host": chosen.host,
-                    "host_zone": host_zone, "release": release_mode})
-        with instance_action.event(cloud, instance_uuid, (caller or {}).get("request_id"),
-                                   "conductor_schedule_and_build_instances"):
-            pass
         cloud.rpc.cast(f"compute.{chosen.host}", "build_and_run_instance",
                        instance_uuid=instance_uuid, caller=caller, tried=list(tried or ()))
 

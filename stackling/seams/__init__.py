@@ -48,8 +48,18 @@ class Selection:
         return {API_AREAS[n] for n in self.names if n in API_AREAS}
 
 
+def _hosts(text: str) -> list[str]:
+    """One host, or a range of them (``controller[1-500]``: many hosts in one process)."""
+    from stackling import hostrange
+
+    try:
+        return hostrange.expand(text)
+    except hostrange.HostRangeError as exc:
+        raise SelectionError(str(exc)) from None
+
+
 def parse_only(text: str | None) -> Selection:
-    """``keystone,nova-compute=controller1,cinder-volume=controller2@file`` → Selection."""
+    """``keystone,nova-compute=controller[1-3],cinder-volume=controller2@file`` → Selection."""
     if not text:
         return Selection()
     names: set[str] = set()
@@ -66,7 +76,7 @@ def parse_only(text: str | None) -> Selection:
             raise SelectionError(f"cinder-volume takes HOST@BACKEND ({item!r})")
         names.add(name)
         if host:
-            hosts[name].add(host)
+            hosts[name].update(_hosts(host))
     if not names:
         raise SelectionError("--only names no service")
     return Selection(frozenset(names), frozenset(hosts["nova-compute"]) or None,

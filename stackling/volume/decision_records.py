@@ -47,7 +47,7 @@ def zone_inputs(cloud: Cloud, requested: str | None, valid_zones, opts: zones.Zo
 
 
 def record_zone(cloud: Cloud, request_id: str | None, inputs: dict, *, outcome: str,
-                summary: str) -> None:
-    decisions.record(cloud, resource_type="volume", resource_id=None, request_id=request_id,
-                     service=SERVICE, step=STEP, outcome=outcome, summary=summary,
-                     inputs=inputs)
+                summary: str, resource_id: str | None = None, session=None) -> None:
+    decisions.record(cloud, resource_type="volume", resource_id=resource_id,
+                     request_id=request_id, service=SERVICE, step=STEP, outcome=outcome,
+                     summary=summary, inputs=inputs, session=session)

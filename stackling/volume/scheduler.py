@@ -24,6 +24,10 @@ from stackling.volume.objects import groups as grp_obj
 from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session
+
     from stackling.cloud import Cloud
 
 LOG = logging.getLogger(__name__)
@@ -276,15 +280,20 @@ class SchedulerManager:
                     states, request_spec, conf.scheduler_default_filters, tried)
                 if chosen is None:
                     break
-                claimed = claim_backend(self.cloud, chosen, request_spec, volume_id)
+                claimed = claim_backend(
+                    self.cloud, chosen, request_spec, volume_id,
+                    on_placed=lambda s, trace=trace: record_backend_decision(
+                        self.cloud, request_spec, trace, excluded, retry["num_attempts"],
+                        session=s))
                 if claimed is None:
                     return   # the volume was deleted (or changed) meanwhile
                 if claimed:
                     break
                 tried.append(chosen.name)
                 chosen = None
-        record_backend_decision(self.cloud, request_spec, trace, excluded,
-                                retry["num_attempts"])
+        if chosen is None:   # a placement records its choice with the claim
+            record_backend_decision(self.cloud, request_spec, trace, excluded,
+                                    retry["num_attempts"])
         if chosen is None:
             LOG.error("Failed to run task cinder.scheduler.flows.create_volume."
                       "ScheduleCreateVolumeTask;volume:create: No valid backend was found."
@@ -390,13 +399,15 @@ class SchedulerManager:
 
 
 @retry_on_deadlock
-def claim_backend(cloud: Cloud, chosen: BackendState, spec: dict, volume_id: str
-                  ) -> bool | None:
+def claim_backend(cloud: Cloud, chosen: BackendState, spec: dict, volume_id: str,
+                  on_placed: Callable[[Session], None] | None = None) -> bool | None:
     """Place the volume on ``chosen`` if the backend still has room for it: the backend's
     service row is locked (SELECT ... FOR UPDATE; SQLite has one writer) while what it
     already holds is summed again and the capacity filter rerun, then the volume's host is
     set with a compare-and-swap (still ``creating``, no host). True when placed, False
-    when the backend is full now, None when the volume is gone or no longer waiting."""
+    when the backend is full now, None when the volume is gone or no longer waiting.
+    ``on_placed`` writes what goes with a placement (its decision record) in the same
+    transaction."""
     with cloud.db.writer() as s:
         s.execute(select(Service.id).where(
             Service.project == "cinder", Service.topic == backends.VOLUME_TOPIC,
@@ -410,11 +421,13 @@ def claim_backend(cloud: Cloud, chosen: BackendState, spec: dict, volume_id: str
             return False
         placed = vol_obj.place(s, volume_id, f"{chosen.name}#{chosen.pool}",
                                chosen.availability_zone)
+        if placed and on_placed is not None:
+            on_placed(s)
         return True if placed else None
 
 
 def record_backend_decision(cloud: Cloud, spec: dict, trace: dict, excluded: list,
-                            attempt: int) -> None:
+                            attempt: int, session: Session | None = None) -> None:
     """The scheduler's backend choice as a decision record (``stackling explain``)."""
     props = spec.get("volume_properties") or {}
     inputs = {"availability_zones": spec.get("availability_zones"),
@@ -437,4 +450,4 @@ def record_backend_decision(cloud: Cloud, spec: dict, trace: dict, excluded: lis
     decisions.record(cloud, resource_type="volume", resource_id=spec["volume_id"],
                      request_id=spec.get("request_id"), service="cinder-scheduler",
                      step="backend", outcome=outcome, summary="\n".join([head, *lines]),
-                     inputs=inputs)
+                     inputs=inputs, session=session)

@@ -10,6 +10,7 @@ from stackling import exception, rpc
 from stackling.context import RequestContext
 from stackling.db.models_volume import QuotaUsage, Reservation, Volume
 from stackling.volume.flows import create_volume as flow
+from stackling.volume import errors
 from stackling.volume.objects import backends, quota
 
 GiB = 1024 ** 3
@@ -69,43 +70,53 @@ def test_extract_checks_in_order(cloud, ctx):
                                  "and greater than 0")
 
 
-def test_reserve_and_revert(cloud, ctx):
+def test_reserve_checks_per_volume_and_works_out_deltas(cloud, ctx):
     task = flow.QuotaReserveTask(cloud)
-    res = task.execute(ctx, 2, {"name": "__DEFAULT__"})
-    assert usage(cloud)["gigabytes"] == (0, 2)
-    task.revert(result=res)
-    assert usage(cloud)["gigabytes"] == (0, 0)
-    task.revert(result=ft.Failure.from_exception(RuntimeError("x")))  # no-op
+    deltas = task.execute(ctx, 2, {"name": "__DEFAULT__"})
+    assert deltas == {"volumes": 1, "gigabytes": 2, "volumes___DEFAULT__": 1,
+                      "gigabytes___DEFAULT__": 2}
+    assert usage(cloud) == {}   # nothing booked yet
+    cloud.config.cinder.set_override("per_volume_size_limit", 1)
+    try:
+        with pytest.raises(errors.VolumeSizeExceedsLimit):
+            task.execute(ctx, 2, {"name": "__DEFAULT__"})
+    finally:
+        cloud.config.cinder.clear_override("per_volume_size_limit")
 
 
-def test_entry_create_revert_deletes_unless_committed(cloud, ctx):
+ENTRY = dict(size=3, volume_type_id=None, availability_zones=["nova"], multiattach=False,
+             replication_status="disabled", bootable=False, name="n", description=None,
+             metadata={}, snapshot=None, source_volume=None, image_meta=None,
+             quota_deltas=quota.volume_deltas(3, "__DEFAULT__"))
+
+
+def test_entry_create_books_the_quota_with_the_row(cloud, ctx):
     task = flow.EntryCreateTask(cloud)
-    args = dict(context=ctx, size=1, volume_type_id=None, availability_zones=["nova"],
-                multiattach=False, replication_status="disabled", bootable=False, name="n",
-                description=None, metadata={}, snapshot=None, source_volume=None,
-                image_meta=None)
-    res = quota.reserve(cloud, "p1", {"volumes": 1})
-    out = task.execute(**args)
+    out = task.execute(context=ctx, **ENTRY)
     assert out["volume"].status == "creating" and out["volume"].availability_zone == "nova"
-    task.revert(result=out, reservations=res)
+    assert usage(cloud)["gigabytes"] == (3, 0) and usage(cloud)["volumes"] == (1, 0)
     with cloud.db.reader() as s:
-        assert s.get(Volume, out["volume_id"]) is None
-    out = task.execute(**args)
-    quota.commit(cloud, res)
-    task.revert(result=out, reservations=res)
+        assert s.scalars(select(Reservation)).all() == []
+    # a later task failed: the row stays in error and gives its quota back, once
+    task.revert(result=out, context=ctx, quota_deltas=ENTRY["quota_deltas"])
+    task.revert(result=out, context=ctx, quota_deltas=ENTRY["quota_deltas"])
     with cloud.db.reader() as s:
-        assert s.get(Volume, out["volume_id"]).status == "error"
-
-
-def test_commit_and_revert_give_quota_back(cloud, ctx):
-    res = quota.reserve(cloud, "p1", quota.volume_deltas(3, "__DEFAULT__"))
-    task = flow.QuotaCommitTask(cloud)
-    task.execute(res)
-    assert usage(cloud)["gigabytes"] == (3, 0)
-    task.revert(result=None, context=ctx, size=3, volume_type={"name": "__DEFAULT__"},
-                volume_id="missing")
+        row = s.get(Volume, out["volume_id"])
+        assert row.status == "error" and row.use_quota is False
     assert usage(cloud)["gigabytes"] == (0, 0)
     assert usage(cloud)["gigabytes___DEFAULT__"] == (0, 0)
+
+
+def test_entry_create_over_quota_writes_nothing(cloud, ctx):
+    cloud.config.cinder.set_override("quota_gigabytes", 2)
+    try:
+        with pytest.raises(exception.OverLimit):
+            flow.EntryCreateTask(cloud).execute(context=ctx, **ENTRY)
+    finally:
+        cloud.config.cinder.clear_override("quota_gigabytes")
+    with cloud.db.reader() as s:
+        assert s.scalars(select(Volume)).all() == []
+    assert all(v == (0, 0) for v in usage(cloud).values())
 
 
 def test_cast_revert_sets_error(cloud, ctx):

@@ -139,11 +139,16 @@ def _move_message(verb: str, old: str | None, new: str | None, count: int) -> st
 
 
 def _check_host_exists(s: Session, host: str) -> None:
-    found = s.scalar(select(Service.id).where(Service.project == "nova",
-                                              Service.binary == "nova-compute",
-                                              Service.host == host))
-    if found is None:
-        raise HostMappingNotFound(name=host)
+    _check_hosts_exist(s, [host])
+
+
+def _check_hosts_exist(s: Session, hosts: list[str]) -> None:
+    found = set(s.scalars(select(Service.host).where(Service.project == "nova",
+                                                     Service.binary == "nova-compute",
+                                                     Service.host.in_(hosts))))
+    missing = next((h for h in hosts if h not in found), None)
+    if missing is not None:
+        raise HostMappingNotFound(name=missing)
 
 
 def create(cloud: Cloud, name: str, availability_zone: str | None = None) -> dict:
@@ -220,25 +225,41 @@ def delete(cloud: Cloud, aggregate_id: int) -> None:
 
 
 def add_host(cloud: Cloud, aggregate_id: int, host: str) -> dict:
+    return add_hosts(cloud, aggregate_id, [host])
+
+
+def add_hosts(cloud: Cloud, aggregate_id: int, hosts: list[str]) -> dict:
+    """The API's add_host for several hosts, checked together in one transaction (a
+    topology's 1,000 hosts start in 100 writes, not 1,000 x 5 statements)."""
     with cloud.db.writer() as s:
-        _check_host_exists(s, host)
+        _check_hosts_exist(s, hosts)
         agg = _get(s, aggregate_id)
         metadata = {m.key: m.value for m in agg.metadata_items}
-        check_zone_change(s, agg, metadata, InvalidAggregateActionAdd, hosts=[host])
-        count = _count_instances(s, [host])
+        check_zone_change(s, agg, metadata, InvalidAggregateActionAdd, hosts=hosts)
         new_zone = metadata.get(AZ)
-        if count and new_zone:
-            zones = {zone for _, zone in _zones_of_hosts(s, [host])}
-            old_zone = sorted(zones)[0] if zones else None
-            if old_zone != new_zone:
-                raise InvalidAggregateActionAdd(
-                    aggregate_id=agg.id, reason=_move_message("added to", old_zone,
-                                                              new_zone, count))
-        if any(h.host == host for h in agg.hosts):
-            raise AggregateHostExists(aggregate_id=agg.id, host=host)
-        agg.hosts.append(AggregateHost(host=host))
+        if new_zone and _count_instances(s, hosts):
+            for host in hosts:
+                _check_instances_keep_zone(s, agg, host, new_zone)
+        present = {h.host for h in agg.hosts}
+        for host in hosts:
+            if host in present:
+                raise AggregateHostExists(aggregate_id=agg.id, host=host)
+            agg.hosts.append(AggregateHost(host=host))
+            present.add(host)
         s.flush()
         return to_dict(agg)
+
+
+def _check_instances_keep_zone(s: Session, agg: Aggregate, host: str, new_zone: str) -> None:
+    """A host with instances may join a zoned aggregate only within its current zone."""
+    count = _count_instances(s, [host])
+    if not count:
+        return
+    zones = {zone for _, zone in _zones_of_hosts(s, [host])}
+    old_zone = sorted(zones)[0] if zones else None
+    if old_zone != new_zone:
+        raise InvalidAggregateActionAdd(
+            aggregate_id=agg.id, reason=_move_message("added to", old_zone, new_zone, count))
 
 
 def remove_host(cloud: Cloud, aggregate_id: int, host: str) -> dict:

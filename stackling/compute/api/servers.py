@@ -552,13 +552,13 @@ def create_server(req: Request):
             _add_instances(s, req, server, count, first_uuid, name, hostname, image_ref,
                            flavor_snapshot, flavor, reservation_id, tags, zone, hints,
                            metadata, plan, created)
+            if plan is not None or requested_zone != zone:
+                for uuid in created:
+                    _record_zone(cloud, ctx, uuid, requested_zone, zone, plan, s)
     except Exception:
         if plan is not None:
             server_volumes.local_cleanup_reservations(cloud, ctx, plan.bdms)
         raise
-    if plan is not None or requested_zone != zone:
-        for uuid in created:
-            _record_zone(cloud, ctx, uuid, requested_zone, zone, plan)
     caller = volume_api.Caller.from_context(ctx).as_dict()
     for uuid in created:
         cloud.rpc.cast("scheduler", "build_instance", instance_uuid=uuid, caller=caller)
@@ -607,7 +607,8 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
 
 
 def _record_zone(cloud, ctx, uuid: str, requested: str | None, zone: str | None,
-                 plan) -> None:
+                 plan, session) -> None:
+    """The server's zone decision, written with the server's row."""
     conf = cloud.config
     if requested == zone:
         summary = (f"Server zone: {zone} (requested or [DEFAULT] default_schedule_zone)"
@@ -620,7 +621,7 @@ def _record_zone(cloud, ctx, uuid: str, requested: str | None, zone: str | None,
         outcome = decisions.OK
     decisions.record(cloud, resource_type="server", resource_id=uuid, service="nova-api",
                      step="server zone", outcome=outcome, summary=summary,
-                     request_id=ctx.request_id,
+                     request_id=ctx.request_id, session=session,
                      inputs={"requested_az": requested, "zone": zone,
                              "default_schedule_zone": conf.nova.default_schedule_zone,
                              "cross_az_attach": conf.nova.cinder.cross_az_attach,

@@ -81,6 +81,19 @@ def _finish(cloud: Cloud, event_id: int | None, result: str, tb: str | None = No
                 action.message = "Error"
 
 
+def succeeded(s: Session, instance_uuid: str, request_id: str | None, name: str,
+              host: str | None = None) -> None:
+    """An event with nothing slow between its start and its end, started and finished
+    inside the caller's write transaction (one write where ``event`` makes two)."""
+    action = _action(s, instance_uuid, request_id)
+    if action is None:
+        return
+    now = utcnow()
+    s.add(InstanceActionEvent(action_id=action.id, event=name, host=host, start_time=now,
+                              finish_time=now, result="Success"))
+    action.finish_time = now
+
+
 def fail(cloud: Cloud, instance_uuid: str, request_id: str | None, name: str,
          message: str, host: str | None = None) -> None:
     """An event that failed without an exception in hand (e.g. a refused request)."""

@@ -1,13 +1,16 @@
-"""The API half of volume creation: a TaskFlow linear flow of five tasks.
+"""The API half of volume creation: a TaskFlow linear flow of four tasks.
 
 1. ExtractVolumeRequestTask: validate and normalise the request (reference 1.4, in order).
-2. QuotaReserveTask: reserve volumes/gigabytes (and the per-type keys).
-3. EntryCreateTask: insert the row, status ``creating``.
-4. QuotaCommitTask: commit the reservation.
-5. VolumeCastTask: cast ``create_volume`` to the scheduler (the asynchronous half).
+2. QuotaReserveTask: check per_volume_gigabytes; work out the volumes/gigabytes (and
+   per-type) deltas.
+3. EntryCreateTask: insert the row, status ``creating``, and book its quota in the same
+   transaction: Cinder's reserve, insert and commit folded into one write (the limits
+   checked under the usage rows' locks, no reservation rows), with the zone decision.
+4. VolumeCastTask: cast ``create_volume`` to the scheduler (the asynchronous half).
 
-A failure before the commit leaves no row and no reserved quota behind; after the
-commit the row stays (in ``error``) and the quota is given back.
+A failure before the insert leaves no row and no quota used behind; a failure after it
+leaves the row (in ``error``) and gives the quota back, as a failure after Cinder's
+commit does.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from taskflow.patterns import linear_flow
 from taskflow.types import failure as ft
 
 from stackling import exception, policy
+from stackling.db.api import retry_on_deadlock
 from stackling.db.models_volume import Volume
 from stackling.volume import errors, zones
 from stackling.volume.api import common
@@ -39,12 +43,13 @@ class ExtractVolumeRequestTask(task.Task):
     """Validate the request and work out size, type and candidate zones.
 
     Provides: size, volume_type, volume_type_id, availability_zones, refresh_az,
-    multiattach, replication_status, bootable.
+    multiattach, replication_status, bootable, zone_decision (written with the row).
     Reversion strategy: N/A (nothing was changed; the error becomes the HTTP answer).
     """
 
     default_provides = {"size", "volume_type", "volume_type_id", "availability_zones",
-                        "refresh_az", "multiattach", "replication_status", "bootable"}
+                        "refresh_az", "multiattach", "replication_status", "bootable",
+                        "zone_decision"}
 
     def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -73,8 +78,8 @@ class ExtractVolumeRequestTask(task.Task):
             self._check_image(image_meta, size)
         vtype = self._extract_type(volume_type, snapshot, source_volume, image_meta)
         specs = vtype["extra_specs"] if vtype else {}
-        azs, refresh = self._extract_zones(context, availability_zone, valid_zones, size,
-                                           snapshot, source_volume, specs)
+        azs, refresh, decision = self._extract_zones(
+            context, availability_zone, valid_zones, size, snapshot, source_volume, specs)
         bootable = False
         if source_volume is not None:
             bootable = bool(source_volume.get("bootable"))
@@ -86,11 +91,11 @@ class ExtractVolumeRequestTask(task.Task):
                 "multiattach": specs.get("multiattach", "").lower() == "<is> true",
                 "replication_status": "enabled" if specs.get("replication_enabled", "")
                 .lower() == "<is> true" else "disabled",
-                "bootable": bootable}
+                "bootable": bootable, "zone_decision": decision}
 
     def _extract_zones(self, context, requested, valid_zones, size, snapshot, source_volume,
-                       specs) -> tuple[list[str], bool]:
-        """The zone decision (zones.py), recorded with its inputs whatever the outcome."""
+                       specs) -> tuple[list[str], bool, dict]:
+        """The zone decision (zones.py) with its inputs, whatever the outcome."""
         from stackling import decisions
         from stackling.volume.decision_records import record_zone, zone_inputs
 
@@ -114,19 +119,21 @@ class ExtractVolumeRequestTask(task.Task):
         inputs["result"] = azs
         if refresh:
             fallback = azs[0]
-            record_zone(self.cloud, context.request_id, inputs,
-                        outcome=decisions.FALLBACK,
-                        summary=f"Availability zone '{requested}' not found, falling "
-                                f"back to '{fallback}'.\nvalid zones: "
-                                f"{', '.join(inputs['valid_zones'])}")
+            decision = {"outcome": decisions.FALLBACK,
+                        "summary": f"Availability zone '{requested}' not found, falling "
+                                   f"back to '{fallback}'.\nvalid zones: "
+                                   f"{', '.join(inputs['valid_zones'])}"}
         else:
             how = "requested" if requested else "inherited from the source" if (
                 snapshot_az or source_az) else "default (default_availability_zone or " \
                 "storage_availability_zone)" if azs and len(azs) == 1 else \
                 "left to the scheduler (volume type zones)"
-            record_zone(self.cloud, context.request_id, inputs, outcome=decisions.OK,
-                        summary=f"zone {', '.join(azs)} accepted ({how})")
-        return azs, refresh
+            decision = {"outcome": decisions.OK,
+                        "summary": f"zone {', '.join(azs)} accepted ({how})"}
+        # An accepted zone is recorded with the volume's row (EntryCreateTask), in the
+        # transaction that inserts it; a refusal above, at once (no row will follow).
+        return azs, refresh, {**decision, "request_id": context.request_id,
+                              "inputs": inputs}
 
     @staticmethod
     def _extract_size(size, snapshot, source_volume, backup) -> int:
@@ -207,40 +214,31 @@ class ExtractVolumeRequestTask(task.Task):
 
 
 class QuotaReserveTask(task.Task):
-    """Check per_volume_gigabytes, then reserve volumes, gigabytes and the per-type keys.
+    """Check per_volume_gigabytes and work out the quota deltas of the volume.
 
-    Provides: reservations.
-    Reversion strategy: roll the reservation back (a no-op once committed, since a
-    commit consumes the reservation rows).
+    Provides: quota_deltas (booked by EntryCreateTask with the row).
+    Reversion strategy: N/A (nothing was changed).
     """
 
-    default_provides = "reservations"
+    default_provides = "quota_deltas"
 
     def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cloud = cloud
 
-    def execute(self, context, size, volume_type) -> list[str]:
+    def execute(self, context, size, volume_type) -> dict[str, int]:
         quota.check_per_volume(self.cloud, context.project_id, size)
-        deltas = quota.volume_deltas(size, volume_type["name"] if volume_type else None)
-        return quota.reserve(self.cloud, context.project_id, deltas)
-
-    def revert(self, result, **kwargs: Any) -> None:
-        if isinstance(result, ft.Failure) or not result:
-            return
-        try:
-            quota.rollback(self.cloud, result)
-        except Exception:
-            LOG.exception("Failed to roll back reservations %s", result)
+        return quota.volume_deltas(size, volume_type["name"] if volume_type else None)
 
 
 class EntryCreateTask(task.Task):
-    """Insert the volume row (status ``creating``, zone only if exactly one candidate).
+    """Insert the volume row (status ``creating``, zone only if exactly one candidate)
+    and book its quota, in one transaction.
 
     Provides: volume_id, volume (the row as inserted, detached: what the API answers with,
     as Cinder returns its in-memory object rather than re-reading the row).
-    Reversion strategy: delete the row, unless the quota was already committed (then
-    the row stays, in ``error``, as in Cinder).
+    Reversion strategy (a later task failed): the row stays, in ``error``, no longer
+    consuming quota, and the quota is given back, as after Cinder's commit.
     """
 
     default_provides = {"volume_id", "volume"}
@@ -251,8 +249,22 @@ class EntryCreateTask(task.Task):
 
     def execute(self, context, size, volume_type_id, availability_zones, multiattach,
                 replication_status, bootable, name, description, metadata, snapshot,
-                source_volume, image_meta, group=None) -> dict:
+                source_volume, image_meta, quota_deltas, group=None,
+                zone_decision=None) -> dict:
+        return self._insert(context, size, volume_type_id, availability_zones, multiattach,
+                            replication_status, bootable, name, description, metadata,
+                            snapshot, source_volume, quota_deltas, group, zone_decision)
+
+    @retry_on_deadlock
+    def _insert(self, context, size, volume_type_id, availability_zones, multiattach,
+                replication_status, bootable, name, description, metadata, snapshot,
+                source_volume, quota_deltas, group, zone_decision) -> dict:
+        """One transaction, retried whole on a deadlock (MariaDB's first use of a usage
+        row), as Cinder's quota reserve is."""
+        from stackling.volume.decision_records import record_zone
+
         with self.cloud.db.writer() as s:
+            quota.consume_in(self.cloud, s, context.project_id, quota_deltas)
             row = vol_obj.add(
                 s, project_id=context.project_id, user_id=context.user_id, size=size,
                 status="creating", attach_status="detached", display_name=name,
@@ -265,54 +277,24 @@ class EntryCreateTask(task.Task):
                 source_volid=source_volume["id"] if source_volume else None,
                 group_id=group["id"] if group else None,
                 use_quota=True, glance_metadata={}, admin_metadata={})
+            if zone_decision is not None:
+                record_zone(self.cloud, **zone_decision, resource_id=row.id, session=s)
             s.refresh(row)
             s.expunge(row)
-        from stackling import decisions
-
-        decisions.link(self.cloud, request_id=context.request_id, resource_type="volume",
-                       resource_id=row.id)
         return {"volume_id": row.id, "volume": row}
 
-    def revert(self, result, reservations, **kwargs: Any) -> None:
+    def revert(self, result, context, quota_deltas, **kwargs: Any) -> None:
         if isinstance(result, ft.Failure) or not result:
-            return
+            return   # the transaction rolled back: no row, no quota used
         try:
             with self.cloud.db.writer() as s:
                 row = s.get(Volume, result["volume_id"])
-                if row is None:
+                if row is None or not row.use_quota:
                     return
-                if quota.pending(self.cloud, reservations):
-                    vol_obj.destroy(s, row.id)
-                else:
-                    vol_obj.conditional_update(s, row.id, None, status="error")
+                vol_obj.conditional_update(s, row.id, None, status="error", use_quota=False)
+                quota.release_in(s, context.project_id, quota_deltas)
         except Exception:
             LOG.exception("Failed to undo the creation of volume %s", result["volume_id"])
-
-
-class QuotaCommitTask(task.Task):
-    """Commit the reservation.
-
-    Reversion strategy: give the committed quota back (a negative booking) and mark the
-    row as no longer consuming quota, so that deleting it later does not give it back twice.
-    """
-
-    def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.cloud = cloud
-
-    def execute(self, reservations) -> None:
-        quota.commit(self.cloud, reservations)
-
-    def revert(self, result, context, size, volume_type, volume_id, **kwargs: Any) -> None:
-        if isinstance(result, ft.Failure):
-            return
-        try:
-            quota.release(self.cloud, context.project_id,
-                          quota.volume_deltas(size, volume_type["name"] if volume_type
-                                              else None))
-            vol_obj.set_status(self.cloud, volume_id, None, use_quota=False)
-        except Exception:
-            LOG.exception("Failed to give back the quota of volume %s", volume_id)
 
 
 class VolumeCastTask(task.Task):
@@ -359,13 +341,12 @@ class VolumeCastTask(task.Task):
 
 
 def get_flow(cloud: Cloud) -> linear_flow.Flow:
-    """The five tasks in order, with the request's raw values rebound to their names."""
+    """The four tasks in order, with the request's raw values rebound to their names."""
     flow = linear_flow.Flow("volume_create_api")
     flow.add(ExtractVolumeRequestTask(
         cloud, rebind={"size": "raw_size", "availability_zone": "raw_availability_zone",
                        "volume_type": "raw_volume_type"}))
-    flow.add(QuotaReserveTask(cloud), EntryCreateTask(cloud), QuotaCommitTask(cloud),
-             VolumeCastTask(cloud))
+    flow.add(QuotaReserveTask(cloud), EntryCreateTask(cloud), VolumeCastTask(cloud))
     return flow
 
 

@@ -14,7 +14,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import bindparam, case, delete, select, update
 
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import utcnow
@@ -160,13 +160,17 @@ def _clamped(column, delta):
     return case((value < 0, 0), else_=value)
 
 
+# Built once: a statement built per call costs more than running it, and the ORM's
+# session synchronisation would re-read the row (the caller reads none of it after).
+_ADD = (update(QuotaUsage.__table__).where(QuotaUsage.__table__.c.id == bindparam("usage_id"))
+        .values(reserved=_clamped(QuotaUsage.__table__.c.reserved, bindparam("reserved")),
+                in_use=_clamped(QuotaUsage.__table__.c.in_use, bindparam("in_use")),
+                updated_at=bindparam("now")))
+
+
 def _add(s: Session, usage: QuotaUsage, reserved: int = 0, in_use: int = 0) -> None:
-    values = {"updated_at": utcnow()}
-    if reserved:
-        values["reserved"] = _clamped(QuotaUsage.reserved, reserved)
-    if in_use:
-        values["in_use"] = _clamped(QuotaUsage.in_use, in_use)
-    s.execute(update(QuotaUsage).where(QuotaUsage.id == usage.id).values(**values))
+    s.connection().execute(_ADD, {"usage_id": usage.id, "reserved": reserved,
+                                  "in_use": in_use, "now": utcnow()})
 
 
 def expiry(cloud: Cloud) -> dt.datetime:
@@ -178,16 +182,7 @@ def reserve(cloud: Cloud, project_id: str, deltas: dict[str, int]) -> list[str]:
     """Book ``deltas``; raise the Cinder quota error when a positive delta goes over."""
     rid = str(uuid.uuid4())
     with cloud.db.writer() as s:
-        lim = limits(cloud, s, project_id)
-        use = locked_usages(s, project_id, deltas)
-        over = []
-        for res, delta in deltas.items():
-            hard = lim.get(res, -1)
-            u = use[res]
-            if delta > 0 and hard >= 0 and u.in_use + u.reserved + delta > hard:
-                over.append(res)
-        if over:
-            _raise_over(over, deltas, lim, use)
+        use = _checked_usages(cloud, s, project_id, deltas)
         expire = expiry(cloud)
         for res, delta in deltas.items():
             if delta > 0:
@@ -195,6 +190,30 @@ def reserve(cloud: Cloud, project_id: str, deltas: dict[str, int]) -> list[str]:
             s.add(Reservation(uuid=rid, project_id=project_id, resource=res, delta=delta,
                               expire=expire))
     return [rid]
+
+
+def _checked_usages(cloud: Cloud, s: Session, project_id: str, deltas: dict[str, int]
+                    ) -> dict[str, QuotaUsage]:
+    """The locked usage rows of ``deltas``; the Cinder quota error when a positive delta
+    goes over its limit."""
+    lim = limits(cloud, s, project_id)
+    use = locked_usages(s, project_id, deltas)
+    over = [res for res, delta in deltas.items()
+            if delta > 0 and lim.get(res, -1) >= 0
+            and use[res].in_use + use[res].reserved + delta > lim[res]]
+    if over:
+        _raise_over(over, deltas, lim, use)
+    return use
+
+
+def consume_in(cloud: Cloud, s: Session, project_id: str, deltas: dict[str, int]) -> None:
+    """``reserve`` and ``commit`` at once, inside the transaction that writes what the
+    quota pays for (a new volume's row): checked and booked as ``in_use`` under the same
+    locks, with no reservation rows to commit or expire later. All or nothing."""
+    use = _checked_usages(cloud, s, project_id, deltas)
+    for res, delta in deltas.items():
+        if delta:
+            _add(s, use[res], in_use=delta)
 
 
 def _lock_usages_of(s: Session, rows: list[Reservation]) -> dict[tuple[str, str], QuotaUsage]:
