@@ -34,7 +34,7 @@ def startup(tree: Path, cache: Path) -> tuple[float, float, float]:
     for _attempt in range(3):
         base = tempdir()
         args = ["--data-dir", str(base / "data"), "--port-offset",
-                str(free_port_offset(30000))]
+                str(free_port_offset(3000))]
 
         def cli(*cmd: str, args=args) -> subprocess.CompletedProcess:
             return subprocess.run([sys.executable, "-m", "stackling", *cmd, *args], cwd=tree,
@@ -83,7 +83,7 @@ def ready_cpu(tree: Path, cache: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(tree), "STACKLING_CACHE_DIR": str(cache)}
     base = tempdir()
     proc = subprocess.Popen([sys.executable, "-c", _READY_CPU, str(base / "data"),
-                             str(free_port_offset(32000))], cwd=tree, env=env,
+                             str(free_port_offset(7000))], cwd=tree, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, _, usage = os.wait4(proc.pid, 0)
     proc.returncode = 0
@@ -138,7 +138,7 @@ def rate(port: int, make_request, seconds: float, clients: int) -> tuple[float, 
 
 def tokens(seconds: float, clients: int) -> dict[str, tuple[float, list[float]]]:
     base = tempdir()
-    offset = free_port_offset(31000)
+    offset = free_port_offset(5000)
     args = ["--data-dir", str(base / "data"), "--port-offset", str(offset)]
     assert stackling("start", "-d", *args).returncode == 0
     assert stackling("wait", *args).returncode == 0

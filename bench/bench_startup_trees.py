@@ -24,7 +24,7 @@ def one(tree: str) -> tuple[float, float]:
     """One start on a free offset; retried when another process took a port meanwhile."""
     for _ in range(3):
         try:
-            return _start(tree, free_port_offset(20000 + random.randrange(100) * 100))
+            return _start(tree, free_port_offset(1000 + random.randrange(100) * 100))
         except AssertionError:
             continue
     raise AssertionError(f"{tree}: no start succeeded")

@@ -15,6 +15,7 @@ import pytest
 import webob
 
 from stackling.cloud import Cloud
+from stackling.compute.consoles import LISTENING as CONSOLE_LISTENING
 from stackling.compute.consoles import PORTS as CONSOLE_PORTS
 from stackling.settings import DEFAULT_PORTS, Settings
 
@@ -166,7 +167,10 @@ class ApiClient:
 
 
 # The APIs' ports and the console endpoints' (nova-novncproxy, the fake guests' VNC/SPICE).
-ALL_PORTS = (*DEFAULT_PORTS.values(), *CONSOLE_PORTS.values())
+ALL_PORTS = (*DEFAULT_PORTS.values(), *(CONSOLE_PORTS[name] for name in CONSOLE_LISTENING))
+# Linux hands out ephemeral ports from 32768 up (ip_local_port_range): a cloud listening
+# there can find its port taken by any outgoing connection, e.g. when it restarts.
+EPHEMERAL_START = 32768
 
 
 def _ports_free(offset: int) -> bool:
@@ -179,12 +183,13 @@ def _ports_free(offset: int) -> bool:
     return True
 
 
-def free_port_offset(start: int = 20000) -> int:
-    """A port offset whose ports are all free (tests run clouds side by side)."""
-    base = start + (os.getpid() % 200) * 100
-    highest = max(ALL_PORTS)
-    for offset in range(base, base + 20000, 100):
-        if offset + highest < 65000 and _ports_free(offset):
+def free_port_offset(start: int = 1000) -> int:
+    """A port offset whose ports are all free (tests run clouds side by side), all below
+    the ephemeral range; each process starts looking at its own place in it."""
+    offsets = list(range(start, EPHEMERAL_START - max(ALL_PORTS), 100)) or [start]
+    first = (os.getpid() * 7) % len(offsets)
+    for offset in offsets[first:] + offsets[:first]:
+        if _ports_free(offset):
             return offset
     raise RuntimeError("no free port offset")
 

@@ -44,6 +44,8 @@ TOKEN_TTL = 600
 PORTS = {"novncproxy": 6080, "xvpvncproxy": 6081, "html5proxy": 6082, "serialproxy": 6083,
          "mksproxy": 6090, "spice-direct": 13002, "vnc": 5900, "spice": 5901,
          "serial": 10000, "mks": 5902}
+# The ports something listens on (the others only shape URLs).
+LISTENING = ("novncproxy", "vnc", "spice")
 # console type -> (proxy, path of its access URL, the hypervisor's server)
 _TYPES = {"novnc": ("novncproxy", "/vnc_auto.html", "vnc"),
           "xvpvnc": ("xvpvncproxy", "/console", "vnc"),

@@ -22,7 +22,7 @@ def served(cloud):
     does not cover theirs: retry elsewhere when one is taken)."""
     started = []
     for attempt in range(5):
-        cloud.settings.port_offset = free_port_offset(30000 + 2000 * attempt)
+        cloud.settings.port_offset = free_port_offset(1000 + 2000 * attempt)
         try:
             for listener in consoles.listeners(cloud):
                 listener.start()
