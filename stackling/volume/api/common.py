@@ -10,6 +10,7 @@ from stackling import exception, policy
 from stackling.db.models_volume import Snapshot, Volume
 from stackling.volume import errors, zones
 from stackling.volume.objects import backends
+from stackling.web.app import read_json
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -50,6 +51,15 @@ UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA
 
 def authorize(req: Request, action: str, target: dict | None = None) -> None:
     policy.authorize(req.context, action, target)
+
+
+def entity_body(req: Request, key: str) -> dict:
+    """The ``key`` object of the body (``{"volume_type": {...}}``), or Cinder's 400."""
+    body = read_json(req)
+    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
+        raise exception.ValidationError(field=key, value=None,
+                                        detail=f"'{key}' is a required property")
+    return body[key]
 
 
 def require_version(req: Request, version: str) -> None:

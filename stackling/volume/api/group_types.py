@@ -90,14 +90,6 @@ def type_view(req: Request, row: GroupType) -> dict:
     return out
 
 
-def _body(req: Request, key: str) -> dict:
-    body = read_json(req)
-    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
-        raise exception.ValidationError(field=key, value=None,
-                                        detail=f"'{key}' is a required property")
-    return body[key]
-
-
 BOOL_STRINGS = ("1", "t", "true", "on", "y", "yes", "0", "f", "false", "off", "n", "no")
 
 
@@ -137,7 +129,7 @@ def _check_name(name, required: bool) -> None:
 def create_group_type(req: Request):
     common.require_version(req, GROUP_TYPE_VERSION)
     common.authorize(req, "group:group_types:create")
-    data = _body(req, "group_type")
+    data = common.entity_body(req, "group_type")
     extra = set(data) - {"name", "description", "is_public", "group_specs"}
     if extra:
         raise exception.ValidationError(field="group_type", value=None,
@@ -199,7 +191,7 @@ def show_group_type(req: Request, type_id: str):
 def update_group_type(req: Request, type_id: str):
     common.require_version(req, GROUP_TYPE_VERSION)
     common.authorize(req, "group:group_types:update")
-    data = _body(req, "group_type")
+    data = common.entity_body(req, "group_type")
     name, description = data.get("name"), data.get("description")
     is_public = _bool(data, "is_public")
     if name is not None:

@@ -114,14 +114,6 @@ def group_snapshot_detail(req: Request, row: GroupSnapshot) -> dict:
     return out
 
 
-def _body(req: Request, key: str) -> dict:
-    body = read_json(req)
-    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
-        raise exception.ValidationError(field=key, value=None,
-                                        detail=f"'{key}' is a required property")
-    return body[key]
-
-
 def _strings(data: dict, keys: tuple[str, ...], allowed: set[str]) -> None:
     """Cinder's schemas: no unknown keys; names and descriptions are strings."""
     extra = sorted(set(data) - allowed)
@@ -174,7 +166,7 @@ def _list(req: Request, model, rows_key: str, path: str, view) -> dict:
 def create_group(req: Request):
     common.require_version(req, GROUP_VOLUME)
     common.authorize(req, "group:create")
-    data = _body(req, "group")
+    data = common.entity_body(req, "group")
     _strings(data, ("name", "description"),
              {"name", "description", "group_type", "volume_types", "availability_zone"})
     refs = data.get("volume_types")
@@ -244,7 +236,7 @@ def update_group(req: Request, group_id: str):
     """Name and description change at once; adding or removing volumes makes the group
     ``updating`` until its backend has moved them."""
     common.require_version(req, GROUP_VOLUME)
-    data = _body(req, "group")
+    data = common.entity_body(req, "group")
     keys = ("name", "description", "add_volumes", "remove_volumes")
     _strings(data, keys, set(keys))
     if not set(data) & set(keys):
@@ -417,7 +409,7 @@ def groups_action(req: Request):
     """POST /groups/action: ``create-from-src`` (3.14) — a group from a group snapshot
     or a source group."""
     common.require_version(req, GROUP_SNAPSHOTS)
-    data = _body(req, "create-from-src")
+    data = common.entity_body(req, "create-from-src")
     _strings(data, ("name", "description"),
              {"name", "description", "source_group_id", "group_snapshot_id"})
     snap_id, src_id = data.get("group_snapshot_id"), data.get("source_group_id")
@@ -506,7 +498,7 @@ def create_group_snapshot(req: Request):
     """cinder/group/api.py create_group_snapshot: one snapshot per volume of the group
     (with quota), all ``creating`` until the backend has taken them."""
     common.require_version(req, GROUP_SNAPSHOTS)
-    data = _body(req, "group_snapshot")
+    data = common.entity_body(req, "group_snapshot")
     _strings(data, ("name", "description"), {"name", "description", "group_id"})
     group_id = data.get("group_id")
     if not isinstance(group_id, str) or not common.UUID_RE.match(group_id):
@@ -605,7 +597,7 @@ def delete_group_snapshot(req: Request, group_snapshot_id: str):
 
 def group_snapshot_action(req: Request, group_snapshot_id: str):
     common.require_version(req, GROUP_SNAPSHOT_RESET_STATUS)
-    data = _body(req, "reset_status")
+    data = common.entity_body(req, "reset_status")
     status = _reset_status(req, data, grp_obj.GROUP_SNAPSHOT_STATUSES, "Group snapshot")
     with req.app.cloud.db.writer() as s:
         row = get_group_snapshot(s, req, group_snapshot_id)

@@ -23,14 +23,6 @@ def seed_default(cloud) -> None:
                              is_public=True, extra_specs={}))
 
 
-def _body(req: Request, key: str) -> dict:
-    body = read_json(req)
-    if not isinstance(body, dict) or not isinstance(body.get(key), dict):
-        raise exception.ValidationError(field=key, value=None,
-                                        detail=f"'{key}' is a required property")
-    return body[key]
-
-
 def list_types(req: Request):
     common.authorize(req, "volume_extension:type_get_all")
     is_public = req.GET.get("is_public")
@@ -63,7 +55,7 @@ def show_type(req: Request, type_id: str):
 @web_validation.schema(schemas.TYPE_CREATE)
 def create_type(req: Request):
     common.authorize(req, "volume_extension:types_manage")
-    data = _body(req, "volume_type")
+    data = common.entity_body(req, "volume_type")
     name = data.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 255:
         raise exception.ValidationError(field="name", value=name,
@@ -84,7 +76,7 @@ def create_type(req: Request):
 @web_validation.schema(schemas.TYPE_UPDATE)
 def update_type(req: Request, type_id: str):
     common.authorize(req, "volume_extension:types_manage")
-    data = _body(req, "volume_type")
+    data = common.entity_body(req, "volume_type")
     with req.app.cloud.db.writer() as s:
         row = s.get(VolumeType, type_id)
         if row is None:
@@ -135,7 +127,7 @@ def list_extra_specs(req: Request, type_id: str):
 @web_validation.schema(schemas.EXTRA_SPECS_CREATE)
 def create_extra_specs(req: Request, type_id: str):
     common.authorize(req, "volume_extension:types_extra_specs:create")
-    data = _body(req, "extra_specs")
+    data = common.entity_body(req, "extra_specs")
     specs = {str(k): str(v) if not isinstance(v, bool) else str(v) for k, v in data.items()}
     with req.app.cloud.db.writer() as s:
         row = _get(s, type_id)
@@ -183,7 +175,7 @@ CONTROL_LOCATIONS = ("front-end", "back-end")
 
 
 def _encryption_body(req: Request, creating: bool) -> dict:
-    data = _body(req, "encryption")
+    data = common.entity_body(req, "encryption")
     extra = sorted(set(data) - set(ENCRYPTION_KEYS))
     if extra:
         raise exception.ValidationError(
