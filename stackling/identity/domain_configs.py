@@ -144,7 +144,7 @@ def show_config(req: Request, domain_id: str, group: str | None = None,
 def update_config(req: Request, domain_id: str, group: str | None = None,
                   option: str | None = None):
     """PATCH: merge options into the config; a group or an option in the URL must be the
-    only one in the body, and must already exist."""
+    only one in the body, and must already exist (the whole config need not)."""
     authorize(req, "identity:update_domain_config")
     config = _body_config(req)
     if option:
@@ -165,8 +165,9 @@ def update_config(req: Request, domain_id: str, group: str | None = None,
         current = copy.deepcopy(row.config) if row is not None else {}
         if (group or option) and not _has(current, group, option):
             raise _not_found(domain_id, group, option)
-        if row is None:
-            raise _not_found(domain_id, None, None)
+        if row is None:     # PATCH of the whole config stores what it names (Keystone)
+            row = IdentityDomainConfig(domain_id=domain_id)
+            s.add(row)
         for g, options in config.items():
             current.setdefault(g, {}).update(options)
         row.config = current

@@ -129,11 +129,15 @@ def run_url_import(cloud, task_id: str) -> None:
         missing = [k for k in IMPORT_KEYS if k not in task_input]
         if missing:
             raise ValueError(f"Input does not contain '{missing[0]}' field")
+        if not isinstance(task_input["image_properties"], dict) or \
+                not isinstance(task_input["import_from"], str):
+            raise ValueError("Invalid input: image_properties must be an object and "
+                             "import_from a URL")
         image_id = str(uuid.uuid4())
         with cloud.db.writer() as s:
             row = Image(id=image_id, owner=owner, status="saving", visibility="shared",
                         properties={}, tags=[])
-            for key, value in (task_input["image_properties"] or {}).items():
+            for key, value in task_input["image_properties"].items():
                 images._set(row, key, value)
             s.add(row)
         stored = images.store(cloud).write(image_id, _url_chunks(task_input["import_from"]))

@@ -590,6 +590,8 @@ def test_domain_config_whole_group_and_option(admin):
     dom = admin.post("identity", "/v3/domains", {"domain": {"name": "cfg"}}).json["domain"]
     at = f"/v3/domains/{dom['id']}/config"
     assert admin.get("identity", at).status == 404
+    assert admin.patch("identity", f"{at}/identity", {"config": {
+        "identity": {"driver": "ldap"}}}).status == 404      # no such group stored yet
     config = {"identity": {"driver": "ldap"},
               "ldap": {"url": "ldap://x/", "user_tree_dn": "ou=Users", "password": "pw"}}
     made = admin.request("identity", "PUT", at, {"config": config})
@@ -622,6 +624,9 @@ def test_domain_config_whole_group_and_option(admin):
     gone = admin.get("identity", at)
     assert gone.json["error"]["message"] == (
         f"Could not find any options in domain configuration for domain {dom['id']}.")
+    # A PATCH of the whole config stores what it names, as Keystone's update_config does.
+    patched = admin.patch("identity", at, {"config": {"identity": {"driver": "ldap"}}})
+    assert patched.status == 200 and patched.json["config"] == {"identity": {"driver": "ldap"}}
     default = admin.get("identity", "/v3/domains/config/default").json["config"]
     assert default["identity"] == {"driver": "sql", "list_limit": None}
     assert admin.get("identity", "/v3/domains/config/ldap/url/default").json == {

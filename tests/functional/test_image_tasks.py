@@ -76,3 +76,17 @@ def test_tasks_are_for_admins_and_checked(api, demo):
     assert api.post("image", "/v2/tasks", {"type": "export", "input": {}}).status == 400
     assert api.post("image", "/v2/tasks", {"type": "import"}).status == 400
     assert api.get("image", "/v2/tasks/nope").status == 404
+
+
+def test_malformed_import_input_fails_the_task_not_the_runner(cloud, api):
+    """Input of the wrong shape ends the task in failure (never left ``processing``)."""
+    bad = [{"import_from": 7, "import_from_format": "qcow2", "image_properties": {}},
+           {"import_from": "http://127.0.0.1/x", "import_from_format": "qcow2",
+            "image_properties": "x"},
+           {"import_from": "http://127.0.0.1/x"}]
+    ids = [api.post("image", "/v2/tasks", {"type": "import", "input": i}).json["id"]
+           for i in bad]
+    settle(cloud)
+    tasks = [api.get("image", f"/v2/tasks/{i}").json for i in ids]
+    assert [t["status"] for t in tasks] == ["failure"] * 3
+    assert tasks[2]["message"] == "Input does not contain 'import_from_format' field"
