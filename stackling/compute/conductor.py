@@ -232,9 +232,29 @@ class Conductor(LifecycleTasks):
         with self.cloud.db.reader() as s:
             inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
             group = (inst.scheduler_hints or {}).get("group") if inst is not None else None
-        if group:
-            self._after_earlier_members(group, instance_uuid)
-        return self._build_instance(instance_uuid, caller, group, tried or [])
+        try:
+            if group:
+                self._after_earlier_members(group, instance_uuid)
+            return self._build_instance(instance_uuid, caller, group, tried or [])
+        except Exception as exc:
+            # Nova's schedule_and_build_instances buries the instance in ERROR whatever
+            # failed (a database error, the scheduler or the compute host unreachable):
+            # a server is never left in BUILD/scheduling by a cast that raised.
+            LOG.exception("Failed to schedule instance %s", instance_uuid)
+            self._schedule_failed(instance_uuid, caller, exc)
+            return None
+
+    def _schedule_failed(self, instance_uuid: str, caller: dict | None,
+                         exc: Exception) -> None:
+        """ERROR with a fault, and the host's claim given back if one was made; the
+        message as Nova's exception_to_dict: its own text for our errors, the class name
+        for any other (it may hold details a user must not see; they go to the fault's
+        details)."""
+        message = getattr(exc, "message", None) or type(exc).__name__
+        details = traceback.format_exc()
+        instance_action.fail(self.cloud, instance_uuid, (caller or {}).get("request_id"),
+                             "conductor_schedule_and_build_instances", message)
+        instances.fail_build(self.cloud, instance_uuid, message, details)
 
     def _after_earlier_members(self, group: str, instance_uuid: str,
                                timeout: float = 10.0) -> None:

@@ -148,6 +148,22 @@ def set_error(cloud: Cloud, instance_uuid: str, message: str, details: str,
                             details=details, host=host))
 
 
+def fail_build(cloud: Cloud, instance_uuid: str, message: str, details: str) -> None:
+    """A build the conductor could not hand to a host: ERROR with its fault, off the
+    host it may have been placed on (its claim given back) unless it is being
+    deleted (the delete then releases what it finds)."""
+    with cloud.db.writer() as s:
+        inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+        if inst is None or inst.deleted:
+            return
+        if inst.task_state != "deleting":
+            if inst.task_state in ("scheduling", "spawning"):
+                leave_host(s, inst, inst.vcpus, inst.memory_mb, claimed_disk(inst))
+            inst.vm_state, inst.task_state = "error", None
+        s.add(InstanceFault(instance_uuid=instance_uuid, code=500, message=message[:255],
+                            details=details))
+
+
 @retry_on_deadlock
 def delete_instance_row(cloud: Cloud, instance_uuid: str, release_claim: bool) -> bool:
     """Soft-delete the instance (Nova: deleted = id), drop its BDMs and give its claim
