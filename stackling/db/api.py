@@ -76,6 +76,12 @@ class Database:
         kwargs: dict = {"future": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            # One process's threads are all its clients: every API worker thread and RPC
+            # worker may hold a session (some a reader and a writer at once), far more
+            # than QueuePool's default 5 + 10. Capped, 32 clients of one cloud waited 30 s
+            # for a connection and got 500s (bench/bench_spread.py); a SQLite connection
+            # is a file handle, so the pool keeps 10 and opens more when asked.
+            kwargs.update(pool_size=10, max_overflow=-1)
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=3600)
         self.engine: Engine = create_engine(self.url, **kwargs)
