@@ -50,6 +50,16 @@ FAKE_DRIVER_OPTS = [
 DATABASE_OPTS = [
     # oslo.db's name; --database-url overrides it. Unset: SQLite in the data dir.
     cfg.StrOpt("connection", secret=True),
+    # oslo.db's pool options, names and defaults (PostgreSQL and MariaDB; SQLite's pool
+    # is one process's own). Each process of `start --spread` has its own pool: 13
+    # processes keeping 10 connections each were more than PostgreSQL's default
+    # max_connections (100), and boots failed with "too many clients already".
+    cfg.IntOpt("max_pool_size", default=5, min=1,
+               help="Connections each process keeps open."),
+    cfg.IntOpt("max_overflow", default=50, min=0,
+               help="Connections a process may open beyond max_pool_size at once."),
+    cfg.IntOpt("pool_timeout", default=30, min=1,
+               help="Seconds to wait for a connection of the pool."),
 ]
 
 

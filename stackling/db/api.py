@@ -70,7 +70,8 @@ def retry_on_deadlock(fn: F) -> F:
 class Database:
     """One engine and its session factory."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_pool_size: int = 5, max_overflow: int = 50,
+                 pool_timeout: int = 30) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict = {"future": True}
@@ -83,7 +84,8 @@ class Database:
             # is a file handle, so the pool keeps 10 and opens more when asked.
             kwargs.update(pool_size=10, max_overflow=-1)
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=3600)
+            kwargs.update(pool_size=max_pool_size, max_overflow=max_overflow,
+                          pool_timeout=pool_timeout, pool_pre_ping=True, pool_recycle=3600)
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)

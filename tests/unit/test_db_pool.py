@@ -37,3 +37,20 @@ def test_sqlite_gives_every_thread_a_connection_at_once(tmp_path):
         t.join()
     db.dispose()
     assert not errors, errors[:1]
+
+
+def test_server_pool_takes_oslo_db_options(tmp_path):
+    """stackling.conf [database] max_pool_size / max_overflow / pool_timeout size each
+    process's pool on PostgreSQL or MariaDB (oslo.db's defaults: 5, 50, 30)."""
+    from stackling import conf
+
+    (tmp_path / "stackling.conf").write_text(
+        "[database]\nmax_pool_size = 3\nmax_overflow = 4\npool_timeout = 7\n")
+    pool = conf.load(tmp_path).stackling.database
+    db = Database("postgresql+psycopg://u@127.0.0.1:1/x", pool.max_pool_size,
+                  pool.max_overflow, pool.pool_timeout)
+    assert (db.engine.pool.size(), db.engine.pool._max_overflow,
+            db.engine.pool._timeout) == (3, 4, 7)
+    defaults = conf.load(tmp_path / "none").stackling.database
+    assert (defaults.max_pool_size, defaults.max_overflow, defaults.pool_timeout) == \
+        (5, 50, 30)
