@@ -20,6 +20,7 @@ from stackling.compute import scheduler, volume_zones
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import instance_action, migration, server_group
 from stackling.compute.objects import zones as az
+from stackling.db.api import retry_on_disconnect
 from stackling.db.models_compute import Instance
 
 if TYPE_CHECKING:
@@ -252,8 +253,12 @@ class Conductor(LifecycleTasks):
         details)."""
         message = getattr(exc, "message", None) or type(exc).__name__
         details = traceback.format_exc()
-        instance_action.fail(self.cloud, instance_uuid, (caller or {}).get("request_id"),
-                             "conductor_schedule_and_build_instances", message)
+        try:
+            retry_on_disconnect(instance_action.fail)(
+                self.cloud, instance_uuid, (caller or {}).get("request_id"),
+                "conductor_schedule_and_build_instances", message)
+        except Exception:   # the event is a record; the server's state must still change
+            LOG.exception("Could not record the failed event of instance %s", instance_uuid)
         instances.fail_build(self.cloud, instance_uuid, message, details)
 
     def _after_earlier_members(self, group: str, instance_uuid: str,

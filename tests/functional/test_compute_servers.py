@@ -508,3 +508,52 @@ def test_cast_to_the_scheduler_that_fails_is_500_and_the_server_in_error(
                 .json["servers"] if s["name"] == "never-cast"]
     assert server["status"] == "ERROR" and server["OS-EXT-STS:task_state"] is None
     assert server["fault"]["message"] == "ConnectionError"
+
+
+def test_build_that_raises_on_the_host_outside_its_handling_ends_in_error(
+        api, image, cloud, monkeypatch):
+    """The compute host failed before its own error handling (the database unreachable
+    while loading the instance): ERROR off the host, its claim given back, not BUILD."""
+    from stackling.compute.host import manager
+
+    def broken(self, instance_uuid, caller):
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(manager.ComputeManager, "_build_and_run", broken)
+    before = _usage(api)
+    sid = boot(api, image, name="host-broken").json["server"]["id"]
+    server = settled(api, sid)
+    assert server["status"] == "ERROR", server
+    assert server["fault"]["message"] == "RuntimeError", server["fault"]
+    assert server["OS-EXT-SRV-ATTR:host"] is None
+    assert _usage(api) == before
+
+
+def test_failure_reaches_the_server_once_the_database_answers_again(
+        api, image, cloud, monkeypatch):
+    """The outage that failed the scheduling also fails the first writes that record
+    it: they are retried, and the server still ends in ERROR."""
+    import sqlalchemy as sa
+
+    from stackling.compute import scheduler
+
+    real_writer = cloud.db.writer
+    refused = {"left": 0}
+
+    def writer():
+        if refused["left"]:
+            refused["left"] -= 1
+            raise sa.exc.TimeoutError("QueuePool limit of size 5 overflow 50 reached")
+        return real_writer()
+
+    def broken(*_a, **_k):
+        refused["left"] = 3
+        raise sa.exc.TimeoutError("QueuePool limit of size 5 overflow 50 reached")
+
+    monkeypatch.setattr(cloud.db, "writer", writer)
+    monkeypatch.setattr(scheduler, "select_hosts", broken)
+    sid = boot(api, image, name="outage").json["server"]["id"]
+    server = settled(api, sid)
+    assert server["status"] == "ERROR", server
+    assert server["fault"]["message"] == "TimeoutError", server["fault"]
+    assert refused["left"] == 0
