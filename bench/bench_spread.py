@@ -60,6 +60,7 @@ def _authtoken(offset: int, user: str, section: str = "keystone_authtoken") -> s
 
 
 # 2 cores: two nova-api workers (every client poll lands there), one of each other API.
+STUCK = 300.0       # seconds in BUILD after which a boot counts as failed (stuck)
 SPREAD_WORKERS = {"osapi_compute_workers": 2, "osapi_volume_workers": 1}
 SPREAD_POOL = "[database]\nmax_pool_size = 3\nmax_overflow = 7\n"
 
@@ -114,15 +115,18 @@ class Spread(LiveCloud):
         return {p["name"]: p["pid"] for p in json.loads(r.stdout)["processes"]}
 
 
-def _others() -> dict[str, list[psutil.Process]]:
-    """PostgreSQL's and RabbitMQ's processes (their servers' backends included)."""
-    out: dict[str, list[psutil.Process]] = collections.defaultdict(list)
-    for p in psutil.process_iter(["name"]):
-        name = p.info["name"] or ""
-        if name.startswith("postgres"):
-            out["postgresql (all backends)"].append(p)
-        elif name in ("beam.smp", "epmd") or name.startswith("erl"):
-            out["rabbitmq"].append(p)
+def _rabbit() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"])
+            if (p.info["name"] or "") in ("beam.smp", "epmd")]
+
+
+def _backends(database: str) -> list[psutil.Process]:
+    """PostgreSQL's backends serving ``database`` now (their command line names it)."""
+    out = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        if (p.info["name"] or "").startswith("postgres") and \
+                database in " ".join(p.info["cmdline"] or ()):
+            out.append(p)
     return out
 
 
@@ -137,19 +141,38 @@ def _cpu(procs: list[psutil.Process]) -> float:
     return total
 
 
+PG = "postgresql (this cloud's backends)"
+
+
 class CpuMeter:
-    """CPU seconds of each named process (with its children) and of this client."""
+    """CPU seconds of each named process (with its children), of RabbitMQ (the whole
+    broker: other clouds of the machine included), of this cloud's PostgreSQL backends
+    (those alive at the end of a phase: a backend that exits meanwhile is not counted,
+    so a lower bound) and of this client."""
 
     def __init__(self, cloud: LiveCloud) -> None:
         self.groups: dict[str, list[psutil.Process]] = {}
         for name, pid in cloud.pids().items():
             p = psutil.Process(pid)
             self.groups[name] = [p, *p.children(recursive=True)]
-        self.groups.update(_others())
+        self.groups["rabbitmq (whole broker)"] = _rabbit()
         self.groups["bench client (this process)"] = [psutil.Process()]
+        self.database = cloud.database_url.rsplit("/", 1)[1] if cloud.database_url \
+            else None
+        self._pg: dict[int, float] = {}
 
     def read(self) -> dict[str, float]:
-        return {name: _cpu(procs) for name, procs in self.groups.items()}
+        out = {name: _cpu(procs) for name, procs in self.groups.items()}
+        if self.database:
+            # per backend: its CPU so far; one that started after the last read counts
+            # from 0, so the difference of two reads is the CPU spent between them
+            now = {p.pid: _cpu([p]) for p in _backends(self.database)}
+            out[PG] = sum(now.values())
+            self._pg_prev, self._pg = self._pg, now
+        return out
+
+    def pg_delta(self) -> float:
+        return sum(cpu - self._pg_prev.get(pid, 0.0) for pid, cpu in self._pg.items())
 
 
 def _group(name: str) -> str:
@@ -238,9 +261,10 @@ def phase(cloud: LiveCloud, tok: str, img: str, project_id: str, clients: int, b
                     continue
                 sid = body["server"]["id"]
                 mark = poller.mark() if poller else 0
-                while True:
+                give_up = time.monotonic() + STUCK
+                while time.monotonic() < give_up:
                     if poller:
-                        poller.wait(sid, mark)
+                        poller.wait(sid, mark, timeout=give_up - time.monotonic())
                     status, body = c.call("GET", f"/v2.1/servers/{sid}")
                     if body["server"]["status"] != "BUILD":
                         break
@@ -257,6 +281,8 @@ def phase(cloud: LiveCloud, tok: str, img: str, project_id: str, clients: int, b
                 made.append((sid, ""))
                 if body["server"]["status"] == "ACTIVE":
                     times.append(time.perf_counter() - t0)
+                elif body["server"]["status"] == "BUILD":
+                    errors.append(f"stuck in BUILD/{body['server']['OS-EXT-STS:task_state']}")
                 else:
                     errors.append(str(body["server"].get("fault")))
 
@@ -272,7 +298,9 @@ def phase(cloud: LiveCloud, tok: str, img: str, project_id: str, clients: int, b
     after = meter.read()
     if poller:
         poller.close()
-    cpu = {name: after[name] - before[name] for name in after}
+    cpu = {name: after[name] - before[name] for name in after if name != PG}
+    if PG in after:
+        cpu[PG] = meter.pg_delta()
     left = _delete_all(cloud, tok, project_id, [sid for sid, _ in made])
     n = len(times)
     return {"left": left, "clients": clients, "n": n, "failed": len(errors), "wall": wall,
