@@ -42,7 +42,10 @@ def start(cloud: Cloud) -> None:
             availability_zone=spec.availability_zone))
         cloud.heartbeat.add(sid, spec.availability_zone)
         mgr = manager.VolumeManager(cloud, spec)
+        # Capacity goes to the scheduler at start and then periodically, as Cinder's
+        # _report_driver_status does; between reports the scheduler sums what it placed.
         mgr.report()
+        cloud.heartbeat.every(conf.backend_stats_polling_interval, mgr.report_quietly)
         cloud.rpc.register(f"{backends.VOLUME_TOPIC}.{spec.name}", mgr)
         # The backends this process runs: their start-up repair (stackling.recovery).
         cloud.__dict__.setdefault("volume_managers", {})[spec.name] = mgr
