@@ -6,8 +6,10 @@ import re
 import weakref
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from stackling import exception, policy
-from stackling.db.models_volume import Snapshot, Volume
+from stackling.db.models_volume import Snapshot, Volume, VolumeType
 from stackling.volume import errors, zones
 from stackling.volume.objects import backends
 from stackling.web.app import read_json
@@ -110,7 +112,12 @@ def state(cloud: Cloud) -> VolumeApiState:
 
 
 def get_volume(s: Session, req: Request, volume_id: str) -> Volume:
-    row = s.get(Volume, volume_id)
+    """The volume, its type read with it (one SELECT; a later ``s.get(VolumeType)`` in
+    this session finds it without another)."""
+    found = s.execute(select(Volume, VolumeType)
+                      .outerjoin(VolumeType, VolumeType.id == Volume.volume_type_id)
+                      .where(Volume.id == volume_id)).first()
+    row = found[0] if found else None
     ctx = req.context
     if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
         raise errors.VolumeNotFound(volume_id=volume_id)
