@@ -13,12 +13,13 @@ from sqlalchemy import func, select, update
 from stackling import recovery, spread
 from stackling.db.models_compute import Instance
 from stackling.db.models_volume import Reservation, Volume
+from stackling.rpc import NoSuchTopic
 from stackling.seams import parse_only
 from stackling.volume import recovery as cinder_recovery
 from stackling.volume.objects import quota
 from tests.functional.test_bfv import FAST, LATEST, upload_image
 from tests.functional.test_reliability import create_volume, status_of, usage_matches_what_exists
-from tests.helpers import ApiClient, settle
+from tests.helpers import ApiClient, make_cloud, settle
 
 
 def _boot(api, image, zone):
@@ -136,3 +137,27 @@ def test_the_supervisor_rolls_back_reservations_only_when_nothing_of_the_run_liv
 def _reservations(cloud) -> int:
     with cloud.db.reader() as s:
         return s.scalar(select(func.count()).select_from(Reservation))
+
+
+def test_a_backend_consumes_its_queue_before_its_start_up_scan(tmp_path, monkeypatch):
+    """cinder-volume's RPC server is up before ``init_host`` reads the volumes to repair:
+    a volume the API sets ``deleting`` while the backend starts is found by the scan or
+    its ``delete_volume`` cast is consumed, never lost between the two."""
+    ready = {}
+    scan = cinder_recovery.init_host
+
+    def init_host(cloud, mgr):
+        try:
+            cloud.rpc.endpoint(f"cinder-volume.{mgr.spec.name}")
+            ready[mgr.spec.name] = True
+        except NoSuchTopic:
+            ready[mgr.spec.name] = False
+        return scan(cloud, mgr)
+
+    monkeypatch.setattr(cinder_recovery, "init_host", init_host)
+    cloud = make_cloud(tmp_path)
+    try:
+        assert ready == {name: True for name in cloud.volume_managers}, ready
+        assert ready
+    finally:
+        cloud.stop()
