@@ -42,8 +42,11 @@ def start(cloud: Cloud) -> None:
             availability_zone=spec.availability_zone))
         cloud.heartbeat.add(sid, spec.availability_zone)
         mgr = manager.VolumeManager(cloud, spec)
-        mgr.report()
         cloud.rpc.register(f"{backends.VOLUME_TOPIC}.{spec.name}", mgr)
+        # Capabilities once the RPC server is up (Cinder's init_host_with_rpc): the
+        # scheduler places nothing on a backend whose queue does not exist yet (RabbitMQ
+        # drops what it cannot route).
+        mgr.report()
         # The backends this process runs: their start-up repair (stackling.recovery).
         cloud.__dict__.setdefault("volume_managers", {})[spec.name] = mgr
         LOG.info("cinder-volume %s started in zone %s (%s)", spec.name,

@@ -16,6 +16,7 @@ from stackling.db.models_volume import Reservation, Volume
 from stackling.rpc import NoSuchTopic
 from stackling.seams import parse_only
 from stackling.volume import recovery as cinder_recovery
+from stackling.volume.manager import VolumeManager
 from stackling.volume.objects import quota
 from tests.functional.test_bfv import FAST, LATEST, upload_image
 from tests.functional.test_reliability import create_volume, status_of, usage_matches_what_exists
@@ -140,24 +141,36 @@ def _reservations(cloud) -> int:
 
 
 def test_a_backend_consumes_its_queue_before_its_start_up_scan(tmp_path, monkeypatch):
-    """cinder-volume's RPC server is up before ``init_host`` reads the volumes to repair:
-    a volume the API sets ``deleting`` while the backend starts is found by the scan or
-    its ``delete_volume`` cast is consumed, never lost between the two."""
+    """cinder-volume's RPC server is up before ``init_host`` reads the volumes to repair
+    (a volume the API sets ``deleting`` while the backend starts is found by the scan or
+    its ``delete_volume`` cast is consumed, never lost between the two), and before its
+    capabilities let the scheduler place volumes there (a cast to a queue that does not
+    exist yet is dropped)."""
     ready = {}
-    scan = cinder_recovery.init_host
+
+    def consuming(cloud, name: str) -> bool:
+        try:
+            cloud.rpc.endpoint(f"cinder-volume.{name}")
+            return True
+        except NoSuchTopic:
+            return False
+
+    scan, report = cinder_recovery.init_host, VolumeManager.report
 
     def init_host(cloud, mgr):
-        try:
-            cloud.rpc.endpoint(f"cinder-volume.{mgr.spec.name}")
-            ready[mgr.spec.name] = True
-        except NoSuchTopic:
-            ready[mgr.spec.name] = False
+        ready[("scan", mgr.spec.name)] = consuming(cloud, mgr.spec.name)
         return scan(cloud, mgr)
 
+    def reported(mgr):
+        ready[("capabilities", mgr.spec.name)] = consuming(mgr.cloud, mgr.spec.name)
+        return report(mgr)
+
     monkeypatch.setattr(cinder_recovery, "init_host", init_host)
+    monkeypatch.setattr(VolumeManager, "report", reported)
     cloud = make_cloud(tmp_path)
     try:
-        assert ready == {name: True for name in cloud.volume_managers}, ready
-        assert ready
+        assert cloud.volume_managers
+        assert ready == {(step, name): True for name in cloud.volume_managers
+                         for step in ("scan", "capabilities")}, ready
     finally:
         cloud.stop()
