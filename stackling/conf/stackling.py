@@ -50,6 +50,12 @@ FAKE_DRIVER_OPTS = [
 DATABASE_OPTS = [
     # oslo.db's name; --database-url overrides it. Unset: SQLite in the data dir.
     cfg.StrOpt("connection", secret=True),
+    # oslo.db's pool options, with its defaults (PostgreSQL and MariaDB). SQLite keeps at least
+    # 32 connections and opens more without a limit: its connections are file
+    # handles, and a bounded pool let 32 busy clients wait 30 s for one and fail with 500.
+    cfg.IntOpt("max_pool_size", default=5, min=0),
+    cfg.IntOpt("max_overflow", default=50, min=-1),
+    cfg.IntOpt("pool_timeout", default=30, min=1),
 ]
 
 
