@@ -20,7 +20,7 @@ from stackling.volume.manager import VolumeManager
 from stackling.volume.objects import quota
 from tests.functional.test_bfv import FAST, LATEST, upload_image
 from tests.functional.test_reliability import create_volume, status_of, usage_matches_what_exists
-from tests.helpers import ApiClient, make_cloud, settle
+from tests.helpers import ApiClient, make_cloud, settle, wait_for
 
 
 def _boot(api, image, zone):
@@ -49,7 +49,9 @@ def test_each_process_repairs_only_its_own(cloud_factory):
     api = ApiClient(cloud)
     api._token = api.login()
     image = upload_image(api)
-    on1, on3 = _boot(api, image, "ag1"), _boot(api, image, "nova")
+    # Zone nova has no aggregate, so it restricts nothing (map_az_to_placement_aggregate):
+    # the admin's zone:host puts the second on controller3.
+    on1, on3 = _boot(api, image, "ag1"), _boot(api, image, "nova:controller3")
     creating = create_volume(api)
     settle(cloud)
     with cloud.db.writer() as s:
@@ -123,6 +125,8 @@ def test_the_supervisor_rolls_back_reservations_only_when_nothing_of_the_run_liv
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
                               "stackling", "--data-dir", str(child_dir)])
     try:
+        # Until the child has exec'd, /proc shows the parent's command line.
+        wait_for(lambda: spread.leftovers(cloud.settings.data_dir))
         assert spread.leftovers(cloud.settings.data_dir) == [child.pid]
         spread.prepare_database(cloud.settings, cloud.config)
         assert _reservations(cloud) == 2
