@@ -70,7 +70,7 @@ def retry_on_deadlock(fn: F) -> F:
 class Database:
     """One engine and its session factory."""
 
-    def __init__(self, url: str, max_pool_size: int = 5, max_overflow: int = 50,
+    def __init__(self, url: str, max_pool_size: int = 10, max_overflow: int = 20,
                  pool_timeout: int = 30) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")

@@ -41,8 +41,8 @@ cross_az_attach = False
 """
 CINDER = COMMON + "az_cache_duration = 1\n"
 SERVICES = {"keystone", "nova-api", "cinder-api", "glance-api", "neutron-server",
-            "nova-scheduler", "nova-conductor", "cinder-scheduler", "nova-compute",
-            "cinder-volume"}
+            "nova-scheduler", "nova-conductor", "nova-novncproxy", "cinder-scheduler",
+            "nova-compute", "cinder-volume"}
 
 
 class Spread(LiveCloud):
@@ -214,6 +214,38 @@ def test_server_on_a_network_gets_a_bound_port_across_processes(spread, image):
     assert c.openstack("server", "delete", "--wait", "vm-net").returncode == 0
     assert c.openstack_json("port", "list", "--network", "net1",
                             "--device-owner", shown["device_owner"]) == []
+
+
+def test_console_tokens_shared_by_the_api_workers_and_the_proxy(spread, image):
+    """A console token issued by either nova-api worker is in the database: the other
+    worker answers GET /os-console-auth-tokens/{token} and nova-novncproxy, a process of
+    its own, relays the fake guest's RFB handshake; the server's delete drops it."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from tests.functional.test_compute_consoles import _WebSocket
+
+    c = spread
+    assert c.processes()["nova-novncproxy"]["state"] == "up"
+    c.openstack("server", "create", "--image", image, "--flavor", "m1.tiny", "--nic",
+                "none", "vm-console", "--wait")
+    sid = c.openstack_json("server", "show", "vm-console")["id"]
+    tokens = []
+    for _ in range(4):      # two workers accept from one socket: each token, either one
+        url = c.openstack_json("console", "url", "show", "--novnc", "vm-console")["url"]
+        token = unquote(parse_qs(urlsplit(url).query)["path"][0]).split("token=")[1]
+        tokens.append(token)
+        for _ in range(2):
+            shown = c.openstack_json("--os-compute-api-version", "2.31", "console",
+                                     "connection", "show", token)
+            assert shown["instance_uuid"] == sid, shown
+        ws = _WebSocket(url)
+        assert ws.receive() == b"RFB 003.008\n"
+        ws.sock.close()
+    assert c.openstack("server", "delete", "--wait", "vm-console").returncode == 0
+    for token in tokens:
+        gone = c.openstack("--os-compute-api-version", "2.31", "console", "connection",
+                           "show", token)
+        assert gone.returncode != 0 and "Token not found" in gone.stderr, gone.stderr
 
 
 def test_host_joins_from_another_address(spread, image, tmp_path):
