@@ -42,9 +42,16 @@ class Client:
                         "OpenStack-API-Version": "compute 2.100"}
 
     def call(self, method: str, path: str, body=None):
-        self.conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                          headers=self.headers)
-        resp = self.conn.getresponse()
+        data = json.dumps(body) if body is not None else None
+        try:
+            self.conn.request(method, path, body=data, headers=self.headers)
+            resp = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # the server closed an idle keep-alive connection: open a new one, as
+            # requests' connection pool does
+            self.conn.close()
+            self.conn.request(method, path, body=data, headers=self.headers)
+            resp = self.conn.getresponse()
         data = resp.read()
         return resp.status, (json.loads(data) if data else None)
 

@@ -3,7 +3,8 @@ that break an invariant (tests/crash.py).
 
 Run: python bench/bench_crash.py [--sqlite 5] [--postgresql 2] [--spread 2] [--clients 8]
 [--seconds 10]. ``--spread``: `stackling start --spread` on a scratch PostgreSQL database
-and a RabbitMQ exchange of its own; the supervisor and every child are killed.
+and a RabbitMQ virtual host and exchange of its own (tests/rabbit.py); the supervisor and
+every child are killed.
 Prints a markdown section for BENCHMARKS.md.
 """
 

@@ -98,9 +98,9 @@ class Spread(LiveCloud):
                      + _authtoken(offset, "nova", "nova"))
         for project, file in (("glance", "glance-api.conf"), ("neutron", "neutron.conf")):
             (self.config_dir / file).write_text(_authtoken(offset, project))
-        # 13 processes on a PostgreSQL of 100 connections shared with other clouds: 5 kept
-        # each (oslo.db's default; 3 made the API workers open and close connections per
-        # request under load), 10 more at most.
+        # 13 processes on a PostgreSQL of 100 connections shared with other clouds (the
+        # default 10 kept by each made "too many clients already"): 5 kept each (3 made
+        # the API workers open and close connections per request under load), 10 more.
         with open(self.config_dir / "stackling.conf", "a") as f:
             f.write(SPREAD_POOL)
 

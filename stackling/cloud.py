@@ -48,8 +48,8 @@ class Cloud:
         # Database, volumes, keys and clouds.yaml live here: the owner's only (0700).
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         settings.data_dir.chmod(0o700)
-        pool = self.config.stackling.database
-        self.db = Database(url, pool.max_pool_size, pool.max_overflow, pool.pool_timeout)
+        dbconf = self.config.stackling.database
+        self.db = Database(url, dbconf.max_pool_size, dbconf.max_overflow, dbconf.pool_timeout)
         self.rpc: rpc.Transport = self._transport()
         # In-process wake-ups only: across processes pollers keep their own interval.
         self.notifier = ChangeNotifier()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import select, update
 
@@ -90,6 +91,7 @@ class Heartbeat:
         self.interval = interval
         self.service_ids: list[int] = []
         self.zones: dict[int, str] = {}
+        self.periodic: list[list] = []     # [spacing, next due, task]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -114,12 +116,26 @@ class Heartbeat:
                 s.execute(update(Service).where(Service.id.in_(ids))
                           .values(availability_zone=zone))
 
+    def every(self, spacing: float, task: Callable[[], None]) -> None:
+        """Run ``task`` from this thread about every ``spacing`` seconds (a service's
+        periodic task, e.g. cinder-volume's capacity report), checked at each beat."""
+        self.periodic.append([spacing, time.monotonic() + spacing, task])
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
                 self.beat()
             except Exception:
                 LOG.exception("heartbeat failed")
+            now = time.monotonic()
+            for entry in self.periodic:
+                spacing, due, task = entry
+                if now >= due:
+                    entry[1] = now + spacing
+                    try:
+                        task()
+                    except Exception:
+                        LOG.exception("periodic task %s failed", task)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)

@@ -7,7 +7,10 @@ start --only ...`` child per service and host:
 
 - keystone, nova-api, cinder-api, glance-api, neutron-server: N workers each, accepting
   from the API's listening socket inherited from the supervisor (``workers()``);
-- nova-scheduler, nova-conductor, cinder-scheduler (on the topology's controller);
+- nova-scheduler, nova-conductor, nova-novncproxy, cinder-scheduler (on the topology's
+  controller; nova-novncproxy is the one process with the console listeners: the proxy,
+  which checks the tokens any nova-api worker stored in the database, and the fake
+  hypervisors' VNC and SPICE servers);
 - one nova-compute per compute host, one cinder-volume per backend.
 
 Each child has its own data dir (``<data-dir>/spread/<name>``: log, pid file, run state,
@@ -38,7 +41,7 @@ from stackling.settings import Settings
 LOG = logging.getLogger("stackling.spread")
 
 SPREAD_DIR = "spread"
-CONTROL = ("nova-scheduler", "nova-conductor", "cinder-scheduler")
+CONTROL = ("nova-scheduler", "nova-conductor", "nova-novncproxy", "cinder-scheduler")
 SHARED_DATABASES = ("postgresql", "mysql", "mariadb")
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
 READY_TIMEOUT = 180.0

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import sqlalchemy as sa
 
 from stackling.db.api import normalise_url
+from tests import rabbit
 from tests.helpers import LiveCloud
 
 SETTLE = 60.0    # seconds a spread cloud's processes get to finish repairing each other's
@@ -138,14 +139,17 @@ def load(cloud: LiveCloud, image_id: str, clients: int, stop: threading.Event,
 
 
 class SpreadCloud(LiveCloud):
-    """A cloud of `stackling start --spread` on its own database and RabbitMQ exchange,
-    configured as a deployment is: transport, service users, [neutron] and [nova]."""
+    """A cloud of `stackling start --spread` on its own database, RabbitMQ virtual host
+    (tests/rabbit.py) and exchange, configured as a deployment is: transport, service
+    users, [neutron] and [nova]."""
 
-    def __init__(self, base: Path, database_url: str, exchange: str) -> None:
-        from tests.e2e.test_two_processes import RABBIT, _authtoken
+    def __init__(self, base: Path, database_url: str, exchange: str, transport_url: str
+                 ) -> None:
+        from tests.e2e.test_two_processes import _authtoken
 
         super().__init__(base, database_url=database_url)
-        default = f"[DEFAULT]\ntransport_url = {RABBIT}\ncontrol_exchange = {exchange}\n"
+        default = f"[DEFAULT]\ntransport_url = {transport_url}\n" \
+                  f"control_exchange = {exchange}\n"
         nova = NOVA.replace("[DEFAULT]\n", default) + _authtoken(self.offset, "nova") + \
             _authtoken(self.offset, "neutron", "neutron")
         cinder = default + _authtoken(self.offset, "cinder") + \
@@ -274,10 +278,18 @@ def crash_run(base: Path, clients: int, seconds: float, database_url: str | None
               seed: int = 1, exchange: str | None = None) -> tuple[list[str], dict]:
     """Start, load, kill -9 after ``seconds``, restart; returns (inconsistencies, facts).
 
-    With ``exchange`` (a RabbitMQ exchange of its own) the cloud is `start --spread` on
-    ``database_url``, and every process of it is killed."""
-    cloud = SpreadCloud(base, database_url, exchange) if exchange else \
-        LiveCloud(base, database_url=database_url, nova=NOVA)
+    With ``exchange`` (a RabbitMQ exchange of its own, on a virtual host of its own) the
+    cloud is `start --spread` on ``database_url``, and every process of it is killed."""
+    if not exchange:
+        return _crash_run(LiveCloud(base, database_url=database_url, nova=NOVA), clients,
+                          seconds, seed, spread=False)
+    with rabbit.vhost("crash") as transport_url:
+        return _crash_run(SpreadCloud(base, database_url, exchange, transport_url), clients,
+                          seconds, seed, spread=True)
+
+
+def _crash_run(cloud: LiveCloud, clients: int, seconds: float, seed: int, spread: bool
+               ) -> tuple[list[str], dict]:
     cloud.start()
     stop = threading.Event()
     try:
@@ -290,7 +302,7 @@ def crash_run(base: Path, clients: int, seconds: float, database_url: str | None
             t.join(timeout=60)
         (cloud.data_dir / "stackling.pid").unlink(missing_ok=True)
         t0 = time.perf_counter()
-        if exchange:
+        if spread:
             cloud.start()
         else:
             assert cloud.stackling("start", "-d").returncode == 0, cloud.log()[-2000:]
@@ -303,7 +315,7 @@ def crash_run(base: Path, clients: int, seconds: float, database_url: str | None
         # Spread, each process repairs its own share as it starts, and what one asks of
         # another (a volume a restarted nova-compute deletes) travels over RabbitMQ:
         # let it settle.
-        while exchange and bad and time.perf_counter() - t0 < restart + SETTLE:
+        while spread and bad and time.perf_counter() - t0 < restart + SETTLE:
             time.sleep(1)
             bad = inconsistencies(cloud)
         repaired = cloud.log().count("Start-up recovery repaired")

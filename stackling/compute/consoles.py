@@ -3,41 +3,42 @@ noVNC-compatible websocket proxy (nova/objects/console_auth_token.py,
 nova/console/websocketproxy.py).
 
 A console request gets a fresh token valid for ``[consoleauth] token_ttl`` (600 s)
-that names the hypervisor's console endpoint. ``nova-novncproxy`` takes the token in
-its websocket URL (``/?token=...``), checks it, connects to that endpoint and relays
-bytes between websocket frames and the TCP stream; a bad token gets the upgrade and a
-closed connection, nothing else. The fake guests' VNC server answers the RFB 3.8
+that names the hypervisor's console endpoint; the database keeps its sha256
+(compute/objects/console_auth_token.py), so every nova-api worker and the proxy see it.
+``nova-novncproxy`` takes the token in its websocket URL (``/?token=...``), checks it
+against the database, connects to that endpoint and relays bytes between websocket
+frames and the TCP stream; a bad token gets the upgrade and a closed connection, nothing
+else. The fake guests' VNC server answers the RFB 3.8
 handshake (security type None, a 640x480 ServerInit); their SPICE server answers a
 link message with a successful link reply (what ``spice-direct`` clients check).
 
-Tokens live in memory in the process that serves the compute API (Nova keeps them in
-the cell database); the listeners run only when the cloud serves its APIs.
+The listeners run in the process that runs ``nova-novncproxy`` (the whole cloud in one
+process; one child of ``start --spread``) when it serves: the proxy, and beside it the
+fake hypervisors' VNC and SPICE servers (one pair for every fake host).
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import logging
-import secrets
 import socket
 import socketserver
 import struct
 import threading
-import time
-import weakref
 from collections.abc import Callable
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from stackling.compute.objects import console_auth_token
+from stackling.compute.objects.console_auth_token import ConsoleAuth
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 LOG = logging.getLogger(__name__)
 
-TOKEN_TTL = 600
 # Our stand-ins' ports, before --port-offset: the proxies' defaults (nova/conf/vnc.py,
 # spice.py, serial_console.py, mks.py) and the fake hypervisor's VNC/SPICE servers.
 # Only novncproxy, vnc and spice listen; the others give their URLs their shape.
@@ -55,57 +56,30 @@ _TYPES = {"novnc": ("novncproxy", "/vnc_auto.html", "vnc"),
           "webmks": ("mksproxy", "/mks.html", "mks")}
 
 
-@dataclasses.dataclass
-class ConsoleAuth:
-    """One authorized console (Nova's ConsoleAuthToken)."""
-
-    token: str
-    instance_uuid: str
-    console_type: str
-    host: str
-    port: int
-    tls_port: int | None
-    internal_access_path: str | None
-    expires: float
-
-
-_TOKENS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
 def _port(cloud: Cloud, name: str) -> int:
     return PORTS[name] + cloud.settings.port_offset
 
 
 def authorize(cloud: Cloud, instance_uuid: str, console_type: str) -> str:
-    """A new token for the server's console; the access URL the client is given."""
+    """A new token for the server's console, stored hashed in the database; the access
+    URL the client is given (``ConsoleAuthToken.access_url``)."""
     proxy, path, server = _TYPES[console_type]
     host = cloud.settings.host
-    auth = ConsoleAuth(token=secrets.token_urlsafe(24), instance_uuid=instance_uuid,
-                       console_type=console_type, host=host,
-                       port=_port(cloud, server),
-                       tls_port=None, internal_access_path=None,
-                       expires=time.monotonic() + TOKEN_TTL)
-    now = time.monotonic()
-    with _LOCK:
-        tokens = _TOKENS.setdefault(cloud, {})
-        for old in [t for t, a in tokens.items() if a.expires <= now]:
-            del tokens[old]
-        tokens[auth.token] = auth
-    base = f"http://{host}:{_port(cloud, proxy)}{path}"
-    # ConsoleAuthToken.access_url: noVNC takes the websocket path as a query parameter
+    scheme = "ws" if console_type == "serial" else "http"
+    base = f"{scheme}://{host}:{_port(cloud, proxy)}{path}"
+    auth = console_auth_token.authorize(
+        cloud, cloud.config.nova.consoleauth.token_ttl, instance_uuid=instance_uuid,
+        console_type=console_type, host=host, port=_port(cloud, server),
+        access_url_base=base)
+    # noVNC takes the websocket path as a query parameter
     if console_type == "novnc":
-        return f"{base}?path=%3Ftoken%3D{auth.token}"
-    if console_type == "serial":
-        return f"ws://{host}:{_port(cloud, proxy)}/?token={auth.token}"
+        return f"{base}?{urlencode({'path': f'?token={auth.token}'})}"
     return f"{base}?token={auth.token}"
 
 
 def validate(cloud: Cloud, token: str) -> ConsoleAuth | None:
-    """The token's console while it has not expired."""
-    with _LOCK:
-        auth = _TOKENS.get(cloud, {}).get(token)
-    return auth if auth is not None and auth.expires > time.monotonic() else None
+    """The token's console while it has not expired, whichever process issued it."""
+    return console_auth_token.validate(cloud, token)
 
 
 # -- sockets -------------------------------------------------------------------------

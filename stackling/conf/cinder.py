@@ -16,6 +16,8 @@ DEFAULT_OPTS = [
     cfg.ListOpt("enabled_backends"),
     cfg.StrOpt("host", default=socket.gethostname()),
     cfg.IntOpt("report_interval", default=10),
+    # cinder/volume/manager.py: how often cinder-volume reports its backend's capacity
+    cfg.IntOpt("backend_stats_polling_interval", default=60, min=3),
     # cinder/service.py; Cinder's default is the CPU count, ours 1 (`stackling start --spread`)
     cfg.IntOpt("osapi_volume_workers", default=1, min=1),
     cfg.IntOpt("service_down_time", default=60),

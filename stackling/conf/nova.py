@@ -69,6 +69,11 @@ SCHEDULER_OPTS = [
     cfg.IntOpt("max_attempts", default=3),
 ]
 
+CONSOLEAUTH_OPTS = [
+    # nova/conf/consoleauth.py: how long a console URL's token is valid
+    cfg.IntOpt("token_ttl", default=600, min=0),
+]
+
 API_OPTS = [
     cfg.IntOpt("max_limit", default=1000),
 ]
@@ -81,3 +86,4 @@ def register(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(FILTER_SCHEDULER_OPTS, group="filter_scheduler")
     conf.register_opts(SCHEDULER_OPTS, group="scheduler")
     conf.register_opts(API_OPTS, group="api")
+    conf.register_opts(CONSOLEAUTH_OPTS, group="consoleauth")

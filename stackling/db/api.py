@@ -94,22 +94,22 @@ def retry_on_deadlock(fn: F) -> F:
 class Database:
     """One engine and its session factory."""
 
-    def __init__(self, url: str, max_pool_size: int = 5, max_overflow: int = 50,
+    def __init__(self, url: str, max_pool_size: int = 10, max_overflow: int = 20,
                  pool_timeout: int = 30) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        kwargs: dict = {"future": True}
-        if self.is_sqlite:
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-            # One process's threads are all its clients: every API worker thread and RPC
-            # worker may hold a session (some a reader and a writer at once), far more
-            # than QueuePool's default 5 + 10. Capped, 32 clients of one cloud waited 30 s
-            # for a connection and got 500s (bench/bench_spread.py); a SQLite connection
-            # is a file handle, so the pool keeps 10 and opens more when asked.
-            kwargs.update(pool_size=10, max_overflow=-1)
+        kwargs: dict = {"future": True, "pool_size": max_pool_size,
+                        "pool_timeout": pool_timeout}
+        if self.is_sqlite and self._sqlite_file() is None:
+            kwargs = {"future": True, "connect_args": {"check_same_thread": False}}
+        elif self.is_sqlite:
+            # No limit: a thread holding a reader while it waits for the one writer (or
+            # for an in-process call that opens a session of its own) must never starve
+            # the writer of a connection; 32 kept open spare a busy cloud the reconnects.
+            kwargs.update(pool_size=max(max_pool_size, 32), max_overflow=-1,
+                          connect_args={"check_same_thread": False, "timeout": 30})
         else:
-            kwargs.update(pool_size=max_pool_size, max_overflow=max_overflow,
-                          pool_timeout=pool_timeout, pool_pre_ping=True, pool_recycle=3600)
+            kwargs.update(max_overflow=max_overflow, pool_pre_ping=True, pool_recycle=3600)
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -284,3 +284,23 @@ class KeyPair(Base):
     public_key: Mapped[str] = mapped_column(Text)
     type: Mapped[str] = mapped_column(String(8), default="ssh")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ConsoleAuthToken(TimestampMixin, Base):
+    """An authorized remote console (Nova's console_auth_tokens, in the cell database):
+    the sha256 of the token (the token itself is never stored), the hypervisor's console
+    endpoint and when it expires (seconds since the epoch, as Nova's ``utcnow_ts``)."""
+
+    __tablename__ = "compute_console_auth_token"
+    __table_args__ = (Index("ix_compute_console_auth_token_instance_uuid", "instance_uuid"),
+                      Index("ix_compute_console_auth_token_host_expires", "host", "expires"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(255), unique=True)
+    console_type: Mapped[str] = mapped_column(String(255))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    tls_port: Mapped[int | None] = mapped_column(Integer)
+    internal_access_path: Mapped[str | None] = mapped_column(String(255))
+    instance_uuid: Mapped[str] = mapped_column(String(36))
+    access_url_base: Mapped[str | None] = mapped_column(String(255))
+    expires: Mapped[int] = mapped_column(Integer)

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 # The services of `stackling start --only`, as the real binaries are named.
 SERVICES = ("keystone", "nova-api", "nova-scheduler", "nova-conductor", "nova-compute",
-            "cinder-api", "cinder-scheduler", "cinder-volume", "glance-api", "neutron-server")
+            "nova-novncproxy", "cinder-api", "cinder-scheduler", "cinder-volume",
+            "glance-api", "neutron-server")
+# Services that need only the database: no RPC, no service row (the console proxy).
+DATABASE_ONLY = ("nova-novncproxy",)
 # The API each HTTP-serving service answers (the area that builds its app).
 API_AREAS = {"keystone": "identity", "nova-api": "compute", "cinder-api": "volume",
              "glance-api": "image", "neutron-server": "network"}
@@ -41,7 +44,8 @@ class Selection:
                                                or name in self.volume_backends)
 
     def runs_any(self, project: str) -> bool:
-        return any(n.startswith(project + "-") for n in self.names)
+        """A service of ``project`` that talks over RPC runs here."""
+        return any(n.startswith(project + "-") and n not in DATABASE_ONLY for n in self.names)
 
     @property
     def areas(self) -> set[str]:

@@ -42,8 +42,14 @@ def start(cloud: Cloud) -> None:
             availability_zone=spec.availability_zone))
         cloud.heartbeat.add(sid, spec.availability_zone)
         mgr = manager.VolumeManager(cloud, spec)
-        mgr.report()
         cloud.rpc.register(f"{backends.VOLUME_TOPIC}.{spec.name}", mgr)
+        # Capacity goes to the scheduler once the RPC server is up (Cinder's
+        # init_host_with_rpc: the scheduler places nothing on a backend whose queue does
+        # not exist yet, and RabbitMQ drops what it cannot route), then periodically, as
+        # Cinder's _report_driver_status does; between reports the scheduler sums what it
+        # placed.
+        mgr.report()
+        cloud.heartbeat.every(conf.backend_stats_polling_interval, mgr.report_quietly)
         # The backends this process runs: their start-up repair (stackling.recovery).
         cloud.__dict__.setdefault("volume_managers", {})[spec.name] = mgr
         LOG.info("cinder-volume %s started in zone %s (%s)", spec.name,

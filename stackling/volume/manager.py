@@ -143,7 +143,6 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
         finally:
             # Wake in-process pollers (Nova's wait loop) now rather than at their interval.
             self.cloud.notifier.changed(volume_id)
-            self._report_quietly()
 
     def _finish(self, volume_id: str, extra: dict) -> None:
         """creating/downloading → available; a volume deleted meanwhile loses its file."""
@@ -204,7 +203,6 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
         destroy_row(self.cloud, volume_id,
                     quota.volume_deltas(size, type_name) if use_quota else None, project)
         LOG.info("Deleted volume %s successfully.", volume_id)
-        self._report_quietly()
 
     def extend_volume(self, volume_id: str, new_size: int, reservations: list[str]) -> None:
         try:
@@ -324,7 +322,6 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
             if snap is not None:
                 snap.status = status
                 snap.progress = "100%" if status == "available" else snap.progress
-        self._report_quietly()
 
     def delete_snapshot(self, snapshot_id: str) -> None:
         try:
@@ -346,9 +343,8 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
             s.delete(snap)
         if use_quota:
             quota.release(self.cloud, project, quota.snapshot_deltas(size, type_name))
-        self._report_quietly()
 
-    def _report_quietly(self) -> None:
+    def report_quietly(self) -> None:
         try:
             self.report()
         except Exception:

@@ -87,7 +87,7 @@ def stop_all(servers: list) -> None:
 
 
 def serve_all(cloud: Cloud) -> list:
-    """The API servers, and the console endpoints with the compute API."""
+    """The API servers, and the console endpoints where nova-novncproxy runs."""
     servers = []
     fds = inherited_sockets()
     try:
@@ -96,7 +96,7 @@ def serve_all(cloud: Cloud) -> list:
                             inherited=fds.get(name))
             server.start()
             servers.append(server)
-        if "compute" in cloud.apps:
+        if cloud.only.runs("nova-novncproxy"):
             from stackling.compute import consoles
 
             for listener in consoles.listeners(cloud):

@@ -3,7 +3,8 @@
 SIGKILL (down, its zone's boots fail) and started again (up, boots land), and a host that
 joins from 127.0.0.2 with only the transport, database and Keystone URLs.
 
-One spread cloud for the module (a fresh database and RabbitMQ exchange of its own); the
+One spread cloud for the module (a fresh database, RabbitMQ virtual host and exchange of
+its own); the
 heartbeat is quick (report_interval 1, service_down_time 5) so a dead host shows in seconds.
 """
 
@@ -17,9 +18,10 @@ import uuid
 
 import pytest
 
+from tests import rabbit
 from tests.conftest import PG_ADMIN, _scratch_database
-from tests.e2e.test_two_processes import (BACKEND_IN_AG1, RABBIT, _authtoken, _boot,
-                                          _rabbit_running, _state, _volume_zones)
+from tests.e2e.test_two_processes import (BACKEND_IN_AG1, _authtoken, _boot, _state,
+                                          _volume_zones)
 from tests.helpers import LiveCloud, unavailable, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
@@ -39,20 +41,20 @@ cross_az_attach = False
 """
 CINDER = COMMON + "az_cache_duration = 1\n"
 SERVICES = {"keystone", "nova-api", "cinder-api", "glance-api", "neutron-server",
-            "nova-scheduler", "nova-conductor", "cinder-scheduler", "nova-compute",
-            "cinder-volume"}
+            "nova-scheduler", "nova-conductor", "nova-novncproxy", "cinder-scheduler",
+            "nova-compute", "cinder-volume"}
 
 
 class Spread(LiveCloud):
     """A cloud started with `stackling start --spread -d` on a shared database."""
 
-    def __init__(self, base, database_url: str, exchange: str) -> None:
+    def __init__(self, base, database_url: str, transport_url: str, exchange: str) -> None:
         super().__init__(base, database_url=database_url)
-        self.exchange = exchange
+        self.transport_url, self.exchange = transport_url, exchange
         self.configure(backend_in_ag1=False)
 
     def configure(self, backend_in_ag1: bool) -> None:
-        fmt = {"rabbit": RABBIT, "exchange": self.exchange}
+        fmt = {"rabbit": self.transport_url, "exchange": self.exchange}
         cinder = CINDER.format(**fmt) + (BACKEND_IN_AG1 if backend_in_ag1 else "")
         # Nova binds ports as the neutron user, Cinder sends Nova events as the nova user.
         write_config(self.config_dir, nova=NOVA.format(**fmt) + _authtoken(self.offset, "nova")
@@ -88,15 +90,17 @@ class Spread(LiveCloud):
 
 @pytest.fixture(scope="module")
 def spread(tmp_path_factory):
-    if not _rabbit_running():
+    if not rabbit.running():
         unavailable("RabbitMQ is not running on 127.0.0.1:5672")
     databases = _scratch_database(PG_ADMIN, "postgresql")
     url = next(databases)
-    cloud = Spread(tmp_path_factory.mktemp("spread"), url, f"stackling-{uuid.uuid4().hex[:12]}")
-    cloud.start()
-    yield cloud
-    pids = [p["pid"] for p in cloud.processes().values()]
-    cloud.stop()
+    with rabbit.vhost("spread") as transport_url:
+        cloud = Spread(tmp_path_factory.mktemp("spread"), url, transport_url,
+                       f"stackling-{uuid.uuid4().hex[:12]}")
+        cloud.start()
+        yield cloud
+        pids = [p["pid"] for p in cloud.processes().values()]
+        cloud.stop()
     assert not [pid for pid in pids if _alive(pid)], "stackling stop left processes"
     next(databases, None)
 
@@ -212,13 +216,45 @@ def test_server_on_a_network_gets_a_bound_port_across_processes(spread, image):
                             "--device-owner", shown["device_owner"]) == []
 
 
+def test_console_tokens_shared_by_the_api_workers_and_the_proxy(spread, image):
+    """A console token issued by either nova-api worker is in the database: the other
+    worker answers GET /os-console-auth-tokens/{token} and nova-novncproxy, a process of
+    its own, relays the fake guest's RFB handshake; the server's delete drops it."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from tests.functional.test_compute_consoles import _WebSocket
+
+    c = spread
+    assert c.processes()["nova-novncproxy"]["state"] == "up"
+    c.openstack("server", "create", "--image", image, "--flavor", "m1.tiny", "--nic",
+                "none", "vm-console", "--wait")
+    sid = c.openstack_json("server", "show", "vm-console")["id"]
+    tokens = []
+    for _ in range(4):      # two workers accept from one socket: each token, either one
+        url = c.openstack_json("console", "url", "show", "--novnc", "vm-console")["url"]
+        token = unquote(parse_qs(urlsplit(url).query)["path"][0]).split("token=")[1]
+        tokens.append(token)
+        for _ in range(2):
+            shown = c.openstack_json("--os-compute-api-version", "2.31", "console",
+                                     "connection", "show", token)
+            assert shown["instance_uuid"] == sid, shown
+        ws = _WebSocket(url)
+        assert ws.receive() == b"RFB 003.008\n"
+        ws.sock.close()
+    assert c.openstack("server", "delete", "--wait", "vm-console").returncode == 0
+    for token in tokens:
+        gone = c.openstack("--os-compute-api-version", "2.31", "console", "connection",
+                           "show", token)
+        assert gone.returncode != 0 and "Token not found" in gone.stderr, gone.stderr
+
+
 def test_host_joins_from_another_address(spread, image, tmp_path):
     """A nova-compute and a cinder-volume on 127.0.0.2 with their own data dir, given only
     the transport URL, the database URL and Keystone's URL, register controller4; an
     admin puts it in an aggregate and a server lands there."""
     c = spread
     join = LiveCloud(tmp_path, database_url=c.database_url)
-    common = COMMON.format(rabbit=RABBIT, exchange=c.exchange)
+    common = COMMON.format(rabbit=c.transport_url, exchange=c.exchange)
     write_config(join.config_dir, nova=common + _authtoken(c.offset, "nova"),
                  cinder=common + _authtoken(c.offset, "cinder"))
     extra = ["--only", "nova-compute=controller4,cinder-volume=controller4@file",

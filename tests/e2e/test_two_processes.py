@@ -2,10 +2,10 @@
 
 The controller runs the APIs, the schedulers and the conductor; the other process runs
 nova-compute on controller1 and cinder-volume on controller2@file. They share only the
-database, the config dir and the port offset: RPC goes over oslo.messaging (a unique
-control_exchange per test), tokens are checked with GET /v3/auth/tokens, Nova reaches
-Cinder and Glance through the catalog over HTTP, cinder-volume streams the image from
-Glance. Driven with the real `openstack` CLI.
+database, the config dir and the port offset: RPC goes over oslo.messaging (a RabbitMQ
+virtual host and control_exchange per test, tests/rabbit.py), tokens are checked with
+GET /v3/auth/tokens, Nova reaches Cinder and Glance through the catalog over HTTP,
+cinder-volume streams the image from Glance. Driven with the real `openstack` CLI.
 """
 
 from __future__ import annotations
@@ -13,18 +13,17 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import uuid
 
 import pytest
 
+from tests import rabbit
 from tests.conftest import PG_ADMIN, _scratch_database
 from tests.helpers import LiveCloud, free_port_offset, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 
-RABBIT = "rabbit://guest:guest@127.0.0.1:5672/"
 CONTROLLER = "keystone,nova-api,cinder-api,glance-api,nova-scheduler,nova-conductor," \
              "cinder-scheduler"
 HOSTS = "nova-compute=controller1,cinder-volume=controller2@file"
@@ -62,14 +61,6 @@ def _authtoken(offset: int, user: str, section: str = "keystone_authtoken") -> s
             "user_domain_name = Default\nproject_domain_name = Default\n")
 
 
-def _rabbit_running() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
 class Part(LiveCloud):
     """One of the two processes: its own data dir, the shared config dir, offset and DB."""
 
@@ -98,8 +89,9 @@ def disk(tmp_path):
     return path
 
 
-def _configure(config_dir, offset: int, exchange: str, backend_in_ag1: bool = False) -> None:
-    fmt = {"rabbit": RABBIT, "exchange": exchange}
+def _configure(config_dir, offset: int, bus: tuple[str, str], backend_in_ag1: bool = False
+               ) -> None:
+    fmt = {"rabbit": bus[0], "exchange": bus[1]}
     cinder = CINDER.format(**fmt) + (BACKEND_IN_AG1 if backend_in_ag1 else "")
     write_config(config_dir, nova=NOVA.format(**fmt) + _authtoken(offset, "nova"),
                  cinder=cinder + _authtoken(offset, "cinder"), fast_hash=False)
@@ -116,25 +108,27 @@ def _boot(c, image: str, name: str, bfv: bool = True) -> dict:
 
 
 def test_two_processes_seed_scenario_and_dead_host(tmp_path, pg_url, disk):
-    if not _rabbit_running():
+    if not rabbit.running():
         if os.environ.get("CI") == "true":
             pytest.fail("RabbitMQ is not running on 127.0.0.1:5672 (.ci/run starts it)")
         pytest.skip("RabbitMQ is not running on 127.0.0.1:5672")
-    offset, exchange = free_port_offset(), f"stackling-{uuid.uuid4().hex[:12]}"
-    config_dir = tmp_path / "etc"
-    _configure(config_dir, offset, exchange)
-    controller = Part(tmp_path / "controller", config_dir, offset, pg_url, CONTROLLER)
-    hosts = Part(tmp_path / "hosts", config_dir, offset, pg_url, HOSTS)
-    controller.start()
-    try:
-        hosts.start()
-        _scenario(controller, hosts, config_dir, offset, exchange, disk)
-    finally:
-        hosts.stop()
-        controller.stop()
+    with rabbit.vhost("two-processes") as transport_url:
+        bus = (transport_url, f"stackling-{uuid.uuid4().hex[:12]}")
+        offset = free_port_offset()
+        config_dir = tmp_path / "etc"
+        _configure(config_dir, offset, bus)
+        controller = Part(tmp_path / "controller", config_dir, offset, pg_url, CONTROLLER)
+        hosts = Part(tmp_path / "hosts", config_dir, offset, pg_url, HOSTS)
+        controller.start()
+        try:
+            hosts.start()
+            _scenario(controller, hosts, config_dir, offset, bus, disk)
+        finally:
+            hosts.stop()
+            controller.stop()
 
 
-def _scenario(c, hosts, config_dir, offset, exchange, disk) -> None:
+def _scenario(c, hosts, config_dir, offset, bus, disk) -> None:
     services = c.openstack_json("compute", "service", "list")
     assert {(s["Binary"], s["Host"], s["State"]) for s in services} >= {
         ("nova-compute", "controller1", "up"), ("nova-scheduler", "controller2", "up"),
@@ -152,7 +146,7 @@ def _scenario(c, hosts, config_dir, offset, exchange, disk) -> None:
     # A cinder backend in ag1 (the hosts process restarted with it): the same boot works,
     # the volume's bytes streamed from Glance over HTTP.
     hosts.stop()
-    _configure(config_dir, offset, exchange, backend_in_ag1=True)
+    _configure(config_dir, offset, bus, backend_in_ag1=True)
     hosts.start()
     wait_for(lambda: {"name": "ag1", "available": True} in _volume_zones(c), timeout=30,
              interval=0.5)

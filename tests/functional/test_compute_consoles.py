@@ -4,8 +4,10 @@ test_novnc and test_spice check, over real sockets)."""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import struct
+import time
 import urllib.request
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -155,3 +157,120 @@ def test_spice_direct_at_299_and_its_token(served, api, demo, image):  # noqa: F
                                  11, 9))
         reply = sock.recv(20)
     assert struct.unpack_from("<4sIIII", reply) == (b"REDQ", 2, 2, 182, 0)
+
+
+# -- tokens in the database: every process sees them ------------------------------------
+
+
+@pytest.fixture
+def shared(cloud_factory, tmp_path):
+    """Two clouds on one SQLite file, as two nova-api processes on one database."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = cloud_factory(nova="[consoleauth]\ntoken_ttl = 2\n", database_url=url)
+    second = cloud_factory(database_url=url)
+    return first, second
+
+
+def _proxy(tmp_path, database_url: str):
+    """A process running only nova-novncproxy on that database, serving its listeners."""
+    from stackling.cloud import Cloud
+    from stackling.settings import Settings
+    from tests.helpers import write_config
+
+    write_config(tmp_path / "proxy-etc")
+    proxy = Cloud(Settings(data_dir=tmp_path / "proxy", config_dir=tmp_path / "proxy-etc",
+                           database_url=database_url, only="nova-novncproxy"))
+    assert proxy.setup() == "current"
+    proxy.start()
+    assert proxy.apps == {}
+    for attempt in range(5):
+        proxy.settings.port_offset = free_port_offset(1000 + 2000 * attempt)
+        try:
+            proxy.serve()
+            break
+        except OSError:
+            continue
+    assert {s.name for s in proxy.servers} == set(consoles.LISTENING)
+    return proxy
+
+
+def test_token_issued_by_one_process_is_valid_in_another_and_the_proxy(shared, tmp_path):
+    from sqlalchemy import select
+
+    from stackling.db.models_compute import ConsoleAuthToken
+    from tests.functional.test_bfv import upload_image
+    from tests.helpers import ApiClient
+
+    first, second = shared
+    one, two = ApiClient(first), ApiClient(second)
+    sid = boot(one, upload_image(one)).json["server"]["id"]
+    settled(one, sid)
+    # nova-novncproxy in a process of its own (with the fake hypervisors' consoles); the
+    # processes of one cloud share its ports
+    proxy = _proxy(tmp_path, first.settings.database_url)
+    first.settings.port_offset = proxy.settings.port_offset
+    try:
+        url = _console(one, sid, "vnc", "novnc", "2.6").json["remote_console"]["url"]
+        token = unquote(parse_qs(urlsplit(url).query)["path"][0]).split("token=")[1]
+        # stored as Nova stores it: the sha256 of the token, never the token itself
+        with first.db.reader() as s:
+            [row] = s.scalars(select(ConsoleAuthToken)).all()
+            assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
+            assert token not in repr([getattr(row, c.key)
+                                      for c in ConsoleAuthToken.__table__.c])
+            assert (row.instance_uuid, row.console_type) == (sid, "novnc")
+            assert row.access_url_base == url.split("?")[0]
+        # the other nova-api process answers for it
+        path = f"/v2.1/os-console-auth-tokens/{token}"
+        details = two.get("compute", path, headers=v("2.31"))
+        assert details.status == 200, details
+        assert details.json["console"]["instance_uuid"] == sid
+        assert details.json["console"]["port"] == consoles.PORTS["vnc"] + \
+            proxy.settings.port_offset
+        # the proxy relays the console for it
+        ws = _WebSocket(url)
+        assert ws.response.startswith(b"HTTP/1.1 101 Switching Protocols")
+        assert ws.receive() == b"RFB 003.008\n"
+        ws.sock.close()
+        # [consoleauth] token_ttl (2 s here): then the token is as good as none
+        time.sleep(2.1)
+        assert two.get("compute", path, headers=v("2.31")).status == 404
+        expired = _WebSocket(url)
+        assert expired.response.startswith(b"HTTP/1.1 101")
+        assert expired.receive() is None          # upgraded, then closed
+        expired.sock.close()
+    finally:
+        proxy.stop()
+    # the next token for that host drops the expired row
+    assert _console(one, sid, "spice", "spice-html5", "2.6").status == 200
+    with first.db.reader() as s:
+        assert [r.console_type for r in s.scalars(select(ConsoleAuthToken))] == \
+            ["spice-html5"]
+
+
+def test_deleting_a_server_removes_its_tokens(shared):
+    from sqlalchemy import func, select
+
+    from stackling.db.models_compute import ConsoleAuthToken
+    from tests.functional.test_bfv import upload_image
+    from tests.helpers import ApiClient, wait_for
+
+    first, second = shared
+    one, two = ApiClient(first), ApiClient(second)
+    image_id = upload_image(one)
+    keep, gone = (boot(one, image_id, name=n).json["server"]["id"] for n in ("a", "b"))
+    settled(one, keep)
+    settled(one, gone)
+    tokens = {}
+    for sid in (keep, gone):
+        url = _console(one, sid, "serial", "serial", "2.6").json["remote_console"]["url"]
+        assert url.startswith("ws://") and "/?token=" in url
+        tokens[sid] = parse_qs(urlsplit(url).query)["token"][0]
+    assert one.delete("compute", f"/v2.1/servers/{gone}").status == 204
+    wait_for(lambda: one.get("compute", f"/v2.1/servers/{gone}").status == 404, timeout=10)
+    path = "/v2.1/os-console-auth-tokens/{}"
+    assert two.get("compute", path.format(tokens[gone]), headers=v("2.31")).status == 404
+    assert two.get("compute", path.format(tokens[keep]), headers=v("2.31")).status == 200
+    with second.db.reader() as s:
+        assert s.scalar(select(func.count()).select_from(ConsoleAuthToken).where(
+            ConsoleAuthToken.instance_uuid == gone)) == 0

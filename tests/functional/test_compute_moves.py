@@ -148,12 +148,19 @@ def test_resize_with_one_host_in_the_zone_ends_where_it_started(api, image):  # 
 def test_live_migration_keeps_the_zone(zoned, zoned_image):
     api = zoned
     sid, source = _server(api, zoned_image)
+    console = api.post("compute", f"/v2.1/servers/{sid}/remote-consoles",
+                       {"remote_console": {"protocol": "serial", "type": "serial"}},
+                       headers=v("2.6")).json["remote_console"]["url"]
+    token_path = f"/v2.1/os-console-auth-tokens/{console.split('token=')[1]}"
+    assert api.get("compute", token_path, headers=v("2.31")).status == 200
     body = {"os-migrateLive": {"block_migration": "auto", "host": None}}
     assert act(api, sid, body).status == 202
     server = settled(api, sid)
     assert server["status"] == "ACTIVE"
     assert server["OS-EXT-SRV-ATTR:host"] in ("c2a", "c2b") and \
         server["OS-EXT-SRV-ATTR:host"] != source
+    # the source's console tokens went with the guest (_post_live_migration)
+    assert api.get("compute", token_path, headers=v("2.31")).status == 404
     migration = api.get("compute", "/v2.1/os-migrations", headers=LATEST).json[
         "migrations"][0]
     assert migration["migration_type"] == "live-migration"

@@ -348,3 +348,36 @@ def test_restart_repairs_what_a_hard_stop_left(tmp_path, database_url):
         usage_matches_what_exists(cloud)
     finally:
         cloud.stop()
+
+
+def test_sqlite_sessions_never_starve(tmp_path):
+    """A busy in-process cloud holds many sessions at once: HTTP threads reading while
+    they wait for the one writer, nested in-process calls that open sessions of their
+    own. With SQLAlchemy's default pool (5 + 10) the 16th waited pool_timeout and the
+    request failed with 500 (32 boot-from-volume clients did this). SQLite connections
+    are file handles: the pool keeps max_pool_size and opens more without a limit."""
+    from contextlib import ExitStack
+
+    from sqlalchemy import text
+
+    from stackling.db.api import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'pool.db'}", max_pool_size=5, max_overflow=10,
+                  pool_timeout=1)
+    with ExitStack() as stack:
+        sessions = [stack.enter_context(db.reader()) for _ in range(40)]
+        assert [s.execute(text("select 1")).scalar() for s in sessions] == [1] * 40
+        with db.writer() as w:   # and the writer still gets a connection
+            assert w.execute(text("select 2")).scalar() == 2
+    db.dispose()
+
+
+def test_server_database_pool_uses_oslo_db_options():
+    """PostgreSQL and MariaDB pools take oslo.db's [database] max_pool_size,
+    max_overflow and pool_timeout."""
+    from stackling.db.api import Database
+
+    db = Database("postgresql+psycopg://u@127.0.0.1:1/x", max_pool_size=3, max_overflow=7,
+                  pool_timeout=9)
+    assert (db.engine.pool.size(), db.engine.pool._max_overflow, db.engine.pool._timeout) \
+        == (3, 7, 9)

@@ -13,12 +13,14 @@ from sqlalchemy import func, select, update
 from stackling import recovery, spread
 from stackling.db.models_compute import Instance
 from stackling.db.models_volume import Reservation, Volume
+from stackling.rpc import NoSuchTopic
 from stackling.seams import parse_only
 from stackling.volume import recovery as cinder_recovery
+from stackling.volume.manager import VolumeManager
 from stackling.volume.objects import quota
 from tests.functional.test_bfv import FAST, LATEST, upload_image
 from tests.functional.test_reliability import create_volume, status_of, usage_matches_what_exists
-from tests.helpers import ApiClient, settle
+from tests.helpers import ApiClient, make_cloud, settle, wait_for
 
 
 def _boot(api, image, zone):
@@ -47,7 +49,9 @@ def test_each_process_repairs_only_its_own(cloud_factory):
     api = ApiClient(cloud)
     api._token = api.login()
     image = upload_image(api)
-    on1, on3 = _boot(api, image, "ag1"), _boot(api, image, "nova")
+    # Zone nova has no aggregate, so it restricts nothing (map_az_to_placement_aggregate):
+    # the admin's zone:host puts the second on controller3.
+    on1, on3 = _boot(api, image, "ag1"), _boot(api, image, "nova:controller3")
     creating = create_volume(api)
     settle(cloud)
     with cloud.db.writer() as s:
@@ -121,6 +125,8 @@ def test_the_supervisor_rolls_back_reservations_only_when_nothing_of_the_run_liv
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
                               "stackling", "--data-dir", str(child_dir)])
     try:
+        # Until the child has exec'd, /proc shows the parent's command line.
+        wait_for(lambda: spread.leftovers(cloud.settings.data_dir))
         assert spread.leftovers(cloud.settings.data_dir) == [child.pid]
         spread.prepare_database(cloud.settings, cloud.config)
         assert _reservations(cloud) == 2
@@ -136,3 +142,39 @@ def test_the_supervisor_rolls_back_reservations_only_when_nothing_of_the_run_liv
 def _reservations(cloud) -> int:
     with cloud.db.reader() as s:
         return s.scalar(select(func.count()).select_from(Reservation))
+
+
+def test_a_backend_consumes_its_queue_before_its_start_up_scan(tmp_path, monkeypatch):
+    """cinder-volume's RPC server is up before ``init_host`` reads the volumes to repair
+    (a volume the API sets ``deleting`` while the backend starts is found by the scan or
+    its ``delete_volume`` cast is consumed, never lost between the two), and before its
+    capabilities let the scheduler place volumes there (a cast to a queue that does not
+    exist yet is dropped)."""
+    ready = {}
+
+    def consuming(cloud, name: str) -> bool:
+        try:
+            cloud.rpc.endpoint(f"cinder-volume.{name}")
+            return True
+        except NoSuchTopic:
+            return False
+
+    scan, report = cinder_recovery.init_host, VolumeManager.report
+
+    def init_host(cloud, mgr):
+        ready[("scan", mgr.spec.name)] = consuming(cloud, mgr.spec.name)
+        return scan(cloud, mgr)
+
+    def reported(mgr):
+        ready[("capabilities", mgr.spec.name)] = consuming(mgr.cloud, mgr.spec.name)
+        return report(mgr)
+
+    monkeypatch.setattr(cinder_recovery, "init_host", init_host)
+    monkeypatch.setattr(VolumeManager, "report", reported)
+    cloud = make_cloud(tmp_path)
+    try:
+        assert cloud.volume_managers
+        assert ready == {(step, name): True for name in cloud.volume_managers
+                         for step in ("scan", "capabilities")}, ready
+    finally:
+        cloud.stop()

@@ -41,7 +41,7 @@ def test_sqlite_gives_every_thread_a_connection_at_once(tmp_path):
 
 def test_server_pool_takes_oslo_db_options(tmp_path):
     """stackling.conf [database] max_pool_size / max_overflow / pool_timeout size each
-    process's pool on PostgreSQL or MariaDB (oslo.db's defaults: 5, 50, 30)."""
+    process's pool on PostgreSQL or MariaDB (10, 20, 30 by default)."""
     from stackling import conf
 
     (tmp_path / "stackling.conf").write_text(
@@ -53,4 +53,4 @@ def test_server_pool_takes_oslo_db_options(tmp_path):
             db.engine.pool._timeout) == (3, 4, 7)
     defaults = conf.load(tmp_path / "none").stackling.database
     assert (defaults.max_pool_size, defaults.max_overflow, defaults.pool_timeout) == \
-        (5, 50, 30)
+        (10, 20, 30)

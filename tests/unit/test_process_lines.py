@@ -93,7 +93,7 @@ def test_a_forbidden_import_is_caught(room, line):
     assert len(added) == 1 and added.pop().startswith(room + ":")
 
 
-# --- Who writes Instance, BlockDeviceMapping and Volume rows ----------------------------
+# --- Who writes Instance, BlockDeviceMapping, Volume and ConsoleAuthToken rows ---------
 #
 # Only the objects rooms may. The checker reads each function and types its names the way
 # a reader would: a name bound from ``s.get(M, ...)``, ``s.scalar(select(M)...)``,
@@ -107,7 +107,7 @@ def test_a_forbidden_import_is_caught(room, line):
 # ``s.query(M)....update()/.delete()``.
 
 OBJECTS_ROOMS = ("stackling.compute.objects", "stackling.volume.objects")
-GUARDED = ("Instance", "BlockDeviceMapping", "Volume")
+GUARDED = ("Instance", "BlockDeviceMapping", "Volume", "ConsoleAuthToken")
 NAME_HINTS = {"inst": "Instance", "instance": "Instance", "server": "Instance",
               "bdm": "BlockDeviceMapping", "vol": "Volume", "volume": "Volume"}
 MUTATORS = {"append", "extend", "insert", "remove", "pop", "clear", "update", "setdefault",
@@ -403,9 +403,10 @@ def test_only_objects_write_instance_bdm_and_volume_rows():
         "\n".join(found)
 
 
-SNIPPET_HEAD = ("from sqlalchemy import select, update\n"
+SNIPPET_HEAD = ("from sqlalchemy import delete, select, update\n"
                 "from stackling.db.models_volume import Snapshot, Volume\n"
-                "from stackling.db.models_compute import BlockDeviceMapping, Instance\n")
+                "from stackling.db.models_compute import BlockDeviceMapping, "
+                "ConsoleAuthToken, Instance\n")
 
 
 @pytest.mark.parametrize("body, what", [
@@ -426,6 +427,8 @@ SNIPPET_HEAD = ("from sqlalchemy import select, update\n"
     ("def f(s):\n    s.query(Volume).filter_by(id=1).delete()\n", "query(Volume).delete()"),
     ("def f(s):\n    s.delete(s.get(BlockDeviceMapping, 1))\n",
      "session.delete(BlockDeviceMapping row)"),
+    ("def f(s):\n    s.add(ConsoleAuthToken(token_hash='x'))\n", "constructs ConsoleAuthToken"),
+    ("def f(s):\n    s.execute(delete(ConsoleAuthToken))\n", "delete(ConsoleAuthToken)"),
 ])
 def test_the_write_checker_flags_a_write_outside_objects_only(body, what):
     tree = ast.parse(SNIPPET_HEAD + body)

@@ -20,6 +20,10 @@ def test_only_parses_services_and_hosts():
     assert not api.runs_host("controller1") and api.runs_any("nova")
     everything = seams.parse_only(None)
     assert not everything.partial and everything.runs_host("anything")
+    assert everything.runs("nova-novncproxy")
+    # the console proxy needs the database only: no broker asked of it
+    proxy = seams.parse_only("nova-novncproxy")
+    assert proxy.partial and proxy.areas == set() and not proxy.runs_any("nova")
 
 
 @pytest.mark.parametrize("text, message", [

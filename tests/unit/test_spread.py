@@ -70,8 +70,8 @@ def test_the_process_map_follows_the_topology_and_the_worker_options(tmp_path):
     names = [p.name for p in procs]
     assert names == ["keystone", "nova-api-1", "nova-api-2", "nova-api-3", "cinder-api-1",
                      "cinder-api-2", "glance-api-1", "glance-api-2", "neutron-server",
-                     "nova-scheduler", "nova-conductor", "cinder-scheduler",
-                     "nova-compute-controller1", "nova-compute-controller2",
+                     "nova-scheduler", "nova-conductor", "nova-novncproxy",
+                     "cinder-scheduler", "nova-compute-controller1", "nova-compute-controller2",
                      "nova-compute-controller3", "cinder-volume-controller2@file",
                      "cinder-volume-controller1@fast"]
     by_name = {p.name: p for p in procs}
@@ -81,6 +81,9 @@ def test_the_process_map_follows_the_topology_and_the_worker_options(tmp_path):
     assert by_name["cinder-volume-controller1@fast"].only == "cinder-volume=controller1@fast"
     assert by_name["nova-conductor"].host == "controller2" and by_name["nova-conductor"].api \
         is None
+    # one console proxy, whatever the number of nova-api workers
+    assert by_name["nova-novncproxy"].only == "nova-novncproxy"
+    assert by_name["nova-novncproxy"].api is None
     keystone = _config(tmp_path, **{"stackling.conf": "[eventlet_server]\npublic_workers = 2\n"})
     assert spread.workers(keystone)["keystone"] == 2
 

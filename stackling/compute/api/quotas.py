@@ -50,9 +50,16 @@ def effective_defaults(s: Session, conf) -> dict[str, int]:
 
 
 def limits(s: Session, conf, project_id: str) -> dict[str, int]:
-    values = effective_defaults(s, conf)
-    for row in s.scalars(select(Quota).where(Quota.project_id == project_id)):
-        values[row.resource] = row.hard_limit
+    """[quota] defaults, then the ``default`` class's values, then the project's: one
+    read for both kinds of row."""
+    values = defaults(conf)
+    default_class = CLASS_PREFIX + "default"
+    rows = s.scalars(select(Quota).where(Quota.project_id.in_([default_class, project_id])))
+    classes, projects = [], []
+    for row in rows:
+        (classes if row.project_id == default_class else projects).append(row)
+    values.update({r.resource: r.hard_limit for r in classes if r.resource in values})
+    values.update({r.resource: r.hard_limit for r in projects})
     return values
 
 

@@ -26,7 +26,13 @@ from stackling.compute.host import driver as virt
 from stackling.compute.host import volumes as volume_attach
 from stackling.compute.host.events import ExternalEventsManager
 from stackling.compute.host.lifecycle import LifecycleManager
-from stackling.compute.objects import bdm, instance_action, migration, server_group
+from stackling.compute.objects import (
+    bdm,
+    console_auth_token,
+    instance_action,
+    migration,
+    server_group,
+)
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
 from stackling.db.models import utcnow
@@ -504,8 +510,10 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
 
     @_move_step
     def live_migration(self, mig: dict, inst: dict) -> tuple[str, str]:
-        """On the source: the guest leaves, its claim here is given back."""
+        """On the source: the guest leaves, its claim here is given back and its console
+        tokens (this host's console) go, as in _post_live_migration."""
         self.driver.destroy(inst)
+        console_auth_token.clean_for_instance(self.cloud, inst["uuid"])
         migration.release_claim(self.cloud, mig["source_node"], mig["old_flavor"],
                                 bool(inst.get("bfv")))
         return mig["dest_compute"], "post_live_migration_at_destination"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from stackling.compute import block_device as bd
 from stackling.db.models_compute import BlockDeviceMapping
@@ -65,11 +65,10 @@ def load(cloud, instance_uuid: str) -> list[dict]:
 
 
 def save(cloud: Cloud, bdm_id: int, **values) -> None:
+    """One UPDATE (a mapping deleted meanwhile is left alone)."""
     with cloud.db.writer() as s:
-        row = s.get(BlockDeviceMapping, bdm_id)
-        if row is not None:
-            for k, v in values.items():
-                setattr(row, k, v)
+        s.execute(update(BlockDeviceMapping).where(BlockDeviceMapping.id == bdm_id)
+                  .values(**values))
 
 
 def destroy(cloud: Cloud, bdm_id: int) -> None:

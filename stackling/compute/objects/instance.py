@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from stackling import exception
 from stackling.compute import power_state
-from stackling.compute.objects import bdm
+from stackling.compute.objects import bdm, console_auth_token
 from stackling.db.api import retry_on_deadlock, retry_on_disconnect
 from stackling.db.models import utcnow
 from stackling.db.models_compute import (
@@ -260,16 +260,20 @@ def save(cloud, instance_uuid: str, expected_task_state=_ANY, expected_vm_state=
 
 
 def mark_deleted(s: Session, instance_uuid: str, only_unscheduled: bool = False) -> bool:
-    """Soft-delete (Nova: ``deleted = id``); with ``only_unscheduled`` only while no host
-    was chosen. True when this call deleted it."""
+    """Soft-delete (Nova: ``deleted = id``) and drop its console tokens; with
+    ``only_unscheduled`` only while no host was chosen. True when this call deleted it."""
     now = utcnow()
     q = update(Instance).where(Instance.uuid == instance_uuid, Instance.deleted == 0)
     if only_unscheduled:
         q = q.where(Instance.host.is_(None))
-    return s.execute(q.values(deleted=Instance.id, deleted_at=now, terminated_at=now,
-                              updated_at=now, vm_state="deleted", task_state=None,
-                              power_state=power_state.NOSTATE)
-                     .execution_options(synchronize_session=False)).rowcount == 1
+    if s.execute(q.values(deleted=Instance.id, deleted_at=now, terminated_at=now,
+                          updated_at=now, vm_state="deleted", task_state=None,
+                          power_state=power_state.NOSTATE)
+                 .execution_options(synchronize_session=False)).rowcount != 1:
+        return False
+    # Its console tokens go with it (ConsoleAuthToken.clean_console_auths_for_instance).
+    console_auth_token.clean_console_auths_for_instance(s, instance_uuid)
+    return True
 
 
 def begin_delete(s: Session, instance_uuid: str) -> tuple[bool, str | None, list[dict]]:

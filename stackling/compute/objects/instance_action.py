@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from stackling.db.models import utcnow
 from stackling.db.models_compute import InstanceAction, InstanceActionEvent
@@ -69,16 +69,13 @@ def _finish(cloud: Cloud, event_id: int | None, result: str, tb: str | None = No
     if event_id is None:
         return
     now = utcnow()
-    with cloud.db.writer() as s:
-        row = s.get(InstanceActionEvent, event_id)
-        if row is None:
-            return
-        row.finish_time, row.result, row.traceback, row.details = now, result, tb, details
-        action = s.get(InstanceAction, row.action_id)
-        if action is not None:
-            action.finish_time = now
-            if result == "Error":
-                action.message = "Error"
+    action_values = {"finish_time": now, **({"message": "Error"} if result == "Error" else {})}
+    with cloud.db.writer() as s:   # two UPDATEs, no reads
+        s.execute(update(InstanceActionEvent).where(InstanceActionEvent.id == event_id)
+                  .values(finish_time=now, result=result, traceback=tb, details=details))
+        s.execute(update(InstanceAction).where(InstanceAction.id == select(
+            InstanceActionEvent.action_id).where(InstanceActionEvent.id == event_id)
+            .scalar_subquery()).values(**action_values))
 
 
 def succeeded(s: Session, instance_uuid: str, request_id: str | None, name: str,

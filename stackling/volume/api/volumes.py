@@ -90,7 +90,7 @@ def _check_size_schema(size: Any) -> None:
 
 
 def _type_row(s, req: Request, row: Volume) -> VolumeType | None:
-    return s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
+    return common.volume_type_of(s, row)
 
 
 def attachments_of(s, volume_ids) -> dict[str, list[VolumeAttachment]]:
