@@ -2,17 +2,20 @@
 RabbitMQ, side by side in one run, with the CPU each process spends per boot (issue 14).
 
 Run: python bench/bench_spread.py [--modes sqlite,spread] [--clients 1,8,32] [--boots 64]
-         [--image-mb 8] [--poll 0.05] [--port-offset 7300]
+         [--image-mb 8] [--poll 0.02] [--poll-mode shared|each] [--port-offset 7300]
 For each mode one cloud is started (`stackling start -d`, SQLite; or `stackling start
---spread -d` on a scratch PostgreSQL database and a RabbitMQ exchange of its own), an image
-uploaded, quotas lifted; then for each client count ``--boots`` boots from volume are split
-over the clients (each: POST /servers from a new 1 GiB volume made from the image, poll
-until ACTIVE), the boot phase timed from the first POST to the last ACTIVE, and the servers
-deleted (untimed) before the next count. CPU (user + system, psutil) of every process of
-the cloud, of PostgreSQL, of RabbitMQ and of this client is read around each boot phase
-and printed per boot, by process. Prints markdown.
+--spread -d` on a scratch PostgreSQL database, a RabbitMQ virtual host of its own, two
+nova-api workers, pools of 5 + 10 connections per process), an image uploaded, quotas
+lifted, one boot made to warm up; then for each client count ``--boots`` boots from volume
+are split over the clients (each: POST /servers from a new 1 GiB volume made from the
+image, then wait until it left BUILD: by default one thread lists the servers in BUILD
+every ``--poll`` seconds for all clients, ``--poll-mode each`` has every client GET its
+server), the phase timed from the first POST to the last ACTIVE, and the servers deleted
+(untimed) before the next count. A boot still in BUILD after 300 s counts as failed.
+CPU (user + system, psutil) of every process of the cloud, of this database's PostgreSQL
+backends, of RabbitMQ and of this client is read around each phase and printed per boot,
+by process. Prints markdown.
 """
-
 from __future__ import annotations
 
 import argparse
