@@ -381,3 +381,25 @@ def test_server_database_pool_uses_oslo_db_options():
                   pool_timeout=9)
     assert (db.engine.pool.size(), db.engine.pool._max_overflow, db.engine.pool._timeout) \
         == (3, 7, 9)
+
+
+def test_a_scheduler_failure_errors_the_volume(cloud_factory, monkeypatch):
+    """An unexpected failure while scheduling (here the database read of the backends)
+    puts the volume in ``error`` with a user message, as Cinder's scheduler manager does;
+    it never stays ``creating`` (a Nova build waiting on it would hang for its retries)."""
+    from sqlalchemy.exc import OperationalError
+
+    from stackling.volume.scheduler import SchedulerManager
+
+    def broken(self, excluded=None):
+        raise OperationalError("SELECT service", {}, Exception("database is gone"))
+
+    cloud, api = _cloud(cloud_factory, None)
+    monkeypatch.setattr(SchedulerManager, "backend_states", broken)
+    volume_id = create_volume(api)
+    settle(cloud)
+    assert api.get("volume", f"/v3/{api.project_id}/volumes/{volume_id}") \
+        .json["volume"]["status"] == "error"
+    messages = api.get("volume", f"/v3/{api.project_id}/messages",
+                       headers={"OpenStack-API-Version": "volume 3.3"}).json["messages"]
+    assert [m["resource_uuid"] for m in messages] == [volume_id]
