@@ -15,6 +15,8 @@ import traceback
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from stackling import decisions
 from stackling.compute import scheduler, volume_zones
 from stackling.compute.objects import instance as instances
@@ -229,7 +231,31 @@ class Conductor(LifecycleTasks):
     def build_instance(self, instance_uuid: str, caller: dict | None = None,
                        tried: list[str] | None = None) -> None:
         """Schedule and build; ``tried`` are the hosts a reschedule (the compute host's late
-        group check) ruled out, as Nova's ``filter_properties['retry']``."""
+        group check) ruled out, as Nova's ``filter_properties['retry']``. An unexpected
+        failure before the server is placed (a database error, say) puts it in ERROR with
+        the failure as its fault, as Nova's conductor does; it never stays scheduling."""
+        try:
+            self._schedule_and_build(instance_uuid, caller, tried)
+        except Exception as exc:
+            LOG.exception("Failed to schedule instance %s", instance_uuid)
+            self._bury(instance_uuid, caller, exc)
+
+    def _bury(self, instance_uuid: str, caller: dict | None, exc: Exception) -> None:
+        try:
+            with self.cloud.db.reader() as s:
+                state = s.execute(select(Instance.vm_state, Instance.task_state).where(
+                    Instance.uuid == instance_uuid, Instance.deleted == 0)).first()
+            if state is None or tuple(state) != ("building", "scheduling"):
+                return   # gone, or placed: the host (or its restart repair) owns it now
+            message = str(exc) or type(exc).__name__
+            instance_action.fail(self.cloud, instance_uuid, (caller or {}).get("request_id"),
+                                 "conductor_schedule_and_build_instances", message)
+            instances.set_error(self.cloud, instance_uuid, message, traceback.format_exc())
+        except Exception:
+            LOG.exception("Failed to set instance %s to ERROR", instance_uuid)
+
+    def _schedule_and_build(self, instance_uuid: str, caller: dict | None,
+                            tried: list[str] | None) -> None:
         with self.cloud.db.reader() as s:
             inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
             group = (inst.scheduler_hints or {}).get("group") if inst is not None else None

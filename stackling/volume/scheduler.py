@@ -257,6 +257,20 @@ class SchedulerManager:
         return states
 
     def create_volume(self, request_spec: dict, filter_properties: dict) -> None:
+        """Schedule one volume. Whatever fails on the way (a database error, say) puts the
+        volume in ``error``, as Cinder's scheduler manager does, rather than leaving it
+        ``creating`` for a waiting Nova build to time out on."""
+        try:
+            self._schedule(request_spec, filter_properties)
+        except Exception:
+            LOG.exception("Failed to schedule volume %s", request_spec.get("volume_id"))
+            try:
+                self._error_out(request_spec)
+            except Exception:
+                LOG.exception("Failed to set volume %s to error",
+                              request_spec.get("volume_id"))
+
+    def _schedule(self, request_spec: dict, filter_properties: dict) -> None:
         volume_id = request_spec["volume_id"]
         conf = self.cloud.config.cinder
         retry = dict(filter_properties.get("retry") or {"num_attempts": 0, "backends": []})

@@ -381,3 +381,54 @@ def test_server_database_pool_uses_oslo_db_options():
                   pool_timeout=9)
     assert (db.engine.pool.size(), db.engine.pool._max_overflow, db.engine.pool._timeout) \
         == (3, 7, 9)
+
+
+def test_a_scheduler_failure_errors_the_volume(cloud_factory, monkeypatch):
+    """An unexpected failure while scheduling (here the database read of the backends)
+    puts the volume in ``error`` with a user message, as Cinder's scheduler manager does;
+    it never stays ``creating`` (a Nova build waiting on it would hang for its retries)."""
+    from sqlalchemy.exc import OperationalError
+
+    from stackling.volume.scheduler import SchedulerManager
+
+    def broken(self, excluded=None):
+        raise OperationalError("SELECT service", {}, Exception("database is gone"))
+
+    cloud, api = _cloud(cloud_factory, None)
+    monkeypatch.setattr(SchedulerManager, "backend_states", broken)
+    volume_id = create_volume(api)
+    settle(cloud)
+    assert api.get("volume", f"/v3/{api.project_id}/volumes/{volume_id}") \
+        .json["volume"]["status"] == "error"
+    messages = api.get("volume", f"/v3/{api.project_id}/messages",
+                       headers={"OpenStack-API-Version": "volume 3.3"}).json["messages"]
+    assert [m["resource_uuid"] for m in messages] == [volume_id]
+
+
+def test_a_conductor_failure_errors_the_server(cloud_factory, monkeypatch):
+    """An unexpected failure while the conductor schedules (here the read of the host
+    states) puts the server in ERROR with the failure as its fault and a failed
+    ``conductor_schedule_and_build_instances`` event, as Nova's conductor does; it never
+    stays BUILD/scheduling."""
+    from sqlalchemy.exc import OperationalError
+
+    from stackling.compute.scheduler import HostStateCache
+
+    def broken(self, s, conf):
+        raise OperationalError("SELECT compute_node", {}, Exception("database is gone"))
+
+    cloud, api = _cloud(cloud_factory, None)
+    monkeypatch.setattr(HostStateCache, "states", broken)
+    resp = api.post("compute", "/v2.1/servers", {"server": {
+        "name": "s", "imageRef": upload_image(api), "flavorRef": "1", "networks": "none"}},
+        headers={"OpenStack-API-Version": "compute 2.37"})
+    assert resp.status == 202, resp
+    sid = resp.json["server"]["id"]
+    settle(cloud)
+    server = api.get("compute", f"/v2.1/servers/{sid}").json["server"]
+    assert (server["status"], server["OS-EXT-STS:task_state"]) == ("ERROR", None)
+    assert "database is gone" in server["fault"]["message"]
+    events = api.get("compute", f"/v2.1/servers/{sid}/os-instance-actions/"
+                     f"{resp.headers['x-openstack-request-id']}").json["instanceAction"]
+    assert [(e["event"], e["result"]) for e in events["events"]] == \
+        [("conductor_schedule_and_build_instances", "Error")]
