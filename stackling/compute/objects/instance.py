@@ -157,11 +157,10 @@ def fail_build(cloud: Cloud, instance_uuid: str, message: str, details: str,
     then releases what it finds). Retried while the database is unreachable."""
     with cloud.db.writer() as s:
         inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
-        if inst is None or inst.deleted:
-            return
+        if inst is None or inst.deleted or inst.vm_state != "building":
+            return      # gone, or ended meanwhile (ERROR or ACTIVE): nothing to bury
         if inst.task_state != "deleting":
-            if inst.vm_state == "building":
-                leave_host(s, inst, inst.vcpus, inst.memory_mb, claimed_disk(inst))
+            leave_host(s, inst, inst.vcpus, inst.memory_mb, claimed_disk(inst))
             inst.vm_state, inst.task_state = "error", None
         s.add(InstanceFault(instance_uuid=instance_uuid, code=500, message=message[:255],
                             details=details, host=host))
