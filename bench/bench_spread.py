@@ -22,7 +22,6 @@ import argparse
 import collections
 import contextlib
 import json
-import os
 import signal
 import sys
 import threading
