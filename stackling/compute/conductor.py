@@ -22,6 +22,7 @@ from stackling.compute import scheduler, volume_zones
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import instance_action, migration, server_group
 from stackling.compute.objects import zones as az
+from stackling.db.api import retry_on_disconnect
 from stackling.db.models_compute import Instance
 
 if TYPE_CHECKING:
@@ -230,9 +231,10 @@ class Conductor(LifecycleTasks):
     def build_instance(self, instance_uuid: str, caller: dict | None = None,
                        tried: list[str] | None = None) -> None:
         """Schedule and build; ``tried`` are the hosts a reschedule (the compute host's late
-        group check) ruled out, as Nova's ``filter_properties['retry']``. An unexpected
-        failure before the server is placed (a database error, say) puts it in ERROR with
-        the failure as its fault, as Nova's conductor does; it never stays scheduling."""
+        group check) ruled out, as Nova's ``filter_properties['retry']``. Whatever fails
+        (a database error, the cast to the chosen host refused by the broker), the server
+        goes to ERROR as Nova's schedule_and_build_instances buries it; it never stays
+        BUILD/scheduling."""
         try:
             self._schedule_and_build(instance_uuid, caller, tried)
         except Exception as exc:
@@ -240,16 +242,29 @@ class Conductor(LifecycleTasks):
             self._bury(instance_uuid, caller, exc)
 
     def _bury(self, instance_uuid: str, caller: dict | None, exc: Exception) -> None:
+        """ERROR with a fault and a failed schedule event, the chosen host's claim given
+        back if the build never reached it; the message as Nova's exception_to_dict: its
+        own text for our errors, the class name for any other (it may hold details a user
+        must not see; they go to the fault's details). Retried while the database is
+        unreachable: the outage that failed the schedule must not keep it in BUILD."""
+        message = getattr(exc, "message", None) or type(exc).__name__
+        details = traceback.format_exc()
         try:
             with self.cloud.db.reader() as s:
-                state = s.execute(select(Instance.vm_state, Instance.task_state).where(
+                state = s.execute(select(Instance.vm_state).where(
                     Instance.uuid == instance_uuid, Instance.deleted == 0)).first()
-            if state is None or tuple(state) != ("building", "scheduling"):
-                return   # gone, or placed: the host (or its restart repair) owns it now
-            message = str(exc) or type(exc).__name__
-            instance_action.fail(self.cloud, instance_uuid, (caller or {}).get("request_id"),
-                                 "conductor_schedule_and_build_instances", message)
-            instances.set_error(self.cloud, instance_uuid, message, traceback.format_exc())
+            if state is not None and state[0] != "building":
+                return   # finished meanwhile (a reschedule that went on): not ours
+        except Exception:   # the database still down: fail_build below waits for it
+            LOG.exception("Could not read instance %s", instance_uuid)
+        try:
+            retry_on_disconnect(instance_action.fail)(
+                self.cloud, instance_uuid, (caller or {}).get("request_id"),
+                "conductor_schedule_and_build_instances", message)
+        except Exception:   # the event is a record; the server's state must still change
+            LOG.exception("Could not record the failed event of instance %s", instance_uuid)
+        try:
+            instances.fail_build(self.cloud, instance_uuid, message, details)
         except Exception:
             LOG.exception("Failed to set instance %s to ERROR", instance_uuid)
 
@@ -260,7 +275,7 @@ class Conductor(LifecycleTasks):
             group = (inst.scheduler_hints or {}).get("group") if inst is not None else None
         if group:
             self._after_earlier_members(group, instance_uuid)
-        return self._build_instance(instance_uuid, caller, group, tried or [])
+        self._build_instance(instance_uuid, caller, group, tried or [])
 
     def _after_earlier_members(self, group: str, instance_uuid: str,
                                timeout: float = 10.0) -> None:

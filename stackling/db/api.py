@@ -57,6 +57,30 @@ def is_retriable(error: BaseException) -> bool:
     return "database is locked" in str(orig)
 
 
+def is_unavailable(error: BaseException) -> bool:
+    """The database could not be reached or gave no connection: refused, dropped, "too
+    many clients", or this process's pool empty for pool_timeout (oslo.db's
+    ``DBConnectionError``)."""
+    if isinstance(error, exc.TimeoutError):
+        return True
+    if isinstance(error, exc.DBAPIError):
+        return error.connection_invalidated or isinstance(error, exc.OperationalError) \
+            and not is_retriable(error)
+    return False
+
+
+def retry_on_disconnect(fn: F) -> F:
+    """Run a whole transaction again while the database is unreachable (or deadlocked),
+    for up to a minute: for the writes that end a failure (a server to ERROR), which
+    must not be lost to the same outage that caused it (oslo.db's ``wrap_db_retry(
+    retry_on_disconnect=True)``)."""
+    return tenacity.retry(
+        retry=tenacity.retry_if_exception(lambda e: is_unavailable(e) or is_retriable(e)),
+        stop=tenacity.stop_after_delay(60),
+        wait=tenacity.wait_random_exponential(multiplier=0.1, max=2.0),
+        reraise=True)(fn)
+
+
 def retry_on_deadlock(fn: F) -> F:
     """Run a whole transaction again on deadlock, as oslo.db's
     ``wrap_db_retry(retry_on_deadlock=True)`` does: a few attempts, growing jittered waits.

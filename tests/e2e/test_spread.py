@@ -79,7 +79,10 @@ class Spread(LiveCloud):
     def kill(self, name: str) -> int:
         pid = self.processes()[name]["pid"]
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: self.processes()[name]["state"] == "dead", timeout=10)
+        # dead as soon as the pid is gone; its exit code once the supervisor reaped it
+        # (it polls its children every 0.2 s and then writes the run state)
+        wait_for(lambda: (lambda p: p["state"] == "dead" and p["exit_code"] is not None)(
+            self.processes()[name]), timeout=10)
         return pid
 
     def start_down(self, name: str) -> None:

@@ -434,3 +434,126 @@ def test_delete_on_a_down_host_is_a_local_delete(api, cloud, image):
         cloud.rpc.cast = real_cast
     assert casts == []
     assert api.get("compute", f"/v2.1/servers/{server['id']}").status == 404
+
+
+def _usage(api) -> int:
+    stats = api.get("compute", "/v2.1/os-hypervisors/statistics").json["hypervisor_statistics"]
+    return stats["memory_mb_used"]
+
+
+def test_scheduling_that_raises_ends_in_error_never_stays_scheduling(api, image, cloud,
+                                                                     monkeypatch):
+    """Any failure of the conductor (here the host selection raising, as a database
+    error would) buries the server in ERROR with the exception's class name as its
+    fault (Nova's exception_to_dict for a foreign exception), never BUILD/scheduling."""
+    from stackling.compute import scheduler
+
+    def broken(*_a, **_k):
+        raise RuntimeError("connection to the database lost: secret details")
+
+    monkeypatch.setattr(scheduler, "select_hosts", broken)
+    before = _usage(api)
+    sid = boot(api, image, name="broken").json["server"]["id"]
+    server = settled(api, sid)
+    assert server["status"] == "ERROR" and server["OS-EXT-STS:task_state"] is None
+    assert server["fault"]["message"] == "RuntimeError", server["fault"]
+    assert server["OS-EXT-SRV-ATTR:host"] is None
+    events = api.get("compute", f"/v2.1/servers/{sid}/os-instance-actions/"
+                     f"{server_request_id(api, sid)}").json["instanceAction"]["events"]
+    assert [(e["event"], e["result"]) for e in events] == [
+        ("conductor_schedule_and_build_instances", "Error")]
+    assert _usage(api) == before
+    assert api.delete("compute", f"/v2.1/servers/{sid}").status == 204
+
+
+def server_request_id(api, sid) -> str:
+    actions = api.get("compute", f"/v2.1/servers/{sid}/os-instance-actions").json
+    return actions["instanceActions"][0]["request_id"]
+
+
+def test_cast_to_the_compute_host_that_fails_ends_in_error_and_gives_the_claim_back(
+        api, image, cloud, monkeypatch):
+    """The host was chosen and claimed, then the cast to compute.<host> raised (the
+    broker refused it): ERROR, off the host, its claim given back."""
+    real = cloud.rpc.cast
+
+    def cast(topic, method, **kwargs):
+        if topic.startswith("compute.") and method == "build_and_run_instance":
+            raise ConnectionError("broker gone")
+        return real(topic, method, **kwargs)
+
+    monkeypatch.setattr(cloud.rpc, "cast", cast)
+    before = _usage(api)
+    sid = boot(api, image, name="unsent").json["server"]["id"]
+    server = settled(api, sid)
+    assert server["status"] == "ERROR", server
+    assert server["fault"]["message"] == "ConnectionError", server["fault"]
+    assert server["OS-EXT-SRV-ATTR:host"] is None
+    assert _usage(api) == before
+
+
+def test_cast_to_the_scheduler_that_fails_is_500_and_the_server_in_error(
+        api, image, cloud, monkeypatch):
+    real = cloud.rpc.cast
+
+    def cast(topic, method, **kwargs):
+        if topic == "scheduler":
+            raise ConnectionError("broker gone")
+        return real(topic, method, **kwargs)
+
+    monkeypatch.setattr(cloud.rpc, "cast", cast)
+    resp = boot(api, image, name="never-cast")
+    assert resp.status == 500, resp
+    [server] = [s for s in api.get("compute", "/v2.1/servers/detail", headers=LATEST)
+                .json["servers"] if s["name"] == "never-cast"]
+    assert server["status"] == "ERROR" and server["OS-EXT-STS:task_state"] is None
+    assert server["fault"]["message"] == "ConnectionError"
+
+
+def test_build_that_raises_on_the_host_outside_its_handling_ends_in_error(
+        api, image, cloud, monkeypatch):
+    """The compute host failed before its own error handling (the database unreachable
+    while loading the instance): ERROR off the host, its claim given back, not BUILD."""
+    from stackling.compute.host import manager
+
+    def broken(self, instance_uuid, caller):
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(manager.ComputeManager, "_build_and_run", broken)
+    before = _usage(api)
+    sid = boot(api, image, name="host-broken").json["server"]["id"]
+    server = settled(api, sid)
+    assert server["status"] == "ERROR", server
+    assert server["fault"]["message"] == "RuntimeError", server["fault"]
+    assert server["OS-EXT-SRV-ATTR:host"] is None
+    assert _usage(api) == before
+
+
+def test_failure_reaches_the_server_once_the_database_answers_again(
+        api, image, cloud, monkeypatch):
+    """The outage that failed the scheduling also fails the first writes that record
+    it: they are retried, and the server still ends in ERROR."""
+    import sqlalchemy as sa
+
+    from stackling.compute import scheduler
+
+    real_writer = cloud.db.writer
+    refused = {"left": 0}
+
+    def writer():
+        if refused["left"]:
+            refused["left"] -= 1
+            raise sa.exc.TimeoutError("QueuePool limit of size 5 overflow 50 reached")
+        return real_writer()
+
+    def broken(*_a, **_k):
+        refused["left"] = 3
+        raise sa.exc.TimeoutError("QueuePool limit of size 5 overflow 50 reached")
+
+    monkeypatch.setattr(cloud.db, "writer", writer)
+    monkeypatch.setattr(scheduler, "select_hosts", broken)
+    sid = boot(api, image, name="outage").json["server"]["id"]
+    server = settled(api, sid)
+    assert server["status"] == "ERROR", server
+    assert server["fault"]["message"] == "TimeoutError", server["fault"]
+    assert refused["left"] == 0

@@ -107,6 +107,29 @@ def test_a_worker_serves_on_the_socket_it_inherited():
         listener.close()
 
 
+def test_an_inherited_socket_answers_without_waiting_for_delayed_acks():
+    """TCP_NODELAY on the inherited socket, as cheroot sets on a socket it binds: the
+    connections it accepts send a response written in parts at once (without it every
+    request of a --spread API waited 40 ms for the client's delayed ACK)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"a", b"b"]
+
+    server = Server("compute", "127.0.0.1", 1, app, inherited=os.dup(listener.fileno()))
+    server.start()
+    try:
+        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        server.stop()
+        listener.close()
+
+
 def test_workers_on_one_inherited_socket_share_the_requests():
     """Two servers accept from one listening socket (as N worker processes of an API do):
     new connections reach both."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+import traceback
 import uuid as uuidlib
 from typing import Any
 
@@ -560,8 +561,15 @@ def create_server(req: Request):
             server_volumes.local_cleanup_reservations(cloud, ctx, plan.bdms)
         raise
     caller = volume_api.Caller.from_context(ctx).as_dict()
-    for uuid in created:
-        cloud.rpc.cast("scheduler", "build_instance", instance_uuid=uuid, caller=caller)
+    for i, uuid in enumerate(created):
+        try:
+            cloud.rpc.cast("scheduler", "build_instance", instance_uuid=uuid, caller=caller)
+        except Exception as exc:
+            # The message bus refused the cast: the servers it did not reach go to ERROR
+            # (never left in BUILD/scheduling with nobody to schedule them); 500.
+            for left in created[i:]:
+                instances.fail_build(cloud, left, type(exc).__name__, traceback.format_exc())
+            raise
     if server.get("return_reservation_id"):
         return json_response({"reservation_id": reservation_id}, status=202)
     links = views.links(_base(req), ctx.project_id, created[0])

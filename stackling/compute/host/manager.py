@@ -134,19 +134,29 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
 
     def build_and_run_instance(self, instance_uuid: str, caller: dict | None = None,
                                tried: list[str] | None = None) -> None:
-        if self._group_moves_elsewhere(instance_uuid, caller, tried or []):
-            return
-        with self.locks.get(instance_uuid):
-            try:
-                with instance_action.event(self.cloud, instance_uuid,
-                                           (caller or {}).get("request_id"),
-                                           "compute__do_build_and_run_instance", self.host):
-                    self._build_and_run(instance_uuid, caller)
-            except BuildFailed as failed:
-                # After the event closed, so that ERROR is never seen before the failed
-                # event.
-                instances.set_error(self.cloud, instance_uuid, failed.message,
-                                    failed.details, host=self.host)
+        try:
+            if self._group_moves_elsewhere(instance_uuid, caller, tried or []):
+                return
+            with self.locks.get(instance_uuid):
+                try:
+                    with instance_action.event(self.cloud, instance_uuid,
+                                               (caller or {}).get("request_id"),
+                                               "compute__do_build_and_run_instance",
+                                               self.host):
+                        self._build_and_run(instance_uuid, caller)
+                except BuildFailed as failed:
+                    # After the event closed, so that ERROR is never seen before the
+                    # failed event.
+                    instances.set_error(self.cloud, instance_uuid, failed.message,
+                                        failed.details, host=self.host)
+        except Exception as exc:
+            # Nova's _do_build_and_run_instance: whatever else failed (the database
+            # unreachable while loading the instance or recording its event), the
+            # server goes to ERROR off this host, never left in BUILD/spawning.
+            LOG.exception("Build of instance %s failed", instance_uuid)
+            instances.fail_build(self.cloud, instance_uuid,
+                                 getattr(exc, "message", None) or type(exc).__name__,
+                                 traceback.format_exc(), host=self.host)
 
     def _group_moves_elsewhere(self, instance_uuid: str, caller: dict | None,
                                tried: list[str]) -> bool:

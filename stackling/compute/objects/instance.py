@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from stackling import exception
 from stackling.compute import power_state
 from stackling.compute.objects import bdm, console_auth_token
-from stackling.db.api import retry_on_deadlock
+from stackling.db.api import retry_on_deadlock, retry_on_disconnect
 from stackling.db.models import utcnow
 from stackling.db.models_compute import (
     BlockDeviceMapping,
@@ -145,6 +145,24 @@ def set_error(cloud: Cloud, instance_uuid: str, message: str, details: str,
         if inst.task_state != "deleting":   # a delete under way keeps its task state
             inst.vm_state, inst.task_state = "error", None
         s.add(InstanceFault(instance_uuid=instance_uuid, code=code, message=message[:255],
+                            details=details, host=host))
+
+
+@retry_on_disconnect
+def fail_build(cloud: Cloud, instance_uuid: str, message: str, details: str,
+               host: str | None = None) -> None:
+    """A build that cannot go on (the conductor could not hand it to a host, or the host
+    failed outside its own error handling): ERROR with its fault, off the host it may
+    have been placed on (its claim given back), unless it is being deleted (the delete
+    then releases what it finds). Retried while the database is unreachable."""
+    with cloud.db.writer() as s:
+        inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+        if inst is None or inst.deleted or inst.vm_state != "building":
+            return      # gone, or ended meanwhile (ERROR or ACTIVE): nothing to bury
+        if inst.task_state != "deleting":
+            leave_host(s, inst, inst.vcpus, inst.memory_mb, claimed_disk(inst))
+            inst.vm_state, inst.task_state = "error", None
+        s.add(InstanceFault(instance_uuid=instance_uuid, code=500, message=message[:255],
                             details=details, host=host))
 
 
