@@ -58,38 +58,36 @@ def upload(cloud: LiveCloud, tok: str, size_mb: int) -> str:
 
 
 class Watcher:
-    """One poller for every client's servers (``--watch``): ``GET /servers?status=ACTIVE``
-    (and ERROR) with ``changes-since`` every ``poll`` seconds wakes the client whose server
-    left BUILD, so
-    32 clients cost one poll per interval rather than 32 (each client then reads its server
+    """One poller for every client's servers (``--watch``): ``GET /servers?status=BUILD``
+    (ids only) every ``poll`` seconds wakes each client whose server left the list, so 32
+    clients cost one poll per interval rather than 32 (the client then reads its server
     once, as a per-server poller's last GET would)."""
 
     def __init__(self, url: str, tok: str, poll: float) -> None:
         self.client, self.poll = Client(url, tok), poll
-        self.done: dict[str, threading.Event] = {}
+        self.waiting: dict[str, threading.Event] = {}
         self.lock = threading.Lock()
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
-    def _event(self, sid: str) -> threading.Event:
-        with self.lock:
-            return self.done.setdefault(sid, threading.Event())
-
     def wait(self, sid: str) -> None:
-        self._event(sid).wait(120)
+        event = threading.Event()
+        with self.lock:
+            self.waiting[sid] = event
+        event.wait(120)
 
     def _run(self) -> None:
-        since = time.time() - 5
         while self.running:
-            stamp = time.time() - 2      # server clocks: a margin, repeats are harmless
-            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
-            for status in ("ACTIVE", "ERROR"):    # ids only: the cheap list
-                _, body = self.client.call(
-                    "GET", f"/v2.1/servers?status={status}&changes-since={when}")
-                for server in (body or {}).get("servers", []):
-                    self._event(server["id"]).set()
-            since = stamp
+            with self.lock:
+                asked = list(self.waiting)
+            if asked:
+                _, body = self.client.call("GET", "/v2.1/servers?status=BUILD&limit=1000")
+                building = {s["id"] for s in (body or {}).get("servers", [])}
+                with self.lock:
+                    for sid in asked:
+                        if sid not in building:
+                            self.waiting.pop(sid).set()
             time.sleep(self.poll)
 
     def stop(self) -> None:
