@@ -95,4 +95,3 @@ def clean_for_instance(cloud: Cloud, instance_uuid: str) -> None:
     """``clean_console_auths_for_instance`` in a transaction of its own."""
     with cloud.db.writer() as s:
         clean_console_auths_for_instance(s, instance_uuid)
-

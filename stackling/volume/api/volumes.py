@@ -89,10 +89,6 @@ def _check_size_schema(size: Any) -> None:
                                         detail=f"'{size}' does not match '^[0-9]+$'")
 
 
-def _type_row(s, req: Request, row: Volume) -> VolumeType | None:
-    return common.volume_type_of(s, row)
-
-
 def attachments_of(s, volume_ids) -> dict[str, list[VolumeAttachment]]:
     out: dict[str, list[VolumeAttachment]] = {}
     ids = list(volume_ids)
@@ -104,7 +100,7 @@ def attachments_of(s, volume_ids) -> dict[str, list[VolumeAttachment]]:
 
 
 def detail(s, req: Request, row: Volume, extensions: bool = True) -> dict:
-    return views.volume_detail(req, row, _type_row(s, req, row),
+    return views.volume_detail(req, row, common.volume_type_of(s, row),
                                attachments_of(s, [row.id]).get(row.id, []),
                                extensions=extensions)
 
@@ -463,7 +459,7 @@ def delete_volume(req: Request, volume_id: str):
     with cloud.db.writer() as s:
         row = common.get_volume(s, req, volume_id)
         common.authorize(req, "volume:delete", {"project_id": row.project_id})
-        vtype = _type_row(s, req, row)
+        vtype = common.volume_type_of(s, row)
         snaps = s.scalars(select(Snapshot).where(Snapshot.volume_id == volume_id)).all()
         if not row.host:
             # Never scheduled: the row goes at once, its quota with it (one transaction).
@@ -521,7 +517,7 @@ def _extend(req: Request, volume_id: str, args: dict):
             raise exception.InvalidInput(
                 reason=f"New size for extend must be greater than current size. (current: "
                        f"{row.size}, extended: {new_size}).")
-        vtype = _type_row(s, req, row)
+        vtype = common.volume_type_of(s, row)
         project, old, host = row.project_id, row.size, row.host
     delta = new_size - old
     deltas = {"gigabytes": delta}
@@ -680,7 +676,7 @@ def _retype(req: Request, volume_id: str, args: dict):
         if row.migration_status and row.migration_status not in ("success", "error"):
             raise errors.InvalidVolume(reason="Volume is migrating.")
         new = volume_types.find_type(s, new_ref, req.context)
-        old = _type_row(s, req, row)
+        old = common.volume_type_of(s, row)
         if old is not None and old.id == new.id:
             raise exception.InvalidInput(reason="Retype requires a different volume type.")
         previous, project, size, use_quota = row.status, row.project_id, row.size, row.use_quota
