@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional.test_compute_servers import LATEST, boot, image, settled, v  # noqa: F401
+from tests.functional.test_compute_servers import (  # noqa: F401
+    LATEST, boot, confirmed, image, settled, v)
 from tests.helpers import TWO_PER_ZONE, ApiClient, settle
 
 
@@ -69,7 +70,7 @@ def test_resize_moves_within_the_zone_and_confirm_releases_the_source(zoned, zon
     assert server["flavor"]["original_name"] == "m1.small"
     assert node_usage(api, source) == (1, 1)         # the source keeps its claim until...
     assert act(api, sid, {"confirmResize": None}).status == 204
-    server = settled(api, sid)
+    server = confirmed(api, sid)
     assert server["status"] == "ACTIVE" and server["OS-EXT-SRV-ATTR:host"] == other
     assert node_usage(api, source) == (0, 0)         # ...the resize is confirmed
     migrations = api.get("compute", "/v2.1/os-migrations", headers=LATEST).json["migrations"]
@@ -110,7 +111,7 @@ def test_cold_migrate_stays_in_the_zone_and_targeted_migrate_elsewhere_fails(
     assert server["OS-EXT-SRV-ATTR:host"] in ("c2a", "c2b") and \
         server["OS-EXT-SRV-ATTR:host"] != source
     assert act(api, sid, {"confirmResize": None}).status == 204
-    host = settled(api, sid)["OS-EXT-SRV-ATTR:host"]
+    host = confirmed(api, sid)["OS-EXT-SRV-ATTR:host"]
     here = act(api, sid, {"migrate": {"host": host}}, v("2.56"))
     assert here.status == 400 and here.json["badRequest"]["message"] == (
         "Cannot migrate to the host where the server exists.")

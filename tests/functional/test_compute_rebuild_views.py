@@ -4,7 +4,8 @@ and OS-DCF:diskConfig kept and changed by create, update, rebuild and resize."""
 from __future__ import annotations
 
 from tests.functional.test_compute_networks import boot as boot_on, topology  # noqa: F401
-from tests.functional.test_compute_servers import LATEST, boot, image, settled, v  # noqa: F401
+from tests.functional.test_compute_servers import (  # noqa: F401
+    LATEST, boot, confirmed, image, settled, v)
 
 
 def _rebuild(client, sid, image, version, **extra):  # noqa: F811
@@ -118,8 +119,10 @@ def test_resize_sets_the_disk_config(api, image):  # noqa: F811
                         {"resize": {"flavorRef": flavor, **extra}}, headers=LATEST)
         assert resp.status == 202, resp
         assert settled(api, sid)["status"] == "VERIFY_RESIZE"
-        api.post("compute", f"/v2.1/servers/{sid}/action", {"confirmResize": None},
-                 headers=LATEST)
+        answer = api.post("compute", f"/v2.1/servers/{sid}/action",
+                          {"confirmResize": None}, headers=LATEST)
+        assert answer.status == 204, answer
+        assert confirmed(api, sid)["status"] == "ACTIVE"
         return _disk(api, sid)
 
     assert resize("2", **{"OS-DCF:diskConfig": "AUTO"}) == "AUTO"

@@ -42,6 +42,15 @@ def settled(client, server_id, headers=LATEST):
     return wait_for(done, timeout=10)
 
 
+def confirmed(client, server_id, headers=LATEST):
+    """Wait out a confirmResize: Nova casts it to the source host and leaves vm_state
+    'resized' (and task_state None) until that host is done, so settled() cannot tell."""
+    def done():
+        body = client.get("compute", f"/v2.1/servers/{server_id}", headers=headers).json
+        return body["server"] if body["server"]["status"] != "VERIFY_RESIZE" else None
+    return wait_for(done, timeout=10)
+
+
 def test_boot_into_ag1_lands_on_controller1(api, image):
     resp = boot(api, image, "ag1")
     assert resp.status == 202, resp
