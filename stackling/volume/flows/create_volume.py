@@ -364,12 +364,12 @@ class _InPlaceConnection(impl_memory.Connection):
 
 
 class _InPlaceBackend(impl_memory.MemoryBackend):
-    """TaskFlow's memory backend minus the second, serialised copy of every save it keeps
-    for resuming a flow (a create that failed is answered, never resumed): over half of
-    the engine's own cost."""
+    """TaskFlow's memory backend minus the second, serialised copy of every save (and a
+    connection set up for each) that it keeps for resuming a flow, which a create never
+    is (a failure is answered): some 40 % of the engine's own cost."""
 
     def __init__(self) -> None:
-        super().__init__({"deep_copy": False})
+        super().__init__()
         self._connection = _InPlaceConnection(self)   # its close() does nothing
 
     def get_connection(self) -> _InPlaceConnection:
