@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from stackling.compute import block_device as bd
 from stackling.db.models_compute import BlockDeviceMapping
@@ -57,18 +57,25 @@ def bdm_dict(row: BlockDeviceMapping) -> dict[str, Any]:
         "delete_on_termination", "tag", "attachment_id", "no_device")}
 
 
+_TABLE = BlockDeviceMapping.__table__
+_OF_INSTANCE = (select(_TABLE).where(_TABLE.c.instance_uuid == bindparam("uuid"))
+                .order_by(_TABLE.c.id))
+
+
+def of_instance(s, instance_uuid: str) -> list[dict]:
+    """The instance's mappings as dicts, read in the caller's session (Core rows)."""
+    return [bdm_dict(r) for r in s.execute(_OF_INSTANCE, {"uuid": instance_uuid})]
+
+
 def load(cloud, instance_uuid: str) -> list[dict]:
     with cloud.db.reader() as s:
-        return [bdm_dict(r) for r in s.scalars(
-            select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == instance_uuid)
-            .order_by(BlockDeviceMapping.id))]
+        return of_instance(s, instance_uuid)
 
 
 def save(cloud: Cloud, bdm_id: int, **values) -> None:
-    """One UPDATE (a mapping deleted meanwhile is left alone)."""
+    """One UPDATE (a mapping deleted meanwhile is left alone); Core, no ORM objects."""
     with cloud.db.writer() as s:
-        s.execute(update(BlockDeviceMapping).where(BlockDeviceMapping.id == bdm_id)
-                  .values(**values))
+        s.execute(update(_TABLE).where(_TABLE.c.id == bdm_id).values(**values))
 
 
 def destroy(cloud: Cloud, bdm_id: int) -> None:
