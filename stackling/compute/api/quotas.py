@@ -74,9 +74,12 @@ class MetadataLimitExceeded(exception.Forbidden):
 
 
 def check_metadata(s: Session, conf, project_id: str, count: int) -> None:
-    """nova.compute.api._check_metadata_properties_quota: the server's whole metadata."""
+    """nova.compute.api._check_metadata_properties_quota: the server's whole metadata
+    (none is always within the limit: nothing to read)."""
+    if not count:
+        return
     allowed = limits(s, conf, project_id)["metadata_items"]
-    if count and 0 <= allowed < count:
+    if 0 <= allowed < count:
         raise MetadataLimitExceeded(allowed=allowed)
 
 

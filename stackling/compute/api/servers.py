@@ -587,7 +587,7 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
                    metadata: dict, plan, created: list[str]) -> None:
     ctx = req.context
     for index in range(count):
-        inst = instances.add(
+        uuid = instances.add(
             s, metadata,
             uuid=first_uuid if index == 0 else str(uuidlib.uuid4()),
             project_id=ctx.project_id, user_id=ctx.user_id or "",
@@ -607,12 +607,12 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
             security_groups=server.get("_security_groups") or [],
             availability_zone=zone, requested_az=zone, scheduler_hints=hints,
             updated_at=utcnow())
-        instance_action.record(s, ctx, inst.uuid, instance_action.CREATE)
+        instance_action.record(s, ctx, uuid, instance_action.CREATE)
         if plan is not None:
             bdms = plan.bdms if index == 0 else [
                 {k: v for k, v in b.items() if k != "attachment_id"} for b in plan.bdms]
-            bdm.add_all(s, inst.uuid, [dict(b) for b in bdms])
-        created.append(inst.uuid)
+            bdm.add_all(s, uuid, [dict(b) for b in bdms])
+        created.append(uuid)
 
 
 def _record_zone(cloud, ctx, uuid: str, requested: str | None, zone: str | None,

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Row, bindparam, delete, select, update
+from sqlalchemy import Row, bindparam, delete, false, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from stackling import exception
 from stackling.compute import power_state
 from stackling.compute.objects import bdm, console_auth_token
 from stackling.db.api import retry_on_deadlock, retry_on_disconnect
-from stackling.db.models import utcnow
+from stackling.db.models import new_uuid, utcnow
 from stackling.db.models_compute import (
     BlockDeviceMapping,
     ComputeNode,
@@ -33,13 +33,19 @@ if TYPE_CHECKING:
     from stackling.context import RequestContext
 
 
-def add(s: Session, metadata: dict[str, str], **values) -> Instance:
-    """A new instance row with its metadata (the API's create), flushed so it has its id."""
-    inst = Instance(**values)
-    inst.metadata_items = [InstanceMetadata(key=k, value=v) for k, v in metadata.items()]
-    s.add(inst)
-    s.flush()
-    return inst
+_TABLE, _META = Instance.__table__, InstanceMetadata.__table__
+_INSERT, _INSERT_META = insert(_TABLE), insert(_META)    # columns from the parameters
+
+
+def add(s: Session, metadata: dict[str, str], **values) -> str:
+    """A new instance row with its metadata (the API's create); returns its uuid. Core
+    INSERTs (the columns' defaults apply as with an ORM object)."""
+    values.setdefault("uuid", new_uuid())
+    instance_id = s.execute(_INSERT, values).inserted_primary_key[0]
+    if metadata:
+        s.execute(_INSERT_META, [{"instance_id": instance_id, "key": k, "value": v}
+                                 for k, v in metadata.items()])
+    return values["uuid"]
 
 
 def update_fields(inst: Instance, **values) -> None:
@@ -71,7 +77,6 @@ def delete_metadata_item(inst: Instance, key: str) -> bool:
     return item is not None
 
 
-_META = InstanceMetadata.__table__
 _METADATA_OF = (select(_META.c.instance_id, _META.c.key, _META.c.value)
                 .where(_META.c.instance_id.in_(bindparam("ids", expanding=True)))
                 .order_by(_META.c.id))
@@ -210,7 +215,6 @@ def by_uuid(s, instance_uuid: str) -> Instance | None:
                     .order_by(Instance.deleted))
 
 
-_TABLE = Instance.__table__
 _FIELDS = select(_TABLE).where(_TABLE.c.uuid == bindparam("uuid"))
 
 
@@ -251,24 +255,48 @@ def _states(expected) -> list:
         else [expected]
 
 
+def _expects(expected) -> tuple[bool, bool] | None:
+    """How a column is checked: None (not at all), else (against values, against NULL)."""
+    if expected is _ANY:
+        return None
+    states = _states(expected)
+    return any(x is not None for x in states), None in states
+
+
+_CAS: dict[tuple, object] = {}
+
+
+def _cas(task: tuple[bool, bool] | None, vm: tuple[bool, bool] | None):
+    """The compare-and-swap UPDATE for these checks, built once (a third of the cost of a
+    save is building a statement); the SET columns come from the parameters."""
+    stmt = _CAS.get((task, vm))
+    if stmt is None:
+        c = _TABLE.c
+        stmt = update(_TABLE).where(c.uuid == bindparam("instance_uuid"), c.deleted == 0)
+        for column, check in ((c.task_state, task), (c.vm_state, vm)):
+            if check is not None:
+                with_values, with_null = check
+                cond = column.in_(bindparam(f"expected_{column.name}", expanding=True)) \
+                    if with_values else false()
+                stmt = stmt.where(cond | column.is_(None) if with_null else cond)
+        stmt = _CAS.setdefault((task, vm), stmt)
+    return stmt
+
+
 def conditional_update(s: Session, instance_uuid: str, expected_task_state=_ANY,
                        expected_vm_state=_ANY, **values) -> None:
     """Save ``values`` on a live instance whose states are the expected ones; raise
     InstanceNotFound / UnexpectedDeletingTaskState / UnexpectedTaskState otherwise.
     A Core UPDATE of the table (no ORM objects are synchronised, nor were they before)."""
-    c = _TABLE.c
-    q = update(_TABLE).where(c.uuid == instance_uuid, c.deleted == 0)
-    for column, expected in ((c.task_state, expected_task_state),
-                             (c.vm_state, expected_vm_state)):
-        if expected is _ANY:
-            continue
-        states = _states(expected)
-        cond = column.in_([x for x in states if x is not None])
-        if None in states:
-            cond = cond | column.is_(None)
-        q = q.where(cond)
-    if s.execute(q.values(updated_at=utcnow(), **values)).rowcount == 1:
+    params = {"instance_uuid": instance_uuid, "updated_at": utcnow(), **values}
+    checks = _expects(expected_task_state), _expects(expected_vm_state)
+    for name, expected, check in (("task_state", expected_task_state, checks[0]),
+                                  ("vm_state", expected_vm_state, checks[1])):
+        if check is not None and check[0]:
+            params[f"expected_{name}"] = [x for x in _states(expected) if x is not None]
+    if s.execute(_cas(*checks), params).rowcount == 1:
         return
+    c = _TABLE.c
     row = s.execute(select(c.task_state, c.vm_state, c.deleted)
                     .where(c.uuid == instance_uuid)).first()
     if row is None or row.deleted:

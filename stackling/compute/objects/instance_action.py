@@ -28,14 +28,18 @@ if TYPE_CHECKING:
 CREATE, DELETE, START, STOP, REBOOT = "create", "delete", "start", "stop", "reboot"
 
 
+_ACTIONS, _EVENTS = InstanceAction.__table__, InstanceActionEvent.__table__
+# Core INSERTs built once; their columns come from the parameters of each execution.
+_INSERT_ACTION, _INSERT_EVENT = insert(_ACTIONS), insert(_EVENTS)
+
+
 def record(s: Session, ctx: RequestContext, instance_uuid: str, action: str) -> None:
     """``InstanceAction.action_start`` inside the caller's write transaction."""
-    s.add(InstanceAction(action=action, instance_uuid=instance_uuid,
-                         request_id=ctx.request_id, user_id=ctx.user_id,
-                         project_id=ctx.project_id))
+    s.execute(_INSERT_ACTION, {"action": action, "instance_uuid": instance_uuid,
+                               "request_id": ctx.request_id, "user_id": ctx.user_id,
+                               "project_id": ctx.project_id})
 
 
-_ACTIONS, _EVENTS = InstanceAction.__table__, InstanceActionEvent.__table__
 # The action a request started (its latest, should a request id repeat).
 _ACTION_ID = (select(_ACTIONS.c.id)
               .where(_ACTIONS.c.instance_uuid == bindparam("uuid"),
@@ -59,8 +63,8 @@ def event(cloud: Cloud, instance_uuid: str, request_id: str | None, name: str,
         if action_id is None:
             event_id = None
         else:
-            event_id = s.execute(insert(_EVENTS).values(
-                action_id=action_id, event=name, host=host)).inserted_primary_key[0]
+            event_id = s.execute(_INSERT_EVENT, {"action_id": action_id, "event": name,
+                                                 "host": host}).inserted_primary_key[0]
     try:
         yield
     except BaseException as exc:
@@ -92,8 +96,8 @@ def succeeded(s: Session, instance_uuid: str, request_id: str | None, name: str,
         return
     now = utcnow()
     s.execute(update(_ACTIONS).where(_ACTIONS.c.id == action_id).values(finish_time=now))
-    s.execute(insert(_EVENTS).values(action_id=action_id, event=name, host=host,
-                                     start_time=now, finish_time=now, result="Success"))
+    s.execute(_INSERT_EVENT, {"action_id": action_id, "event": name, "host": host,
+                              "start_time": now, "finish_time": now, "result": "Success"})
 
 
 def fail(cloud: Cloud, instance_uuid: str, request_id: str | None, name: str,
