@@ -104,23 +104,28 @@ def instance_dict(inst: Instance) -> dict:
             "bfv": bool((inst.scheduler_hints or {}).get("_is_bfv"))}
 
 
+_NODES = ComputeNode.__table__
+# The claim's compare-and-swap, built once: the resources still fit on the node.
+_n, _vcpus, _ram, _disk = _NODES.c, bindparam("claim_vcpus"), bindparam("claim_ram"), \
+    bindparam("claim_disk")
+_CLAIM = update(_NODES).where(
+    _n.hypervisor_hostname == bindparam("claim_node"),
+    _n.vcpus_used + _vcpus <= (_n.vcpus - _n.reserved_vcpus) * _n.cpu_allocation_ratio,
+    _n.memory_mb_used - _n.reserved_memory_mb + _ram
+    <= (_n.memory_mb - _n.reserved_memory_mb) * _n.ram_allocation_ratio,
+    _n.local_gb_used + _disk
+    <= (_n.local_gb - _n.reserved_disk_gb) * _n.disk_allocation_ratio,
+).values(vcpus_used=_n.vcpus_used + _vcpus, memory_mb_used=_n.memory_mb_used + _ram,
+         local_gb_used=_n.local_gb_used + _disk, running_vms=_n.running_vms + 1,
+         updated_at=bindparam("now"))
+
+
 def claim(cloud: Cloud, node: str, vcpus: int, memory_mb: int, disk_gb: int) -> bool:
-    """Take the resources on ``node`` if they still fit (compare-and-swap); True on success.
-    Core on the table: its own transaction holds no ORM objects to synchronise."""
-    n = ComputeNode.__table__.c
+    """Take the resources on ``node`` if they still fit (compare-and-swap); True on success."""
     with cloud.db.writer() as s:
-        result = s.execute(
-            update(ComputeNode.__table__).where(
-                n.hypervisor_hostname == node,
-                n.vcpus_used + vcpus <= (n.vcpus - n.reserved_vcpus) * n.cpu_allocation_ratio,
-                n.memory_mb_used - n.reserved_memory_mb + memory_mb
-                <= (n.memory_mb - n.reserved_memory_mb) * n.ram_allocation_ratio,
-                n.local_gb_used + disk_gb
-                <= (n.local_gb - n.reserved_disk_gb) * n.disk_allocation_ratio)
-            .values(vcpus_used=n.vcpus_used + vcpus, memory_mb_used=n.memory_mb_used + memory_mb,
-                    local_gb_used=n.local_gb_used + disk_gb, running_vms=n.running_vms + 1,
-                    updated_at=utcnow()))
-        return result.rowcount == 1
+        return s.execute(_CLAIM, {"claim_node": node, "claim_vcpus": vcpus,
+                                  "claim_ram": memory_mb, "claim_disk": disk_gb,
+                                  "now": utcnow()}).rowcount == 1
 
 
 def release(s, node: str | None, vcpus: int, memory_mb: int, disk_gb: int) -> None:

@@ -29,8 +29,13 @@ CREATE, DELETE, START, STOP, REBOOT = "create", "delete", "start", "stop", "rebo
 
 
 _ACTIONS, _EVENTS = InstanceAction.__table__, InstanceActionEvent.__table__
-# Core INSERTs built once; their columns come from the parameters of each execution.
+# Core statements built once; the columns they write come from each execution's
+# parameters.
 _INSERT_ACTION, _INSERT_EVENT = insert(_ACTIONS), insert(_EVENTS)
+_UPDATE_ACTION = update(_ACTIONS).where(_ACTIONS.c.id == bindparam("action_id"))
+_UPDATE_EVENT = update(_EVENTS).where(_EVENTS.c.id == bindparam("event_id"))
+_UPDATE_ACTION_OF_EVENT = update(_ACTIONS).where(_ACTIONS.c.id == select(
+    _EVENTS.c.action_id).where(_EVENTS.c.id == bindparam("event_id")).scalar_subquery())
 
 
 def record(s: Session, ctx: RequestContext, instance_uuid: str, action: str) -> None:
@@ -80,11 +85,9 @@ def _finish(cloud: Cloud, event_id: int | None, result: str, tb: str | None = No
     now = utcnow()
     action_values = {"finish_time": now, **({"message": "Error"} if result == "Error" else {})}
     with cloud.db.writer() as s:   # two UPDATEs, no reads
-        s.execute(update(_EVENTS).where(_EVENTS.c.id == event_id)
-                  .values(finish_time=now, result=result, traceback=tb, details=details))
-        s.execute(update(_ACTIONS).where(_ACTIONS.c.id == select(
-            _EVENTS.c.action_id).where(_EVENTS.c.id == event_id)
-            .scalar_subquery()).values(**action_values))
+        s.execute(_UPDATE_EVENT, {"event_id": event_id, "finish_time": now, "result": result,
+                                  "traceback": tb, "details": details})
+        s.execute(_UPDATE_ACTION_OF_EVENT, {"event_id": event_id, **action_values})
 
 
 def succeeded(s: Session, instance_uuid: str, request_id: str | None, name: str,
@@ -95,7 +98,7 @@ def succeeded(s: Session, instance_uuid: str, request_id: str | None, name: str,
     if action_id is None:
         return
     now = utcnow()
-    s.execute(update(_ACTIONS).where(_ACTIONS.c.id == action_id).values(finish_time=now))
+    s.execute(_UPDATE_ACTION, {"action_id": action_id, "finish_time": now})
     s.execute(_INSERT_EVENT, {"action_id": action_id, "event": name, "host": host,
                               "start_time": now, "finish_time": now, "result": "Success"})
 
