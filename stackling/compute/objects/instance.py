@@ -225,7 +225,7 @@ _FIELDS = select(_TABLE).where(_TABLE.c.uuid == bindparam("uuid"))
 
 def fields(s, instance_uuid: str) -> Row | None:
     """The instance's columns as a read-only row (attributes named as Instance's), deleted
-    or not: what workers that only read need, at a third of an ORM object's cost."""
+    or not: for workers that only read it, without the cost of an ORM object."""
     return s.execute(_FIELDS, {"uuid": instance_uuid}).first()
 
 
