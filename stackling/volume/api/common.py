@@ -12,9 +12,11 @@ from stackling import exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeType
 from stackling.volume import errors, zones
 from stackling.volume.objects import backends
+from stackling.volume.objects import volume as vol_obj
 from stackling.web.app import read_json
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
     from sqlalchemy.orm import Session
 
     from stackling.cloud import Cloud
@@ -120,6 +122,17 @@ def get_volume(s: Session, req: Request, volume_id: str) -> Volume:
     row = found[0] if found else None
     if found and found[1] is not None:
         s.info.setdefault("volume_types", {})[found[1].id] = found[1]
+    return _visible(req, row, volume_id)
+
+
+def read_volume(s: Session, req: Request, volume_id: str) -> Row:
+    """:func:`get_volume` for reads that change nothing: a read-only Core row (the
+    model's attribute names, plus ``type_name``), a third of an ORM entity's cost."""
+    return _visible(req, vol_obj.read_with_type_name(s, volume_id), volume_id)
+
+
+def _visible(req: Request, row, volume_id: str):
+    """The row if the caller may see it, else Cinder's 404."""
     ctx = req.context
     if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
         raise errors.VolumeNotFound(volume_id=volume_id)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import ObjectDeletedError
@@ -21,6 +22,17 @@ from stackling.db.models_volume import Volume, VolumeAttachment
 from stackling.volume import errors
 from stackling.volume.objects import attach_states
 from stackling.volume.objects import volume as vol_obj
+
+
+_ATTACHMENT = VolumeAttachment.__table__
+# Built once, Core (read-only rows): the volume views' attachments, read on every GET.
+_OF_VOLUMES = select(_ATTACHMENT).where(
+    _ATTACHMENT.c.volume_id.in_(bindparam("volume_ids", expanding=True)))
+
+
+def of_volumes(s: Session, volume_ids: list[str]) -> list[Row]:
+    """The attachments of these volumes, as read-only rows."""
+    return s.execute(_OF_VOLUMES, {"volume_ids": volume_ids}).all()
 
 
 def volume_attachments(s: Session, volume_id: str) -> list[VolumeAttachment]:

@@ -12,39 +12,60 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, inspect, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import utcnow
-from stackling.db.models_volume import Volume
+from stackling.db.models_volume import Volume, VolumeType
 from stackling.volume import errors
+
+_VOLUME = Volume.__table__
+_TYPE = VolumeType.__table__
+# Attribute name -> column key (``metadata_`` is the column ``metadata``).
+_COLUMN = {attr.key: attr.columns[0].key for attr in inspect(Volume).column_attrs}
+
+# Core statements, built once (an ORM update costs several times the statement). With no
+# .values(), SET takes the columns of the parameters given at execution.
+_UPDATE = update(_VOLUME).where(_VOLUME.c.id == bindparam("b_id"))
+_UPDATE_IF = _UPDATE.where(_VOLUME.c.status.in_(bindparam("b_expected", expanding=True)))
+_PLACE = _UPDATE.where(_VOLUME.c.status == "creating", _VOLUME.c.host.is_(None))
+
+# One volume and its type's name, as a read-only Core row with the model's attribute
+# names: for the API's reads that change nothing (GET /volumes/{id}, which Nova polls).
+_WITH_TYPE_NAME = (
+    select(*(_VOLUME.c[key].label(attr) for attr, key in _COLUMN.items()),
+           _TYPE.c.name.label("type_name"))
+    .select_from(_VOLUME.outerjoin(_TYPE, _TYPE.c.id == _VOLUME.c.volume_type_id))
+    .where(_VOLUME.c.id == bindparam("volume_id")))
+
+
+def read_with_type_name(s: Session, volume_id: str) -> Row | None:
+    """The volume's columns (by attribute name) and ``type_name``, or None."""
+    return s.execute(_WITH_TYPE_NAME, {"volume_id": volume_id}).first()
 
 
 def conditional_update(s: Session, volume_id: str, expected: Iterable[str] | str | None,
                        **values) -> bool:
     """Set ``values`` if the volume exists and its status is one of ``expected`` (any
     status when None); True when the row changed."""
-    q = update(Volume).where(Volume.id == volume_id)
-    if expected is not None:
-        q = q.where(Volume.status.in_([expected] if isinstance(expected, str)
-                                      else list(expected)))
-    result = s.execute(q.values({"updated_at": utcnow(), **values})
-                       .execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    params = {_COLUMN[key]: value for key, value in {"updated_at": utcnow(), **values}.items()}
+    params["b_id"] = volume_id
+    if expected is None:
+        return s.execute(_UPDATE, params).rowcount == 1
+    params["b_expected"] = [expected] if isinstance(expected, str) else list(expected)
+    return s.execute(_UPDATE_IF, params).rowcount == 1
 
 
 def place(s: Session, volume_id: str, host: str, availability_zone: str | None) -> bool:
     """The scheduler's choice, as a compare-and-swap: only a volume still ``creating``
     with no host takes it. True when placed."""
     now = utcnow()
-    return s.execute(
-        update(Volume).where(Volume.id == volume_id, Volume.status == "creating",
-                             Volume.host.is_(None))
-        .values(host=host, availability_zone=availability_zone, scheduled_at=now,
-                updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount == 1
+    return s.execute(_PLACE, {"b_id": volume_id, "host": host,
+                              "availability_zone": availability_zone, "scheduled_at": now,
+                              "updated_at": now}).rowcount == 1
 
 
 def destroy(s: Session, volume_id: str, expected: Iterable[str] | str | None = None) -> bool:
