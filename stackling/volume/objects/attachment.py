@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import ObjectDeletedError
 
-from stackling.db.models import utcnow
+from stackling.db.models import new_uuid, utcnow
 from stackling.db.models_volume import Volume, VolumeAttachment
 from stackling.volume import errors
 from stackling.volume.objects import attach_states
@@ -25,14 +25,36 @@ from stackling.volume.objects import volume as vol_obj
 
 
 _ATTACHMENT = VolumeAttachment.__table__
-# Built once, Core (read-only rows): the volume views' attachments, read on every GET.
+_VOLUME = Volume.__table__
+# Core statements, built once (read-only rows; an ORM entity costs several times more).
 _OF_VOLUMES = select(_ATTACHMENT).where(
     _ATTACHMENT.c.volume_id.in_(bindparam("volume_ids", expanding=True)))
+# An attachment with what the attach steps read of its volume (``vol_*``; None when the
+# volume is gone), in one statement.
+_WITH_VOLUME = (
+    select(_ATTACHMENT, *(_VOLUME.c[key].label(f"vol_{key}") for key in (
+        "id", "project_id", "status", "host", "multiattach", "admin_metadata")))
+    .select_from(_ATTACHMENT.outerjoin(_VOLUME, _VOLUME.c.id == _ATTACHMENT.c.volume_id))
+    .where(_ATTACHMENT.c.id == bindparam("attachment_id")))
+_INSERT = insert(_ATTACHMENT)
 
 
 def of_volumes(s: Session, volume_ids: list[str]) -> list[Row]:
     """The attachments of these volumes, as read-only rows."""
     return s.execute(_OF_VOLUMES, {"volume_ids": volume_ids}).all()
+
+
+def read_with_volume(s: Session, attachment_id: str) -> Row | None:
+    """The attachment (read-only row) with its volume's ``vol_*`` columns, or None."""
+    return s.execute(_WITH_VOLUME, {"attachment_id": attachment_id}).first()
+
+
+def add(s: Session, **values) -> VolumeAttachment:
+    """Insert a new attachment row; answers it as a transient object (not in the session:
+    a view of what was inserted, to read, not to change)."""
+    values = {"id": new_uuid(), "created_at": utcnow(), **values}
+    s.execute(_INSERT, values)
+    return VolumeAttachment(**values)
 
 
 def volume_attachments(s: Session, volume_id: str) -> list[VolumeAttachment]:
