@@ -108,7 +108,7 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
     def create_volume(self, volume_id: str, request_spec: dict,
                       filter_properties: dict) -> None:
         with self.cloud.db.reader() as s:
-            row = s.get(Volume, volume_id)
+            row = vol_obj.read_create_state(s, volume_id)
             if row is None:
                 return
             size = row.size
@@ -152,7 +152,7 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
     @retry_on_deadlock
     def _mark_available(self, volume_id: str, extra: dict) -> bool:
         with self.cloud.db.writer() as s:
-            row = s.get(Volume, volume_id)
+            row = vol_obj.read_create_state(s, volume_id)
             if row is None or row.status not in CREATING:
                 return False
             values = dict(extra)
@@ -269,14 +269,13 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
         except Exception as err:
             raise exception.InvalidInput(reason=str(err)) from None
         with self.cloud.db.reader() as s:
-            row = s.get(Volume, volume_id)
-            if row is None:
-                raise errors.VolumeNotFound(volume_id=volume_id)
-            encrypted = bool(row.encryption_key_id)
-            vtype = s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
-            cacheable = None if vtype is None else \
-                (vtype.extra_specs or {}).get("cacheable") == "<is> True"
-            qos_specs = volume_types.front_end_qos(s, vtype)
+            row = vol_obj.read_connection(s, volume_id)
+        if row is None:
+            raise errors.VolumeNotFound(volume_id=volume_id)
+        encrypted = bool(row.encryption_key_id)
+        cacheable = None if row.type_id is None else \
+            (row.extra_specs or {}).get("cacheable") == "<is> True"
+        qos_specs = volume_types.front_end_qos(row.qos_consumer, row.qos_specs)
         try:
             self.driver.create_export(volume_id, connector)
             info = self.driver.initialize_connection(volume_id, connector)

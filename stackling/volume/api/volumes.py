@@ -218,9 +218,11 @@ def create_volume(req: Request):
         raise
     if result["refresh_az"] and current:
         state.zone_cache.get(refresh=True)
+    row = result["volume"]
     with cloud.db.reader() as s:
-        return json_response({"volume": detail(s, req, result["volume"], extensions=False)},
-                             status=202)
+        return json_response({"volume": views.volume_detail(
+            req, row, row.type_name, attachments_of(s, [row.id]).get(row.id, []),
+            extensions=False)}, status=202)
 
 
 def _group_for(s, req: Request, group_id: str | None, vtype: dict | None) -> dict | None:

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, delete, inspect, select, update
+from sqlalchemy import bindparam, delete, insert, inspect, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from stackling.db.api import retry_on_deadlock
-from stackling.db.models import utcnow
-from stackling.db.models_volume import Volume, VolumeType
+from stackling.db.models import new_uuid, utcnow
+from stackling.db.models_volume import QosSpecs, Volume, VolumeType
 from stackling.volume import errors
 
 _VOLUME = Volume.__table__
@@ -40,6 +40,31 @@ _WITH_TYPE_NAME = (
            _TYPE.c.name.label("type_name"))
     .select_from(_VOLUME.outerjoin(_TYPE, _TYPE.c.id == _VOLUME.c.volume_type_id))
     .where(_VOLUME.c.id == bindparam("volume_id")))
+
+
+_QOS = QosSpecs.__table__
+# What a connection needs of a volume, its type and the type's QoS specs, in one statement
+# (``type_id`` None: no type, or one that is gone; ``qos_*`` None: no QoS specs).
+_CONNECTION = (
+    select(_VOLUME.c.encryption_key_id, _TYPE.c.id.label("type_id"), _TYPE.c.extra_specs,
+           _QOS.c.consumer.label("qos_consumer"), _QOS.c.specs.label("qos_specs"))
+    .select_from(_VOLUME.outerjoin(_TYPE, _TYPE.c.id == _VOLUME.c.volume_type_id)
+                 .outerjoin(_QOS, _QOS.c.id == _TYPE.c.qos_specs_id))
+    .where(_VOLUME.c.id == bindparam("volume_id")))
+_CREATE_STATE = select(_VOLUME.c.size, _VOLUME.c.status, _VOLUME.c.snapshot_id,
+                       _VOLUME.c.source_volid).where(_VOLUME.c.id == bindparam("volume_id"))
+_INSERT = insert(_VOLUME)
+
+
+def read_connection(s: Session, volume_id: str) -> Row | None:
+    """The volume's encryption key id, its type's id and extra specs and its QoS specs'
+    consumer and specs (see ``_CONNECTION``), or None when the volume is gone."""
+    return s.execute(_CONNECTION, {"volume_id": volume_id}).first()
+
+
+def read_create_state(s: Session, volume_id: str) -> Row | None:
+    """What cinder-volume's create reads: size, status, snapshot_id, source_volid."""
+    return s.execute(_CREATE_STATE, {"volume_id": volume_id}).first()
 
 
 def read_with_type_name(s: Session, volume_id: str) -> Row | None:
@@ -125,9 +150,8 @@ def set_metadata(row: Volume, metadata: dict[str, str]) -> None:
     row.metadata_ = metadata
 
 
-def add(s: Session, **values: Any) -> Volume:
-    """A new volume row (the create flow's first task), flushed so it has its id."""
-    row = Volume(**values)
-    s.add(row)
-    s.flush()
-    return row
+def add(s: Session, **values: Any) -> str:
+    """Insert a new volume row (the create flow's first task); returns its id."""
+    values.setdefault("id", new_uuid())
+    s.execute(_INSERT, {_COLUMN[key]: value for key, value in values.items()})
+    return values["id"]
