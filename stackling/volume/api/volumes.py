@@ -219,10 +219,9 @@ def create_volume(req: Request):
     if result["refresh_az"] and current:
         state.zone_cache.get(refresh=True)
     row = result["volume"]
-    with cloud.db.reader() as s:
-        return json_response({"volume": views.volume_detail(
-            req, row, row.type_name, attachments_of(s, [row.id]).get(row.id, []),
-            extensions=False)}, status=202)
+    # A new volume (``creating``: nothing can attach to it) has no attachments.
+    return json_response({"volume": views.volume_detail(req, row, row.type_name, [],
+                                                        extensions=False)}, status=202)
 
 
 def _group_for(s, req: Request, group_id: str | None, vtype: dict | None) -> dict | None:

@@ -37,6 +37,10 @@ _WITH_VOLUME = (
     .select_from(_ATTACHMENT.outerjoin(_VOLUME, _VOLUME.c.id == _ATTACHMENT.c.volume_id))
     .where(_ATTACHMENT.c.id == bindparam("attachment_id")))
 _INSERT = insert(_ATTACHMENT)
+# The attachment's half of an attach step's swap; SET takes the parameters' columns.
+_MOVE = update(_ATTACHMENT).where(
+    _ATTACHMENT.c.id == bindparam("b_id"), _ATTACHMENT.c.volume_id == bindparam("b_volume_id"),
+    _ATTACHMENT.c.attach_status.in_(bindparam("b_from", expanding=True)))
 
 
 def of_volumes(s: Session, volume_ids: list[str]) -> list[Row]:
@@ -118,12 +122,9 @@ def _swap(s: Session, attachment_id: str, volume_id: str, doing: str,
     if not vol_obj.conditional_update(s, volume_id, attach_states.ATTACHING,
                                       **volume_values):
         _lost(s, attachment_id, volume_id)
-    moved = s.execute(
-        update(VolumeAttachment)
-        .where(VolumeAttachment.id == attachment_id, VolumeAttachment.volume_id == volume_id,
-               VolumeAttachment.attach_status.in_(list(attachment_from)))
-        .values(updated_at=utcnow(), **attachment_values)
-        .execution_options(synchronize_session=False)).rowcount == 1
+    moved = s.execute(_MOVE, {"b_id": attachment_id, "b_volume_id": volume_id,
+                              "b_from": list(attachment_from), "updated_at": utcnow(),
+                              **attachment_values}).rowcount == 1
     if not moved:
         status = _fresh(s, VolumeAttachment.attach_status, attachment_id)
         if status is None:

@@ -51,8 +51,8 @@ _CONNECTION = (
     .select_from(_VOLUME.outerjoin(_TYPE, _TYPE.c.id == _VOLUME.c.volume_type_id)
                  .outerjoin(_QOS, _QOS.c.id == _TYPE.c.qos_specs_id))
     .where(_VOLUME.c.id == bindparam("volume_id")))
-_CREATE_STATE = select(_VOLUME.c.size, _VOLUME.c.status, _VOLUME.c.snapshot_id,
-                       _VOLUME.c.source_volid).where(_VOLUME.c.id == bindparam("volume_id"))
+_CREATE_STATE = select(_VOLUME.c.size, _VOLUME.c.snapshot_id, _VOLUME.c.source_volid
+                       ).where(_VOLUME.c.id == bindparam("volume_id"))
 _INSERT = insert(_VOLUME)
 
 
@@ -63,7 +63,7 @@ def read_connection(s: Session, volume_id: str) -> Row | None:
 
 
 def read_create_state(s: Session, volume_id: str) -> Row | None:
-    """What cinder-volume's create reads: size, status, snapshot_id, source_volid."""
+    """What cinder-volume's create reads: size, snapshot_id, source_volid."""
     return s.execute(_CREATE_STATE, {"volume_id": volume_id}).first()
 
 
