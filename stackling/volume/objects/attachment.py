@@ -20,7 +20,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError
 from stackling.db.models import new_uuid, utcnow
 from stackling.db.models_volume import Volume, VolumeAttachment
 from stackling.volume import errors
-from stackling.volume.objects import attach_states
+from stackling.volume.objects import InList, attach_states
 from stackling.volume.objects import volume as vol_obj
 
 
@@ -29,6 +29,7 @@ _VOLUME = Volume.__table__
 # Core statements, built once (read-only rows; an ORM entity costs several times more).
 _OF_VOLUMES = select(_ATTACHMENT).where(
     _ATTACHMENT.c.volume_id.in_(bindparam("volume_ids", expanding=True)))
+_OF_VOLUME = select(_ATTACHMENT).where(_ATTACHMENT.c.volume_id == bindparam("volume_id"))
 # An attachment with what the attach steps read of its volume (``vol_*``; None when the
 # volume is gone), in one statement.
 _WITH_VOLUME = (
@@ -38,13 +39,15 @@ _WITH_VOLUME = (
     .where(_ATTACHMENT.c.id == bindparam("attachment_id")))
 _INSERT = insert(_ATTACHMENT)
 # The attachment's half of an attach step's swap; SET takes the parameters' columns.
-_MOVE = update(_ATTACHMENT).where(
+_MOVE = InList("b_from", lambda marks: update(_ATTACHMENT).where(
     _ATTACHMENT.c.id == bindparam("b_id"), _ATTACHMENT.c.volume_id == bindparam("b_volume_id"),
-    _ATTACHMENT.c.attach_status.in_(bindparam("b_from", expanding=True)))
+    _ATTACHMENT.c.attach_status.in_(marks)))
 
 
 def of_volumes(s: Session, volume_ids: list[str]) -> list[Row]:
     """The attachments of these volumes, as read-only rows."""
+    if len(volume_ids) == 1:   # GET /volumes/{id}: no expanding IN to render
+        return s.execute(_OF_VOLUME, {"volume_id": volume_ids[0]}).all()
     return s.execute(_OF_VOLUMES, {"volume_ids": volume_ids}).all()
 
 
@@ -122,9 +125,10 @@ def _swap(s: Session, attachment_id: str, volume_id: str, doing: str,
     if not vol_obj.conditional_update(s, volume_id, attach_states.ATTACHING,
                                       **volume_values):
         _lost(s, attachment_id, volume_id)
-    moved = s.execute(_MOVE, {"b_id": attachment_id, "b_volume_id": volume_id,
-                              "b_from": list(attachment_from), "updated_at": utcnow(),
-                              **attachment_values}).rowcount == 1
+    stmt, statuses = _MOVE(attachment_from)
+    moved = s.execute(stmt, {"b_id": attachment_id, "b_volume_id": volume_id,
+                             "updated_at": utcnow(), **statuses,
+                             **attachment_values}).rowcount == 1
     if not moved:
         status = _fresh(s, VolumeAttachment.attach_status, attachment_id)
         if status is None:

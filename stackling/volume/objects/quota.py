@@ -21,6 +21,7 @@ from stackling.db.models import utcnow
 from stackling.db.models_volume import (Group, Quota, QuotaUsage, Reservation, Snapshot, Volume,
                                         VolumeType)
 from stackling.volume import errors
+from stackling.volume.objects import InList
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Row
@@ -82,9 +83,10 @@ def limits(cloud: Cloud, s: Session, project_id: str) -> dict[str, int]:
 
 
 # Core statements, built once, for the quota checks of every create (read-only rows).
-_LIMIT_ROWS = select(_QUOTA.c.project_id, _QUOTA.c.resource, _QUOTA.c.hard_limit).where(
-    _QUOTA.c.project_id.in_(bindparam("owners", expanding=True)),
-    _QUOTA.c.resource.in_(bindparam("resources", expanding=True)))
+_LIMIT_ROWS = InList("resource", lambda marks: select(
+    _QUOTA.c.project_id, _QUOTA.c.resource, _QUOTA.c.hard_limit).where(
+    _QUOTA.c.project_id.in_([bindparam("klass"), bindparam("project")]),
+    _QUOTA.c.resource.in_(marks)))
 _TYPE_NAMED = select(_TYPE.c.id).where(_TYPE.c.name.in_(bindparam("names", expanding=True)))
 
 
@@ -92,8 +94,8 @@ def limits_of(cloud: Cloud, s: Session, project_id: str, resources) -> dict[str,
     """What ``limits`` answers for ``resources`` (those it has no value for are left out,
     as unlimited), in one statement instead of three."""
     klass = CLASS_PREFIX + DEFAULT_CLASS
-    rows = s.execute(_LIMIT_ROWS, {"owners": [klass, project_id],
-                                   "resources": sorted(resources)}).all()
+    stmt, params = _LIMIT_ROWS(sorted(resources))
+    rows = s.execute(stmt, {"klass": klass, "project": project_id, **params}).all()
     own = {r.resource: r.hard_limit for r in rows if r.project_id == project_id}
     by_class = {r.resource: r.hard_limit for r in rows if r.project_id == klass}
     base = _configured(cloud)
@@ -161,12 +163,10 @@ def _raise_over(over: list[str], deltas: dict[str, int], lim: dict[str, int],
     raise errors.OverQuota(overs=sorted(over))
 
 
-_USAGE_NAMES = select(_USAGE.c.resource).where(
-    _USAGE.c.project_id == bindparam("project_id"),
-    _USAGE.c.resource.in_(bindparam("resources", expanding=True)))
-_LOCKED_USAGES = (select(_USAGE).where(
-    _USAGE.c.project_id == bindparam("project_id"),
-    _USAGE.c.resource.in_(bindparam("resources", expanding=True)))
+_USAGE_NAMES = InList("resource", lambda marks: select(_USAGE.c.resource).where(
+    _USAGE.c.project_id == bindparam("project_id"), _USAGE.c.resource.in_(marks)))
+_LOCKED_USAGES = InList("resource", lambda marks: select(_USAGE).where(
+    _USAGE.c.project_id == bindparam("project_id"), _USAGE.c.resource.in_(marks))
     .order_by(_USAGE.c.resource).with_for_update())
 
 
@@ -175,8 +175,8 @@ def ensure_usages(s: Session, project_id: str, resources) -> None:
     (insert-if-missing, never a duplicate-key error)."""
     # Only the missing ones: an upsert of rows that exist takes gap locks on MariaDB that
     # make concurrent reservations deadlock.
-    have = set(s.scalars(_USAGE_NAMES, {"project_id": project_id,
-                                        "resources": sorted(resources)}))
+    stmt, params = _USAGE_NAMES(sorted(resources))
+    have = set(s.scalars(stmt, {"project_id": project_id, **params}))
     rows = [{"project_id": project_id, "resource": r, "in_use": 0, "reserved": 0,
              "created_at": utcnow()} for r in sorted(set(resources) - have)]
     if not rows:
@@ -202,8 +202,8 @@ def locked_usages(s: Session, project_id: str, resources) -> dict[str, Row]:
     """The usage rows of ``resources`` (read-only rows), created if missing and locked
     (SELECT ... FOR UPDATE, in one order) until the transaction ends."""
     ensure_usages(s, project_id, resources)
-    rows = s.execute(_LOCKED_USAGES, {"project_id": project_id,
-                                      "resources": sorted(resources)})
+    stmt, params = _LOCKED_USAGES(sorted(resources))
+    rows = s.execute(stmt, {"project_id": project_id, **params})
     return {u.resource: u for u in rows}
 
 

@@ -21,6 +21,7 @@ from stackling.db.api import retry_on_deadlock
 from stackling.db.models import new_uuid, utcnow
 from stackling.db.models_volume import QosSpecs, Volume, VolumeType
 from stackling.volume import errors
+from stackling.volume.objects import InList
 
 _VOLUME = Volume.__table__
 _TYPE = VolumeType.__table__
@@ -30,7 +31,7 @@ _COLUMN = {attr.key: attr.columns[0].key for attr in inspect(Volume).column_attr
 # Core statements, built once (an ORM update costs several times the statement). With no
 # .values(), SET takes the columns of the parameters given at execution.
 _UPDATE = update(_VOLUME).where(_VOLUME.c.id == bindparam("b_id"))
-_UPDATE_IF = _UPDATE.where(_VOLUME.c.status.in_(bindparam("b_expected", expanding=True)))
+_UPDATE_IF = InList("b_status", lambda marks: _UPDATE.where(_VOLUME.c.status.in_(marks)))
 _PLACE = _UPDATE.where(_VOLUME.c.status == "creating", _VOLUME.c.host.is_(None))
 
 # One volume and its type's name, as a read-only Core row with the model's attribute
@@ -80,8 +81,8 @@ def conditional_update(s: Session, volume_id: str, expected: Iterable[str] | str
     params["b_id"] = volume_id
     if expected is None:
         return s.execute(_UPDATE, params).rowcount == 1
-    params["b_expected"] = [expected] if isinstance(expected, str) else list(expected)
-    return s.execute(_UPDATE_IF, params).rowcount == 1
+    stmt, statuses = _UPDATE_IF([expected] if isinstance(expected, str) else expected)
+    return s.execute(stmt, {**params, **statuses}).rowcount == 1
 
 
 def place(s: Session, volume_id: str, host: str, availability_zone: str | None) -> bool:
