@@ -4,7 +4,8 @@ Run: python bench/bench_bfv_inprocess.py [--clients 1,8,32] [--boots 64]
 An in-process cloud (SQLite, fake driver, file backend, 1 MiB image, Nova polling Cinder
 back to back as in bench_bfv.py). For each client count, that many threads boot servers
 from new volumes through the WSGI apps (no sockets) and wait for each to leave BUILD
-(reading its row every 10 ms with one client, 100 ms with more). Prints boots/s, the
+(one watcher thread lists the servers in BUILD every 10 ms for all clients, so the
+polling load does not grow with the clients, as bench_bfv.py's --watch). Prints boots/s, the
 process's CPU per boot (the threads' waits included, a little), write transactions per
 boot and how long each held SQLite's one writer (the in-process write lock), and the
 call sites that held it longest. What a single process can do is about 1 / (CPU per
@@ -22,6 +23,7 @@ import traceback
 
 from _common import machine
 from bench_bfv_sql import ready_cloud
+from sqlalchemy import select
 
 from stackling.db.models_compute import Instance
 from tests.helpers import ApiClient
@@ -30,8 +32,8 @@ from tests.helpers import ApiClient
 class WriterClock:
     """Wraps ``Database.writer``: time waited for and holding the writer, by call site."""
 
-    def __init__(self, db) -> None:
-        self.db, self.inner = db, db.writer
+    def __init__(self, db, sites: bool) -> None:
+        self.db, self.inner, self.by_site = db, db.writer, sites
         self.holds: list[float] = []
         self.waits: list[float] = []
         self.sites: collections.defaultdict = collections.defaultdict(list)
@@ -46,7 +48,8 @@ class WriterClock:
         held = time.perf_counter() - t1
         self.holds.append(held)
         self.waits.append(t1 - t0)
-        self.sites[self._site()].append(held)
+        if self.by_site:        # a stack walk per transaction: only when asked (--top)
+            self.sites[self._site()].append(held)
 
     @staticmethod
     def _site() -> str:
@@ -59,17 +62,47 @@ class WriterClock:
         self.holds.clear(), self.waits.clear(), self.sites.clear()
 
 
+class Watcher:
+    """Lists the servers still building every ``interval`` seconds and wakes the client
+    waiting for each one that left BUILD."""
+
+    def __init__(self, cloud, interval: float = 0.01) -> None:
+        self.cloud, self.interval = cloud, interval
+        self.waiting: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def wait(self, sid: str) -> None:
+        event = threading.Event()
+        with self.lock:
+            self.waiting[sid] = event
+        event.wait()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            with self.lock:
+                if not self.waiting:
+                    continue
+            with self.cloud.db.reader() as s:
+                building = set(s.scalars(select(Instance.uuid).where(
+                    Instance.vm_state == "building")))
+            with self.lock:
+                for sid in [sid for sid in self.waiting if sid not in building]:
+                    self.waiting.pop(sid).set()
+
+
 def run(clients_list: list[int], boots: int, top: int) -> None:
     cloud, api, image = ready_cloud()
     try:
-        clock = WriterClock(cloud.db)
+        clock = WriterClock(cloud.db, top > 0)
+        watcher = Watcher(cloud)
         print(f"Machine: {machine()}\n")
         print("| clients | boots | boots/s | CPU per boot | write txns per boot | writer held "
               "p50 / mean | writer busy | waited for the writer |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for clients in clients_list:
             per = max(1, boots // clients)
-            poll = 0.01 if clients == 1 else 0.1
 
             def worker(n: int) -> None:
                 me = ApiClient(cloud)
@@ -82,13 +115,7 @@ def run(clients_list: list[int], boots: int, top: int) -> None:
                             "destination_type": "volume", "volume_size": 1,
                             "delete_on_termination": True}]}},
                         headers={"OpenStack-API-Version": "compute 2.60"})
-                    sid = resp.json["server"]["id"]
-                    while True:
-                        with cloud.db.reader() as s:
-                            state = s.query(Instance.vm_state).filter_by(uuid=sid).scalar()
-                        if state != "building":
-                            break
-                        time.sleep(poll)
+                    watcher.wait(resp.json["server"]["id"])
 
             clock.reset()
             cpu0, t0 = time.process_time(), time.perf_counter()
@@ -107,6 +134,7 @@ def run(clients_list: list[int], boots: int, top: int) -> None:
             for site, held in sorted(clock.sites.items(), key=lambda kv: -sum(kv[1]))[:top]:
                 print(f"|   | {site} | | | {len(held) / n:.1f} | mean {sum(held) / len(held) * 1000:.2f}"
                       f" ms, max {max(held) * 1000:.1f} ms | | |")
+        watcher.stopped.set()
     finally:
         cloud.stop()
 

@@ -14,24 +14,41 @@ from collections import defaultdict
 
 
 class ChangeNotifier:
+    """A version per key; waiters of a key are woken by a change of that key only (with
+    32 builds waiting, one condition for all keys woke all 32 for every change)."""
+
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._versions: defaultdict[str, int] = defaultdict(int)
+        self._waiters: dict[str, list[threading.Event]] = {}
 
     def version(self, key: str) -> int:
-        with self._cond:
+        with self._lock:
             return self._versions[key]
 
     def changed(self, key: str) -> None:
-        with self._cond:
+        with self._lock:
             self._versions[key] += 1
-            self._cond.notify_all()
+            waiters = self._waiters.pop(key, [])
+        for event in waiters:
+            event.set()
 
     def wait(self, key: str, since: int, timeout: float) -> bool:
         """Block until ``key`` changed after version ``since`` or ``timeout`` passed."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._versions[key] != since, timeout)
+        with self._lock:
+            if self._versions[key] != since:
+                return True
+            event = threading.Event()
+            self._waiters.setdefault(key, []).append(event)
+        event.wait(timeout)
+        with self._lock:
+            waiting = self._waiters.get(key)
+            if waiting and event in waiting:
+                waiting.remove(event)
+                if not waiting:
+                    del self._waiters[key]
+            return self._versions[key] != since
 
     def forget(self, key: str) -> None:
-        with self._cond:
+        with self._lock:
             self._versions.pop(key, None)

@@ -34,6 +34,7 @@ class SecurityGroupNotFound(exception.BadRequest):
     msg_fmt = "Security group %(security_group_id)s not found."
 
 
+MAX_SEARCH_IDS = 150       # ids per listing of ports or floating IPs
 NETWORK_RECHECK = 10.0      # seconds before asking again a catalog without a network API
 _ANSWERED: dict[int, float] = {}    # id(sender) → time of the last check (inf: it answered)
 _ANSWERED_LOCK = threading.Lock()
@@ -78,57 +79,84 @@ def addresses(cloud: Cloud, ctx: RequestContext, instance_uuid: str) -> dict[str
     The shape of nova's ``get_networks_for_instance`` rendered by the ips view with
     extended addresses; the server views and ``/servers/{id}/ips`` both use it.
     """
-    if not has_network(cloud):
-        return {}
-    client = _client(cloud, ctx)
-    try:
-        ports = client.get(f"/v2.0/ports?device_id={instance_uuid}")["ports"]
-    except (clients.ApiError, KeyError, TypeError):
-        return {}
-    names: dict[str, str] = {}
-    out: dict[str, list[dict]] = {}
-    for port in ports:
-        net_id = port.get("network_id")
-        if net_id not in names:
-            try:
-                names[net_id] = client.get(f"/v2.0/networks/{net_id}")["network"]["name"]
-            except (clients.ApiError, KeyError, TypeError):
-                names[net_id] = net_id
-        items = out.setdefault(names[net_id], [])
-        for ip in port.get("fixed_ips") or []:
-            addr = ip.get("ip_address", "")
-            items.append({"version": 6 if ":" in addr else 4, "addr": addr,
-                          "OS-EXT-IPS:type": "fixed",
-                          "OS-EXT-IPS-MAC:mac_addr": port.get("mac_address")})
-        # Floating IPs follow the fixed ones, under the internal network's label.
-        try:
-            fips = client.get(f"/v2.0/floatingips?port_id={port.get('id')}")["floatingips"]
-        except (clients.ApiError, KeyError, TypeError):
-            fips = []
-        for fip in fips:
-            items.append({"version": 4, "addr": fip["floating_ip_address"],
-                          "OS-EXT-IPS:type": "floating",
-                          "OS-EXT-IPS-MAC:mac_addr": port.get("mac_address")})
-    return out
+    return server_networks(cloud, ctx, [instance_uuid])[instance_uuid][0]
 
 
 def security_groups(cloud: Cloud, ctx: RequestContext, instance_uuid: str) -> list[dict]:
     """``[{"name": ...}]`` of the groups on the server's ports (Nova's
     get_instances_security_groups_bindings); none without ports, and the server views
     then leave ``security_groups`` out, as Nova does."""
-    if not has_network(cloud):
-        return []
+    return server_networks(cloud, ctx, [instance_uuid])[instance_uuid][1]
+
+
+def server_networks(cloud: Cloud, ctx: RequestContext, instance_uuids: list[str]
+                    ) -> dict[str, tuple[dict[str, list[dict]], list[dict]]]:
+    """Each server's addresses and security groups (see above) from one listing of their
+    ports, as Nova's ``get_instances_security_groups_bindings`` lists the ports of all the
+    servers of a view at once; network and group names are asked once per view. A failed
+    listing leaves the servers without addresses and groups."""
+    out: dict[str, tuple[dict[str, list[dict]], list[dict]]] = {
+        uuid: ({}, []) for uuid in instance_uuids}
+    if not instance_uuids or not has_network(cloud):
+        return out
     client = _client(cloud, ctx)
-    names: list[str] = []
     try:
-        ports = client.get(f"/v2.0/ports?device_id={instance_uuid}")["ports"]
-        for group_id in dict.fromkeys(g for p in ports for g in p.get("security_groups") or []):
-            name = client.get(f"/v2.0/security-groups/{group_id}")["security_group"]["name"]
-            if name not in names:
-                names.append(name)
+        ports = _listed(client, "ports", "device_id", list(out))
     except (clients.ApiError, KeyError, TypeError):
-        return []
-    return [{"name": n} for n in names]
+        return out
+    try:
+        fips: dict[str, list[dict]] = {}
+        for fip in _listed(client, "floatingips", "port_id", [p.get("id") for p in ports]):
+            fips.setdefault(fip.get("port_id"), []).append(fip)
+    except (clients.ApiError, KeyError, TypeError):
+        fips = {}
+    net_names: dict[str, str] = {}
+    group_names: dict[str, str | None] = {}
+    for port in ports:
+        if port.get("device_id") not in out:
+            continue
+        addrs, groups = out[port["device_id"]]
+        net_id = port.get("network_id")
+        if net_id not in net_names:
+            net_names[net_id] = _name(client, f"/v2.0/networks/{net_id}", "network") or net_id
+        items = addrs.setdefault(net_names[net_id], [])
+        for ip in port.get("fixed_ips") or []:
+            addr = ip.get("ip_address", "")
+            items.append({"version": 6 if ":" in addr else 4, "addr": addr,
+                          "OS-EXT-IPS:type": "fixed",
+                          "OS-EXT-IPS-MAC:mac_addr": port.get("mac_address")})
+        # Floating IPs follow the fixed ones, under the internal network's label.
+        for fip in fips.get(port.get("id"), []):
+            items.append({"version": 4, "addr": fip["floating_ip_address"],
+                          "OS-EXT-IPS:type": "floating",
+                          "OS-EXT-IPS-MAC:mac_addr": port.get("mac_address")})
+        for group_id in port.get("security_groups") or []:
+            if group_id not in group_names:
+                group_names[group_id] = _name(client, f"/v2.0/security-groups/{group_id}",
+                                              "security_group")
+            name = group_names[group_id]
+            if name is not None and {"name": name} not in groups:
+                groups.append({"name": name})
+    return out
+
+
+def _name(client: clients.ServiceClient, path: str, key: str) -> str | None:
+    try:
+        return client.get(path)[key]["name"]
+    except (clients.ApiError, KeyError, TypeError):
+        return None
+
+
+def _listed(client: clients.ServiceClient, collection: str, key: str, values: list[str]
+            ) -> list[dict]:
+    """``GET /v2.0/<collection>?key=v1&key=v2...`` in chunks of at most MAX_SEARCH_IDS
+    values, so that a long server list never makes a URL too long (as Nova does)."""
+    out: list[dict] = []
+    for i in range(0, len(values), MAX_SEARCH_IDS):
+        chunk = values[i:i + MAX_SEARCH_IDS]
+        out.extend(client.get(f"/v2.0/{collection}?" + urlencode({key: chunk}, doseq=True))
+                   [collection])
+    return out
 
 
 def instance_uuids_by_ip(cloud: Cloud, ctx: RequestContext, addresses: list[str]

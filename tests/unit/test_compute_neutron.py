@@ -72,3 +72,37 @@ def test_ports_become_addresses_and_groups():
     assert neutron.check_security_group(cloud, CTX, "web") == "sg2"
     with pytest.raises(exception.BadRequest):
         neutron.check_security_group(cloud, CTX, "nope")
+
+
+def test_one_listing_of_ports_serves_every_server_of_a_view():
+    other = "3f0a3c5e-9999-4222-8333-444455556666"
+    asked: list[str] = []
+    resources = dict(RESOURCES)
+    port2 = {"id": "p2", "network_id": "n1", "mac_address": "fa:16:3e:00:00:02",
+             "device_id": other, "security_groups": ["sg2"],
+             "fixed_ips": [{"ip_address": "10.0.0.6"}]}
+    resources[f"/v2.0/ports?device_id={SERVER}&device_id={other}"] = {
+        "ports": PORTS["ports"] + [port2]}
+    resources["/v2.0/floatingips?port_id=p1&port_id=p2"] = {"floatingips": [
+        {"port_id": "p2", "floating_ip_address": "172.24.4.9"}]}
+
+    @webob.dec.wsgify
+    def app(req):
+        asked.append(req.path_qs)
+        if req.path_qs not in resources:
+            return webob.Response(status=404, content_type="application/json", body=b"{}")
+        return webob.Response(content_type="application/json",
+                              body=json.dumps(resources[req.path_qs]).encode())
+
+    views = neutron.server_networks(stand_in_cloud({"network": app}), CTX, [SERVER, other])
+    assert views[other] == ({"private": [
+        {"version": 4, "addr": "10.0.0.6", "OS-EXT-IPS:type": "fixed",
+         "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:02"},
+        {"version": 4, "addr": "172.24.4.9", "OS-EXT-IPS:type": "floating",
+         "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:02"}]}, [{"name": "web"}])
+    assert views[SERVER][1] == [{"name": "default"}, {"name": "web"}]
+    # one listing of ports and of floating IPs; each network and group name asked once
+    assert sorted(asked) == sorted([
+        f"/v2.0/ports?device_id={SERVER}&device_id={other}",
+        "/v2.0/floatingips?port_id=p1&port_id=p2", "/v2.0/networks/n1",
+        "/v2.0/security-groups/sg1", "/v2.0/security-groups/sg2"])

@@ -31,3 +31,23 @@ def test_a_change_before_the_wait_is_not_lost():
     since = n.version("vol-1")
     n.changed("vol-1")
     assert n.wait("vol-1", since, timeout=0) is True
+
+
+def test_a_change_wakes_only_the_waiters_of_its_key():
+    n = ChangeNotifier()
+    woken: list[str] = []
+
+    def waiter(key: str) -> None:
+        if n.wait(key, n.version(key), timeout=5):
+            woken.append(key)
+
+    threads = [threading.Thread(target=waiter, args=(k,)) for k in ("a", "a", "b")]
+    for t in threads:
+        t.start()
+    time.sleep(0.05)
+    n.changed("a")
+    threads[0].join(2), threads[1].join(2)
+    assert woken == ["a", "a"] and threads[2].is_alive()
+    n.changed("b")
+    threads[2].join(2)
+    assert woken == ["a", "a", "b"] and not n._waiters

@@ -124,10 +124,11 @@ def _load(req: Request, instances: list[Instance], s) -> list[views.ServerData]:
                       for i in instances if i.host}
     out = [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []), host_zones)
            for i in instances]
+    networks = neutron.server_networks(req.app.cloud, req.context, [d.uuid for d in out])
     for d in out:
+        addresses, d.security_groups = networks[d.uuid]
         if d.vm_state != "building":      # Nova hides the addresses while building
-            d.addresses = neutron.addresses(req.app.cloud, req.context, d.uuid)
-        d.security_groups = neutron.security_groups(req.app.cloud, req.context, d.uuid)
+            d.addresses = addresses
     return out
 
 
