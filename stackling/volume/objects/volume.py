@@ -5,6 +5,8 @@ checks that one row changed; a concurrent change (a delete, a reset) then wins c
 instead of being overwritten. This module is the only code that writes Volume rows
 (tests/unit/test_process_lines.py checks it): handlers load a row, decide, and call
 ``save`` (status and what goes with it) or ``update_fields`` (descriptive fields).
+The ``read_*`` functions are the Core reads of the paths every volume create and attach
+takes.
 """
 
 from __future__ import annotations
@@ -25,25 +27,24 @@ from stackling.volume.objects import InList
 
 _VOLUME = Volume.__table__
 _TYPE = VolumeType.__table__
+_QOS = QosSpecs.__table__
 # Attribute name -> column key (``metadata_`` is the column ``metadata``).
 _COLUMN = {attr.key: attr.columns[0].key for attr in inspect(Volume).column_attrs}
 
-# Core statements, built once (an ORM update costs several times the statement). With no
-# .values(), SET takes the columns of the parameters given at execution.
+# Core statements, built once: an ORM statement costs several times what it runs, and
+# Core rows (read-only) a third of an ORM entity. An UPDATE with no .values() sets the
+# columns of the parameters given at execution.
+_INSERT = insert(_VOLUME)
 _UPDATE = update(_VOLUME).where(_VOLUME.c.id == bindparam("b_id"))
 _UPDATE_IF = InList("b_status", lambda marks: _UPDATE.where(_VOLUME.c.status.in_(marks)))
 _PLACE = _UPDATE.where(_VOLUME.c.status == "creating", _VOLUME.c.host.is_(None))
-
-# One volume and its type's name, as a read-only Core row with the model's attribute
-# names: for the API's reads that change nothing (GET /volumes/{id}, which Nova polls).
+# One volume and its type's name, with the model's attribute names: for the reads that
+# change nothing through the row (GET /volumes/{id}, which Nova polls while it waits).
 _WITH_TYPE_NAME = (
     select(*(_VOLUME.c[key].label(attr) for attr, key in _COLUMN.items()),
            _TYPE.c.name.label("type_name"))
     .select_from(_VOLUME.outerjoin(_TYPE, _TYPE.c.id == _VOLUME.c.volume_type_id))
     .where(_VOLUME.c.id == bindparam("volume_id")))
-
-
-_QOS = QosSpecs.__table__
 # What a connection needs of a volume, its type and the type's QoS specs, in one statement
 # (``type_id`` None: no type, or one that is gone; ``qos_*`` None: no QoS specs).
 _CONNECTION = (
@@ -54,7 +55,6 @@ _CONNECTION = (
     .where(_VOLUME.c.id == bindparam("volume_id")))
 _CREATE_STATE = select(_VOLUME.c.size, _VOLUME.c.snapshot_id, _VOLUME.c.source_volid
                        ).where(_VOLUME.c.id == bindparam("volume_id"))
-_INSERT = insert(_VOLUME)
 
 
 def read_connection(s: Session, volume_id: str) -> Row | None:
