@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 OK, FAILED, FALLBACK = "ok", "failed", "fallback"
-# A Core INSERT built once (several decisions are recorded on every boot).
+# Built once, Core: an ORM add and flush costs several times the INSERT.
 _INSERT = insert(Decision.__table__)
 
 
@@ -31,8 +31,8 @@ def record(cloud: Cloud, *, resource_type: str, resource_id: str | None, service
     decision (no write of its own: it commits or rolls back with the work). Without,
     in its own transaction, and never raises: explaining must not break the work."""
     row = {"resource_type": resource_type, "resource_id": resource_id,
-           "request_id": request_id, "caused_by": caused_by, "service": service,
-           "step": step, "outcome": outcome, "summary": summary, "inputs": inputs or {}}
+           "request_id": request_id, "caused_by": caused_by, "service": service, "step": step,
+           "outcome": outcome, "summary": summary, "inputs": inputs or {}}
     if session is not None:
         session.execute(_INSERT, row)
         return
