@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 
 from stackling.db.models import Decision
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 OK, FAILED, FALLBACK = "ok", "failed", "fallback"
+# Built once, Core: an ORM add and flush costs several times the INSERT.
+_INSERT = insert(Decision.__table__)
 
 
 def record(cloud: Cloud, *, resource_type: str, resource_id: str | None, service: str,
@@ -28,15 +30,15 @@ def record(cloud: Cloud, *, resource_type: str, resource_id: str | None, service
     """Store one decision. With ``session``, inside the transaction that carries out the
     decision (no write of its own: it commits or rolls back with the work). Without,
     in its own transaction, and never raises: explaining must not break the work."""
-    row = Decision(resource_type=resource_type, resource_id=resource_id,
-                   request_id=request_id, caused_by=caused_by, service=service, step=step,
-                   outcome=outcome, summary=summary, inputs=inputs or {})
+    row = {"resource_type": resource_type, "resource_id": resource_id,
+           "request_id": request_id, "caused_by": caused_by, "service": service, "step": step,
+           "outcome": outcome, "summary": summary, "inputs": inputs or {}}
     if session is not None:
-        session.add(row)
+        session.execute(_INSERT, row)
         return
     try:
         with cloud.db.writer() as s:
-            s.add(row)
+            s.execute(_INSERT, row)
     except Exception:  # pragma: no cover - logged, not raised
         import logging
 

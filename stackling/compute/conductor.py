@@ -271,11 +271,12 @@ class Conductor(LifecycleTasks):
     def _schedule_and_build(self, instance_uuid: str, caller: dict | None,
                             tried: list[str] | None) -> None:
         with self.cloud.db.reader() as s:
-            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            inst = instances.fields(s, instance_uuid)
             group = (inst.scheduler_hints or {}).get("group") if inst is not None else None
         if group:
             self._after_earlier_members(group, instance_uuid)
-        self._build_instance(instance_uuid, caller, group, tried or [])
+            inst = None     # read again after the wait
+        self._build_instance(instance_uuid, caller, group, tried or [], inst)
 
     def _after_earlier_members(self, group: str, instance_uuid: str,
                                timeout: float = 10.0) -> None:
@@ -288,11 +289,14 @@ class Conductor(LifecycleTasks):
             time.sleep(0.02)
 
     def _build_instance(self, instance_uuid: str, caller: dict | None = None,
-                        group: str | None = None, tried: list[str] | None = None) -> None:
+                        group: str | None = None, tried: list[str] | None = None,
+                        inst=None) -> None:
+        """``inst``: the instance's fields, if just read (``instances.fields``)."""
         cloud = self.cloud
         conf = cloud.config.nova
         with cloud.db.reader() as s:
-            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            if inst is None:
+                inst = instances.fields(s, instance_uuid)
             if inst is None or inst.deleted:
                 return
             hints = inst.scheduler_hints or {}

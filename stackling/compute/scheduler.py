@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from stackling import servicegroup
@@ -138,22 +138,26 @@ def free_resources(n) -> tuple[float, float, float]:
     return vcpus, ram, disk
 
 
-_NODE_COLUMNS = [getattr(ComputeNode, c) for c in (
+# Core on the tables (read on every scheduling): no ORM compilation.
+_NODE, _SVC = ComputeNode.__table__.c, Service.__table__.c
+_AGG, _AGG_HOST, _AGG_META = (m.__table__.c for m in (Aggregate, AggregateHost,
+                                                     AggregateMetadata))
+_NODE_COLUMNS = [getattr(_NODE, c) for c in (
     "id", "host", "hypervisor_hostname", "uuid", "vcpus", "memory_mb", "local_gb",
     "vcpus_used", "memory_mb_used", "local_gb_used", "reserved_vcpus", "reserved_memory_mb",
     "reserved_disk_gb", "cpu_allocation_ratio", "ram_allocation_ratio",
     "disk_allocation_ratio", "updated_at")]
-_SERVICE_COLUMNS = (Service.id, Service.host, Service.disabled, Service.forced_down,
-                    Service.updated_at, Service.created_at)
-_COMPUTE_SERVICES = (Service.project == "nova", Service.binary == "nova-compute")
+_SERVICE_COLUMNS = (_SVC.id, _SVC.host, _SVC.disabled, _SVC.forced_down,
+                    _SVC.updated_at, _SVC.created_at)
+_COMPUTE_SERVICES = (_SVC.project == "nova", _SVC.binary == "nova-compute")
 
 
 def _read_zones(s: Session) -> dict[str, frozenset[str]]:
     zones: dict[str, set[str]] = {}
     for host, name in s.execute(
-            select(AggregateHost.host, AggregateMetadata.value)
-            .join(AggregateMetadata, AggregateMetadata.aggregate_id == AggregateHost.aggregate_id)
-            .where(AggregateMetadata.key == "availability_zone")):
+            select(_AGG_HOST.host, _AGG_META.value)
+            .join(AggregateMetadata.__table__, _AGG_META.aggregate_id == _AGG_HOST.aggregate_id)
+            .where(_AGG_META.key == "availability_zone")):
         zones.setdefault(host, set()).add(name)
     return {host: frozenset(names) for host, names in zones.items()}
 
@@ -164,12 +168,17 @@ def _one(*cols, where=()):
 
 # What changes when hosts come or go or aggregates change, in one cheap statement.
 _MARKS = select(
-    _one(func.count(ComputeNode.id)), _one(func.count(Service.id), where=_COMPUTE_SERVICES),
-    _one(func.count(Aggregate.id)), _one(func.max(Aggregate.updated_at)),
-    _one(func.count(AggregateHost.id)), _one(func.max(AggregateHost.id)),
-    _one(func.count(AggregateMetadata.id)))
+    _one(func.count(_NODE.id)), _one(func.count(_SVC.id), where=_COMPUTE_SERVICES),
+    _one(func.count(_AGG.id)), _one(func.max(_AGG.updated_at)),
+    _one(func.count(_AGG_HOST.id)), _one(func.max(_AGG_HOST.id)),
+    _one(func.count(_AGG_META.id)))
 _NODES = select(*_NODE_COLUMNS)
 _SERVICES = select(*_SERVICE_COLUMNS).where(*_COMPUTE_SERVICES)
+# The rows changed since a time: ``>=`` with a margin for other processes' writers.
+_CHANGED = {(query, margin): query.where(cols.updated_at >= bindparam("since") if margin
+                                         else cols.updated_at > bindparam("since"))
+            for query, cols in ((_NODES, _NODE), (_SERVICES, _SVC))
+            for margin in (False, True)}
 
 
 class HostStateCache:
@@ -209,8 +218,8 @@ class HostStateCache:
             if marks != self._marks or time.monotonic() - self._full_at > self.FULL_EVERY:
                 self._full(s, marks)
             else:
-                nodes = self._delta(s, _NODES, ComputeNode, "_node_since")
-                services = self._delta(s, _SERVICES, Service, "_service_since")
+                nodes = self._delta(s, _NODES, _NODE, "_node_since")
+                services = self._delta(s, _SERVICES, _SVC, "_service_since")
                 self._nodes.update((r.id, r) for r in nodes)
                 self._services.update((r.host, r) for r in services)
                 hosts = {r.host for r in services}
@@ -236,23 +245,22 @@ class HostStateCache:
 
     def _full(self, s: Session, marks: tuple) -> None:
         self._zones = _read_zones(s)
-        self._nodes = {r.id: r for r in s.execute(_NODES.order_by(ComputeNode.id))}
-        self._services = {r.host: r for r in s.execute(_SERVICES.order_by(Service.id))}
+        self._nodes = {r.id: r for r in s.execute(_NODES.order_by(_NODE.id))}
+        self._services = {r.host: r for r in s.execute(_SERVICES.order_by(_SVC.id))}
         self._node_since = _latest(self._nodes.values(), None)
         self._service_since = _latest(self._services.values(), None)
         self._states = {}
         self._marks, self._full_at = marks, time.monotonic()
 
-    def _delta(self, s: Session, query, model, mark: str) -> list[Row]:
-        """The rows changed since the newest ``updated_at`` seen (less the margin)."""
+    def _delta(self, s: Session, query, cols, mark: str) -> list[Row]:
+        """The rows changed since the newest ``updated_at`` seen (less the margin); with
+        no margin (one writer at a time, each commit seen whole) nothing newer hides."""
         since = getattr(self, mark)
         if since is None:
-            query = query.where(model.updated_at.is_not(None))
-        elif self.margin:
-            query = query.where(model.updated_at >= since - self.margin)
-        else:   # one writer at a time, each commit seen whole: nothing newer hides
-            query = query.where(model.updated_at > since)
-        changed = list(s.execute(query))
+            changed = list(s.execute(query.where(cols.updated_at.is_not(None))))
+        else:
+            changed = list(s.execute(_CHANGED[query, bool(self.margin)],
+                                     {"since": since - self.margin}))
         setattr(self, mark, _latest(changed, since))
         return changed
 

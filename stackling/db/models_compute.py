@@ -77,8 +77,10 @@ class Instance(TimestampMixin, Base):
     terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     deleted: Mapped[int] = mapped_column(Integer, default=0)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Loaded on first use, not with every instance (a second query each time): its
+    # readers load it (instances.get(metadata=True); server views: metadata_of).
     metadata_items: Mapped[list[InstanceMetadata]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="InstanceMetadata.id")
+        cascade="all, delete-orphan", lazy="select", order_by="InstanceMetadata.id")
 
 
 class InstanceMetadata(Base):

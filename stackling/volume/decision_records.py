@@ -5,10 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from stackling import decisions
-from stackling.db.models import Service
 from stackling.volume import zones
 from stackling.volume.api import common
 from stackling.volume.objects import backends
@@ -27,8 +24,7 @@ def zone_inputs(cloud: Cloud, requested: str | None, valid_zones, opts: zones.Zo
     st = common.state(cloud)
     cached = sorted(st.zone_cache.names()) if st.zone_cache.loaded_at is not None else []
     with cloud.db.reader() as s:
-        rows = s.scalars(select(Service).where(Service.project == "cinder",
-                                               Service.topic == backends.VOLUME_TOPIC)).all()
+        rows = backends.volume_services(s)
     sources = [{"zone": r.availability_zone, "source": f"cinder-volume {r.host}",
                 "disabled": bool(r.disabled), "in_cache": r.availability_zone in cached}
                for r in rows]

@@ -26,6 +26,8 @@ from stackling.volume.objects import backends, messages, quota, volume_types
 from stackling.volume.objects import volume as vol_obj
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+
     from stackling.cloud import Cloud
 
 LOG = logging.getLogger(__name__)
@@ -108,7 +110,7 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
     def create_volume(self, volume_id: str, request_spec: dict,
                       filter_properties: dict) -> None:
         with self.cloud.db.reader() as s:
-            row = s.get(Volume, volume_id)
+            row = vol_obj.read_create_state(s, volume_id)
             if row is None:
                 return
             size = row.size
@@ -117,10 +119,10 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
             if request_spec.get("snapshot_id"):
                 self.driver.create_volume_from_snapshot(volume_id, request_spec["snapshot_id"],
                                                         size)
-                self._finish(volume_id, {})
+                self._finish(volume_id, row, {})
             elif request_spec.get("source_volid"):
                 self.driver.create_cloned_volume(volume_id, request_spec["source_volid"], size)
-                self._finish(volume_id, {})
+                self._finish(volume_id, row, {})
             elif image:
                 if not vol_obj.set_status(self.cloud, volume_id, "creating",
                                           status="downloading"):
@@ -133,32 +135,31 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
                         volume_id, path, image.get("disk_format") or "raw", size)
                 LOG.info("Volume %s created from image %s (%s)", volume_id, image["id"],
                          method)
-                self._finish(volume_id, {"bootable": True,
-                                         "glance_metadata": glance_metadata(image)})
+                self._finish(volume_id, row, {"bootable": True,
+                                              "glance_metadata": glance_metadata(image)})
             else:
                 self.driver.create_volume(volume_id, size)
-                self._finish(volume_id, {})
+                self._finish(volume_id, row, {})
         except Exception as exc:
             self._failed(volume_id, request_spec, filter_properties, exc, image is not None)
         finally:
             # Wake in-process pollers (Nova's wait loop) now rather than at their interval.
             self.cloud.notifier.changed(volume_id)
 
-    def _finish(self, volume_id: str, extra: dict) -> None:
+    def _finish(self, volume_id: str, created: Row, extra: dict) -> None:
         """creating/downloading → available; a volume deleted meanwhile loses its file."""
-        if not self._mark_available(volume_id, extra):
+        if not self._mark_available(volume_id, created, extra):
             self.driver.delete_volume(volume_id)
 
     @retry_on_deadlock
-    def _mark_available(self, volume_id: str, extra: dict) -> bool:
+    def _mark_available(self, volume_id: str, created: Row, extra: dict) -> bool:
+        """``created``: the row as the create began (its snapshot_id and source_volid,
+        which never change); the status is checked by the compare-and-swap."""
         with self.cloud.db.writer() as s:
-            row = s.get(Volume, volume_id)
-            if row is None or row.status not in CREATING:
-                return False
             values = dict(extra)
-            if row.snapshot_id or row.source_volid:
-                src = s.get(Snapshot, row.snapshot_id) if row.snapshot_id else None
-                src_vol = s.get(Volume, src.volume_id if src else row.source_volid)
+            if created.snapshot_id or created.source_volid:
+                src = s.get(Snapshot, created.snapshot_id) if created.snapshot_id else None
+                src_vol = s.get(Volume, src.volume_id if src else created.source_volid)
                 if src_vol is not None:
                     values["bootable"] = src_vol.bootable
                     if src_vol.glance_metadata:
@@ -269,14 +270,13 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
         except Exception as err:
             raise exception.InvalidInput(reason=str(err)) from None
         with self.cloud.db.reader() as s:
-            row = s.get(Volume, volume_id)
-            if row is None:
-                raise errors.VolumeNotFound(volume_id=volume_id)
-            encrypted = bool(row.encryption_key_id)
-            vtype = s.get(VolumeType, row.volume_type_id) if row.volume_type_id else None
-            cacheable = None if vtype is None else \
-                (vtype.extra_specs or {}).get("cacheable") == "<is> True"
-            qos_specs = volume_types.front_end_qos(s, vtype)
+            row = vol_obj.read_connection(s, volume_id)
+        if row is None:
+            raise errors.VolumeNotFound(volume_id=volume_id)
+        encrypted = bool(row.encryption_key_id)
+        cacheable = None if row.type_id is None else \
+            (row.extra_specs or {}).get("cacheable") == "<is> True"
+        qos_specs = volume_types.front_end_qos(row.qos_consumer, row.qos_specs)
         try:
             self.driver.create_export(volume_id, connector)
             info = self.driver.initialize_connection(volume_id, connector)

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from stackling import decisions, servicegroup
 from stackling.db.api import retry_on_deadlock
@@ -232,13 +232,10 @@ class SchedulerManager:
         """Up, enabled, unfrozen backends with capabilities; ``excluded`` collects the rest."""
         down = backends.down_time(self.cloud)
         with self.cloud.db.reader() as s:
-            rows = s.scalars(select(Service).where(Service.project == "cinder",
-                                                   Service.topic == backends.VOLUME_TOPIC)).all()
+            rows = backends.volume_services(s)
             # NOTE: int(): MySQL/MariaDB answer SUM() with a Decimal, which cannot be mixed
             # with the floats of the capacity filter.
-            sizes = {h: int(v or 0) for h, v in s.execute(
-                select(Volume.host, func.sum(Volume.size))
-                .where(Volume.host.is_not(None)).group_by(Volume.host)).all()}
+            sizes = {h: int(v or 0) for h, v in s.execute(_SIZE_BY_HOST).all()}
         states = []
         for row in rows:
             why = ("disabled" if row.disabled else "frozen" if row.frozen else
@@ -412,6 +409,17 @@ class SchedulerManager:
                         resource_uuid=spec["volume_id"], action="001", detail="003")
 
 
+_SERVICE, _VOLUME = Service.__table__, Volume.__table__
+# Core statements of every scheduling, built once.
+_SIZE_BY_HOST = (select(_VOLUME.c.host, func.sum(_VOLUME.c.size))
+                 .where(_VOLUME.c.host.is_not(None)).group_by(_VOLUME.c.host))
+_LOCK_BACKEND = select(_SERVICE.c.id).where(
+    _SERVICE.c.project == "cinder", _SERVICE.c.topic == backends.VOLUME_TOPIC,
+    _SERVICE.c.host == bindparam("host")).with_for_update()
+_HELD = select(func.sum(_VOLUME.c.size)).where(
+    (_VOLUME.c.host == bindparam("host")) | _VOLUME.c.host.like(bindparam("pools")))
+
+
 @retry_on_deadlock
 def claim_backend(cloud: Cloud, chosen: BackendState, spec: dict, volume_id: str,
                   on_placed: Callable[[Session], None] | None = None) -> bool | None:
@@ -423,11 +431,8 @@ def claim_backend(cloud: Cloud, chosen: BackendState, spec: dict, volume_id: str
     ``on_placed`` writes what goes with a placement (its decision record) in the same
     transaction."""
     with cloud.db.writer() as s:
-        s.execute(select(Service.id).where(
-            Service.project == "cinder", Service.topic == backends.VOLUME_TOPIC,
-            Service.host == chosen.name).with_for_update())
-        held = s.scalar(select(func.sum(Volume.size)).where(
-            (Volume.host == chosen.name) | Volume.host.like(f"{chosen.name}#%")))
+        s.execute(_LOCK_BACKEND, {"host": chosen.name})
+        held = s.scalar(_HELD, {"host": chosen.name, "pools": f"{chosen.name}#%"})
         fresh = BackendState(chosen.name, chosen.availability_zone, chosen.capabilities,
                              int(held or 0))
         if "CapacityFilter" in cloud.config.cinder.scheduler_default_filters and \

@@ -566,3 +566,24 @@ def test_failure_reaches_the_server_once_the_database_answers_again(
     assert server["status"] == "ERROR", server
     assert server["fault"]["message"] == "TimeoutError", server["fault"]
     assert refused["left"] == 0
+
+
+def test_metadata_in_server_views_create_and_rebuild(api, image):
+    # Instance metadata is no longer loaded with every instance: the views read it for
+    # all their servers at once, the metadata API and rebuild load it themselves.
+    first = boot(api, image, name="m1", metadata={"b": "2", "a": "1"}).json["server"]["id"]
+    second = boot(api, image, name="m2").json["server"]["id"]
+    assert settled(api, first)["metadata"] == {"b": "2", "a": "1"}
+    assert settled(api, second)["metadata"] == {}
+    detail = {s["id"]: s["metadata"] for s in api.get(
+        "compute", "/v2.1/servers/detail", headers=LATEST).json["servers"]}
+    assert detail == {first: {"b": "2", "a": "1"}, second: {}}
+    assert list(detail[first]) == ["b", "a"]      # in the order they were added
+    rebuilt = api.post("compute", f"/v2.1/servers/{first}/action",
+                       {"rebuild": {"imageRef": image, "metadata": {"c": "3"}}},
+                       headers=LATEST)
+    assert rebuilt.status == 202, rebuilt
+    assert rebuilt.json["server"]["metadata"] == {"c": "3"}
+    assert settled(api, first)["metadata"] == {"c": "3"}
+    assert api.get("compute", f"/v2.1/servers/{first}/metadata").json == {
+        "metadata": {"c": "3"}}

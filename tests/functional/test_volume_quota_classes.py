@@ -65,3 +65,34 @@ def test_update_validation_texts(api):
     assert put({"quota": {}}) == "'quota_class_set' is a required property"
     assert put({"quota_class_set": {"volumes": 1}}, "x" * 256) == \
         "Invalid input received: quota_class_name has 256 characters, more than 255."
+
+
+def test_limits_of_answers_what_limits_answers(api, demo):
+    """The create path's one-statement lookup (quota.limits_of) agrees with limits():
+    default class values (for per-type keys only of types that exist), project values."""
+    from stackling.db.models_volume import Quota
+    from stackling.volume.objects import quota
+
+    assert api.post("volume", "/v3/types", {"volume_type": {"name": "gold"}}).status == 200
+    demo.login()
+    cloud = api.cloud
+    with cloud.db.writer() as s:
+        for owner, res, value in (
+                ("quota_class:default", "volumes", 7), ("quota_class:default", "gigabytes_gold", 5),
+                ("quota_class:default", "volumes_gone", 2),   # a type that does not exist
+                ("quota_class:default", "per_volume_gigabytes", 40),
+                (demo.project_id, "gigabytes", 50), (demo.project_id, "snapshots_gone", 1)):
+            s.add(Quota(project_id=owner, resource=res, hard_limit=value))
+    asked = ["volumes", "gigabytes", "snapshots", "per_volume_gigabytes", "volumes_gold",
+             "gigabytes_gold", "volumes_gone", "snapshots_gone", "volumes___DEFAULT__"]
+    with cloud.db.reader() as s:
+        for project in (api.project_id, demo.project_id):
+            full = quota.limits(cloud, s, project)
+            got = quota.limits_of(cloud, s, project, asked)
+            assert set(got) <= set(asked)   # what it leaves out is unlimited (-1)
+            assert {r: got.get(r, -1) for r in asked} == {r: full.get(r, -1) for r in asked}
+            assert got["per_volume_gigabytes"] == 40 and got["gigabytes_gold"] == 5
+    # per_volume_gigabytes now from the default class: the create path checks it.
+    resp = demo.post("volume", f"/v3/{demo.project_id}/volumes", {"volume": {"size": 41}})
+    assert resp.status == 413, resp
+    assert "41" in resp.json["overLimit"]["message"]

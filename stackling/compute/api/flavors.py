@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid as uuidlib
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from stackling import exception
@@ -38,12 +38,16 @@ def seed(cloud: Cloud) -> None:
 
 
 def to_dict(f: Flavor) -> dict[str, Any]:
+    return _as_dict(f, {e.key: e.value for e in f.extra_specs},
+                    [p.project_id for p in f.projects])
+
+
+def _as_dict(f, extra_specs: dict[str, str], projects: list[str]) -> dict[str, Any]:
+    """``f``: a Flavor or a row of its table."""
     return {"id": f.flavorid, "name": f.name, "ram": f.memory_mb, "vcpus": f.vcpus,
             "disk": f.root_gb, "ephemeral": f.ephemeral_gb, "swap": f.swap,
             "rxtx_factor": f.rxtx_factor, "is_public": f.is_public, "disabled": f.disabled,
-            "description": f.description,
-            "extra_specs": {e.key: e.value for e in f.extra_specs},
-            "projects": [p.project_id for p in f.projects]}
+            "description": f.description, "extra_specs": extra_specs, "projects": projects}
 
 
 def _visible(q, ctx):
@@ -60,14 +64,27 @@ def _get(s: Session, flavorid: str) -> Flavor:
     return f
 
 
+# get(), read on every server create: Core statements on the tables (no ORM objects).
+_FLAVORS, _SPECS, _PROJECTS = Flavor.__table__, FlavorExtraSpec.__table__, \
+    FlavorProject.__table__
+_BY_FLAVORID = select(_FLAVORS).where(_FLAVORS.c.flavorid == bindparam("flavorid"))
+_SPECS_OF = (select(_SPECS.c.key, _SPECS.c.value)
+             .where(_SPECS.c.flavor_id == bindparam("id")).order_by(_SPECS.c.id))
+_PROJECTS_OF = (select(_PROJECTS.c.project_id)
+                .where(_PROJECTS.c.flavor_id == bindparam("id")).order_by(_PROJECTS.c.id))
+
+
 def get(cloud: Cloud, flavorid: str, ctx=None) -> dict:
     """The flavor as a dict; a private flavor the caller cannot see is not found."""
     with cloud.db.reader() as s:
-        f = _get(s, flavorid)
-        if ctx is not None and not ctx.is_admin and not f.is_public and \
-                ctx.project_id not in [p.project_id for p in f.projects]:
+        f = s.execute(_BY_FLAVORID, {"flavorid": flavorid}).first()
+        if f is None:
             raise FlavorNotFound(flavor_id=flavorid)
-        return to_dict(f)
+        projects = list(s.scalars(_PROJECTS_OF, {"id": f.id}))
+        if ctx is not None and not ctx.is_admin and not f.is_public and \
+                ctx.project_id not in projects:
+            raise FlavorNotFound(flavor_id=flavorid)
+        return _as_dict(f, dict(s.execute(_SPECS_OF, {"id": f.id}).all()), projects)
 
 
 def create(cloud: Cloud, name: str, ram: int, vcpus: int, disk: int,

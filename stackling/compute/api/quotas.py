@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from stackling import exception
@@ -49,12 +49,18 @@ def effective_defaults(s: Session, conf) -> dict[str, int]:
     return values
 
 
+_QUOTAS = Quota.__table__
+_LIMIT_ROWS = (select(_QUOTAS.c.project_id, _QUOTAS.c.resource, _QUOTAS.c.hard_limit)
+               .where(_QUOTAS.c.project_id.in_([CLASS_PREFIX + "default",
+                                                bindparam("project_id")])))
+
+
 def limits(s: Session, conf, project_id: str) -> dict[str, int]:
     """[quota] defaults, then the ``default`` class's values, then the project's: one
-    read for both kinds of row."""
+    read for both kinds of row (Core: a read on every create)."""
     values = defaults(conf)
     default_class = CLASS_PREFIX + "default"
-    rows = s.scalars(select(Quota).where(Quota.project_id.in_([default_class, project_id])))
+    rows = s.execute(_LIMIT_ROWS, {"project_id": project_id})
     classes, projects = [], []
     for row in rows:
         (classes if row.project_id == default_class else projects).append(row)
@@ -68,17 +74,24 @@ class MetadataLimitExceeded(exception.Forbidden):
 
 
 def check_metadata(s: Session, conf, project_id: str, count: int) -> None:
-    """nova.compute.api._check_metadata_properties_quota: the server's whole metadata."""
+    """nova.compute.api._check_metadata_properties_quota: the server's whole metadata
+    (none is always within the limit: nothing to read)."""
+    if not count:
+        return
     allowed = limits(s, conf, project_id)["metadata_items"]
-    if count and 0 <= allowed < count:
+    if 0 <= allowed < count:
         raise MetadataLimitExceeded(allowed=allowed)
 
 
+_INSTANCES = Instance.__table__
+_USAGE = (select(func.count(_INSTANCES.c.id), func.coalesce(func.sum(_INSTANCES.c.vcpus), 0),
+                 func.coalesce(func.sum(_INSTANCES.c.memory_mb), 0))
+          .where(_INSTANCES.c.project_id == bindparam("project_id"),
+                 _INSTANCES.c.deleted == 0))
+
+
 def usage(s: Session, project_id: str) -> dict[str, int]:
-    count, cores, ram = s.execute(
-        select(func.count(Instance.id), func.coalesce(func.sum(Instance.vcpus), 0),
-               func.coalesce(func.sum(Instance.memory_mb), 0))
-        .where(Instance.project_id == project_id, Instance.deleted == 0)).one()
+    count, cores, ram = s.execute(_USAGE, {"project_id": project_id}).one()
     return {"instances": int(count), "cores": int(cores), "ram": int(ram)}
 
 

@@ -139,7 +139,7 @@ def _rebuild(req: Request, server_id: str, data: Any):
                 f"Image {image_id} is unacceptable: Unable to rebuild with a different "
                 "image for a volume-backed server.")
     with req.app.cloud.db.writer() as s:
-        inst = instances.get(s, ctx, server_id)
+        inst = instances.get(s, ctx, server_id, metadata=metadata is not None)
         check_state(inst, "rebuild", ("active", "stopped", "error"))
         check_host(inst)
         old_state, host = inst.vm_state, inst.host

@@ -161,8 +161,11 @@ def _prepare(req, bdms: list[dict], legacy: bool, image_ref: str, flavor: dict,
              image_bdms: list[dict]) -> Plan:
     conf = req.app.cloud.config
     cinder = _cinder(req)
+    checked_image = image_ref   # the image already read from Glance for this request
     if not image_ref:
         image = boot_meta(req, cinder, bdms, legacy)
+        if image and not image.get("from_volume"):
+            checked_image = image.get("id") or ""
     bdms = transform(bdms, legacy, image_ref, min_count, max_count)
     if image_bdms:
         # A snapshot of a volume-backed server: its mappings boot new volumes.
@@ -182,14 +185,15 @@ def _prepare(req, bdms: list[dict], legacy: bool, image_ref: str, flavor: dict,
             conf.nova.default_availability_zone)
         if pinned:
             zone = pinned
-    validate(req, cinder, bdms, image_ref, flavor, volumes, zone, release, cross_az)
+    validate(req, cinder, bdms, checked_image, flavor, volumes, zone, release, cross_az)
     return Plan(bdms=bdms, image_ref=image_ref, is_bfv=is_bfv, zone=zone, volumes=volumes)
 
 
-def validate(req, cinder: volume_api.CinderAPI, bdms: list[dict], image_ref: str,
+def validate(req, cinder: volume_api.CinderAPI, bdms: list[dict], checked_image: str,
              flavor: dict, volumes: dict[str, dict], zone: str | None, release: str,
              cross_az: bool) -> None:
-    """``_validate_bdm`` (the reservation itself is ``reserve``, run last)."""
+    """``_validate_bdm`` (the reservation itself is ``reserve``, run last); every image
+    but ``checked_image`` (the boot image, already read) must exist."""
     bd.check_boot_sequence(bdms)
     types = None
     for b in bdms:
@@ -200,7 +204,7 @@ def validate(req, cinder: volume_api.CinderAPI, bdms: list[dict], image_ref: str
                 raise exception.BadRequest(
                     f"Volume type {b['volume_type']} could not be found.")
         if b.get("image_id"):
-            if b["image_id"] != image_ref:
+            if b["image_id"] != checked_image:
                 try:
                     _image(req, b["image_id"])
                 except clients.ApiError:

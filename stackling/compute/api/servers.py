@@ -70,7 +70,7 @@ def access_ip(field: str, value: Any, family: int) -> str | None:
 
 
 def _data(s, inst: Instance, faults: dict[str, dict], services: dict[str, Service],
-          down_time: int, volumes: list[tuple[str, bool]],
+          down_time: int, volumes: list[tuple[str, bool]], metadata: dict[str, str],
           host_zones: dict[str, str] | None = None) -> views.ServerData:
     from stackling import servicegroup
 
@@ -83,7 +83,7 @@ def _data(s, inst: Instance, faults: dict[str, dict], services: dict[str, Servic
         if host_zones is not None and inst.host else inst.availability_zone,
         requested_az=inst.requested_az, volumes=volumes,
         image_ref=inst.image_ref, flavor=inst.flavor,
-        metadata={m.key: m.value for m in inst.metadata_items},
+        metadata=metadata,
         created_at=inst.created_at, updated_at=inst.updated_at,
         launched_at=inst.launched_at, terminated_at=inst.terminated_at,
         description=inst.display_description, hostname=inst.hostname, key_name=inst.key_name,
@@ -96,8 +96,8 @@ def _data(s, inst: Instance, faults: dict[str, dict], services: dict[str, Servic
         host_disabled=bool(svc and svc.disabled), deleted=bool(inst.deleted))
 
 
-def _load(req: Request, instances: list[Instance], s) -> list[views.ServerData]:
-    uuids = [i.uuid for i in instances]
+def _load(req: Request, insts: list[Instance], s) -> list[views.ServerData]:
+    uuids = [i.uuid for i in insts]
     faults: dict[str, dict] = {}
     if uuids:
         for f in s.scalars(select(InstanceFault).where(InstanceFault.instance_uuid.in_(uuids))
@@ -119,11 +119,12 @@ def _load(req: Request, instances: list[Instance], s) -> list[views.ServerData]:
     if volume_zones.is_2016(req.app.cloud.config.stackling.stackling.behaviour_release):
         # 2016 kept the requested zone on the instance; the view showed the host's zone.
         conf = common.conf(req)
-        zones = az.host_zones(s, {i.host for i in instances if i.host})
+        zones = az.host_zones(s, {i.host for i in insts if i.host})
         host_zones = {i.host: zones.get(i.host, conf.default_availability_zone)
-                      for i in instances if i.host}
-    out = [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []), host_zones)
-           for i in instances]
+                      for i in insts if i.host}
+    metadata = instances.metadata_of(s, [i.id for i in insts])
+    out = [_data(s, i, faults, services, down_time, volumes.get(i.uuid, []),
+                 metadata.get(i.id, {}), host_zones) for i in insts]
     networks = neutron.server_networks(req.app.cloud, req.context, [d.uuid for d in out])
     for d in out:
         addresses, d.security_groups = networks[d.uuid]
@@ -587,7 +588,7 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
                    metadata: dict, plan, created: list[str]) -> None:
     ctx = req.context
     for index in range(count):
-        inst = instances.add(
+        uuid = instances.add(
             s, metadata,
             uuid=first_uuid if index == 0 else str(uuidlib.uuid4()),
             project_id=ctx.project_id, user_id=ctx.user_id or "",
@@ -607,12 +608,12 @@ def _add_instances(s, req: Request, server: dict, count: int, first_uuid: str, n
             security_groups=server.get("_security_groups") or [],
             availability_zone=zone, requested_az=zone, scheduler_hints=hints,
             updated_at=utcnow())
-        instance_action.record(s, ctx, inst.uuid, instance_action.CREATE)
+        instance_action.record(s, ctx, uuid, instance_action.CREATE)
         if plan is not None:
             bdms = plan.bdms if index == 0 else [
                 {k: v for k, v in b.items() if k != "attachment_id"} for b in plan.bdms]
-            bdm.add_all(s, inst.uuid, [dict(b) for b in bdms])
-        created.append(inst.uuid)
+            bdm.add_all(s, uuid, [dict(b) for b in bdms])
+        created.append(uuid)
 
 
 def _record_zone(cloud, ctx, uuid: str, requested: str | None, zone: str | None,
@@ -722,7 +723,7 @@ def _meta(req: Request, server_id: str, rule: str, update=None):
     writer = update is not None
     ctx_manager = req.app.cloud.db.writer() if writer else req.app.cloud.db.reader()
     with ctx_manager as s:
-        inst = instances.get(s, req.context, server_id)
+        inst = instances.get(s, req.context, server_id, metadata=True)
         common.authorize(req, f"os_compute_api:server-metadata:{rule}",
                          {"project_id": inst.project_id})
         if update is not None:

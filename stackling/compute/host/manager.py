@@ -17,6 +17,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.exc import NoResultFound
 
 from stackling import exception
 from stackling.compute import cinder as volume_api
@@ -105,6 +106,14 @@ def _move_step(step):
     return run
 
 
+def _networking(row) -> dict:
+    """What the instance asked of the network, and has (from its row)."""
+    return {"requested": list(row.requested_networks or []),
+            "security_groups": list(row.security_groups or []),
+            "info": list(row.network_info or []), "project_id": row.project_id,
+            "zone": row.availability_zone}
+
+
 class ComputeManager(LifecycleManager, ExternalEventsManager):
     """The ``compute.<host>`` topic."""
 
@@ -116,7 +125,7 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
 
     def _load(self, instance_uuid: str) -> dict | None:
         with self.cloud.db.reader() as s:
-            inst = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            inst = instances.fields(s, instance_uuid)
             return None if inst is None or inst.deleted else instances.instance_dict(inst)
 
     def _finish(self, instance_uuid: str, **values) -> None:
@@ -164,7 +173,7 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
         schedulers chose at once), the server gives its claim back and is scheduled
         again without this host (RescheduledException)."""
         with self.cloud.db.reader() as s:
-            row = instances.by_uuid(s, instance_uuid)
+            row = instances.fields(s, instance_uuid)
             group = (row.scheduler_hints or {}).get("group") if row is not None else None
         if not group:
             return False
@@ -192,15 +201,16 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
     def _build_and_run(self, instance_uuid: str, caller: dict | None) -> None:
         """Build; on failure the server goes to ERROR with its fault and BuildFailed says
         so to the instance action's event."""
-        inst = self._load(instance_uuid)
-        if inst is None:
-            return
         cloud = self.cloud
+        with cloud.db.reader() as s:     # one read of the row for both
+            row = instances.fields(s, instance_uuid)
+            if row is None or row.deleted:
+                return
+            inst, networking = instances.instance_dict(row), _networking(row)
+            bdms = bdm.of_instance(s, instance_uuid)
         mode = cloud.config.stackling.stackling.behaviour_release
-        bdms = bdm.load(cloud, instance_uuid)
         who = volume_api.Caller(**caller) if caller else None
         cinder = volume_api.CinderAPI(cloud, who) if who else None
-        networking = self._network_request(instance_uuid)
         try:
             if networking["requested"]:
                 self._allocate_network(instance_uuid, who, networking)
@@ -261,11 +271,10 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
 
     def _network_request(self, instance_uuid: str) -> dict:
         with self.cloud.db.reader() as s:
-            row = s.query(Instance).filter_by(uuid=instance_uuid).one()
-            return {"requested": list(row.requested_networks or []),
-                    "security_groups": list(row.security_groups or []),
-                    "info": list(row.network_info or []), "project_id": row.project_id,
-                    "zone": row.availability_zone}
+            row = instances.fields(s, instance_uuid)
+        if row is None:
+            raise NoResultFound("No row was found when one was required")
+        return _networking(row)
 
     def _allocate_network(self, instance_uuid: str, who, networking: dict) -> None:
         """allocate_for_instance: ports made with the user's token, bound to this host."""
@@ -539,7 +548,7 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
     def _terminate_locked(self, instance_uuid: str, caller: dict | None,
                           request_id: str | None) -> None:
         with self.cloud.db.reader() as s:
-            row = s.query(Instance).filter_by(uuid=instance_uuid).one_or_none()
+            row = instances.fields(s, instance_uuid)
             inst = None if row is None else instances.instance_dict(row)
         if inst is None:
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from stackling.compute import block_device as bd
 from stackling.db.models_compute import BlockDeviceMapping
@@ -14,26 +14,35 @@ if TYPE_CHECKING:
     from stackling.cloud import Cloud
 
 
-def rows(instance_uuid: str, bdms: list[dict]) -> list[BlockDeviceMapping]:
+_TABLE = BlockDeviceMapping.__table__
+# Core statements built once; the columns they write come from each execution's parameters.
+_INSERT = insert(_TABLE)
+_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("bdm_id"))
+
+
+def rows(instance_uuid: str, bdms: list[dict]) -> list[dict]:
+    """The column values of the server's mappings (device names filled in)."""
     bd.device_names(bdms)
     keys = ("source_type", "destination_type", "boot_index", "device_name", "device_type",
             "disk_bus", "guest_format", "image_id", "snapshot_id", "volume_id",
             "volume_size", "volume_type", "tag", "attachment_id")
     out = []
     for b in bdms:
-        row = BlockDeviceMapping(instance_uuid=instance_uuid,
-                                 no_device=bool(b.get("no_device")),
-                                 delete_on_termination=bool(b.get("delete_on_termination")),
-                                 **{k: b.get(k) for k in keys})
-        if row.boot_index is not None and row.boot_index < 0:
-            row.boot_index = -1
+        row = {"instance_uuid": instance_uuid, "no_device": bool(b.get("no_device")),
+               "delete_on_termination": bool(b.get("delete_on_termination")),
+               **{k: b.get(k) for k in keys}}
+        if row["boot_index"] is not None and row["boot_index"] < 0:
+            row["boot_index"] = -1
         out.append(row)
     return out
 
 
 def add_all(s, instance_uuid: str, bdms: list[dict]) -> None:
-    """The server's block devices, in the transaction that creates the server."""
-    s.add_all(rows(instance_uuid, bdms))
+    """The server's block devices, in the transaction that creates the server (one Core
+    INSERT; the columns' defaults apply as with ORM objects)."""
+    values = rows(instance_uuid, bdms)
+    if values:
+        s.execute(_INSERT, values)
 
 
 def add(s, **values) -> BlockDeviceMapping:
@@ -57,18 +66,24 @@ def bdm_dict(row: BlockDeviceMapping) -> dict[str, Any]:
         "delete_on_termination", "tag", "attachment_id", "no_device")}
 
 
+_OF_INSTANCE = (select(_TABLE).where(_TABLE.c.instance_uuid == bindparam("uuid"))
+                .order_by(_TABLE.c.id))
+
+
+def of_instance(s, instance_uuid: str) -> list[dict]:
+    """The instance's mappings as dicts, read in the caller's session (Core rows)."""
+    return [bdm_dict(r) for r in s.execute(_OF_INSTANCE, {"uuid": instance_uuid})]
+
+
 def load(cloud, instance_uuid: str) -> list[dict]:
     with cloud.db.reader() as s:
-        return [bdm_dict(r) for r in s.scalars(
-            select(BlockDeviceMapping).where(BlockDeviceMapping.instance_uuid == instance_uuid)
-            .order_by(BlockDeviceMapping.id))]
+        return of_instance(s, instance_uuid)
 
 
 def save(cloud: Cloud, bdm_id: int, **values) -> None:
-    """One UPDATE (a mapping deleted meanwhile is left alone)."""
+    """One UPDATE (a mapping deleted meanwhile is left alone); Core, no ORM objects."""
     with cloud.db.writer() as s:
-        s.execute(update(BlockDeviceMapping).where(BlockDeviceMapping.id == bdm_id)
-                  .values(**values))
+        s.execute(_UPDATE, {"bdm_id": bdm_id, **values})
 
 
 def destroy(cloud: Cloud, bdm_id: int) -> None:

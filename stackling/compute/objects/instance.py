@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, bindparam, delete, false, insert, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from stackling import exception
 from stackling.compute import power_state
 from stackling.compute.objects import bdm, console_auth_token
 from stackling.db.api import retry_on_deadlock, retry_on_disconnect
-from stackling.db.models import utcnow
+from stackling.db.models import new_uuid, utcnow
 from stackling.db.models_compute import (
     BlockDeviceMapping,
     ComputeNode,
@@ -33,13 +33,19 @@ if TYPE_CHECKING:
     from stackling.context import RequestContext
 
 
-def add(s: Session, metadata: dict[str, str], **values) -> Instance:
-    """A new instance row with its metadata (the API's create), flushed so it has its id."""
-    inst = Instance(**values)
-    inst.metadata_items = [InstanceMetadata(key=k, value=v) for k, v in metadata.items()]
-    s.add(inst)
-    s.flush()
-    return inst
+_TABLE, _META = Instance.__table__, InstanceMetadata.__table__
+_INSERT, _INSERT_META = insert(_TABLE), insert(_META)    # columns from the parameters
+
+
+def add(s: Session, metadata: dict[str, str], **values) -> str:
+    """A new instance row with its metadata (the API's create); returns its uuid. Core
+    INSERTs (the columns' defaults apply as with an ORM object)."""
+    values.setdefault("uuid", new_uuid())
+    instance_id = s.execute(_INSERT, values).inserted_primary_key[0]
+    if metadata:
+        s.execute(_INSERT_META, [{"instance_id": instance_id, "key": k, "value": v}
+                                 for k, v in metadata.items()])
+    return values["uuid"]
 
 
 def update_fields(inst: Instance, **values) -> None:
@@ -71,6 +77,20 @@ def delete_metadata_item(inst: Instance, key: str) -> bool:
     return item is not None
 
 
+_METADATA_OF = (select(_META.c.instance_id, _META.c.key, _META.c.value)
+                .where(_META.c.instance_id.in_(bindparam("ids", expanding=True)))
+                .order_by(_META.c.id))
+
+
+def metadata_of(s: Session, instance_ids: list[int]) -> dict[int, dict[str, str]]:
+    """The metadata of these instances by instance id, in one query (views of many)."""
+    out: dict[int, dict[str, str]] = {}
+    if instance_ids:
+        for row in s.execute(_METADATA_OF, {"ids": instance_ids}):
+            out.setdefault(row.instance_id, {})[row.key] = row.value
+    return out
+
+
 def claimed_disk(inst: Instance) -> int:
     """Local disk a server takes: a volume-backed server's root is not on the host."""
     bfv = bool((inst.scheduler_hints or {}).get("_is_bfv"))
@@ -84,22 +104,28 @@ def instance_dict(inst: Instance) -> dict:
             "bfv": bool((inst.scheduler_hints or {}).get("_is_bfv"))}
 
 
+_NODES = ComputeNode.__table__
+# The claim's compare-and-swap, built once: the resources still fit on the node.
+_n, _vcpus, _ram, _disk = _NODES.c, bindparam("claim_vcpus"), bindparam("claim_ram"), \
+    bindparam("claim_disk")
+_CLAIM = update(_NODES).where(
+    _n.hypervisor_hostname == bindparam("claim_node"),
+    _n.vcpus_used + _vcpus <= (_n.vcpus - _n.reserved_vcpus) * _n.cpu_allocation_ratio,
+    _n.memory_mb_used - _n.reserved_memory_mb + _ram
+    <= (_n.memory_mb - _n.reserved_memory_mb) * _n.ram_allocation_ratio,
+    _n.local_gb_used + _disk
+    <= (_n.local_gb - _n.reserved_disk_gb) * _n.disk_allocation_ratio,
+).values(vcpus_used=_n.vcpus_used + _vcpus, memory_mb_used=_n.memory_mb_used + _ram,
+         local_gb_used=_n.local_gb_used + _disk, running_vms=_n.running_vms + 1,
+         updated_at=bindparam("now"))
+
+
 def claim(cloud: Cloud, node: str, vcpus: int, memory_mb: int, disk_gb: int) -> bool:
     """Take the resources on ``node`` if they still fit (compare-and-swap); True on success."""
-    n = ComputeNode
     with cloud.db.writer() as s:
-        result = s.execute(
-            update(n).where(
-                n.hypervisor_hostname == node,
-                n.vcpus_used + vcpus <= (n.vcpus - n.reserved_vcpus) * n.cpu_allocation_ratio,
-                n.memory_mb_used - n.reserved_memory_mb + memory_mb
-                <= (n.memory_mb - n.reserved_memory_mb) * n.ram_allocation_ratio,
-                n.local_gb_used + disk_gb
-                <= (n.local_gb - n.reserved_disk_gb) * n.disk_allocation_ratio)
-            .values(vcpus_used=n.vcpus_used + vcpus, memory_mb_used=n.memory_mb_used + memory_mb,
-                    local_gb_used=n.local_gb_used + disk_gb, running_vms=n.running_vms + 1,
-                    updated_at=utcnow()))
-        return result.rowcount == 1
+        return s.execute(_CLAIM, {"claim_node": node, "claim_vcpus": vcpus,
+                                  "claim_ram": memory_mb, "claim_disk": disk_gb,
+                                  "now": utcnow()}).rowcount == 1
 
 
 def release(s, node: str | None, vcpus: int, memory_mb: int, disk_gb: int) -> None:
@@ -194,9 +220,22 @@ def by_uuid(s, instance_uuid: str) -> Instance | None:
                     .order_by(Instance.deleted))
 
 
-def get(s, ctx: RequestContext, server_id: str) -> Instance:
-    """The live instance ``server_id`` as ``ctx`` may see it; InstanceNotFound otherwise."""
-    inst = s.scalar(select(Instance).where(Instance.uuid == server_id, Instance.deleted == 0))
+_FIELDS = select(_TABLE).where(_TABLE.c.uuid == bindparam("uuid"))
+
+
+def fields(s, instance_uuid: str) -> Row | None:
+    """The instance's columns as a read-only row (attributes named as Instance's), deleted
+    or not: for workers that only read it, without the cost of an ORM object."""
+    return s.execute(_FIELDS, {"uuid": instance_uuid}).first()
+
+
+def get(s, ctx: RequestContext, server_id: str, metadata: bool = False) -> Instance:
+    """The live instance ``server_id`` as ``ctx`` may see it; InstanceNotFound otherwise.
+    ``metadata``: with its metadata items loaded (to read or change them)."""
+    q = select(Instance).where(Instance.uuid == server_id, Instance.deleted == 0)
+    if metadata:
+        q = q.options(selectinload(Instance.metadata_items))
+    inst = s.scalar(q)
     if inst is None:
         raise InstanceNotFound(instance_id=server_id)
     if inst.project_id != ctx.project_id and not ctx.is_admin:
@@ -221,25 +260,50 @@ def _states(expected) -> list:
         else [expected]
 
 
+def _expects(expected) -> tuple[bool, bool] | None:
+    """How a column is checked: None (not at all), else (against values, against NULL)."""
+    if expected is _ANY:
+        return None
+    states = _states(expected)
+    return any(x is not None for x in states), None in states
+
+
+_CAS: dict[tuple, object] = {}
+
+
+def _cas(task: tuple[bool, bool] | None, vm: tuple[bool, bool] | None):
+    """The compare-and-swap UPDATE for these checks, built once (a third of the cost of a
+    save is building a statement); the SET columns come from the parameters."""
+    stmt = _CAS.get((task, vm))
+    if stmt is None:
+        c = _TABLE.c
+        stmt = update(_TABLE).where(c.uuid == bindparam("instance_uuid"), c.deleted == 0)
+        for column, check in ((c.task_state, task), (c.vm_state, vm)):
+            if check is not None:
+                with_values, with_null = check
+                cond = column.in_(bindparam(f"expected_{column.name}", expanding=True)) \
+                    if with_values else false()
+                stmt = stmt.where(cond | column.is_(None) if with_null else cond)
+        stmt = _CAS.setdefault((task, vm), stmt)
+    return stmt
+
+
 def conditional_update(s: Session, instance_uuid: str, expected_task_state=_ANY,
                        expected_vm_state=_ANY, **values) -> None:
     """Save ``values`` on a live instance whose states are the expected ones; raise
-    InstanceNotFound / UnexpectedDeletingTaskState / UnexpectedTaskState otherwise."""
-    q = update(Instance).where(Instance.uuid == instance_uuid, Instance.deleted == 0)
-    for column, expected in ((Instance.task_state, expected_task_state),
-                             (Instance.vm_state, expected_vm_state)):
-        if expected is _ANY:
-            continue
-        states = _states(expected)
-        cond = column.in_([x for x in states if x is not None])
-        if None in states:
-            cond = cond | column.is_(None)
-        q = q.where(cond)
-    if s.execute(q.values(updated_at=utcnow(), **values)
-                 .execution_options(synchronize_session=False)).rowcount == 1:
+    InstanceNotFound / UnexpectedDeletingTaskState / UnexpectedTaskState otherwise.
+    A Core UPDATE of the table (no ORM objects are synchronised, nor were they before)."""
+    params = {"instance_uuid": instance_uuid, "updated_at": utcnow(), **values}
+    checks = _expects(expected_task_state), _expects(expected_vm_state)
+    for name, expected, check in (("task_state", expected_task_state, checks[0]),
+                                  ("vm_state", expected_vm_state, checks[1])):
+        if check is not None and check[0]:
+            params[f"expected_{name}"] = [x for x in _states(expected) if x is not None]
+    if s.execute(_cas(*checks), params).rowcount == 1:
         return
-    row = s.execute(select(Instance.task_state, Instance.vm_state, Instance.deleted)
-                    .where(Instance.uuid == instance_uuid)).first()
+    c = _TABLE.c
+    row = s.execute(select(c.task_state, c.vm_state, c.deleted)
+                    .where(c.uuid == instance_uuid)).first()
     if row is None or row.deleted:
         raise InstanceNotFound(instance_id=instance_uuid)
     expected = expected_task_state if expected_task_state is not _ANY else expected_vm_state

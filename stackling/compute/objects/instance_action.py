@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from stackling.db.models import utcnow
 from stackling.db.models_compute import InstanceAction, InstanceActionEvent
@@ -28,19 +28,35 @@ if TYPE_CHECKING:
 CREATE, DELETE, START, STOP, REBOOT = "create", "delete", "start", "stop", "reboot"
 
 
+_ACTIONS, _EVENTS = InstanceAction.__table__, InstanceActionEvent.__table__
+# Core statements built once; the columns they write come from each execution's
+# parameters.
+_INSERT_ACTION, _INSERT_EVENT = insert(_ACTIONS), insert(_EVENTS)
+_UPDATE_ACTION = update(_ACTIONS).where(_ACTIONS.c.id == bindparam("action_id"))
+_UPDATE_EVENT = update(_EVENTS).where(_EVENTS.c.id == bindparam("event_id"))
+_UPDATE_ACTION_OF_EVENT = update(_ACTIONS).where(_ACTIONS.c.id == select(
+    _EVENTS.c.action_id).where(_EVENTS.c.id == bindparam("event_id")).scalar_subquery())
+
+
 def record(s: Session, ctx: RequestContext, instance_uuid: str, action: str) -> None:
     """``InstanceAction.action_start`` inside the caller's write transaction."""
-    s.add(InstanceAction(action=action, instance_uuid=instance_uuid,
-                         request_id=ctx.request_id, user_id=ctx.user_id,
-                         project_id=ctx.project_id))
+    s.execute(_INSERT_ACTION, {"action": action, "instance_uuid": instance_uuid,
+                               "request_id": ctx.request_id, "user_id": ctx.user_id,
+                               "project_id": ctx.project_id})
 
 
-def _action(s: Session, instance_uuid: str, request_id: str | None) -> InstanceAction | None:
+# The action a request started (its latest, should a request id repeat).
+_ACTION_ID = (select(_ACTIONS.c.id)
+              .where(_ACTIONS.c.instance_uuid == bindparam("uuid"),
+                     _ACTIONS.c.request_id == bindparam("request_id"))
+              .order_by(_ACTIONS.c.id.desc()).limit(1))
+
+
+def _action(s: Session, instance_uuid: str, request_id: str | None) -> int | None:
+    """The id of the action ``request_id`` started on the instance, if any."""
     if not request_id:
         return None
-    return s.scalar(select(InstanceAction).where(
-        InstanceAction.instance_uuid == instance_uuid, InstanceAction.request_id == request_id)
-        .order_by(InstanceAction.id.desc()).limit(1))
+    return s.scalar(_ACTION_ID, {"uuid": instance_uuid, "request_id": request_id})
 
 
 @contextlib.contextmanager
@@ -48,14 +64,12 @@ def event(cloud: Cloud, instance_uuid: str, request_id: str | None, name: str,
           host: str | None = None) -> Iterator[None]:
     """Record one event of the action ``request_id`` around a step; re-raise its error."""
     with cloud.db.writer() as s:
-        action = _action(s, instance_uuid, request_id)
-        if action is None:
+        action_id = _action(s, instance_uuid, request_id)
+        if action_id is None:
             event_id = None
         else:
-            row = InstanceActionEvent(action_id=action.id, event=name, host=host)
-            s.add(row)
-            s.flush()
-            event_id = row.id
+            event_id = s.execute(_INSERT_EVENT, {"action_id": action_id, "event": name,
+                                                 "host": host}).inserted_primary_key[0]
     try:
         yield
     except BaseException as exc:
@@ -71,24 +85,22 @@ def _finish(cloud: Cloud, event_id: int | None, result: str, tb: str | None = No
     now = utcnow()
     action_values = {"finish_time": now, **({"message": "Error"} if result == "Error" else {})}
     with cloud.db.writer() as s:   # two UPDATEs, no reads
-        s.execute(update(InstanceActionEvent).where(InstanceActionEvent.id == event_id)
-                  .values(finish_time=now, result=result, traceback=tb, details=details))
-        s.execute(update(InstanceAction).where(InstanceAction.id == select(
-            InstanceActionEvent.action_id).where(InstanceActionEvent.id == event_id)
-            .scalar_subquery()).values(**action_values))
+        s.execute(_UPDATE_EVENT, {"event_id": event_id, "finish_time": now, "result": result,
+                                  "traceback": tb, "details": details})
+        s.execute(_UPDATE_ACTION_OF_EVENT, {"event_id": event_id, **action_values})
 
 
 def succeeded(s: Session, instance_uuid: str, request_id: str | None, name: str,
               host: str | None = None) -> None:
     """An event with nothing slow between its start and its end, started and finished
     inside the caller's write transaction (one write where ``event`` makes two)."""
-    action = _action(s, instance_uuid, request_id)
-    if action is None:
+    action_id = _action(s, instance_uuid, request_id)
+    if action_id is None:
         return
     now = utcnow()
-    s.add(InstanceActionEvent(action_id=action.id, event=name, host=host, start_time=now,
-                              finish_time=now, result="Success"))
-    action.finish_time = now
+    s.execute(_UPDATE_ACTION, {"action_id": action_id, "finish_time": now})
+    s.execute(_INSERT_EVENT, {"action_id": action_id, "event": name, "host": host,
+                              "start_time": now, "finish_time": now, "result": "Success"})
 
 
 def fail(cloud: Cloud, instance_uuid: str, request_id: str | None, name: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from stackling import servicegroup
@@ -58,14 +58,19 @@ def split_zones(services: Iterable[ServiceZone]) -> tuple[list[str], list[str]]:
     return sorted(available), sorted(unavailable)
 
 
+_HOSTS, _META = AggregateHost.__table__, AggregateMetadata.__table__
+# Core, built once: read on every build and server view.
+_ZONED_HOSTS = (select(_HOSTS.c.host, _META.c.value)
+                .join(_META, _META.c.aggregate_id == _HOSTS.c.aggregate_id)
+                .where(_META.c.key == "availability_zone"))
+_ZONES_OF = _ZONED_HOSTS.where(_HOSTS.c.host.in_(bindparam("hosts", expanding=True)))
+
+
 def host_zones(s: Session, hosts: Iterable[str] | None = None) -> dict[str, str]:
     """Zone of every host that sits in a zoned aggregate (others get the default)."""
-    q = (select(AggregateHost.host, AggregateMetadata.value)
-         .join(AggregateMetadata, AggregateMetadata.aggregate_id == AggregateHost.aggregate_id)
-         .where(AggregateMetadata.key == "availability_zone"))
-    if hosts is not None:
-        q = q.where(AggregateHost.host.in_(list(hosts)))
-    return host_zone_map(s.execute(q).all())
+    if hosts is None:
+        return host_zone_map(s.execute(_ZONED_HOSTS).all())
+    return host_zone_map(s.execute(_ZONES_OF, {"hosts": list(hosts)}).all())
 
 
 def zone_of_host(s: Session, conf, host: str) -> str:

@@ -39,6 +39,7 @@ from stackling.volume.objects import volume as vol_obj
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
     from sqlalchemy.orm import Session
 
     from stackling.cloud import Cloud
@@ -92,8 +93,9 @@ _require = common.require_version
 # -- shared by the attachments API and the legacy actions ------------------------------
 
 
-def get_attachment(s: Session, req: Request, attachment_id: str) -> VolumeAttachment:
-    row = s.get(VolumeAttachment, attachment_id)
+def get_attachment(s: Session, req: Request, attachment_id: str) -> Row:
+    """The attachment (a read-only row) with its volume's ``vol_*`` columns."""
+    row = att_obj.read_with_volume(s, attachment_id)
     ctx = req.context
     if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
         raise errors.VolumeAttachmentNotFound(filter=f"attachment_id = {attachment_id}")
@@ -106,25 +108,24 @@ def backend_topic(host: str | None, volume_id: str) -> str:
     return f"{backends.VOLUME_TOPIC}.{host.split('#')[0]}"
 
 
-def access_mode(volume: Volume) -> str:
-    """``_parse_connection_options``: attached_mode, else ro for read-only volumes."""
-    md = volume.admin_metadata or {}
+def access_mode(admin_metadata: dict | None) -> str:
+    """``_parse_connection_options`` from the volume's admin metadata: attached_mode, else
+    ro for read-only volumes."""
+    md = admin_metadata or {}
     if md.get("attached_mode"):
         return md["attached_mode"]
     return "ro" if md.get("readonly") in ("True", "true") else "rw"
 
 
-def connect(cloud: Cloud, attachment_id: str, connector: dict) -> dict:
-    """cinder-volume ``attachment_update``: export, initialize, mark both ``attaching``.
+def connect(cloud: Cloud, attachment_id: str, connector: dict, *, volume_id: str,
+            host: str | None, mode_now: str | None, amode: str) -> dict:
+    """cinder-volume ``attachment_update``: export, initialize, mark both ``attaching``
+    and store the connection_info.
 
-    Returns Cinder's flattened connection_info (``data`` merged into the top level,
-    plus ``attachment_id`` and ``enforce_multipath``).
+    The caller read the volume's id and host, the attachment's mode (``mode_now``) and
+    the volume's access mode (``amode``). Returns Cinder's flattened connection_info
+    (``data`` merged into the top level, plus ``attachment_id`` and ``enforce_multipath``).
     """
-    with cloud.db.reader() as s:
-        att = s.get(VolumeAttachment, attachment_id)
-        vol = s.get(Volume, att.volume_id)
-        volume_id, host, mode_now = vol.id, vol.host, att.attach_mode
-        amode = access_mode(vol)
     mode = connector.get("mode", "rw")
     if mode_now != "null":
         mode = mode_now
@@ -133,13 +134,13 @@ def connect(cloud: Cloud, attachment_id: str, connector: dict) -> dict:
                           volume_id=volume_id, connector=connector, access_mode=amode)
     conn = dict(info.get("data") or {})
     conn.update({k: v for k, v in info.items() if k != "data"})
+    conn["attachment_id"] = attachment_id
+    conn["enforce_multipath"] = connector.get("enforce_multipath", False)
     with cloud.db.writer() as s:
         att_obj.connected(s, attachment_id, volume_id, connector=connector,
                           attached_host=connector.get("host", ""),
                           mountpoint=connector.get("mountpoint", "na"),
-                          attach_time=utcnow(), attach_mode=mode)
-    conn["attachment_id"] = attachment_id
-    conn["enforce_multipath"] = connector.get("enforce_multipath", False)
+                          attach_time=utcnow(), attach_mode=mode, connection_info=conn)
     return conn
 
 
@@ -194,25 +195,29 @@ def create_attachment(req: Request):
     mode = data.get("mode", "null") if with_mode else "null"
     cloud = req.app.cloud
     with cloud.db.writer() as s:
-        vol = common.get_volume(s, req, data["volume_uuid"])
+        vol = common.read_volume(s, req, data["volume_uuid"])
         common.authorize(req, "volume:attachment_create", {"project_id": vol.project_id})
         attach_states.attachment_create_check(vol.id, vol.status)
         if vol.multiattach and vol.status == "in-use" and vol.bootable:
             common.authorize(req, "volume:multiattach_bootable_volume",
                              {"project_id": vol.project_id})
         att_obj.reserve(s, vol, instance_uuid)
-        att = VolumeAttachment(volume_id=vol.id, project_id=vol.project_id,
-                               volume_host=vol.host, attach_status="reserved",
-                               instance_uuid=instance_uuid)
-        s.add(att)
-        s.flush()
-        view = views.attachment_detail(att)
         readonly = (vol.admin_metadata or {}).get("readonly") in ("True", "true")
+        # Without a connector the attachment's final mode and connection_info are known
+        # now: written with the row, not by a second transaction.
+        final = {} if connector else {"attach_mode": "ro" if readonly else mode,
+                                      "connection_info": {}}
+        att = att_obj.add(s, volume_id=vol.id, project_id=vol.project_id,
+                          volume_host=vol.host, attach_status="reserved",
+                          instance_uuid=instance_uuid, **final)
+        view = views.attachment_detail(att)
         att_id = att.id
     connection_info: dict = {}
     if connector:
         try:
-            connection_info = connect(cloud, att_id, connector)
+            connection_info = connect(cloud, att_id, connector, volume_id=vol.id,
+                                      host=vol.host, mode_now=None,
+                                      amode=access_mode(vol.admin_metadata))
         except (exception.PolicyNotAuthorized, errors.InvalidVolume):
             raise
         except exception.StacklingError as ex:
@@ -223,10 +228,11 @@ def create_attachment(req: Request):
         LOG.warning("Using volume_admin_metadata to set Read Only mode is deprecated!  "
                     "Please use the mode argument in attachment-create.")
         mode = "ro"
-    with cloud.db.writer() as s:
-        att = s.get(VolumeAttachment, att_id)
-        att.attach_mode = mode
-        att.connection_info = connection_info
+    if connector:
+        with cloud.db.writer() as s:
+            att = s.get(VolumeAttachment, att_id)
+            att.attach_mode = mode
+            att.connection_info = connection_info
     view.update(attach_mode=mode, connection_info=connection_info)
     return json_response({"attachment": view})
 
@@ -242,28 +248,28 @@ def update_attachment(req: Request, attachment_id: str):
     with cloud.db.reader() as s:
         att = get_attachment(s, req, attachment_id)
         common.authorize(req, "volume:attachment_update", {"project_id": att.project_id})
-        vol = s.get(Volume, att.volume_id)
-        if "error" in vol.status:
+        if "error" in att.vol_status:
             raise errors.ResourceConflict(
                 reason=f"Volume attachments can not be updated if the volume is in an error "
-                       f"state. The Volume {vol.id} currently has a status of: {vol.status} ")
-        others = volume_attachments(s, vol.id)
-        if len(others) > 1 and not vol.multiattach:
+                       f"state. The Volume {att.vol_id} currently has a status of: "
+                       f"{att.vol_status} ")
+        others = att_obj.of_volumes(s, [att.vol_id])
+        if len(others) > 1 and not att.vol_multiattach:
             hosts = {(a.connector or {}).get("host") for a in others if a.connection_info}
             if hosts:
                 raise errors.ResourceConflict(
-                    reason=f"duplicate connectors detected on volume {vol.id}")
+                    reason=f"duplicate connectors detected on volume {att.vol_id}")
         view = views.attachment_detail(att)
     try:
-        connection_info = connect(cloud, attachment_id, connector)
+        connection_info = connect(cloud, attachment_id, connector, volume_id=att.vol_id,
+                                  host=att.vol_host, mode_now=att.attach_mode,
+                                  amode=access_mode(att.vol_admin_metadata))
     except (exception.PolicyNotAuthorized, exception.Invalid, errors.Invalid):
         raise
     except exception.StacklingError as ex:
         LOG.exception("Unable to update attachment")
         raise exception.StacklingError(f"Unable to update attachment ({ex.message}).") \
             from None
-    with cloud.db.writer() as s:
-        s.get(VolumeAttachment, attachment_id).connection_info = connection_info
     view["connection_info"] = connection_info
     return json_response({"attachment": view})
 
@@ -277,9 +283,9 @@ def attachment_action(req: Request, attachment_id: str):
     validate(COMPLETE_SCHEMA, body)
     with req.app.cloud.db.writer() as s:
         att = get_attachment(s, req, attachment_id)
-        vol = common.get_volume(s, req, att.volume_id)
+        common.visible(req, att.vol_project_id, att.volume_id)
         common.authorize(req, "volume:attachment_complete", {"project_id": att.project_id})
-        att_obj.completed(s, att.id, vol.id)
+        att_obj.completed(s, att.id, att.vol_id)
     return empty_response(204)
 
 

@@ -12,9 +12,11 @@ from stackling import exception, policy
 from stackling.db.models_volume import Snapshot, Volume, VolumeType
 from stackling.volume import errors, zones
 from stackling.volume.objects import backends
+from stackling.volume.objects import volume as vol_obj
 from stackling.web.app import read_json
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
     from sqlalchemy.orm import Session
 
     from stackling.cloud import Cloud
@@ -122,10 +124,24 @@ def get_volume(s: Session, req: Request, volume_id: str) -> Volume:
     row = found[0] if found else None
     if found and found[1] is not None:
         s.info.setdefault("volume_types", {})[found[1].id] = found[1]
-    ctx = req.context
-    if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
-        raise errors.VolumeNotFound(volume_id=volume_id)
+    visible(req, row.project_id if row is not None else None, volume_id)
     return row
+
+
+def read_volume(s: Session, req: Request, volume_id: str) -> Row:
+    """:func:`get_volume` where nothing is changed through the row: a read-only Core row
+    (the model's attribute names, plus ``type_name``), a third of an ORM entity's cost."""
+    row = vol_obj.read_with_type_name(s, volume_id)
+    visible(req, row.project_id if row is not None else None, volume_id)
+    return row
+
+
+def visible(req: Request, project_id: str | None, volume_id: str) -> None:
+    """Cinder's 404 unless the volume exists (``project_id``, None when it does not) and
+    the caller may see it."""
+    ctx = req.context
+    if project_id is None or (not ctx.is_admin and project_id != ctx.project_id):
+        raise errors.VolumeNotFound(volume_id=volume_id)
 
 
 def volume_type_of(s: Session, row: Volume) -> VolumeType | None:

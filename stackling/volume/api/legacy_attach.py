@@ -102,7 +102,7 @@ def _initialize_connection(req: Request, volume_id: str, args: dict):
         if vol.status == "maintenance":
             raise errors.InvalidVolume(reason="The volume connection cannot be initialized "
                                               "in maintenance mode.")
-        host, mode = vol.host, attachments.access_mode(vol)
+        host, mode = vol.host, attachments.access_mode(vol.admin_metadata)
     try:
         info = cloud.rpc.call(attachments.backend_topic(host, volume_id),
                               "initialize_connection", volume_id=volume_id,

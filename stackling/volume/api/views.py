@@ -58,11 +58,11 @@ def visible_metadata(row: Volume) -> dict:
             **{k: admin_md[k] for k in VISIBLE_ADMIN_METADATA if k in admin_md}}
 
 
-def volume_detail(req: Request, row: Volume, type_row: VolumeType | None,
+def volume_detail(req: Request, row: Volume, type_name: str | None,
                   attachments: list[VolumeAttachment] = (), extensions: bool = True) -> dict:
-    """The detail view. ``extensions`` is False for the create response: Cinder's
-    extension attributes (tenant, host, migration, image metadata) extend show and
-    list, not create."""
+    """The detail view of ``row`` (a Volume, or a Core row with its attribute names).
+    ``extensions`` is False for the create response: Cinder's extension attributes
+    (tenant, host, migration, image metadata) extend show and list, not create."""
     v = req.version
     admin = req.context.is_admin
     out = {
@@ -70,7 +70,7 @@ def volume_detail(req: Request, row: Volume, type_row: VolumeType | None,
         "availability_zone": row.availability_zone, "created_at": ts(row.created_at),
         "updated_at": ts(row.updated_at), "name": row.display_name,
         "description": row.display_description,
-        "volume_type": type_row.name if type_row else None,
+        "volume_type": type_name,
         "snapshot_id": row.snapshot_id, "source_volid": row.source_volid,
         "metadata": visible_metadata(row), "links": _links(req, "volumes", row.id),
         "user_id": row.user_id, "bootable": "true" if row.bootable else "false",

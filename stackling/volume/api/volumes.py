@@ -24,6 +24,7 @@ from stackling.volume.api import (
     validation,
     views,
 )
+from stackling.volume.objects import attachment as att_obj
 from stackling.volume.objects import backends, quota, volume_types
 from stackling.volume.objects import volume as vol_obj
 from stackling.web import validation as web_validation
@@ -89,18 +90,20 @@ def _check_size_schema(size: Any) -> None:
                                         detail=f"'{size}' does not match '^[0-9]+$'")
 
 
-def attachments_of(s, volume_ids) -> dict[str, list[VolumeAttachment]]:
-    out: dict[str, list[VolumeAttachment]] = {}
+def attachments_of(s, volume_ids) -> dict[str, list]:
+    """The volumes' attachments (read-only rows), by volume id."""
+    out: dict[str, list] = {}
     ids = list(volume_ids)
     if not ids:
         return out
-    for a in s.scalars(select(VolumeAttachment).where(VolumeAttachment.volume_id.in_(ids))):
+    for a in att_obj.of_volumes(s, ids):
         out.setdefault(a.volume_id, []).append(a)
     return out
 
 
 def detail(s, req: Request, row: Volume, extensions: bool = True) -> dict:
-    return views.volume_detail(req, row, common.volume_type_of(s, row),
+    vtype = common.volume_type_of(s, row)
+    return views.volume_detail(req, row, vtype.name if vtype else None,
                                attachments_of(s, [row.id]).get(row.id, []),
                                extensions=extensions)
 
@@ -215,9 +218,10 @@ def create_volume(req: Request):
         raise
     if result["refresh_az"] and current:
         state.zone_cache.get(refresh=True)
-    with cloud.db.reader() as s:
-        return json_response({"volume": detail(s, req, result["volume"], extensions=False)},
-                             status=202)
+    row = result["volume"]
+    # A new volume (``creating``: nothing can attach to it) has no attachments.
+    return json_response({"volume": views.volume_detail(req, row, row.type_name, [],
+                                                        extensions=False)}, status=202)
 
 
 def _group_for(s, req: Request, group_id: str | None, vtype: dict | None) -> dict | None:
@@ -358,7 +362,7 @@ def _list(req: Request, detailed: bool):
         elif not all_tenants:
             q = q.where(Volume.project_id == ctx.project_id)
         rows = s.scalars(q).all()
-        types = {t.id: t for t in s.scalars(select(VolumeType))}
+        types = dict(s.execute(select(VolumeType.id, VolumeType.name)).all())
         atts = attachments_of(s, [r.id for r in rows]) if detailed else {}
         items = [(r, views.volume_detail(req, r, types.get(r.volume_type_id),
                                          atts.get(r.id, []))) for r in rows]
@@ -419,9 +423,10 @@ def volume_summary(req: Request):
 
 def show_volume(req: Request, volume_id: str):
     with req.app.cloud.db.reader() as s:
-        row = common.get_volume(s, req, volume_id)
+        row = common.read_volume(s, req, volume_id)
         common.authorize(req, "volume:get", {"project_id": row.project_id})
-        return json_response({"volume": detail(s, req, row)})
+        return json_response({"volume": views.volume_detail(
+            req, row, row.type_name, attachments_of(s, [row.id]).get(row.id, []))})
 
 
 @web_validation.schema(schemas.VOLUME_UPDATE)

@@ -237,8 +237,9 @@ class EntryCreateTask(task.Task):
     """Insert the volume row (status ``creating``, zone only if exactly one candidate)
     and book its quota, in one transaction.
 
-    Provides: volume_id, volume (the row as inserted, detached: what the API answers with,
-    as Cinder returns its in-memory object rather than re-reading the row).
+    Provides: volume_id, volume (the row as inserted, a read-only row with the volume's
+    attribute names and ``type_name``: what the API answers with, as Cinder returns its
+    in-memory object rather than re-reading the row later).
     Reversion strategy (a later task failed): the row stays, in ``error``, no longer
     consuming quota, and the quota is given back, as after Cinder's commit.
     """
@@ -267,7 +268,7 @@ class EntryCreateTask(task.Task):
 
         with self.cloud.db.writer() as s:
             quota.consume_in(self.cloud, s, context.project_id, quota_deltas)
-            row = vol_obj.add(
+            volume_id = vol_obj.add(
                 s, project_id=context.project_id, user_id=context.user_id, size=size,
                 status="creating", attach_status="detached", display_name=name,
                 display_description=description, metadata_=dict(metadata or {}),
@@ -280,10 +281,10 @@ class EntryCreateTask(task.Task):
                 group_id=group["id"] if group else None,
                 use_quota=True, glance_metadata={}, admin_metadata={})
             if zone_decision is not None:
-                record_zone(self.cloud, **zone_decision, resource_id=row.id, session=s)
-            s.refresh(row)
-            s.expunge(row)
-        return {"volume_id": row.id, "volume": row}
+                record_zone(self.cloud, **zone_decision, resource_id=volume_id, session=s)
+            # Read back: the stored values (MariaDB's DATETIME drops microseconds).
+            row = vol_obj.read_with_type_name(s, volume_id)
+        return {"volume_id": volume_id, "volume": row}
 
     def revert(self, result, context, quota_deltas, **kwargs: Any) -> None:
         if isinstance(result, ft.Failure) or not result:

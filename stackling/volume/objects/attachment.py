@@ -11,16 +11,57 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import ObjectDeletedError
 
-from stackling.db.models import utcnow
+from stackling.db.models import new_uuid, utcnow
 from stackling.db.models_volume import Volume, VolumeAttachment
 from stackling.volume import errors
-from stackling.volume.objects import attach_states
+from stackling.volume.objects import InList, attach_states
 from stackling.volume.objects import volume as vol_obj
+
+
+_ATTACHMENT = VolumeAttachment.__table__
+_VOLUME = Volume.__table__
+# Core statements, built once (read-only rows; an ORM entity costs several times more).
+_OF_VOLUMES = select(_ATTACHMENT).where(
+    _ATTACHMENT.c.volume_id.in_(bindparam("volume_ids", expanding=True)))
+_OF_VOLUME = select(_ATTACHMENT).where(_ATTACHMENT.c.volume_id == bindparam("volume_id"))
+# An attachment with what the attach steps read of its volume (``vol_*``; None when the
+# volume is gone), in one statement.
+_WITH_VOLUME = (
+    select(_ATTACHMENT, *(_VOLUME.c[key].label(f"vol_{key}") for key in (
+        "id", "project_id", "status", "host", "multiattach", "admin_metadata")))
+    .select_from(_ATTACHMENT.outerjoin(_VOLUME, _VOLUME.c.id == _ATTACHMENT.c.volume_id))
+    .where(_ATTACHMENT.c.id == bindparam("attachment_id")))
+_INSERT = insert(_ATTACHMENT)
+# The attachment's half of an attach step's swap; SET takes the parameters' columns.
+_MOVE = InList("b_from", lambda marks: update(_ATTACHMENT).where(
+    _ATTACHMENT.c.id == bindparam("b_id"), _ATTACHMENT.c.volume_id == bindparam("b_volume_id"),
+    _ATTACHMENT.c.attach_status.in_(marks)))
+
+
+def of_volumes(s: Session, volume_ids: list[str]) -> list[Row]:
+    """The attachments of these volumes, as read-only rows."""
+    if len(volume_ids) == 1:   # GET /volumes/{id}: no expanding IN to render
+        return s.execute(_OF_VOLUME, {"volume_id": volume_ids[0]}).all()
+    return s.execute(_OF_VOLUMES, {"volume_ids": volume_ids}).all()
+
+
+def read_with_volume(s: Session, attachment_id: str) -> Row | None:
+    """The attachment (read-only row) with its volume's ``vol_*`` columns, or None."""
+    return s.execute(_WITH_VOLUME, {"attachment_id": attachment_id}).first()
+
+
+def add(s: Session, **values) -> VolumeAttachment:
+    """Insert a new attachment row; answers it as a transient object (not in the session:
+    a view of what was inserted, to read, not to change)."""
+    values = {"id": new_uuid(), "created_at": utcnow(), **values}
+    s.execute(_INSERT, values)
+    return VolumeAttachment(**values)
 
 
 def volume_attachments(s: Session, volume_id: str) -> list[VolumeAttachment]:
@@ -84,12 +125,10 @@ def _swap(s: Session, attachment_id: str, volume_id: str, doing: str,
     if not vol_obj.conditional_update(s, volume_id, attach_states.ATTACHING,
                                       **volume_values):
         _lost(s, attachment_id, volume_id)
-    moved = s.execute(
-        update(VolumeAttachment)
-        .where(VolumeAttachment.id == attachment_id, VolumeAttachment.volume_id == volume_id,
-               VolumeAttachment.attach_status.in_(list(attachment_from)))
-        .values(updated_at=utcnow(), **attachment_values)
-        .execution_options(synchronize_session=False)).rowcount == 1
+    stmt, statuses = _MOVE(attachment_from)
+    moved = s.execute(stmt, {"b_id": attachment_id, "b_volume_id": volume_id,
+                             "updated_at": utcnow(), **statuses,
+                             **attachment_values}).rowcount == 1
     if not moved:
         status = _fresh(s, VolumeAttachment.attach_status, attachment_id)
         if status is None:

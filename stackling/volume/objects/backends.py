@@ -14,6 +14,9 @@ from stackling.db.models import Service
 from stackling.topology import VolumeBackend
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
+    from sqlalchemy.orm import Session
+
     from stackling.cloud import Cloud
 
 VOLUME_TOPIC = "cinder-volume"
@@ -111,11 +114,21 @@ def down_time(cloud: Cloud) -> int:
     return servicegroup.effective_down_time(c.report_interval, c.service_down_time)
 
 
+_SERVICE = Service.__table__
+# Built once, Core (read-only rows): read by every volume create (zone record, scheduler).
+_VOLUME_SERVICES = select(_SERVICE).where(_SERVICE.c.project == "cinder",
+                                          _SERVICE.c.topic == VOLUME_TOPIC)
+
+
+def volume_services(s: Session) -> list[Row]:
+    """Every cinder-volume service row (read-only rows)."""
+    return s.execute(_VOLUME_SERVICES).all()
+
+
 def list_availability_zones(cloud: Cloud) -> list[dict]:
     """Zones of every cinder-volume row, down or disabled included (uncached)."""
     with cloud.db.reader() as s:
-        rows = s.scalars(select(Service).where(Service.project == "cinder",
-                                               Service.topic == VOLUME_TOPIC)).all()
+        rows = volume_services(s)
     found: dict[str, bool] = {}
     for row in rows:
         if row.availability_zone is None:

@@ -21,8 +21,10 @@ from stackling.db.models import utcnow
 from stackling.db.models_volume import (Group, Quota, QuotaUsage, Reservation, Snapshot, Volume,
                                         VolumeType)
 from stackling.volume import errors
+from stackling.volume.objects import InList
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
     from sqlalchemy.orm import Session
 
     from stackling.cloud import Cloud
@@ -37,14 +39,25 @@ CLASS_PREFIX = "quota_class:"
 DEFAULT_CLASS = "default"
 
 
-def defaults(cloud: Cloud, s: Session) -> dict[str, int]:
+PER_TYPE = ("volumes", "gigabytes", "snapshots")
+_QUOTA = Quota.__table__
+_USAGE = QuotaUsage.__table__
+_TYPE = VolumeType.__table__
+
+
+def _configured(cloud: Cloud) -> dict[str, int]:
+    """The cinder.conf defaults of the base resources."""
     c = cloud.config.cinder
-    out = {"volumes": c.quota_volumes, "snapshots": c.quota_snapshots,
-           "gigabytes": c.quota_gigabytes, "backups": c.quota_backups,
-           "backup_gigabytes": c.quota_backup_gigabytes, "groups": 10,
-           "per_volume_gigabytes": c.per_volume_size_limit}
+    return {"volumes": c.quota_volumes, "snapshots": c.quota_snapshots,
+            "gigabytes": c.quota_gigabytes, "backups": c.quota_backups,
+            "backup_gigabytes": c.quota_backup_gigabytes, "groups": 10,
+            "per_volume_gigabytes": c.per_volume_size_limit}
+
+
+def defaults(cloud: Cloud, s: Session) -> dict[str, int]:
+    out = _configured(cloud)
     for name in s.scalars(select(VolumeType.name)):
-        for res in ("volumes", "gigabytes", "snapshots"):
+        for res in PER_TYPE:
             out[f"{res}_{name}"] = -1
     out.update({k: v for k, v in class_values(s, DEFAULT_CLASS).items() if k in out})
     return out
@@ -67,6 +80,40 @@ def limits(cloud: Cloud, s: Session, project_id: str) -> dict[str, int]:
     for row in s.scalars(select(Quota).where(Quota.project_id == project_id)):
         out[row.resource] = row.hard_limit
     return out
+
+
+# Core statements, built once, for the quota checks of every create (read-only rows).
+_LIMIT_ROWS = InList("resource", lambda marks: select(
+    _QUOTA.c.project_id, _QUOTA.c.resource, _QUOTA.c.hard_limit).where(
+    _QUOTA.c.project_id.in_([bindparam("klass"), bindparam("project")]),
+    _QUOTA.c.resource.in_(marks)))
+_TYPE_NAMED = select(_TYPE.c.id).where(_TYPE.c.name.in_(bindparam("names", expanding=True)))
+
+
+def limits_of(cloud: Cloud, s: Session, project_id: str, resources) -> dict[str, int]:
+    """What ``limits`` answers for ``resources`` (those it has no value for are left out,
+    as unlimited), in one statement instead of three."""
+    klass = CLASS_PREFIX + DEFAULT_CLASS
+    stmt, params = _LIMIT_ROWS(sorted(resources))
+    rows = s.execute(stmt, {"klass": klass, "project": project_id, **params}).all()
+    own = {r.resource: r.hard_limit for r in rows if r.project_id == project_id}
+    by_class = {r.resource: r.hard_limit for r in rows if r.project_id == klass}
+    base = _configured(cloud)
+    out = {}
+    for res in resources:
+        if res in own:
+            out[res] = own[res]
+        elif res in by_class and (res in base or _type_resource(s, res)):
+            out[res] = by_class[res]   # the default class sets only resources that exist
+        elif res in base:
+            out[res] = base[res]
+    return out
+
+
+def _type_resource(s: Session, resource: str) -> bool:
+    """Whether ``resource`` is the per-type resource of an existing volume type."""
+    names = [resource[len(p) + 1:] for p in PER_TYPE if resource.startswith(p + "_")]
+    return bool(names) and s.execute(_TYPE_NAMED, {"names": names}).first() is not None
 
 
 def usages(s: Session, project_id: str) -> dict[str, QuotaUsage]:
@@ -92,7 +139,8 @@ def snapshot_deltas(size: int, type_name: str | None, count: int = 1) -> dict[st
 
 def check_per_volume(cloud: Cloud, project_id: str, size: int) -> None:
     with cloud.db.reader() as s:
-        limit = limits(cloud, s, project_id).get("per_volume_gigabytes", -1)
+        limit = limits_of(cloud, s, project_id, ["per_volume_gigabytes"]).get(
+            "per_volume_gigabytes", -1)
     if limit >= 0 and size > limit:
         raise errors.VolumeSizeExceedsLimit(size=size, limit=limit)
 
@@ -115,13 +163,20 @@ def _raise_over(over: list[str], deltas: dict[str, int], lim: dict[str, int],
     raise errors.OverQuota(overs=sorted(over))
 
 
+_USAGE_NAMES = InList("resource", lambda marks: select(_USAGE.c.resource).where(
+    _USAGE.c.project_id == bindparam("project_id"), _USAGE.c.resource.in_(marks)))
+_LOCKED_USAGES = InList("resource", lambda marks: select(_USAGE).where(
+    _USAGE.c.project_id == bindparam("project_id"), _USAGE.c.resource.in_(marks))
+    .order_by(_USAGE.c.resource).with_for_update())
+
+
 def ensure_usages(s: Session, project_id: str, resources) -> None:
     """Create the missing usage rows; a row another transaction inserts meanwhile is kept
     (insert-if-missing, never a duplicate-key error)."""
     # Only the missing ones: an upsert of rows that exist takes gap locks on MariaDB that
     # make concurrent reservations deadlock.
-    have = set(s.scalars(select(QuotaUsage.resource).where(
-        QuotaUsage.project_id == project_id, QuotaUsage.resource.in_(sorted(resources)))))
+    stmt, params = _USAGE_NAMES(sorted(resources))
+    have = set(s.scalars(stmt, {"project_id": project_id, **params}))
     rows = [{"project_id": project_id, "resource": r, "in_use": 0, "reserved": 0,
              "created_at": utcnow()} for r in sorted(set(resources) - have)]
     if not rows:
@@ -143,14 +198,12 @@ def ensure_usages(s: Session, project_id: str, resources) -> None:
     s.execute(stmt)
 
 
-def locked_usages(s: Session, project_id: str, resources) -> dict[str, QuotaUsage]:
-    """The usage rows of ``resources``, created if missing and locked (SELECT ... FOR
-    UPDATE, in one order) until the transaction ends."""
+def locked_usages(s: Session, project_id: str, resources) -> dict[str, Row]:
+    """The usage rows of ``resources`` (read-only rows), created if missing and locked
+    (SELECT ... FOR UPDATE, in one order) until the transaction ends."""
     ensure_usages(s, project_id, resources)
-    rows = s.scalars(select(QuotaUsage).where(
-        QuotaUsage.project_id == project_id, QuotaUsage.resource.in_(sorted(resources)))
-        .order_by(QuotaUsage.resource).with_for_update()
-        .execution_options(populate_existing=True)).all()
+    stmt, params = _LOCKED_USAGES(sorted(resources))
+    rows = s.execute(stmt, {"project_id": project_id, **params})
     return {u.resource: u for u in rows}
 
 
@@ -168,9 +221,16 @@ _ADD = (update(QuotaUsage.__table__).where(QuotaUsage.__table__.c.id == bindpara
                 updated_at=bindparam("now")))
 
 
-def _add(s: Session, usage: QuotaUsage, reserved: int = 0, in_use: int = 0) -> None:
-    s.connection().execute(_ADD, {"usage_id": usage.id, "reserved": reserved,
-                                  "in_use": in_use, "now": utcnow()})
+def _change(usage: Row, reserved: int = 0, in_use: int = 0) -> dict:
+    """One usage row's change, for :func:`_add`."""
+    return {"usage_id": usage.id, "reserved": reserved, "in_use": in_use}
+
+
+def _add(s: Session, changes: list[dict]) -> None:
+    """Apply the usage ``changes`` (one statement, executed for each)."""
+    if changes:
+        now = utcnow()
+        s.connection().execute(_ADD, [{**c, "now": now} for c in changes])
 
 
 def expiry(cloud: Cloud) -> dt.datetime:
@@ -184,19 +244,19 @@ def reserve(cloud: Cloud, project_id: str, deltas: dict[str, int]) -> list[str]:
     with cloud.db.writer() as s:
         use = _checked_usages(cloud, s, project_id, deltas)
         expire = expiry(cloud)
+        _add(s, [_change(use[res], reserved=delta) for res, delta in deltas.items()
+                 if delta > 0])
         for res, delta in deltas.items():
-            if delta > 0:
-                _add(s, use[res], reserved=delta)
             s.add(Reservation(uuid=rid, project_id=project_id, resource=res, delta=delta,
                               expire=expire))
     return [rid]
 
 
 def _checked_usages(cloud: Cloud, s: Session, project_id: str, deltas: dict[str, int]
-                    ) -> dict[str, QuotaUsage]:
+                    ) -> dict[str, Row]:
     """The locked usage rows of ``deltas``; the Cinder quota error when a positive delta
     goes over its limit."""
-    lim = limits(cloud, s, project_id)
+    lim = limits_of(cloud, s, project_id, deltas)
     use = locked_usages(s, project_id, deltas)
     over = [res for res, delta in deltas.items()
             if delta > 0 and lim.get(res, -1) >= 0
@@ -211,12 +271,10 @@ def consume_in(cloud: Cloud, s: Session, project_id: str, deltas: dict[str, int]
     quota pays for (a new volume's row): checked and booked as ``in_use`` under the same
     locks, with no reservation rows to commit or expire later. All or nothing."""
     use = _checked_usages(cloud, s, project_id, deltas)
-    for res, delta in deltas.items():
-        if delta:
-            _add(s, use[res], in_use=delta)
+    _add(s, [_change(use[res], in_use=delta) for res, delta in deltas.items() if delta])
 
 
-def _lock_usages_of(s: Session, rows: list[Reservation]) -> dict[tuple[str, str], QuotaUsage]:
+def _lock_usages_of(s: Session, rows: list[Reservation]) -> dict[tuple[str, str], Row]:
     """Lock the usage rows the reservations touch, project by project in one order."""
     by_project: dict[str, set[str]] = {}
     for r in rows:
@@ -247,9 +305,8 @@ def _finish_in(s: Session, rows: list[Reservation], commit: bool) -> None:
     """Apply (commit) or give back (rollback) reservations whose usage rows and reservation
     rows the transaction holds locked, and remove them."""
     use = _lock_usages_of(s, rows)
-    for r in rows:
-        _add(s, use[(r.project_id, r.resource)], reserved=-r.delta if r.delta > 0 else 0,
-             in_use=r.delta if commit else 0)
+    _add(s, [_change(use[(r.project_id, r.resource)], reserved=-r.delta if r.delta > 0
+                     else 0, in_use=r.delta if commit else 0) for r in rows])
     s.execute(delete(Reservation).where(Reservation.id.in_([r.id for r in rows])))
 
 
@@ -287,8 +344,7 @@ def release(cloud: Cloud, project_id: str, deltas: dict[str, int]) -> None:
 def release_in(s: Session, project_id: str, deltas: dict[str, int]) -> None:
     """``release`` inside the caller's transaction (with the row it goes with)."""
     use = locked_usages(s, project_id, deltas)
-    for res, delta in deltas.items():
-        _add(s, use[res], in_use=-delta)
+    _add(s, [_change(use[res], in_use=-delta) for res, delta in deltas.items()])
 
 
 # -- start-up repair (cinder's reservation_expire and until_refresh, at once) ----------

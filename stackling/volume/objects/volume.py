@@ -5,6 +5,8 @@ checks that one row changed; a concurrent change (a delete, a reset) then wins c
 instead of being overwritten. This module is the only code that writes Volume rows
 (tests/unit/test_process_lines.py checks it): handlers load a row, decide, and call
 ``save`` (status and what goes with it) or ``update_fields`` (descriptive fields).
+The ``read_*`` functions are the Core reads of the paths every volume create and attach
+takes.
 """
 
 from __future__ import annotations
@@ -12,39 +14,84 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, inspect, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from stackling.db.api import retry_on_deadlock
-from stackling.db.models import utcnow
-from stackling.db.models_volume import Volume
+from stackling.db.models import new_uuid, utcnow
+from stackling.db.models_volume import QosSpecs, Volume, VolumeType
 from stackling.volume import errors
+from stackling.volume.objects import InList
+
+_VOLUME = Volume.__table__
+_TYPE = VolumeType.__table__
+_QOS = QosSpecs.__table__
+# Attribute name -> column key (``metadata_`` is the column ``metadata``).
+_COLUMN = {attr.key: attr.columns[0].key for attr in inspect(Volume).column_attrs}
+
+# Core statements, built once: an ORM statement costs several times what it runs, and
+# Core rows (read-only) a third of an ORM entity. An UPDATE with no .values() sets the
+# columns of the parameters given at execution.
+_INSERT = insert(_VOLUME)
+_UPDATE = update(_VOLUME).where(_VOLUME.c.id == bindparam("b_id"))
+_UPDATE_IF = InList("b_status", lambda marks: _UPDATE.where(_VOLUME.c.status.in_(marks)))
+_PLACE = _UPDATE.where(_VOLUME.c.status == "creating", _VOLUME.c.host.is_(None))
+# One volume and its type's name, with the model's attribute names: for the reads that
+# change nothing through the row (GET /volumes/{id}, which Nova polls while it waits).
+_WITH_TYPE_NAME = (
+    select(*(_VOLUME.c[key].label(attr) for attr, key in _COLUMN.items()),
+           _TYPE.c.name.label("type_name"))
+    .select_from(_VOLUME.outerjoin(_TYPE, _TYPE.c.id == _VOLUME.c.volume_type_id))
+    .where(_VOLUME.c.id == bindparam("volume_id")))
+# What a connection needs of a volume, its type and the type's QoS specs, in one statement
+# (``type_id`` None: no type, or one that is gone; ``qos_*`` None: no QoS specs).
+_CONNECTION = (
+    select(_VOLUME.c.encryption_key_id, _TYPE.c.id.label("type_id"), _TYPE.c.extra_specs,
+           _QOS.c.consumer.label("qos_consumer"), _QOS.c.specs.label("qos_specs"))
+    .select_from(_VOLUME.outerjoin(_TYPE, _TYPE.c.id == _VOLUME.c.volume_type_id)
+                 .outerjoin(_QOS, _QOS.c.id == _TYPE.c.qos_specs_id))
+    .where(_VOLUME.c.id == bindparam("volume_id")))
+_CREATE_STATE = select(_VOLUME.c.size, _VOLUME.c.snapshot_id, _VOLUME.c.source_volid
+                       ).where(_VOLUME.c.id == bindparam("volume_id"))
+
+
+def read_connection(s: Session, volume_id: str) -> Row | None:
+    """The volume's encryption key id, its type's id and extra specs and its QoS specs'
+    consumer and specs (see ``_CONNECTION``), or None when the volume is gone."""
+    return s.execute(_CONNECTION, {"volume_id": volume_id}).first()
+
+
+def read_create_state(s: Session, volume_id: str) -> Row | None:
+    """What cinder-volume's create reads: size, snapshot_id, source_volid."""
+    return s.execute(_CREATE_STATE, {"volume_id": volume_id}).first()
+
+
+def read_with_type_name(s: Session, volume_id: str) -> Row | None:
+    """The volume's columns (by attribute name) and ``type_name``, or None."""
+    return s.execute(_WITH_TYPE_NAME, {"volume_id": volume_id}).first()
 
 
 def conditional_update(s: Session, volume_id: str, expected: Iterable[str] | str | None,
                        **values) -> bool:
     """Set ``values`` if the volume exists and its status is one of ``expected`` (any
     status when None); True when the row changed."""
-    q = update(Volume).where(Volume.id == volume_id)
-    if expected is not None:
-        q = q.where(Volume.status.in_([expected] if isinstance(expected, str)
-                                      else list(expected)))
-    result = s.execute(q.values({"updated_at": utcnow(), **values})
-                       .execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    params = {_COLUMN[key]: value for key, value in {"updated_at": utcnow(), **values}.items()}
+    params["b_id"] = volume_id
+    if expected is None:
+        return s.execute(_UPDATE, params).rowcount == 1
+    stmt, statuses = _UPDATE_IF([expected] if isinstance(expected, str) else expected)
+    return s.execute(stmt, {**params, **statuses}).rowcount == 1
 
 
 def place(s: Session, volume_id: str, host: str, availability_zone: str | None) -> bool:
     """The scheduler's choice, as a compare-and-swap: only a volume still ``creating``
     with no host takes it. True when placed."""
     now = utcnow()
-    return s.execute(
-        update(Volume).where(Volume.id == volume_id, Volume.status == "creating",
-                             Volume.host.is_(None))
-        .values(host=host, availability_zone=availability_zone, scheduled_at=now,
-                updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount == 1
+    return s.execute(_PLACE, {"b_id": volume_id, "host": host,
+                              "availability_zone": availability_zone, "scheduled_at": now,
+                              "updated_at": now}).rowcount == 1
 
 
 def destroy(s: Session, volume_id: str, expected: Iterable[str] | str | None = None) -> bool:
@@ -104,9 +151,8 @@ def set_metadata(row: Volume, metadata: dict[str, str]) -> None:
     row.metadata_ = metadata
 
 
-def add(s: Session, **values: Any) -> Volume:
-    """A new volume row (the create flow's first task), flushed so it has its id."""
-    row = Volume(**values)
-    s.add(row)
-    s.flush()
-    return row
+def add(s: Session, **values: Any) -> str:
+    """Insert a new volume row (the create flow's first task); returns its id."""
+    values.setdefault("id", new_uuid())
+    s.execute(_INSERT, {_COLUMN[key]: value for key, value in values.items()})
+    return values["id"]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 
 from stackling import exception
-from stackling.db.models_volume import QosSpecs, VolumeType
+from stackling.db.models_volume import VolumeType
 from stackling.volume import errors
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Row
     from sqlalchemy.orm import Session
 
     from stackling.cloud import Cloud
@@ -42,12 +43,18 @@ def find_type(s: Session, ref: str, context=None) -> VolumeType:
     return row
 
 
-def default_type(cloud: Cloud, s: Session) -> VolumeType:
-    name = cloud.config.cinder.default_volume_type
-    row = s.scalar(select(VolumeType).where(or_(VolumeType.name == name,
-                                                VolumeType.id == name)))
+_TYPE = VolumeType.__table__
+# Built once, Core: every volume create without a type reads the default one.
+_BY_NAME_OR_ID = select(_TYPE).where(or_(_TYPE.c.name == bindparam("ref"),
+                                         _TYPE.c.id == bindparam("ref")))
+
+
+def default_type(cloud: Cloud, s: Session) -> Row:
+    """The default volume type, as a read-only row."""
+    row = s.execute(_BY_NAME_OR_ID, {"ref": cloud.config.cinder.default_volume_type}).first()
     if row is None:
-        raise exception.StacklingError(f"Default volume type {name} not found.")
+        raise exception.StacklingError(
+            f"Default volume type {cloud.config.cinder.default_volume_type} not found.")
     return row
 
 
@@ -58,11 +65,10 @@ def type_dict(row: VolumeType | None) -> dict | None:
             "is_public": row.is_public, "description": row.description}
 
 
-def front_end_qos(s: Session, vtype: VolumeType | None) -> dict | None:
+def front_end_qos(consumer: str | None, specs: dict | None) -> dict | None:
     """What an attachment's connection info carries as ``qos_specs``: the type's QoS specs
-    when their consumer is ``front-end`` or ``both`` (Cinder's _parse_connection_options)."""
-    row = s.get(QosSpecs, vtype.qos_specs_id) if vtype is not None and vtype.qos_specs_id \
-        else None
-    if row is None or row.consumer not in ("front-end", "both"):
+    (their ``consumer`` and ``specs``, None without) when their consumer is ``front-end``
+    or ``both`` (Cinder's _parse_connection_options)."""
+    if consumer not in ("front-end", "both"):
         return None
-    return dict(row.specs or {})
+    return dict(specs or {})
