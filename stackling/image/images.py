@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import webob
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from stackling import exception
 from stackling.db.models import utcnow
@@ -129,10 +129,17 @@ def _member_status(s, req: Request, image_id: str) -> str | None:
     return m.status if m is not None else None
 
 
+def _check_found(s, req: Request, row, image_id: str) -> None:
+    """NotFound unless the row exists and the caller sees it. Its membership is read only
+    where it decides: a shared image the caller does not own."""
+    if row is None or not (_visible(req, row) or row.visibility == "shared" and _visible(
+            req, row, _member_status(s, req, image_id))):
+        raise exception.NotFound(f"No image found with ID {image_id}")
+
+
 def _get(s, req: Request, image_id: str) -> Image:
     row = s.get(Image, image_id)
-    if row is None or not _visible(req, row, _member_status(s, req, image_id)):
-        raise exception.NotFound(f"No image found with ID {image_id}")
+    _check_found(s, req, row, image_id)
     return row
 
 
@@ -237,9 +244,15 @@ def create_image(req: Request):
     return json_response(out, status=201, headers=headers)
 
 
+# GET /v2/images/{id} (Nova and Cinder each read the image of a boot): a read-only row
+_SHOW = select(Image.__table__).where(Image.__table__.c.id == bindparam("image_id"))
+
+
 def show_image(req: Request, image_id: str):
     with req.app.cloud.db.reader() as s:
-        return json_response(view(_get(s, req, image_id)))
+        row = s.execute(_SHOW, {"image_id": image_id}).first()
+        _check_found(s, req, row, image_id)
+        return json_response(view(row))
 
 
 def _bool_param(value: str) -> bool | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
 from taskflow.types import failure as ft
@@ -11,6 +13,7 @@ from stackling.context import RequestContext
 from stackling.db.models_volume import QuotaUsage, Reservation, Volume
 from stackling.volume.flows import create_volume as flow
 from stackling.volume import errors
+from stackling.volume.api import common
 from stackling.volume.objects import backends, quota
 
 GiB = 1024 ** 3
@@ -161,3 +164,99 @@ def test_failed_cast_keeps_row_in_error_with_quota_returned(cloud, ctx, monkeypa
         (row,) = s.scalars(select(Volume)).all()
         assert row.status == "error" and row.use_quota is False
     assert usage(cloud)["volumes"] == (0, 0)
+
+
+# -- the engine is reused (run's pool of idle engines) -----------------------------------
+
+
+def _volume(cloud, volume_id):
+    with cloud.db.reader() as s:
+        return s.get(Volume, volume_id)
+
+
+def test_failed_runs_then_a_good_one_on_the_same_thread(cloud, ctx):
+    first = flow.run(cloud, _store(ctx, name="first", raw_size=2))   # an engine to reuse
+    with pytest.raises(errors.InvalidAvailabilityZone):
+        flow.run(cloud, _store(ctx, name="bad-zone", raw_availability_zone="nowhere"))
+    cloud.config.cinder.set_override("quota_gigabytes", 4)
+    try:
+        with pytest.raises(exception.OverLimit):
+            flow.run(cloud, _store(ctx, name="too-big", raw_size=3))
+        good = flow.run(cloud, _store(ctx, name="good", raw_size=1,
+                                      metadata={"k": "v"}))
+    finally:
+        cloud.config.cinder.clear_override("quota_gigabytes")
+    assert good["volume_id"] != first["volume_id"]
+    assert good["volume"].id == good["volume_id"] and good["refresh_az"] is False
+    row = _volume(cloud, good["volume_id"])
+    assert (row.display_name, row.size, row.availability_zone, row.metadata_) == (
+        "good", 1, "nova", {"k": "v"})
+    with cloud.db.reader() as s:
+        assert sorted(v.display_name for v in s.scalars(select(Volume))) == ["first", "good"]
+    assert usage(cloud)["gigabytes"] == (3, 0) and usage(cloud)["volumes"] == (2, 0)
+
+
+def test_a_failure_after_the_insert_then_a_good_run(cloud, ctx, monkeypatch):
+    flow.run(cloud, _store(ctx, name="warm"))   # an engine to reuse
+    cast, broken = cloud.rpc.cast, [True]
+
+    def cast_unless_broken(topic, *a, **k):
+        if topic == backends.SCHEDULER_TOPIC and broken[0]:
+            raise rpc.NoSuchTopic(topic)
+        return cast(topic, *a, **k)
+
+    monkeypatch.setattr(cloud.rpc, "cast", cast_unless_broken)
+    with pytest.raises(rpc.NoSuchTopic):
+        flow.run(cloud, _store(ctx, name="reverted"))
+    broken[0] = False
+    good = flow.run(cloud, _store(ctx, name="good", raw_size=2))
+    assert good["volume"].display_name == "good" and good["volume"].size == 2
+    with cloud.db.reader() as s:
+        rows = {v.display_name: v for v in s.scalars(select(Volume))}
+    assert (rows["reverted"].status, rows["reverted"].use_quota) == ("error", False)
+    assert rows["good"].id == good["volume_id"] and rows["good"].use_quota is True
+    assert usage(cloud)["volumes"] == (2, 0) and usage(cloud)["gigabytes"] == (3, 0)
+
+
+def test_an_idle_engine_holds_nothing_of_the_last_create(cloud, ctx):
+    out = flow.run(cloud, _store(ctx, name="one"))
+    ((_, engine),) = common.state(cloud).create_engines
+    assert engine.storage.fetch("name") is None and engine.storage.fetch("context") is None
+    with pytest.raises(Exception):
+        engine.storage.fetch("volume_id")   # cleared with the atom, pending again
+    again = flow.run(cloud, _store(ctx, name="two"))
+    assert [e for _, e in common.state(cloud).create_engines] == [engine]   # reused
+    assert again["volume_id"] != out["volume_id"] and again["volume"].display_name == "two"
+
+
+def test_concurrent_creates_run_on_their_own_engines(cloud, ctx, monkeypatch):
+    flow.run(cloud, _store(ctx, name="warm"))   # one idle engine for two creates
+    both_in_flow = threading.Barrier(2, timeout=10)
+    cast = cloud.rpc.cast
+
+    def cast_when_both_are_casting(topic, *a, **k):   # both engines mid-run at once
+        if topic == backends.SCHEDULER_TOPIC:
+            both_in_flow.wait()
+        return cast(topic, *a, **k)
+
+    monkeypatch.setattr(cloud.rpc, "cast", cast_when_both_are_casting)
+    results, errors_seen = {}, []
+
+    def create(name):
+        c = RequestContext(cloud=cloud, project_id="p1", user_id="u1", roles=["member"],
+                           request_id=f"req-{name}")
+        try:
+            results[name] = flow.run(cloud, _store(c, name=name))
+        except Exception as exc:   # reported below
+            errors_seen.append(exc)
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors_seen == []
+    assert {n: r["volume"].display_name for n, r in results.items()} == {"a": "a", "b": "b"}
+    assert {_volume(cloud, r["volume_id"]).display_name for r in results.values()} == {"a", "b"}
+    engines = [e for _, e in common.state(cloud).create_engines]
+    assert len(engines) == 2 and engines[0] is not engines[1]

@@ -77,10 +77,12 @@ def require_version(req: Request, version: str) -> None:
 
 
 class VolumeApiState:
-    """What one cinder-api process keeps in memory: the create path's zone cache."""
+    """What one cinder-api process keeps in memory: the create path's zone cache and its
+    idle TaskFlow engines (flows/create_volume.py run)."""
 
     def __init__(self, cloud: Cloud) -> None:
         self.cloud = cloud
+        self.create_engines: list = []
         conf = cloud.config.cinder
         self.zone_cache = zones.ZoneCache(lambda: backends.list_availability_zones(cloud),
                                           conf.az_cache_duration)
