@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from typing import TYPE_CHECKING, Any
 
-from taskflow import engines, task
+from taskflow import storage, task
+from taskflow.engines.action_engine.engine import SerialActionEngine
 from taskflow.persistence.backends import impl_memory
 from taskflow.patterns import linear_flow
 from taskflow.types import failure as ft
-from taskflow.utils import persistence_utils
+from taskflow.utils import misc, persistence_utils
 
 from stackling import exception, policy
 from stackling.db.api import retry_on_deadlock
@@ -377,11 +379,53 @@ class _InPlaceBackend(impl_memory.MemoryBackend):
         return self._connection
 
 
+class _OneLock:
+    """A reader/writer lock's interface on one re-entrant lock: readers exclude each
+    other too, which costs nothing here (one create at a time holds an engine) and saves
+    fasteners' reader/writer bookkeeping on each of the storage's ~100 calls per run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    def read_lock(self) -> threading.RLock:
+        return self._lock
+
+    write_lock = read_lock
+
+
+class _RunStorage(storage.Storage):
+    """TaskFlow's storage with _OneLock, and its saves without tenacity's retry around
+    each (it retries a StorageFailure, which the in-place backend never raises)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = _OneLock()
+
+    _save_atom_detail = storage.Storage._save_atom_detail.__wrapped__
+    _save_flow_detail = storage.Storage._save_flow_detail.__wrapped__
+
+
+class _Engine(SerialActionEngine):
+    """The serial engine on _RunStorage, checking the flow's inputs at its first run
+    only: every run injects the same names. Together with _RunStorage and no statistics
+    (gather_statistics off), about half of TaskFlow's own cost per create."""
+
+    @misc.cachedproperty
+    def storage(self) -> _RunStorage:
+        return _RunStorage(self._flow_detail, backend=self._backend,
+                           scope_fetcher=lambda name: self._runtime.fetch_scopes_for(name)
+                           if self._compiled else None)
+
+    def validate(self) -> None:
+        if not self._validated:
+            super().validate()
+
+
 def _new_engine(cloud: Cloud) -> tuple[linear_flow.Flow, Any]:
     flow = get_flow(cloud)
     # the flow detail made here: one made by load with a backend given warns, "no logbook"
-    return flow, engines.load(flow, flow_detail=persistence_utils.create_flow_detail(flow),
-                              backend=_InPlaceBackend(), engine="serial")
+    return flow, _Engine(flow, persistence_utils.create_flow_detail(flow), _InPlaceBackend(),
+                         {"gather_statistics": False})
 
 
 def run(cloud: Cloud, store: dict) -> dict:
