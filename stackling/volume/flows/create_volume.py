@@ -2,7 +2,7 @@
 
 1. ExtractVolumeRequestTask: validate and normalise the request (reference 1.4, in order).
 2. QuotaReserveTask: check per_volume_gigabytes; work out the volumes/gigabytes (and
-   per-type) deltas.
+   per-type) deltas and read their limits (with per_volume_gigabytes, in one statement).
 3. EntryCreateTask: insert the row, status ``creating``, and book its quota in the same
    transaction: Cinder's reserve, insert and commit folded into one write (the limits
    checked under the usage rows' locks, no reservation rows), with the zone decision.
@@ -220,19 +220,21 @@ class ExtractVolumeRequestTask(task.Task):
 class QuotaReserveTask(task.Task):
     """Check per_volume_gigabytes and work out the quota deltas of the volume.
 
-    Provides: quota_deltas (booked by EntryCreateTask with the row).
+    Provides: quota_deltas and quota_limits (their limits, read with per_volume_gigabytes
+    in one statement), booked and checked by EntryCreateTask with the row.
     Reversion strategy: N/A (nothing was changed).
     """
 
-    default_provides = "quota_deltas"
+    default_provides = {"quota_deltas", "quota_limits"}
 
     def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cloud = cloud
 
-    def execute(self, context, size, volume_type) -> dict[str, int]:
-        quota.check_per_volume(self.cloud, context.project_id, size)
-        return quota.volume_deltas(size, volume_type["name"] if volume_type else None)
+    def execute(self, context, size, volume_type) -> dict:
+        deltas = quota.volume_deltas(size, volume_type["name"] if volume_type else None)
+        limits = quota.check_per_volume(self.cloud, context.project_id, size, deltas)
+        return {"quota_deltas": deltas, "quota_limits": limits}
 
 
 class EntryCreateTask(task.Task):
@@ -255,21 +257,22 @@ class EntryCreateTask(task.Task):
     def execute(self, context, size, volume_type_id, availability_zones, multiattach,
                 replication_status, bootable, name, description, metadata, snapshot,
                 source_volume, image_meta, quota_deltas, group=None,
-                zone_decision=None) -> dict:
+                zone_decision=None, quota_limits=None) -> dict:
         return self._insert(context, size, volume_type_id, availability_zones, multiattach,
                             replication_status, bootable, name, description, metadata,
-                            snapshot, source_volume, quota_deltas, group, zone_decision)
+                            snapshot, source_volume, quota_deltas, quota_limits, group,
+                            zone_decision)
 
     @retry_on_deadlock
     def _insert(self, context, size, volume_type_id, availability_zones, multiattach,
                 replication_status, bootable, name, description, metadata, snapshot,
-                source_volume, quota_deltas, group, zone_decision) -> dict:
+                source_volume, quota_deltas, quota_limits, group, zone_decision) -> dict:
         """One transaction, retried whole on a deadlock (MariaDB's first use of a usage
         row), as Cinder's quota reserve is."""
         from stackling.volume.decision_records import record_zone
 
         with self.cloud.db.writer() as s:
-            quota.consume_in(self.cloud, s, context.project_id, quota_deltas)
+            quota.consume_in(self.cloud, s, context.project_id, quota_deltas, quota_limits)
             volume_id = vol_obj.add(
                 s, project_id=context.project_id, user_id=context.user_id, size=size,
                 status="creating", attach_status="detached", display_name=name,
