@@ -80,10 +80,12 @@ class ExtractVolumeRequestTask(task.Task):
         size = self._extract_size(size, snapshot, source_volume, backup)
         if image_meta is not None:
             self._check_image(image_meta, size)
-        vtype = self._extract_type(volume_type, snapshot, source_volume, image_meta)
-        specs = vtype["extra_specs"] if vtype else {}
-        azs, refresh, decision = self._extract_zones(
-            context, availability_zone, valid_zones, size, snapshot, source_volume, specs)
+        with self.cloud.db.reader() as s:   # one session for the type and the zone inputs
+            vtype = self._extract_type(s, volume_type, snapshot, source_volume, image_meta)
+            specs = vtype["extra_specs"] if vtype else {}
+            azs, refresh, decision = self._extract_zones(
+                s, context, availability_zone, valid_zones, size, snapshot, source_volume,
+                specs)
         bootable = False
         if source_volume is not None:
             bootable = bool(source_volume.get("bootable"))
@@ -97,8 +99,8 @@ class ExtractVolumeRequestTask(task.Task):
                 .lower() == "<is> true" else "disabled",
                 "bootable": bootable, "zone_decision": decision}
 
-    def _extract_zones(self, context, requested, valid_zones, size, snapshot, source_volume,
-                       specs) -> tuple[list[str], bool, dict]:
+    def _extract_zones(self, s, context, requested, valid_zones, size, snapshot,
+                       source_volume, specs) -> tuple[list[str], bool, dict]:
         """The zone decision (zones.py) with its inputs, whatever the outcome."""
         from stackling import decisions
         from stackling.volume.decision_records import record_zone, zone_inputs
@@ -107,7 +109,7 @@ class ExtractVolumeRequestTask(task.Task):
         snapshot_az = snapshot and snapshot.get("volume_availability_zone")
         source_az = source_volume and source_volume.get("availability_zone")
         type_zones = specs.get("RESKEY:availability_zones")
-        inputs = zone_inputs(self.cloud, requested, valid_zones, opts,
+        inputs = zone_inputs(self.cloud, s, requested, valid_zones, opts,
                              snapshot_az=snapshot_az, source_az=source_az,
                              type_zones=type_zones, size=size)
         try:
@@ -195,7 +197,8 @@ class ExtractVolumeRequestTask(task.Task):
                     reason=f"Image virtual size is {virtual_gb}GB and doesn't fit in a "
                            f"volume of size {size}GB.")
 
-    def _extract_type(self, volume_type, snapshot, source_volume, image_meta) -> dict | None:
+    def _extract_type(self, s, volume_type, snapshot, source_volume, image_meta
+                      ) -> dict | None:
         if volume_type is not None:
             return volume_type
         ref = None
@@ -205,16 +208,15 @@ class ExtractVolumeRequestTask(task.Task):
             ref = snapshot.get("volume_type_id")
         elif image_meta is not None:
             ref = image_meta.get("cinder_img_volume_type")
-        with self.cloud.db.reader() as s:
-            row = None
-            if ref:
-                try:
-                    row = volume_types.find_type(s, ref)
-                except exception.NotFound:
-                    row = None
-            if row is None:
-                row = volume_types.default_type(self.cloud, s)
-            return volume_types.type_dict(row)
+        row = None
+        if ref:
+            try:
+                row = volume_types.find_type(s, ref)
+            except exception.NotFound:
+                row = None
+        if row is None:
+            row = volume_types.default_type(self.cloud, s)
+        return volume_types.type_dict(row)
 
 
 class QuotaReserveTask(task.Task):
