@@ -205,10 +205,14 @@ def ensure_usages(s: Session, project_id: str, resources) -> None:
 def locked_usages(s: Session, project_id: str, resources) -> dict[str, Row]:
     """The usage rows of ``resources`` (read-only rows), created if missing and locked
     (SELECT ... FOR UPDATE, in one order) until the transaction ends."""
-    ensure_usages(s, project_id, resources)
-    stmt, params = _LOCKED_USAGES(sorted(resources))
-    rows = s.execute(stmt, {"project_id": project_id, **params})
-    return {u.resource: u for u in rows}
+    wanted = sorted(resources)
+    stmt, params = _LOCKED_USAGES(wanted)
+    params["project_id"] = project_id
+    found = {u.resource: u for u in s.execute(stmt, params)}
+    if len(found) < len(wanted):   # a first use: create the missing rows, lock again
+        ensure_usages(s, project_id, resources)
+        found = {u.resource: u for u in s.execute(stmt, params)}
+    return found
 
 
 def _clamped(column, delta):
