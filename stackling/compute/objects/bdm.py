@@ -75,6 +75,25 @@ def of_instance(s, instance_uuid: str) -> list[dict]:
     return [bdm_dict(r) for r in s.execute(_OF_INSTANCE, {"uuid": instance_uuid})]
 
 
+_VOLUMES_OF = (select(_TABLE.c.instance_uuid, _TABLE.c.volume_id,
+                      _TABLE.c.delete_on_termination)
+               .where(_TABLE.c.instance_uuid.in_(bindparam("uuids", expanding=True)),
+                      _TABLE.c.destination_type == "volume",
+                      _TABLE.c.volume_id.is_not(None))
+               .order_by(_TABLE.c.id))
+
+
+def volumes_of(s, instance_uuids: list[str]) -> dict[str, list[tuple[str, bool]]]:
+    """(volume id, delete_on_termination) of each instance's volumes, by instance uuid,
+    in one query (the server views' ``volumes_attached``)."""
+    out: dict[str, list[tuple[str, bool]]] = {}
+    if instance_uuids:
+        for r in s.execute(_VOLUMES_OF, {"uuids": instance_uuids}):
+            out.setdefault(r.instance_uuid, []).append((r.volume_id,
+                                                        r.delete_on_termination))
+    return out
+
+
 def load(cloud, instance_uuid: str) -> list[dict]:
     with cloud.db.reader() as s:
         return of_instance(s, instance_uuid)

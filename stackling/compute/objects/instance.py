@@ -91,6 +91,23 @@ def metadata_of(s: Session, instance_ids: list[int]) -> dict[int, dict[str, str]
     return out
 
 
+_FAULTS = InstanceFault.__table__
+_FAULTS_OF = (select(_FAULTS.c.instance_uuid, _FAULTS.c.code, _FAULTS.c.message,
+                     _FAULTS.c.details, _FAULTS.c.created_at)
+              .where(_FAULTS.c.instance_uuid.in_(bindparam("uuids", expanding=True)))
+              .order_by(_FAULTS.c.id))
+
+
+def faults_of(s: Session, instance_uuids: list[str]) -> dict[str, dict]:
+    """The latest fault of each of these instances, by uuid, in one query."""
+    out: dict[str, dict] = {}
+    if instance_uuids:
+        for f in s.execute(_FAULTS_OF, {"uuids": instance_uuids}):
+            out[f.instance_uuid] = {"code": f.code, "message": f.message,
+                                    "details": f.details, "created_at": f.created_at}
+    return out
+
+
 def claimed_disk(inst: Instance) -> int:
     """Local disk a server takes: a volume-backed server's root is not on the host."""
     bfv = bool((inst.scheduler_hints or {}).get("_is_bfv"))
@@ -227,6 +244,18 @@ def fields(s, instance_uuid: str) -> Row | None:
     """The instance's columns as a read-only row (attributes named as Instance's), deleted
     or not: for workers that only read it, without the cost of an ORM object."""
     return s.execute(_FIELDS, {"uuid": instance_uuid}).first()
+
+
+_LIVE = _FIELDS.where(_TABLE.c.deleted == 0)
+
+
+def visible_row(s, ctx: RequestContext, server_id: str) -> Row:
+    """``get`` as a read-only row (attributes named as Instance's): for views that only
+    read the instance (GET /servers/{id}, polled while a server builds)."""
+    row = s.execute(_LIVE, {"uuid": server_id}).first()
+    if row is None or (row.project_id != ctx.project_id and not ctx.is_admin):
+        raise InstanceNotFound(instance_id=server_id)
+    return row
 
 
 def get(s, ctx: RequestContext, server_id: str, metadata: bool = False) -> Instance:

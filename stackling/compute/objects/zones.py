@@ -77,6 +77,23 @@ def zone_of_host(s: Session, conf, host: str) -> str:
     return host_zones(s, [host]).get(host, conf.default_availability_zone)
 
 
+_SERVICES = Service.__table__
+_COMPUTES_ON = (select(_SERVICES.c.host, _SERVICES.c.disabled, _SERVICES.c.forced_down,
+                       _SERVICES.c.updated_at, _SERVICES.c.created_at)
+                .where(_SERVICES.c.project == "nova", _SERVICES.c.binary == "nova-compute",
+                       _SERVICES.c.host.in_(bindparam("hosts", expanding=True)))
+                .order_by(_SERVICES.c.id))
+
+
+def computes_on(s: Session, hosts: Iterable[str]) -> dict:
+    """The nova-compute service row of each of these hosts, by host (read-only rows with
+    what ``servicegroup.is_up`` and a server's ``host_status`` read)."""
+    hosts = list(hosts)
+    if not hosts:
+        return {}
+    return {r.host: r for r in s.execute(_COMPUTES_ON, {"hosts": hosts})}
+
+
 def down_time(conf) -> int:
     return servicegroup.effective_down_time(conf.report_interval, conf.service_down_time)
 
