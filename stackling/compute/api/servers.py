@@ -9,7 +9,7 @@ import traceback
 import uuid as uuidlib
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from stackling import clients, decisions, exception, rpc
 from stackling.compute import block_device as bd
@@ -147,59 +147,90 @@ def _truthy(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "t", "yes", "y", "on", "")
 
 
+_INSTANCES = Instance.__table__
+# The server list's SQL filters, each on a bind parameter of its name (values: _list).
+_LIST_FILTERS: dict[str, Any] = {
+    "project_id": lambda c: c.project_id == bindparam("project_id"),
+    "changes_since": lambda c: c.updated_at >= bindparam("changes_since"),
+    "live": lambda c: c.deleted == 0,
+    "changes_before": lambda c: c.updated_at <= bindparam("changes_before"),
+    "vm_state": lambda c: c.vm_state == bindparam("vm_state"),
+    "rebooting": lambda c: c.task_state.in_(("rebooting", "reboot_pending",
+                                             "reboot_started")),
+    "availability_zone": lambda c: c.availability_zone == bindparam("availability_zone"),
+    "host": lambda c: c.host == bindparam("host"),
+    "node": lambda c: c.node == bindparam("node"),
+    "flavor": lambda c: c.flavor["id"].as_string() == bindparam("flavor"),
+    "image": lambda c: c.image_ref == bindparam("image"),
+    "reservation_id": lambda c: c.reservation_id == bindparam("reservation_id"),
+    "uuids": lambda c: c.uuid.in_(bindparam("uuids", expanding=True)),
+}
+_LISTS: dict[tuple[str, ...], Any] = {}
+
+
+def _list_statement(filters: dict[str, Any]) -> Any:
+    """The list filtered on ``filters``' names, built once per set of names: building and
+    keying a new statement costs more than running it (clients poll the list while their
+    servers build). Read-only rows: the views only read them."""
+    names = tuple(name for name in _LIST_FILTERS if name in filters)
+    stmt = _LISTS.get(names)
+    if stmt is None:
+        c = _INSTANCES.c
+        stmt = (select(_INSTANCES).where(*(_LIST_FILTERS[name](c) for name in names))
+                .order_by(c.created_at.desc(), c.id.desc()))
+        stmt = _LISTS.setdefault(names, stmt)
+    return stmt
+
+
 def _list(req: Request, detail: bool):
     ctx = req.context
     rule = "os_compute_api:servers:detail" if detail else "os_compute_api:servers:index"
     common.authorize(req, rule, {"project_id": ctx.project_id})
     params = req.GET
     admin = common.can(req, "os_compute_api:servers:allow_all_filters")
-    q = select(Instance.__table__)    # read-only rows: the views only read them
-    c = Instance.__table__.c
+    f: dict[str, Any] = {}      # the SQL filters (_LIST_FILTERS) with their values
     all_tenants = "all_tenants" in params and _truthy(params.get("all_tenants"))
     if all_tenants:
         common.authorize(req, rule + ":get_all_tenants")
         project = params.get("project_id") or params.get("tenant_id")
         if project:
-            q = q.where(c.project_id == project)
+            f["project_id"] = project
     else:
-        q = q.where(c.project_id == ctx.project_id)
+        f["project_id"] = ctx.project_id
     since = params.get("changes-since")
     if since:
-        q = q.where(c.updated_at >= _query_time("changes-since", since))
+        f["changes_since"] = _query_time("changes-since", since)
     else:
-        q = q.where(c.deleted == 0)
+        f["live"] = None
     before = params.get("changes-before") if req.version.matches("2.66") else None
     if before:
-        q = q.where(c.updated_at <= _query_time("changes-before", before))
+        f["changes_before"] = _query_time("changes-before", before)
     status = params.get("status")
     if status:
         vm_state = views.STATUS_TO_VM.get(status.upper())
         if vm_state is None:
             return json_response({"servers": []})
-        q = q.where(c.vm_state == vm_state)
+        f["vm_state"] = vm_state
         if status.upper() == "REBOOT":
-            q = q.where(c.task_state.in_(("rebooting", "reboot_pending", "reboot_started")))
+            f["rebooting"] = None
     if admin or req.version.matches("2.83"):
         if params.get("availability_zone"):
-            q = q.where(c.availability_zone == params["availability_zone"])
+            f["availability_zone"] = params["availability_zone"]
     if admin:
         if params.get("host"):
-            q = q.where(c.host == params["host"])
+            f["host"] = params["host"]
         if params.get("node"):
-            q = q.where(c.node == params["node"])
-    if params.get("flavor"):
-        q = q.where(c.flavor["id"].as_string() == params["flavor"])
-    if params.get("image"):
-        q = q.where(c.image_ref == params["image"])
-    if params.get("reservation_id"):
-        q = q.where(c.reservation_id == params["reservation_id"])
+            f["node"] = params["node"]
+    for key in ("flavor", "image", "reservation_id"):
+        if params.get(key):
+            f[key] = params[key]
     ips = [params[k] for k in ("ip", "ip6") if params.get(k) and (
         k == "ip" or admin or req.version.matches("2.5"))]
     if ips:      # Nova asks Neutron which servers have such an address
-        q = q.where(c.uuid.in_(neutron.instance_uuids_by_ip(req.app.cloud, ctx, ips)))
-    q = q.order_by(c.created_at.desc(), c.id.desc())
+        f["uuids"] = list(neutron.instance_uuids_by_ip(req.app.cloud, ctx, ips))
+    q = _list_statement(f)
     with req.app.cloud.db.reader() as s:
-        rows = s.execute(q).all()
+        rows = s.execute(q, f).all()
         name = params.get("name")
         if name:
             matches = common.name_matcher("name", name)

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from stackling.compute import block_device as bd
 from stackling.db.models_compute import BlockDeviceMapping
+from stackling.volume.objects import InList   # short IN lists, prebuilt per length
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -75,12 +76,11 @@ def of_instance(s, instance_uuid: str) -> list[dict]:
     return [bdm_dict(r) for r in s.execute(_OF_INSTANCE, {"uuid": instance_uuid})]
 
 
-_VOLUMES_OF = (select(_TABLE.c.instance_uuid, _TABLE.c.volume_id,
-                      _TABLE.c.delete_on_termination)
-               .where(_TABLE.c.instance_uuid.in_(bindparam("uuids", expanding=True)),
-                      _TABLE.c.destination_type == "volume",
-                      _TABLE.c.volume_id.is_not(None))
-               .order_by(_TABLE.c.id))
+_VOLUMES_OF = InList("uuid", lambda marks: (
+    select(_TABLE.c.instance_uuid, _TABLE.c.volume_id, _TABLE.c.delete_on_termination)
+    .where(_TABLE.c.instance_uuid.in_(marks), _TABLE.c.destination_type == "volume",
+           _TABLE.c.volume_id.is_not(None))
+    .order_by(_TABLE.c.id)))
 
 
 def volumes_of(s, instance_uuids: list[str]) -> dict[str, list[tuple[str, bool]]]:
@@ -88,7 +88,7 @@ def volumes_of(s, instance_uuids: list[str]) -> dict[str, list[tuple[str, bool]]
     in one query (the server views' ``volumes_attached``)."""
     out: dict[str, list[tuple[str, bool]]] = {}
     if instance_uuids:
-        for r in s.execute(_VOLUMES_OF, {"uuids": instance_uuids}):
+        for r in s.execute(*_VOLUMES_OF(instance_uuids)):
             out.setdefault(r.instance_uuid, []).append((r.volume_id,
                                                         r.delete_on_termination))
     return out

@@ -27,6 +27,7 @@ from stackling.db.models_compute import (
     InstanceFault,
     InstanceMetadata,
 )
+from stackling.volume.objects import InList   # short IN lists, prebuilt per length
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
@@ -77,32 +78,32 @@ def delete_metadata_item(inst: Instance, key: str) -> bool:
     return item is not None
 
 
-_METADATA_OF = (select(_META.c.instance_id, _META.c.key, _META.c.value)
-                .where(_META.c.instance_id.in_(bindparam("ids", expanding=True)))
-                .order_by(_META.c.id))
+_METADATA_OF = InList("id", lambda marks: (
+    select(_META.c.instance_id, _META.c.key, _META.c.value)
+    .where(_META.c.instance_id.in_(marks)).order_by(_META.c.id)))
 
 
 def metadata_of(s: Session, instance_ids: list[int]) -> dict[int, dict[str, str]]:
     """The metadata of these instances by instance id, in one query (views of many)."""
     out: dict[int, dict[str, str]] = {}
     if instance_ids:
-        for row in s.execute(_METADATA_OF, {"ids": instance_ids}):
+        for row in s.execute(*_METADATA_OF(instance_ids)):
             out.setdefault(row.instance_id, {})[row.key] = row.value
     return out
 
 
 _FAULTS = InstanceFault.__table__
-_FAULTS_OF = (select(_FAULTS.c.instance_uuid, _FAULTS.c.code, _FAULTS.c.message,
-                     _FAULTS.c.details, _FAULTS.c.created_at)
-              .where(_FAULTS.c.instance_uuid.in_(bindparam("uuids", expanding=True)))
-              .order_by(_FAULTS.c.id))
+_FAULTS_OF = InList("uuid", lambda marks: (
+    select(_FAULTS.c.instance_uuid, _FAULTS.c.code, _FAULTS.c.message, _FAULTS.c.details,
+           _FAULTS.c.created_at)
+    .where(_FAULTS.c.instance_uuid.in_(marks)).order_by(_FAULTS.c.id)))
 
 
 def faults_of(s: Session, instance_uuids: list[str]) -> dict[str, dict]:
     """The latest fault of each of these instances, by uuid, in one query."""
     out: dict[str, dict] = {}
     if instance_uuids:
-        for f in s.execute(_FAULTS_OF, {"uuids": instance_uuids}):
+        for f in s.execute(*_FAULTS_OF(instance_uuids)):
             out[f.instance_uuid] = {"code": f.code, "message": f.message,
                                     "details": f.details, "created_at": f.created_at}
     return out

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from stackling import servicegroup
 from stackling.db.models import AggregateHost, AggregateMetadata, Service, utcnow
+from stackling.volume.objects import InList   # short IN lists, prebuilt per length
 
 API_SERVICES = ("nova-osapi_compute", "nova-metadata")
 
@@ -78,11 +79,12 @@ def zone_of_host(s: Session, conf, host: str) -> str:
 
 
 _SERVICES = Service.__table__
-_COMPUTES_ON = (select(_SERVICES.c.host, _SERVICES.c.disabled, _SERVICES.c.forced_down,
-                       _SERVICES.c.updated_at, _SERVICES.c.created_at)
-                .where(_SERVICES.c.project == "nova", _SERVICES.c.binary == "nova-compute",
-                       _SERVICES.c.host.in_(bindparam("hosts", expanding=True)))
-                .order_by(_SERVICES.c.id))
+_COMPUTES_ON = InList("host", lambda marks: (
+    select(_SERVICES.c.host, _SERVICES.c.disabled, _SERVICES.c.forced_down,
+           _SERVICES.c.updated_at, _SERVICES.c.created_at)
+    .where(_SERVICES.c.project == "nova", _SERVICES.c.binary == "nova-compute",
+           _SERVICES.c.host.in_(marks))
+    .order_by(_SERVICES.c.id)))
 
 
 def computes_on(s: Session, hosts: Iterable[str]) -> dict:
@@ -91,7 +93,7 @@ def computes_on(s: Session, hosts: Iterable[str]) -> dict:
     hosts = list(hosts)
     if not hosts:
         return {}
-    return {r.host: r for r in s.execute(_COMPUTES_ON, {"hosts": hosts})}
+    return {r.host: r for r in s.execute(*_COMPUTES_ON(hosts))}
 
 
 def down_time(conf) -> int:
