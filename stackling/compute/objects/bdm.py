@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, insert, select, update
 
 from stackling.compute import block_device as bd
+from stackling.db.inlist import InList
 from stackling.db.models_compute import BlockDeviceMapping
-from stackling.volume.objects import InList   # short IN lists, prebuilt per length
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud

@@ -19,6 +19,7 @@ from stackling import exception
 from stackling.compute import power_state
 from stackling.compute.objects import bdm, console_auth_token
 from stackling.db.api import retry_on_deadlock, retry_on_disconnect
+from stackling.db.inlist import InList
 from stackling.db.models import new_uuid, utcnow
 from stackling.db.models_compute import (
     BlockDeviceMapping,
@@ -27,7 +28,6 @@ from stackling.db.models_compute import (
     InstanceFault,
     InstanceMetadata,
 )
-from stackling.volume.objects import InList   # short IN lists, prebuilt per length
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud

@@ -14,8 +14,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from stackling import servicegroup
+from stackling.db.inlist import InList
 from stackling.db.models import AggregateHost, AggregateMetadata, Service, utcnow
-from stackling.volume.objects import InList   # short IN lists, prebuilt per length
 
 API_SERVICES = ("nova-osapi_compute", "nova-metadata")
 
