@@ -6,7 +6,9 @@ back to back as in bench_bfv.py). For each client count, that many threads boot 
 from new volumes through the WSGI apps (no sockets) and wait for each to leave BUILD
 (one watcher thread lists the servers in BUILD every 10 ms for all clients, so the
 polling load does not grow with the clients, as bench_bfv.py's --watch). Prints boots/s, the
-process's CPU per boot (the threads' waits included, a little), write transactions per
+process's CPU per boot (the threads' waits included, a little) split into user and
+kernel time, the threads' context switches per boot (waits handed over: the GIL, locks,
+queues; what the kernel time grows with), write transactions per
 boot and how long each held SQLite's one writer (the in-process write lock), and the
 call sites that held it longest. What a single process can do is about 1 / (CPU per
 boot): the GIL gives it one core.
@@ -17,6 +19,8 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import os
+import resource
 import threading
 import time
 import traceback
@@ -98,9 +102,10 @@ def run(clients_list: list[int], boots: int, top: int) -> None:
         clock = WriterClock(cloud.db, top > 0)
         watcher = Watcher(cloud)
         print(f"Machine: {machine()}\n")
-        print("| clients | boots | boots/s | CPU per boot | write txns per boot | writer held "
-              "p50 / mean | writer busy | waited for the writer |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| clients | boots | boots/s | CPU per boot (user + sys) | context switches per "
+              "boot | write txns per boot | writer held p50 / mean | writer busy | waited for "
+              "the writer |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for clients in clients_list:
             per = max(1, boots // clients)
 
@@ -118,25 +123,33 @@ def run(clients_list: list[int], boots: int, top: int) -> None:
                     watcher.wait(resp.json["server"]["id"])
 
             clock.reset()
-            cpu0, t0 = time.process_time(), time.perf_counter()
+            times0, switches0, t0 = os.times(), _switches(), time.perf_counter()
             threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
-            wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            wall, times = time.perf_counter() - t0, os.times()
+            user, system = times.user - times0.user, times.system - times0.system
             n = clients * per
             holds = sorted(clock.holds)
-            print(f"| {clients} | {n} | {n / wall:.1f} | {cpu / n * 1000:.0f} ms | "
-                  f"{len(holds) / n:.1f} | {holds[len(holds) // 2] * 1000:.2f} / "
+            print(f"| {clients} | {n} | {n / wall:.1f} | {(user + system) / n * 1000:.0f} ms "
+                  f"({user / n * 1000:.0f} + {system / n * 1000:.1f}) | "
+                  f"{(_switches() - switches0) / n:.0f} | {len(holds) / n:.1f} | {holds[len(holds) // 2] * 1000:.2f} / "
                   f"{sum(holds) / len(holds) * 1000:.2f} ms | {sum(holds) / wall * 100:.0f} % | "
                   f"{sum(clock.waits):.1f} s |", flush=True)
             for site, held in sorted(clock.sites.items(), key=lambda kv: -sum(kv[1]))[:top]:
-                print(f"|   | {site} | | | {len(held) / n:.1f} | mean {sum(held) / len(held) * 1000:.2f}"
+                print(f"|   | {site} | | | | {len(held) / n:.1f} | mean {sum(held) / len(held) * 1000:.2f}"
                       f" ms, max {max(held) * 1000:.1f} ms | | |")
         watcher.stopped.set()
     finally:
         cloud.stop()
+
+
+def _switches() -> int:
+    """Context switches of this process's threads so far, voluntary and not."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_nvcsw + usage.ru_nivcsw
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ is one a domain manager may hand out: manager, member, reader; Keystone's
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,7 +65,12 @@ def check(ctx: RequestContext, action: str, target: Mapping[str, Any] | None = N
 
 
 def _evaluate(rule: str, ctx: RequestContext, target: Mapping[str, Any]) -> bool:
-    # Split on top-level " or " only (parenthesised groups hold " and ").
+    return any(_check(t, ctx, target) for t in _alternatives(rule))
+
+
+@functools.cache      # rules are few and fixed; a request checks several
+def _alternatives(rule: str) -> tuple[str, ...]:
+    """The rule split on top-level " or " only (parenthesised groups hold " and ")."""
     terms, depth, start = [], 0, 0
     for i, ch in enumerate(rule):
         depth += ch == "("
@@ -73,7 +79,7 @@ def _evaluate(rule: str, ctx: RequestContext, target: Mapping[str, Any]) -> bool
             terms.append(rule[start:i])
             start = i + 4
     terms.append(rule[start:])
-    return any(_check(t, ctx, target) for t in terms)
+    return tuple(terms)
 
 
 def authorize(ctx: RequestContext, action: str, target: Mapping[str, Any] | None = None,

@@ -30,6 +30,8 @@ DEFAULT_OPTS = [
     cfg.IntOpt("block_device_allocate_retries", default=60),
     cfg.IntOpt("block_device_allocate_retries_interval", default=3),
     cfg.IntOpt("max_local_block_devices", default=3),
+    # builds run at once by one nova-compute (0: no limit)
+    cfg.IntOpt("max_concurrent_builds", default=10, min=0),
     cfg.BoolOpt("allow_resize_to_same_host", default=False),
     # 0: offload at shelve; -1: never; > 0: after that many seconds (periodic task).
     cfg.IntOpt("shelved_offload_time", default=0),

@@ -55,3 +55,31 @@ def test_project_manager_migrates_and_lists_its_migrations(clients):
                     headers=LATEST).status == 403
     full = admin.get("compute", "/v2.1/os-migrations", headers=LATEST).json["migrations"]
     assert full[0]["source_compute"] == source
+
+
+def test_max_concurrent_builds_runs_one_build_at_a_time_per_host(cloud_factory):
+    """nova.conf [DEFAULT] max_concurrent_builds = 1: builds sent to one host wait in
+    line (none refused); six servers on three hosts put two or more on some host."""
+    import threading
+    import time
+
+    cloud = cloud_factory(nova="[DEFAULT]\nmax_concurrent_builds = 1\n")
+    api = ApiClient(cloud)
+    guard, running, peak, built = threading.Lock(), {}, {}, {}
+    for topic in [t for t in cloud.rpc._endpoints if t.startswith("compute.")]:
+        driver = cloud.rpc.endpoint(topic).driver
+
+        def spawn(instance, _spawn=driver.spawn, host=topic):
+            with guard:
+                running[host] = running.get(host, 0) + 1
+                peak[host] = max(peak.get(host, 0), running[host])
+                built[host] = built.get(host, 0) + 1
+            time.sleep(0.1)
+            with guard:
+                running[host] -= 1
+            return _spawn(instance)
+        driver.spawn = spawn
+    image = _image(api)
+    ids = [boot(api, image, name=f"vm{i}").json["server"]["id"] for i in range(6)]
+    assert [settled(api, sid)["status"] for sid in ids] == ["ACTIVE"] * 6
+    assert max(built.values()) >= 2 and set(peak.values()) == {1}, (built, peak)

@@ -239,6 +239,18 @@ def test_list_filters_and_pagination(api, demo, image):
     assert "host_status" not in detail
     since = api.get("compute", "/v2.1/servers?all_tenants=1&changes-since=2000-01-01T00:00:00Z")
     assert len(since.json["servers"]) == 3
+    # each filter on a bind parameter of the list's prebuilt statement
+    assert len(demo.get("compute", "/v2.1/servers?flavor=1").json["servers"]) == 2
+    assert demo.get("compute", "/v2.1/servers?flavor=2").json["servers"] == []
+    assert len(demo.get("compute", f"/v2.1/servers?image={image}&flavor=1")
+               .json["servers"]) == 2
+    assert demo.get("compute", "/v2.1/servers?image=nope").json["servers"] == []
+    rid = api.get("compute", f"/v2.1/servers/{ids[1]}", headers=LATEST).json["server"][
+        "OS-EXT-SRV-ATTR:reservation_id"]
+    assert [s["id"] for s in demo.get("compute", f"/v2.1/servers?reservation_id={rid}")
+            .json["servers"]] == [ids[1]]
+    assert demo.get("compute", "/v2.1/servers?status=ACTIVE&changes-before="
+                    "2000-01-01T00:00:00Z", headers=LATEST).json["servers"] == []
     # other projects' servers are invisible to members
     other = demo.get("compute", f"/v2.1/servers/{ids[2]}")
     assert other.status == 404

@@ -9,7 +9,7 @@ import traceback
 import uuid as uuidlib
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from stackling import clients, decisions, exception, rpc
 from stackling.compute import block_device as bd
@@ -31,11 +31,7 @@ from stackling.compute.objects import bdm, instance_action
 from stackling.compute.objects import instance as instances
 from stackling.compute.objects import zones as az
 from stackling.db.models import Service, utcnow
-from stackling.db.models_compute import (
-    BlockDeviceMapping,
-    Instance,
-    InstanceFault,
-)
+from stackling.db.models_compute import Instance
 from stackling.web.app import Request, empty_response, json_response, read_json
 
 BASE_KEYS = {"name", "imageRef", "flavorRef", "metadata", "availability_zone", "networks",
@@ -69,7 +65,7 @@ def access_ip(field: str, value: Any, family: int) -> str | None:
 # -- reading ---------------------------------------------------------------------------
 
 
-def _data(s, inst: Instance, faults: dict[str, dict], services: dict[str, Service],
+def _data(s, inst, faults: dict[str, dict], services: dict,
           down_time: int, volumes: list[tuple[str, bool]], metadata: dict[str, str],
           host_zones: dict[str, str] | None = None) -> views.ServerData:
     from stackling import servicegroup
@@ -96,25 +92,16 @@ def _data(s, inst: Instance, faults: dict[str, dict], services: dict[str, Servic
         host_disabled=bool(svc and svc.disabled), deleted=bool(inst.deleted))
 
 
-def _load(req: Request, insts: list[Instance], s) -> list[views.ServerData]:
-    uuids = [i.uuid for i in insts]
-    faults: dict[str, dict] = {}
-    if uuids:
-        for f in s.scalars(select(InstanceFault).where(InstanceFault.instance_uuid.in_(uuids))
-                           .order_by(InstanceFault.id)):
-            faults[f.instance_uuid] = {"code": f.code, "message": f.message,
-                                       "details": f.details, "created_at": f.created_at}
-    services = {r.host: r for r in s.scalars(select(Service).where(
-        Service.project == "nova", Service.binary == "nova-compute"))}
+def _load(req: Request, insts: list, s) -> list[views.ServerData]:
+    """What the views show of these instances (ORM objects or read-only rows)."""
+    # A fault shows in ERROR and DELETED only, whose vm_states are these.
+    faults = instances.faults_of(s, [i.uuid for i in insts
+                                     if i.vm_state in ("error", "deleted")])
+    # The hosts' services give host_status only, and only where it is shown.
+    services = az.computes_on(s, {i.host for i in insts if i.host}) \
+        if _shows_host_status(req) else {}
     down_time = az.down_time(common.conf(req))
-    volumes: dict[str, list[tuple[str, bool]]] = {}
-    if uuids:
-        for b in s.scalars(select(BlockDeviceMapping).where(
-                BlockDeviceMapping.instance_uuid.in_(uuids),
-                BlockDeviceMapping.destination_type == "volume",
-                BlockDeviceMapping.volume_id.is_not(None)).order_by(BlockDeviceMapping.id)):
-            volumes.setdefault(b.instance_uuid, []).append((b.volume_id,
-                                                            b.delete_on_termination))
+    volumes = bdm.volumes_of(s, [i.uuid for i in insts])
     host_zones = None
     if volume_zones.is_2016(req.app.cloud.config.stackling.stackling.behaviour_release):
         # 2016 kept the requested zone on the instance; the view showed the host's zone.
@@ -133,12 +120,16 @@ def _load(req: Request, insts: list[Instance], s) -> list[views.ServerData]:
     return out
 
 
+def _shows_host_status(req: Request) -> bool:
+    return req.version.matches("2.16") and common.can(
+        req, "os_compute_api:servers:show:host_status")
+
 
 def _view(req: Request, d: views.ServerData, reduced: bool = False,
           server_groups: bool = True) -> dict:
     return views.show(
         d, req.version, _base(req), req.context.project_id, is_admin=req.context.is_admin,
-        show_host_status=common.can(req, "os_compute_api:servers:show:host_status"),
+        show_host_status=_shows_host_status(req),
         show_extra_specs=common.can(req, "os_compute_api:os-flavor-extra-specs:index",
                                     {"project_id": req.context.project_id}),
         reduced=reduced, show_server_groups=server_groups)
@@ -146,7 +137,7 @@ def _view(req: Request, d: views.ServerData, reduced: bool = False,
 
 def show_server(req: Request, server_id: str):
     with req.app.cloud.db.reader() as s:
-        inst = instances.get(s, req.context, server_id)
+        inst = instances.visible_row(s, req.context, server_id)
         common.authorize(req, "os_compute_api:servers:show", {"project_id": inst.project_id})
         data = _load(req, [inst], s)[0]
     return json_response({"server": _view(req, data)})
@@ -156,81 +147,114 @@ def _truthy(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "t", "yes", "y", "on", "")
 
 
+_INSTANCES = Instance.__table__
+# The server list's SQL filters, each on a bind parameter of its name (values: _list).
+_LIST_FILTERS: dict[str, Any] = {
+    "project_id": lambda c: c.project_id == bindparam("project_id"),
+    "changes_since": lambda c: c.updated_at >= bindparam("changes_since"),
+    "live": lambda c: c.deleted == 0,
+    "changes_before": lambda c: c.updated_at <= bindparam("changes_before"),
+    "vm_state": lambda c: c.vm_state == bindparam("vm_state"),
+    "rebooting": lambda c: c.task_state.in_(("rebooting", "reboot_pending",
+                                             "reboot_started")),
+    "availability_zone": lambda c: c.availability_zone == bindparam("availability_zone"),
+    "host": lambda c: c.host == bindparam("host"),
+    "node": lambda c: c.node == bindparam("node"),
+    "flavor": lambda c: c.flavor["id"].as_string() == bindparam("flavor"),
+    "image": lambda c: c.image_ref == bindparam("image"),
+    "reservation_id": lambda c: c.reservation_id == bindparam("reservation_id"),
+    "uuids": lambda c: c.uuid.in_(bindparam("uuids", expanding=True)),
+}
+_LISTS: dict[tuple[str, ...], Any] = {}
+
+
+def _list_statement(filters: dict[str, Any]) -> Any:
+    """The list filtered on ``filters``' names, built once per set of names: building and
+    keying a new statement costs more than running it (clients poll the list while their
+    servers build). Read-only rows: the views only read them."""
+    names = tuple(name for name in _LIST_FILTERS if name in filters)
+    stmt = _LISTS.get(names)
+    if stmt is None:
+        c = _INSTANCES.c
+        stmt = (select(_INSTANCES).where(*(_LIST_FILTERS[name](c) for name in names))
+                .order_by(c.created_at.desc(), c.id.desc()))
+        stmt = _LISTS.setdefault(names, stmt)
+    return stmt
+
+
 def _list(req: Request, detail: bool):
     ctx = req.context
     rule = "os_compute_api:servers:detail" if detail else "os_compute_api:servers:index"
     common.authorize(req, rule, {"project_id": ctx.project_id})
     params = req.GET
     admin = common.can(req, "os_compute_api:servers:allow_all_filters")
-    q = select(Instance)
+    f: dict[str, Any] = {}      # the SQL filters (_LIST_FILTERS) with their values
     all_tenants = "all_tenants" in params and _truthy(params.get("all_tenants"))
     if all_tenants:
         common.authorize(req, rule + ":get_all_tenants")
         project = params.get("project_id") or params.get("tenant_id")
         if project:
-            q = q.where(Instance.project_id == project)
+            f["project_id"] = project
     else:
-        q = q.where(Instance.project_id == ctx.project_id)
+        f["project_id"] = ctx.project_id
     since = params.get("changes-since")
     if since:
-        q = q.where(Instance.updated_at >= _query_time("changes-since", since))
+        f["changes_since"] = _query_time("changes-since", since)
     else:
-        q = q.where(Instance.deleted == 0)
+        f["live"] = None
     before = params.get("changes-before") if req.version.matches("2.66") else None
     if before:
-        q = q.where(Instance.updated_at <= _query_time("changes-before", before))
+        f["changes_before"] = _query_time("changes-before", before)
     status = params.get("status")
     if status:
         vm_state = views.STATUS_TO_VM.get(status.upper())
         if vm_state is None:
             return json_response({"servers": []})
-        q = q.where(Instance.vm_state == vm_state)
+        f["vm_state"] = vm_state
         if status.upper() == "REBOOT":
-            q = q.where(Instance.task_state.in_(("rebooting", "reboot_pending",
-                                                 "reboot_started")))
+            f["rebooting"] = None
     if admin or req.version.matches("2.83"):
         if params.get("availability_zone"):
-            q = q.where(Instance.availability_zone == params["availability_zone"])
+            f["availability_zone"] = params["availability_zone"]
     if admin:
         if params.get("host"):
-            q = q.where(Instance.host == params["host"])
+            f["host"] = params["host"]
         if params.get("node"):
-            q = q.where(Instance.node == params["node"])
-    if params.get("flavor"):
-        q = q.where(Instance.flavor["id"].as_string() == params["flavor"])
-    if params.get("image"):
-        q = q.where(Instance.image_ref == params["image"])
-    if params.get("reservation_id"):
-        q = q.where(Instance.reservation_id == params["reservation_id"])
+            f["node"] = params["node"]
+    for key in ("flavor", "image", "reservation_id"):
+        if params.get(key):
+            f[key] = params[key]
     ips = [params[k] for k in ("ip", "ip6") if params.get(k) and (
         k == "ip" or admin or req.version.matches("2.5"))]
     if ips:      # Nova asks Neutron which servers have such an address
-        q = q.where(Instance.uuid.in_(neutron.instance_uuids_by_ip(req.app.cloud, ctx, ips)))
-    q = q.order_by(Instance.created_at.desc(), Instance.id.desc())
+        f["uuids"] = list(neutron.instance_uuids_by_ip(req.app.cloud, ctx, ips))
+    q = _list_statement(f)
     with req.app.cloud.db.reader() as s:
-        instances = list(s.scalars(q))
+        rows = s.execute(q, f).all()
         name = params.get("name")
         if name:
             matches = common.name_matcher("name", name)
-            instances = [i for i in instances if matches(i.display_name)]
+            rows = [i for i in rows if matches(i.display_name)]
         if req.version.matches("2.26") and any(
                 k in params for k in ("tags", "tags-any", "not-tags", "not-tags-any")):
-            instances = [i for i in instances if server_tags.matches(i.tags, params)]
+            rows = [i for i in rows if server_tags.matches(i.tags, params)]
         marker = params.get("marker")
         if marker:
-            ids = [i.uuid for i in instances]
+            ids = [i.uuid for i in rows]
             if marker not in ids:
                 raise exception.BadRequest(f"marker [{marker}] not found")
-            instances = instances[ids.index(marker) + 1:]
+            rows = rows[ids.index(marker) + 1:]
         max_limit = common.conf(req).api.max_limit
         limit = params.get("limit")
         n = min(common.validate_integer(limit, "limit", 0), max_limit) if limit is not None \
             else max_limit
-        more = len(instances) > n or (limit is not None and len(instances) == n and n > 0)
-        instances = instances[:n]
-        data = _load(req, instances, s)
+        more = len(rows) > n or (limit is not None and len(rows) == n and n > 0)
+        rows = rows[:n]
+        # The index shows ids and names only: nothing else to read for it.
+        data = _load(req, rows, s) if detail else rows
     body: dict[str, Any] = {"servers": [
-        _view(req, d, server_groups=False) if detail else views.basic(d, _base(req), ctx.project_id) for d in data]}
+        _view(req, d, server_groups=False) for d in data] if detail else [
+        views.basic(r.uuid, r.display_name, _base(req), ctx.project_id) for r in data]}
     if more and data and len(data) == n:
         path = "servers/detail" if detail else "servers"
         extra = "".join(f"&{k}={v}" for k, v in params.items() if k not in ("limit", "marker"))

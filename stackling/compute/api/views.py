@@ -108,8 +108,8 @@ def links(base: str, project_id: str, uuid: str, kind: str = "servers") -> list[
             {"rel": "bookmark", "href": f"{base}/{project_id}/{kind}/{uuid}"}]
 
 
-def basic(d: ServerData, base: str, project_id: str) -> dict:
-    return {"id": d.uuid, "name": d.name, "links": links(base, project_id, d.uuid)}
+def basic(uuid: str, name: str, base: str, project_id: str) -> dict:
+    return {"id": uuid, "name": name, "links": links(base, project_id, uuid)}
 
 
 def _flavor_view(d: ServerData, version: Version, base: str, project_id: str,

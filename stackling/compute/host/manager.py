@@ -9,6 +9,7 @@ spawns it. No host → ERROR with fault ``No valid host was found. ...``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -122,6 +123,10 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
         self.host = host
         self.driver = driver
         self.locks = InstanceLocks()
+        # Nova's [DEFAULT] max_concurrent_builds: at most that many builds run at once on
+        # this host (0: no limit); the others wait in line holding their instance's lock.
+        limit = cloud.config.nova.max_concurrent_builds
+        self._build_semaphore = threading.Semaphore(limit) if limit else contextlib.nullcontext()
 
     def _load(self, instance_uuid: str) -> dict | None:
         with self.cloud.db.reader() as s:
@@ -146,7 +151,7 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
         try:
             if self._group_moves_elsewhere(instance_uuid, caller, tried or []):
                 return
-            with self.locks.get(instance_uuid):
+            with self.locks.get(instance_uuid), self._build_semaphore:
                 try:
                     with instance_action.event(self.cloud, instance_uuid,
                                                (caller or {}).get("request_id"),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, insert, select, update
 
 from stackling.compute import block_device as bd
+from stackling.db.inlist import InList
 from stackling.db.models_compute import BlockDeviceMapping
 
 if TYPE_CHECKING:
@@ -73,6 +74,24 @@ _OF_INSTANCE = (select(_TABLE).where(_TABLE.c.instance_uuid == bindparam("uuid")
 def of_instance(s, instance_uuid: str) -> list[dict]:
     """The instance's mappings as dicts, read in the caller's session (Core rows)."""
     return [bdm_dict(r) for r in s.execute(_OF_INSTANCE, {"uuid": instance_uuid})]
+
+
+_VOLUMES_OF = InList("uuid", lambda marks: (
+    select(_TABLE.c.instance_uuid, _TABLE.c.volume_id, _TABLE.c.delete_on_termination)
+    .where(_TABLE.c.instance_uuid.in_(marks), _TABLE.c.destination_type == "volume",
+           _TABLE.c.volume_id.is_not(None))
+    .order_by(_TABLE.c.id)))
+
+
+def volumes_of(s, instance_uuids: list[str]) -> dict[str, list[tuple[str, bool]]]:
+    """(volume id, delete_on_termination) of each instance's volumes, by instance uuid,
+    in one query (the server views' ``volumes_attached``)."""
+    out: dict[str, list[tuple[str, bool]]] = {}
+    if instance_uuids:
+        for r in s.execute(*_VOLUMES_OF(instance_uuids)):
+            out.setdefault(r.instance_uuid, []).append((r.volume_id,
+                                                        r.delete_on_termination))
+    return out
 
 
 def load(cloud, instance_uuid: str) -> list[dict]:

@@ -19,6 +19,7 @@ from stackling import exception
 from stackling.compute import power_state
 from stackling.compute.objects import bdm, console_auth_token
 from stackling.db.api import retry_on_deadlock, retry_on_disconnect
+from stackling.db.inlist import InList
 from stackling.db.models import new_uuid, utcnow
 from stackling.db.models_compute import (
     BlockDeviceMapping,
@@ -77,17 +78,34 @@ def delete_metadata_item(inst: Instance, key: str) -> bool:
     return item is not None
 
 
-_METADATA_OF = (select(_META.c.instance_id, _META.c.key, _META.c.value)
-                .where(_META.c.instance_id.in_(bindparam("ids", expanding=True)))
-                .order_by(_META.c.id))
+_METADATA_OF = InList("id", lambda marks: (
+    select(_META.c.instance_id, _META.c.key, _META.c.value)
+    .where(_META.c.instance_id.in_(marks)).order_by(_META.c.id)))
 
 
 def metadata_of(s: Session, instance_ids: list[int]) -> dict[int, dict[str, str]]:
     """The metadata of these instances by instance id, in one query (views of many)."""
     out: dict[int, dict[str, str]] = {}
     if instance_ids:
-        for row in s.execute(_METADATA_OF, {"ids": instance_ids}):
+        for row in s.execute(*_METADATA_OF(instance_ids)):
             out.setdefault(row.instance_id, {})[row.key] = row.value
+    return out
+
+
+_FAULTS = InstanceFault.__table__
+_FAULTS_OF = InList("uuid", lambda marks: (
+    select(_FAULTS.c.instance_uuid, _FAULTS.c.code, _FAULTS.c.message, _FAULTS.c.details,
+           _FAULTS.c.created_at)
+    .where(_FAULTS.c.instance_uuid.in_(marks)).order_by(_FAULTS.c.id)))
+
+
+def faults_of(s: Session, instance_uuids: list[str]) -> dict[str, dict]:
+    """The latest fault of each of these instances, by uuid, in one query."""
+    out: dict[str, dict] = {}
+    if instance_uuids:
+        for f in s.execute(*_FAULTS_OF(instance_uuids)):
+            out[f.instance_uuid] = {"code": f.code, "message": f.message,
+                                    "details": f.details, "created_at": f.created_at}
     return out
 
 
@@ -227,6 +245,18 @@ def fields(s, instance_uuid: str) -> Row | None:
     """The instance's columns as a read-only row (attributes named as Instance's), deleted
     or not: for workers that only read it, without the cost of an ORM object."""
     return s.execute(_FIELDS, {"uuid": instance_uuid}).first()
+
+
+_LIVE = _FIELDS.where(_TABLE.c.deleted == 0)
+
+
+def visible_row(s, ctx: RequestContext, server_id: str) -> Row:
+    """``get`` as a read-only row (attributes named as Instance's): for views that only
+    read the instance (GET /servers/{id}, polled while a server builds)."""
+    row = s.execute(_LIVE, {"uuid": server_id}).first()
+    if row is None or (row.project_id != ctx.project_id and not ctx.is_admin):
+        raise InstanceNotFound(instance_id=server_id)
+    return row
 
 
 def get(s, ctx: RequestContext, server_id: str, metadata: bool = False) -> Instance:

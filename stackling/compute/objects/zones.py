@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from stackling import servicegroup
+from stackling.db.inlist import InList
 from stackling.db.models import AggregateHost, AggregateMetadata, Service, utcnow
 
 API_SERVICES = ("nova-osapi_compute", "nova-metadata")
@@ -75,6 +76,24 @@ def host_zones(s: Session, hosts: Iterable[str] | None = None) -> dict[str, str]
 
 def zone_of_host(s: Session, conf, host: str) -> str:
     return host_zones(s, [host]).get(host, conf.default_availability_zone)
+
+
+_SERVICES = Service.__table__
+_COMPUTES_ON = InList("host", lambda marks: (
+    select(_SERVICES.c.host, _SERVICES.c.disabled, _SERVICES.c.forced_down,
+           _SERVICES.c.updated_at, _SERVICES.c.created_at)
+    .where(_SERVICES.c.project == "nova", _SERVICES.c.binary == "nova-compute",
+           _SERVICES.c.host.in_(marks))
+    .order_by(_SERVICES.c.id)))
+
+
+def computes_on(s: Session, hosts: Iterable[str]) -> dict:
+    """The nova-compute service row of each of these hosts, by host (read-only rows with
+    what ``servicegroup.is_up`` and a server's ``host_status`` read)."""
+    hosts = list(hosts)
+    if not hosts:
+        return {}
+    return {r.host: r for r in s.execute(*_COMPUTES_ON(hosts))}
 
 
 def down_time(conf) -> int:

@@ -423,10 +423,19 @@ def _tag_missing(tag: str) -> errors.NotFound:
 
 def prefilter(q: Any, req: Request, columns: dict[str, Any]) -> Any:
     """Push equality filters on plain columns into SQL (the rest is matched in Python)."""
-    for key, column in columns.items():
+    for key, wanted in filter_values(req, columns).items():
+        q = q.where(columns[key].in_(wanted))
+    return q
+
+
+def filter_values(req: Request, keys: Iterable[str]) -> dict[str, list[str]]:
+    """The values asked for of each of ``keys`` that the request filters on, in the order
+    of ``keys`` (``tenant_id`` stands for ``project_id``)."""
+    out: dict[str, list[str]] = {}
+    for key in keys:
         wanted = req.GET.getall(key)
         if key == "project_id" and not wanted:
             wanted = req.GET.getall("tenant_id")
         if wanted:
-            q = q.where(column.in_(wanted))
-    return q
+            out[key] = wanted
+    return out

@@ -7,16 +7,10 @@ import ipaddress
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from stackling.db.models_network import (
-    IpAllocation,
-    Network,
-    Port,
-    PortSecurityGroup,
-    SecurityGroup,
-)
+from stackling.db.models_network import Network, Port, SecurityGroup
 from stackling.network import errors
 from stackling.network.api import attributes as A
 from stackling.network.api import common, dhcp_opts
@@ -105,17 +99,15 @@ def view(port: Port, fixed: list[dict], groups: list[str]) -> dict:
     return out
 
 
-def render(req: Request, s: Session, rows: list[Port]) -> list[dict]:
+def render(req: Request, s: Session, rows: list) -> list[dict]:
+    """Port views of ``rows`` (Port objects or read-only rows)."""
     ids = [p.id for p in rows]
     fixed: dict[str, list[dict]] = defaultdict(list)
     groups: dict[str, list[str]] = defaultdict(list)
+    if ids:
+        s.flush()    # a port created or changed in this session: its rows, for Core reads
     for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
-        for a in s.scalars(select(IpAllocation).where(IpAllocation.port_id.in_(chunk))
-                           .order_by(IpAllocation.ip_key)):
-            fixed[a.port_id].append({"subnet_id": a.subnet_id, "ip_address": a.ip_address})
-        for link in s.scalars(select(PortSecurityGroup)
-                              .where(PortSecurityGroup.port_id.in_(chunk))):
-            groups[link.port_id].append(link.security_group_id)
+        ports.fixed_ips_and_groups_of(s, chunk, fixed, groups)
     return [common.strip_admin(req, view(p, fixed[p.id], sorted(groups[p.id])), ATTRS)
             for p in rows]
 
@@ -133,20 +125,40 @@ def _match_fixed_ips(item: dict, wanted: list[str]) -> bool:
     return False
 
 
+_PORTS, _NETWORKS = Port.__table__, Network.__table__
+_FILTERS = ("id", "network_id", "device_id", "device_owner", "mac_address", "project_id")
+_LISTINGS: dict[tuple, Any] = {}
+
+
+def _listing(keys: tuple[str, ...], admin: bool) -> Any:
+    """The listing filtered in SQL on ``keys`` (an expanding IN each), built once per shape:
+    building and keying a new statement costs more than running it (Nova lists a server's
+    ports at each view of it). Read-only rows: the listing only reads them."""
+    stmt = _LISTINGS.get((keys, admin))
+    if stmt is None:
+        c = _PORTS.c
+        stmt = select(_PORTS).order_by(c.created_at, c.id)
+        for key in keys:
+            stmt = stmt.where(c[key].in_(bindparam(key, expanding=True)))
+        if not admin:
+            owned_nets = select(_NETWORKS.c.id).where(
+                _NETWORKS.c.project_id == bindparam("caller"))
+            stmt = stmt.where(or_(c.project_id == bindparam("caller"),
+                                  c.network_id.in_(owned_nets)))
+        stmt = _LISTINGS.setdefault((keys, admin), stmt)
+    return stmt
+
+
 def list_ports(req: Request) -> Any:
     ctx = req.context
+    # Equality filters on plain columns go into SQL (as common.prefilter), the rest is
+    # matched in Python.
+    params: dict[str, Any] = common.filter_values(req, _FILTERS)
+    stmt = _listing(tuple(params), ctx.is_admin)
+    if not ctx.is_admin:
+        params["caller"] = ctx.project_id
     with req.app.cloud.db.reader() as s:
-        q = select(Port).order_by(Port.created_at, Port.id)
-        q = common.prefilter(q, req, {"id": Port.id, "network_id": Port.network_id,
-                                      "device_id": Port.device_id,
-                                      "device_owner": Port.device_owner,
-                                      "mac_address": Port.mac_address,
-                                      "project_id": Port.project_id})
-        if not ctx.is_admin:
-            owned_nets = select(Network.id).where(Network.project_id == ctx.project_id)
-            q = q.where(or_(Port.project_id == ctx.project_id,
-                            Port.network_id.in_(owned_nets)))
-        items = render(req, s, list(s.scalars(q)))
+        items = render(req, s, s.execute(stmt, params).all())
     return common.list_response(req, "ports", items, ATTRS, "port",
                                 matchers={"fixed_ips": _match_fixed_ips})
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -233,6 +233,27 @@ def fixed_ips(s: Session, port_id: str) -> list[dict]:
 def security_groups(s: Session, port_id: str) -> list[str]:
     return sorted(s.scalars(select(PortSecurityGroup.security_group_id)
                             .where(PortSecurityGroup.port_id == port_id)))
+
+
+_ALLOCATIONS, _PORT_GROUPS = IpAllocation.__table__, PortSecurityGroup.__table__
+# Core, built once: every port listing (each server view asks for its ports) reads them.
+_FIXED_IPS_OF = (select(_ALLOCATIONS.c.port_id, _ALLOCATIONS.c.subnet_id,
+                        _ALLOCATIONS.c.ip_address)
+                 .where(_ALLOCATIONS.c.port_id.in_(bindparam("ids", expanding=True)))
+                 .order_by(_ALLOCATIONS.c.ip_key))
+_GROUPS_OF = (select(_PORT_GROUPS.c.port_id, _PORT_GROUPS.c.security_group_id)
+              .where(_PORT_GROUPS.c.port_id.in_(bindparam("ids", expanding=True))))
+
+
+def fixed_ips_and_groups_of(s: Session, port_ids: list[str], fixed: dict[str, list[dict]],
+                            groups: dict[str, list[str]]) -> None:
+    """Add these ports' fixed IPs (in ``ip_key`` order) and security group ids to
+    ``fixed`` and ``groups`` (by port id). Core reads do not autoflush: the caller's
+    session has written its changes first."""
+    for a in s.execute(_FIXED_IPS_OF, {"ids": port_ids}):
+        fixed[a.port_id].append({"subnet_id": a.subnet_id, "ip_address": a.ip_address})
+    for link in s.execute(_GROUPS_OF, {"ids": port_ids}):
+        groups[link.port_id].append(link.security_group_id)
 
 
 def set_security_groups(s: Session, port_id: str, group_ids: list[str]) -> None:
