@@ -11,6 +11,8 @@ from stackling.volume.api import common
 from stackling.volume.objects import backends
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from stackling.cloud import Cloud
 
 
@@ -18,13 +20,13 @@ SERVICE = "cinder-api"
 STEP = "availability zone"
 
 
-def zone_inputs(cloud: Cloud, requested: str | None, valid_zones, opts: zones.ZoneOptions,
-                *, snapshot_az=None, source_az=None, type_zones=None, size=None) -> dict:
+def zone_inputs(cloud: Cloud, s: Session, requested: str | None, valid_zones,
+                opts: zones.ZoneOptions, *, snapshot_az=None, source_az=None, type_zones=None,
+                size=None) -> dict:
     """Everything the zone decision looked at, with where each known zone comes from."""
     st = common.state(cloud)
     cached = sorted(st.zone_cache.names()) if st.zone_cache.loaded_at is not None else []
-    with cloud.db.reader() as s:
-        rows = backends.volume_services(s)
+    rows = backends.volume_services(s)
     sources = [{"zone": r.availability_zone, "source": f"cinder-volume {r.host}",
                 "disabled": bool(r.disabled), "in_cache": r.availability_zone in cached}
                for r in rows]

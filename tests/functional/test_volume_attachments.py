@@ -197,6 +197,23 @@ def test_multiattach_volume_accepts_a_second_instance(cloud, api):
     assert vol(api, vid)["status"] == "in-use"
 
 
+def test_second_connector_on_a_non_multiattach_volume_refused(cloud, api):
+    """A second attachment of the same instance is accepted (bug 1694530), but it cannot
+    be connected while the first one is (Cinder's duplicate connector check)."""
+    vid = new_volume(cloud, api)
+    a1 = create_att(api, vid).json["attachment"]
+    a2 = create_att(api, vid)
+    assert a2.status == 200, a2
+    # the first to connect goes on (the other attachment has no connection yet)
+    resp = api.put("volume", f"/v3/attachments/{a1['id']}",
+                   {"attachment": {"connector": CONNECTOR}}, headers=MV)
+    assert resp.status == 200, resp
+    resp = api.put("volume", f"/v3/attachments/{a2.json['attachment']['id']}",
+                   {"attachment": {"connector": CONNECTOR}}, headers=MV)
+    assert resp.status == 409
+    assert error(resp) == f"Resource conflict: duplicate connectors detected on volume {vid}"
+
+
 def test_error_volume_refused(cloud, api):
     vid = new_volume(cloud, api)
     action(api, vid, {"os-reset_status": {"status": "error"}})

