@@ -5,8 +5,9 @@ Run: python bench/bench_bfv.py [--clients 8] [--per-client 10] [--image-mb 1024]
          [--data-dir DIR]   (put DIR on XFS with reflink or btrfs for the clone path)
 Prints a markdown section. Drives a live cloud (`stackling start -d`, SQLite, fake driver,
 file volume backend) over keep-alive HTTP: each client boots a server from a new 1 GiB
-volume made from the image (delete_on_termination true), polls it until ACTIVE, and
-later deletes it and polls until the server and its volume are gone.
+volume made from the image (delete_on_termination true), polls it until ACTIVE, and,
+once every client's boots are done, deletes its servers and polls until each server and
+its volume are gone.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ volume_backends:
         errors: list[str] = []
         lock = threading.Lock()
 
-        def worker(n: int, count: int = per_client) -> None:
+        def worker(n: int, count: int = per_client,
+                   booted: threading.Barrier | None = None) -> None:
             c = Client(cloud.url("compute"), tok)
             cv = Client(cloud.url("volume"), tok)
             mine = []
@@ -151,6 +153,10 @@ volume_backends:
                         mine.append((sid, vid))
                     else:
                         errors.append(str(body["server"].get("fault")))
+            if booted is not None:
+                # deletes (and their polls) only once every client's boots are done: the
+                # boot rate measures boots, not boots competing with other clients' deletes
+                booted.wait()
             for sid, vid in mine:
                 t0 = time.perf_counter()
                 c.call("DELETE", f"/v2.1/servers/{sid}")
@@ -164,7 +170,9 @@ volume_backends:
         # one boot and delete first, not counted: lazy imports and first-use caches
         worker(-1, 1)
         boots.clear(), spans.clear(), deletes.clear()
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+        booted = threading.Barrier(clients)
+        threads = [threading.Thread(target=worker, args=(n, per_client, booted))
+                   for n in range(clients)]
         t0 = time.perf_counter()
         for t in threads:
             t.start()
