@@ -11,7 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# This checkout's code, unless PYTHONPATH names a tree to measure (bench_bfv_clients.py runs
+# the base tree's cloud in-process that way: the checkout must not shadow it).
+if not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def machine() -> str:
