@@ -82,19 +82,13 @@ def addresses(cloud: Cloud, ctx: RequestContext, instance_uuid: str) -> dict[str
     return server_networks(cloud, ctx, [instance_uuid])[instance_uuid][0]
 
 
-def security_groups(cloud: Cloud, ctx: RequestContext, instance_uuid: str) -> list[dict]:
-    """``[{"name": ...}]`` of the groups on the server's ports (Nova's
-    get_instances_security_groups_bindings); none without ports, and the server views
-    then leave ``security_groups`` out, as Nova does."""
-    return server_networks(cloud, ctx, [instance_uuid])[instance_uuid][1]
-
-
 def server_networks(cloud: Cloud, ctx: RequestContext, instance_uuids: list[str]
                     ) -> dict[str, tuple[dict[str, list[dict]], list[dict]]]:
-    """Each server's addresses and security groups (see above) from one listing of their
-    ports, as Nova's ``get_instances_security_groups_bindings`` lists the ports of all the
-    servers of a view at once; network and group names are asked once per view. A failed
-    listing leaves the servers without addresses and groups."""
+    """Each server's addresses (see above) and security groups (``[{"name": ...}]`` of the
+    groups on its ports; none without ports, and the views then leave ``security_groups``
+    out) from one listing of the ports of all the view's servers, as Nova's
+    ``get_instances_security_groups_bindings`` does; network and group names are asked
+    once per view. A failed listing leaves the servers without addresses and groups."""
     out: dict[str, tuple[dict[str, list[dict]], list[dict]]] = {
         uuid: ({}, []) for uuid in instance_uuids}
     if not instance_uuids or not has_network(cloud):

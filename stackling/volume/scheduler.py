@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, select
 
 from stackling import decisions, servicegroup
 from stackling.db.api import retry_on_deadlock
-from stackling.db.models import Service, utcnow
+from stackling.db.models import Service
 from stackling.db.models_volume import Group, Volume, VolumeType
 from stackling.volume.objects import backends, messages, quota
 from stackling.volume.objects import groups as grp_obj

@@ -52,7 +52,7 @@ def stand_in_cloud(apps: dict) -> SimpleNamespace:
 def test_without_a_network_service_nothing_is_attached():
     cloud = SimpleNamespace(apps={})
     assert neutron.addresses(cloud, CTX, SERVER) == {}
-    assert neutron.security_groups(cloud, CTX, SERVER) == []
+    assert neutron.server_networks(cloud, CTX, [SERVER])[SERVER][1] == []
     assert neutron.check_security_group(cloud, CTX, "default") == "default"
     with pytest.raises(exception.BadRequest) as err:
         neutron.check_security_group(cloud, CTX, "web")
@@ -66,8 +66,8 @@ def test_ports_become_addresses_and_groups():
          "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:01"},
         {"version": 6, "addr": "fd00::5", "OS-EXT-IPS:type": "fixed",
          "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:01"}]}
-    assert neutron.security_groups(cloud, CTX, SERVER) == [{"name": "default"},
-                                                          {"name": "web"}]
+    assert neutron.server_networks(cloud, CTX, [SERVER])[SERVER][1] == [{"name": "default"},
+                                                                    {"name": "web"}]
     assert neutron.check_security_group(cloud, CTX, "sg1") == "sg1"
     assert neutron.check_security_group(cloud, CTX, "web") == "sg2"
     with pytest.raises(exception.BadRequest):

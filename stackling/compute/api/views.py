@@ -92,8 +92,8 @@ class ServerData:
     host_disabled: bool = False
     deleted: bool = False
     volumes: list = field(default_factory=list)   # (volume id, delete_on_termination)
-    addresses: dict = field(default_factory=dict)  # neutron.addresses(), {} while building
-    security_groups: list = field(default_factory=list)  # neutron.security_groups()
+    addresses: dict = field(default_factory=dict)  # neutron.server_networks(), {} while building
+    security_groups: list = field(default_factory=list)  # neutron.server_networks()
 
 
 def host_id(project_id: str, host: str | None) -> str:
