@@ -217,8 +217,9 @@ def create_attachment(req: Request):
     connection_info: dict = {}
     if connector:
         try:
+            # a new attachment has no mode yet (Cinder's "null"): the connector's applies
             connection_info = connect(cloud, att_id, connector, volume_id=vol.id,
-                                      host=vol.host, mode_now=None,
+                                      host=vol.host, mode_now="null",
                                       amode=access_mode(vol.admin_metadata))
         except (exception.PolicyNotAuthorized, errors.InvalidVolume):
             raise
