@@ -537,7 +537,7 @@ def test_build_that_raises_on_the_host_outside_its_handling_ends_in_error(
     while loading the instance): ERROR off the host, its claim given back, not BUILD."""
     from stackling.compute.host import manager
 
-    def broken(self, instance_uuid, caller):
+    def broken(self, instance_uuid, caller, ev):
         raise RuntimeError("database unreachable")
 
     monkeypatch.setattr(manager.ComputeManager, "_build_and_run", broken)
@@ -548,6 +548,55 @@ def test_build_that_raises_on_the_host_outside_its_handling_ends_in_error(
     assert server["fault"]["message"] == "RuntimeError", server["fault"]
     assert server["OS-EXT-SRV-ATTR:host"] is None
     assert _usage(api) == before
+
+
+def _build_event(api, sid):
+    actions = api.get("compute", f"/v2.1/servers/{sid}/os-instance-actions").json
+    create = next(a for a in actions["instanceActions"] if a["action"] == "create")
+    shown = api.get("compute", f"/v2.1/servers/{sid}/os-instance-actions/"
+                    f"{create['request_id']}", headers=v("2.51")).json["instanceAction"]
+    return create["request_id"], {e["event"]: e for e in shown["events"]}
+
+
+def test_a_server_is_never_active_before_its_build_event_succeeded(api, image, monkeypatch):
+    """ACTIVE and the build event's Success are one write: whoever sees the server ACTIVE
+    sees the event finished (they were two, with a window between: a write of the event
+    of its own, slowed down here, would be seen unfinished)."""
+    import time
+
+    from stackling.compute.objects import instance_action
+
+    finish = instance_action._finish
+
+    def slow_finish(*args, **kwargs):
+        time.sleep(0.5)
+        finish(*args, **kwargs)
+
+    monkeypatch.setattr(instance_action, "_finish", slow_finish)
+    for n in range(2):
+        sid = boot(api, image, name=f"atomic-{n}").json["server"]["id"]
+        assert settled(api, sid)["status"] == "ACTIVE"
+        _, events = _build_event(api, sid)
+        build = events["compute__do_build_and_run_instance"]
+        assert (build["result"], bool(build["finish_time"])) == ("Success", True), build
+
+
+def test_an_event_closed_in_a_write_that_then_fails_ends_in_error(api, image, cloud):
+    """``succeeded_in`` writes Success into the caller's transaction; an error after it
+    (that transaction rolled back) still ends the event in Error, as before."""
+    from stackling.compute.objects import instance_action
+
+    sid = boot(api, image, name="closed-then-failed").json["server"]["id"]
+    settled(api, sid)
+    request_id, _ = _build_event(api, sid)
+    with pytest.raises(RuntimeError, match="refused"):
+        with instance_action.event(cloud, sid, request_id, "probe_step") as ev:
+            with cloud.db.writer() as s:
+                ev.succeeded_in(s)
+                raise RuntimeError("commit refused")
+    _, events = _build_event(api, sid)
+    assert events["probe_step"]["result"] == "Error", events["probe_step"]
+    assert "commit refused" in events["probe_step"]["traceback"]
 
 
 def test_failure_reaches_the_server_once_the_database_answers_again(

@@ -156,8 +156,8 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
                     with instance_action.event(self.cloud, instance_uuid,
                                                (caller or {}).get("request_id"),
                                                "compute__do_build_and_run_instance",
-                                               self.host):
-                        self._build_and_run(instance_uuid, caller)
+                                               self.host) as ev:
+                        self._build_and_run(instance_uuid, caller, ev)
                 except BuildFailed as failed:
                     # After the event closed, so that ERROR is never seen before the
                     # failed event.
@@ -203,9 +203,10 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
                             caller=caller, tried=[*tried, self.host])
         return True
 
-    def _build_and_run(self, instance_uuid: str, caller: dict | None) -> None:
+    def _build_and_run(self, instance_uuid: str, caller: dict | None,
+                       ev: instance_action.Event) -> None:
         """Build; on failure the server goes to ERROR with its fault and BuildFailed says
-        so to the instance action's event."""
+        so to the instance action's event. ACTIVE and the event's success are one write."""
         cloud = self.cloud
         with cloud.db.reader() as s:     # one read of the row for both
             row = instances.fields(s, instance_uuid)
@@ -241,10 +242,12 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
                                expected_task_state="block_device_mapping",
                                task_state="spawning")
             self.driver.spawn(inst)
-            instances.save(cloud, instance_uuid, expected_task_state="spawning",
-                           vm_state="active", task_state=None,
-                           power_state=self.driver.get_power_state(inst),
-                           launched_at=utcnow())
+            power = self.driver.get_power_state(inst)
+            with cloud.db.writer() as s:
+                instances.conditional_update(s, instance_uuid, expected_task_state="spawning",
+                                             vm_state="active", task_state=None,
+                                             power_state=power, launched_at=utcnow())
+                ev.succeeded_in(s)
         except (instances.InstanceNotFound, instances.UnexpectedDeletingTaskState):
             # "Instance disappeared during build": undo what this build did (Nova's
             # _shutdown_instance); the delete, waiting for this instance's lock, ends it.

@@ -129,13 +129,15 @@ class Builder:
                          f"Cinder refused: {err.message}", inputs)
             raise
         b["volume_id"] = volume["id"]
-        bdm.save(self.cloud, b["id"], volume_id=volume["id"], volume_type=b["volume_type"])
-        self._record("volume create", decisions.OK,
-                     f"Nova asked Cinder for a {b['volume_size']} GiB volume from "
-                     f"{b['source_type']} in zone {sent or '(none)'}.\n{why}.\n"
-                     f"Cinder accepted it as {volume['id']} (zone "
-                     f"{volume.get('availability_zone')}).",
-                     {**inputs, "volume_id": volume["id"]})
+        # The mapping learns its volume and the decision is recorded in one transaction.
+        with self.cloud.db.writer() as s:
+            bdm.update(s, b["id"], volume_id=volume["id"], volume_type=b["volume_type"])
+            self._record("volume create", decisions.OK,
+                         f"Nova asked Cinder for a {b['volume_size']} GiB volume from "
+                         f"{b['source_type']} in zone {sent or '(none)'}.\n{why}.\n"
+                         f"Cinder accepted it as {volume['id']} (zone "
+                         f"{volume.get('availability_zone')}).",
+                         {**inputs, "volume_id": volume["id"]}, session=s)
         try:
             await_created(self.cloud, self.cinder, volume["id"])
         except Exception:
@@ -147,11 +149,12 @@ class Builder:
             raise
         b["attachment_id"] = None
 
-    def _record(self, step: str, outcome: str, summary: str, inputs: dict) -> None:
+    def _record(self, step: str, outcome: str, summary: str, inputs: dict,
+                session=None) -> None:
         decisions.record(self.cloud, resource_type="server", resource_id=self.inst["uuid"],
                          service="nova-compute", step=step, outcome=outcome,
                          summary=summary, inputs=inputs,
-                         caused_by=self.cinder.last_request_id)
+                         caused_by=self.cinder.last_request_id, session=session)
 
     # -- attach ----------------------------------------------------------------------
 

@@ -99,10 +99,16 @@ def load(cloud, instance_uuid: str) -> list[dict]:
         return of_instance(s, instance_uuid)
 
 
+def update(s, bdm_id: int, **values) -> None:
+    """One UPDATE inside the caller's write transaction (a mapping deleted meanwhile is
+    left alone); Core, no ORM objects."""
+    s.execute(_UPDATE, {"bdm_id": bdm_id, **values})
+
+
 def save(cloud: Cloud, bdm_id: int, **values) -> None:
-    """One UPDATE (a mapping deleted meanwhile is left alone); Core, no ORM objects."""
+    """``update`` in a write transaction of its own."""
     with cloud.db.writer() as s:
-        s.execute(_UPDATE, {"bdm_id": bdm_id, **values})
+        update(s, bdm_id, **values)
 
 
 def destroy(cloud: Cloud, bdm_id: int) -> None:

@@ -59,9 +59,24 @@ def _action(s: Session, instance_uuid: str, request_id: str | None) -> int | Non
     return s.scalar(_ACTION_ID, {"uuid": instance_uuid, "request_id": request_id})
 
 
+class Event:
+    """The open event of ``event(...)``. A step whose last write ends it can close it with
+    ``succeeded_in(s)`` in that transaction instead of a write of its own after it; an
+    error raised after that still turns it into ``Error``."""
+
+    __slots__ = ("id", "closed")
+
+    def __init__(self, event_id: int | None) -> None:
+        self.id, self.closed = event_id, False
+
+    def succeeded_in(self, s: Session) -> None:
+        _close(s, self.id, "Success")
+        self.closed = True
+
+
 @contextlib.contextmanager
 def event(cloud: Cloud, instance_uuid: str, request_id: str | None, name: str,
-          host: str | None = None) -> Iterator[None]:
+          host: str | None = None) -> Iterator[Event]:
     """Record one event of the action ``request_id`` around a step; re-raise its error."""
     with cloud.db.writer() as s:
         action_id = _action(s, instance_uuid, request_id)
@@ -70,24 +85,34 @@ def event(cloud: Cloud, instance_uuid: str, request_id: str | None, name: str,
         else:
             event_id = s.execute(_INSERT_EVENT, {"action_id": action_id, "event": name,
                                                  "host": host}).inserted_primary_key[0]
+    ev = Event(event_id)
     try:
-        yield
+        yield ev
     except BaseException as exc:
         _finish(cloud, event_id, "Error", traceback.format_exc(), str(exc) or type(exc).__name__)
         raise
-    _finish(cloud, event_id, "Success")
+    if not ev.closed:
+        _finish(cloud, event_id, "Success")
 
 
 def _finish(cloud: Cloud, event_id: int | None, result: str, tb: str | None = None,
             details: str | None = None) -> None:
     if event_id is None:
         return
+    with cloud.db.writer() as s:
+        _close(s, event_id, result, tb, details)
+
+
+def _close(s: Session, event_id: int | None, result: str, tb: str | None = None,
+           details: str | None = None) -> None:
+    """The event's result and the action's finish time: two UPDATEs, no reads."""
+    if event_id is None:
+        return
     now = utcnow()
     action_values = {"finish_time": now, **({"message": "Error"} if result == "Error" else {})}
-    with cloud.db.writer() as s:   # two UPDATEs, no reads
-        s.execute(_UPDATE_EVENT, {"event_id": event_id, "finish_time": now, "result": result,
-                                  "traceback": tb, "details": details})
-        s.execute(_UPDATE_ACTION_OF_EVENT, {"event_id": event_id, **action_values})
+    s.execute(_UPDATE_EVENT, {"event_id": event_id, "finish_time": now, "result": result,
+                              "traceback": tb, "details": details})
+    s.execute(_UPDATE_ACTION_OF_EVENT, {"event_id": event_id, **action_values})
 
 
 def succeeded(s: Session, instance_uuid: str, request_id: str | None, name: str,
