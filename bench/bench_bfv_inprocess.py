@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import functools
 import os
 import resource
 import threading
@@ -37,16 +38,18 @@ class WriterClock:
     """Wraps ``Database.writer``: time waited for and holding the writer, by call site."""
 
     def __init__(self, db, sites: bool) -> None:
-        self.db, self.inner, self.by_site = db, db.writer, sites
+        self.db, self.by_site = db, sites
         self.holds: list[float] = []
         self.waits: list[float] = []
         self.sites: collections.defaultdict = collections.defaultdict(list)
-        db.writer = self.writer
+        # both kinds of write transaction: ORM sessions and Core connections
+        db.writer = functools.partial(self.writer, db.writer)
+        db.writer_connection = functools.partial(self.writer, db.writer_connection)
 
     @contextlib.contextmanager
-    def writer(self):
+    def writer(self, inner):
         t0 = time.perf_counter()
-        with self.inner() as s:
+        with inner() as s:
             t1 = time.perf_counter()
             yield s
         held = time.perf_counter() - t1

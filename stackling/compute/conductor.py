@@ -343,7 +343,7 @@ class Conductor(LifecycleTasks):
                              inputs={"requested_az": spec.availability_zone})
             return
         release_mode = cloud.config.stackling.stackling.behaviour_release
-        with cloud.db.writer() as s:
+        with cloud.db.writer_connection() as s:
             host_zone = az.zone_of_host(s, conf, chosen.host)
             zone = volume_zones.instance_zone(release_mode, spec.availability_zone, host_zone)
             try:

@@ -430,7 +430,7 @@ def claim_backend(cloud: Cloud, chosen: BackendState, spec: dict, volume_id: str
     when the backend is full now, None when the volume is gone or no longer waiting.
     ``on_placed`` writes what goes with a placement (its decision record) in the same
     transaction."""
-    with cloud.db.writer() as s:
+    with cloud.db.writer_connection() as s:
         s.execute(_LOCK_BACKEND, {"host": chosen.name})
         held = s.scalar(_HELD, {"host": chosen.name, "pools": f"{chosen.name}#%"})
         fresh = BackendState(chosen.name, chosen.availability_zone, chosen.capabilities,

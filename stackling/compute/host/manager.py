@@ -177,7 +177,7 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
         """Nova's late affinity check: placed here against its group's hard policy (two
         schedulers chose at once), the server gives its claim back and is scheduled
         again without this host (RescheduledException)."""
-        with self.cloud.db.reader() as s:
+        with self.cloud.db.reader_connection() as s:
             row = instances.fields(s, instance_uuid)
             group = (row.scheduler_hints or {}).get("group") if row is not None else None
         if not group:
@@ -208,7 +208,7 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
         """Build; on failure the server goes to ERROR with its fault and BuildFailed says
         so to the instance action's event. ACTIVE and the event's success are one write."""
         cloud = self.cloud
-        with cloud.db.reader() as s:     # one read of the row for both
+        with cloud.db.reader_connection() as s:     # one read of the row for both
             row = instances.fields(s, instance_uuid)
             if row is None or row.deleted:
                 return
@@ -225,7 +225,7 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
                     raise RuntimeError("no user context to call the Block Storage API with")
                 instances.save(cloud, instance_uuid, expected_task_state="spawning",
                                task_state="block_device_mapping")
-                with cloud.db.reader() as s:
+                with cloud.db.reader_connection() as s:
                     inst["host_zone"] = az.zone_of_host(s, cloud.config.nova, self.host)
                 try:
                     volume_attach.Builder(cloud, self.host, who, inst).prep(bdms)
@@ -243,7 +243,7 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
                                task_state="spawning")
             self.driver.spawn(inst)
             power = self.driver.get_power_state(inst)
-            with cloud.db.writer() as s:
+            with cloud.db.writer_connection() as s:
                 instances.conditional_update(s, instance_uuid, expected_task_state="spawning",
                                              vm_state="active", task_state=None,
                                              power_state=power, launched_at=utcnow())

@@ -130,7 +130,7 @@ class Builder:
             raise
         b["volume_id"] = volume["id"]
         # The mapping learns its volume and the decision is recorded in one transaction.
-        with self.cloud.db.writer() as s:
+        with self.cloud.db.writer_connection() as s:
             bdm.update(s, b["id"], volume_id=volume["id"], volume_type=b["volume_type"])
             self._record("volume create", decisions.OK,
                          f"Nova asked Cinder for a {b['volume_size']} GiB volume from "

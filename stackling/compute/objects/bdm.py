@@ -107,7 +107,7 @@ def update(s, bdm_id: int, **values) -> None:
 
 def save(cloud: Cloud, bdm_id: int, **values) -> None:
     """``update`` in a write transaction of its own."""
-    with cloud.db.writer() as s:
+    with cloud.db.writer_connection() as s:
         update(s, bdm_id, **values)
 
 

@@ -140,7 +140,7 @@ _CLAIM = update(_NODES).where(
 
 def claim(cloud: Cloud, node: str, vcpus: int, memory_mb: int, disk_gb: int) -> bool:
     """Take the resources on ``node`` if they still fit (compare-and-swap); True on success."""
-    with cloud.db.writer() as s:
+    with cloud.db.writer_connection() as s:
         return s.execute(_CLAIM, {"claim_node": node, "claim_vcpus": vcpus,
                                   "claim_ram": memory_mb, "claim_disk": disk_gb,
                                   "now": utcnow()}).rowcount == 1
@@ -347,7 +347,7 @@ def conditional_update(s: Session, instance_uuid: str, expected_task_state=_ANY,
 def save(cloud, instance_uuid: str, expected_task_state=_ANY, expected_vm_state=_ANY,
          **values) -> None:
     """``conditional_update`` in a transaction of its own."""
-    with cloud.db.writer() as s:
+    with cloud.db.writer_connection() as s:
         conditional_update(s, instance_uuid, expected_task_state, expected_vm_state,
                            **values)
 

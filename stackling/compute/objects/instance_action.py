@@ -78,7 +78,7 @@ class Event:
 def event(cloud: Cloud, instance_uuid: str, request_id: str | None, name: str,
           host: str | None = None) -> Iterator[Event]:
     """Record one event of the action ``request_id`` around a step; re-raise its error."""
-    with cloud.db.writer() as s:
+    with cloud.db.writer_connection() as s:
         action_id = _action(s, instance_uuid, request_id)
         if action_id is None:
             event_id = None
@@ -99,7 +99,7 @@ def _finish(cloud: Cloud, event_id: int | None, result: str, tb: str | None = No
             details: str | None = None) -> None:
     if event_id is None:
         return
-    with cloud.db.writer() as s:
+    with cloud.db.writer_connection() as s:
         _close(s, event_id, result, tb, details)
 
 

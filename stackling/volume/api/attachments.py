@@ -138,7 +138,7 @@ def connect(cloud: Cloud, attachment_id: str, connector: dict, *, volume_id: str
     conn.update({k: v for k, v in info.items() if k != "data"})
     conn["attachment_id"] = attachment_id
     conn["enforce_multipath"] = connector.get("enforce_multipath", False)
-    with cloud.db.writer() as s:
+    with cloud.db.writer_connection() as s:
         att_obj.connected(s, attachment_id, volume_id, connector=connector,
                           attached_host=connector.get("host", ""),
                           mountpoint=connector.get("mountpoint", "na"),
@@ -284,7 +284,7 @@ def attachment_action(req: Request, attachment_id: str):
     if isinstance(body, dict) and len(body) == 1 and "os-complete" not in body:
         raise exception.BadRequest(f"There is no such action: {next(iter(body))}")
     validate(COMPLETE_SCHEMA, body)
-    with req.app.cloud.db.writer() as s:
+    with req.app.cloud.db.writer_connection() as s:
         att = get_attachment(s, req, attachment_id)
         common.visible(req, att.vol_project_id, att.volume_id)
         common.authorize(req, "volume:attachment_complete", {"project_id": att.project_id})

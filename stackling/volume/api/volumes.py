@@ -422,7 +422,7 @@ def volume_summary(req: Request):
 
 
 def show_volume(req: Request, volume_id: str):
-    with req.app.cloud.db.reader() as s:
+    with req.app.cloud.db.reader_connection() as s:     # Core only: Nova polls it
         row, attached = vol_obj.read_shown(s, volume_id)
     common.visible(req, row.project_id if row is not None else None, volume_id)
     common.authorize(req, "volume:get", {"project_id": row.project_id})

@@ -141,7 +141,7 @@ def destroy(s: Session, volume_id: str, expected: Iterable[str] | str | None = N
 @retry_on_deadlock
 def set_status(cloud, volume_id: str, expected: Iterable[str] | str | None, **values) -> bool:
     """``conditional_update`` in a transaction of its own."""
-    with cloud.db.writer() as s:
+    with cloud.db.writer_connection() as s:
         return conditional_update(s, volume_id, expected, **values)
 
 
