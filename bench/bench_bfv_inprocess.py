@@ -44,7 +44,8 @@ class WriterClock:
         self.sites: collections.defaultdict = collections.defaultdict(list)
         # both kinds of write transaction: ORM sessions and Core connections
         db.writer = functools.partial(self.writer, db.writer)
-        db.writer_connection = functools.partial(self.writer, db.writer_connection)
+        if hasattr(db, "writer_connection"):     # trees before 88b0bd0 have sessions only
+            db.writer_connection = functools.partial(self.writer, db.writer_connection)
 
     @contextlib.contextmanager
     def writer(self, inner):

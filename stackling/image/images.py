@@ -122,11 +122,16 @@ def _visible(req: Request, row: Image, member_status: str | None = None) -> bool
     return row.visibility == "shared" and member_status is not None
 
 
+_MEMBER_STATUS = select(ImageMember.__table__.c.status).where(
+    ImageMember.__table__.c.image_id == bindparam("image_id"),
+    ImageMember.__table__.c.member == bindparam("member"))
+
+
 def _member_status(s, req: Request, image_id: str) -> str | None:
+    """The caller's membership of the image (Core: a session or a connection)."""
     if not req.context.project_id:
         return None
-    m = s.get(ImageMember, (image_id, req.context.project_id))
-    return m.status if m is not None else None
+    return s.scalar(_MEMBER_STATUS, {"image_id": image_id, "member": req.context.project_id})
 
 
 def _check_found(s, req: Request, row, image_id: str) -> None:
@@ -249,7 +254,7 @@ _SHOW = select(Image.__table__).where(Image.__table__.c.id == bindparam("image_i
 
 
 def show_image(req: Request, image_id: str):
-    with req.app.cloud.db.reader() as s:
+    with req.app.cloud.db.reader_connection() as s:
         row = s.execute(_SHOW, {"image_id": image_id}).first()
         _check_found(s, req, row, image_id)
         return json_response(view(row))

@@ -109,7 +109,7 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
 
     def create_volume(self, volume_id: str, request_spec: dict,
                       filter_properties: dict) -> None:
-        with self.cloud.db.reader() as s:
+        with self.cloud.db.reader_connection() as s:
             row = vol_obj.read_create_state(s, volume_id)
             if row is None:
                 return
@@ -269,7 +269,7 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
             self.driver.validate_connector(connector)
         except Exception as err:
             raise exception.InvalidInput(reason=str(err)) from None
-        with self.cloud.db.reader() as s:
+        with self.cloud.db.reader_connection() as s:
             row = vol_obj.read_connection(s, volume_id)
         if row is None:
             raise errors.VolumeNotFound(volume_id=volume_id)

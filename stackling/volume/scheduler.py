@@ -231,7 +231,7 @@ class SchedulerManager:
     def backend_states(self, excluded: list | None = None) -> list[BackendState]:
         """Up, enabled, unfrozen backends with capabilities; ``excluded`` collects the rest."""
         down = backends.down_time(self.cloud)
-        with self.cloud.db.reader() as s:
+        with self.cloud.db.reader_connection() as s:
             rows = backends.volume_services(s)
             # NOTE: int(): MySQL/MariaDB answer SUM() with a Decimal, which cannot be mixed
             # with the floats of the capacity filter.

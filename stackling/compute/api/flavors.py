@@ -76,7 +76,7 @@ _PROJECTS_OF = (select(_PROJECTS.c.project_id)
 
 def get(cloud: Cloud, flavorid: str, ctx=None) -> dict:
     """The flavor as a dict; a private flavor the caller cannot see is not found."""
-    with cloud.db.reader() as s:
+    with cloud.db.reader_connection() as s:
         f = s.execute(_BY_FLAVORID, {"flavorid": flavorid}).first()
         if f is None:
             raise FlavorNotFound(flavor_id=flavorid)

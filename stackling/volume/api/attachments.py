@@ -248,7 +248,7 @@ def update_attachment(req: Request, attachment_id: str):
     validate(UPDATE_SCHEMA, body)
     connector = body["attachment"]["connector"]
     cloud = req.app.cloud
-    with cloud.db.reader() as s:
+    with cloud.db.reader_connection() as s:
         att = get_attachment(s, req, attachment_id, counted=True)
         common.authorize(req, "volume:attachment_update", {"project_id": att.project_id})
         if "error" in att.vol_status:

@@ -141,7 +141,7 @@ def check_per_volume(cloud: Cloud, project_id: str, size: int, deltas=()) -> dic
     """Refuse a volume over per_volume_gigabytes. Answers the limits read, those of
     ``deltas`` too when given (one statement; for :func:`consume_in`, as Cinder's reserve
     reads the quotas before its transaction)."""
-    with cloud.db.reader() as s:
+    with cloud.db.reader_connection() as s:
         lim = limits_of(cloud, s, project_id, ["per_volume_gigabytes", *deltas])
     limit = lim.get("per_volume_gigabytes", -1)
     if limit >= 0 and size > limit:
