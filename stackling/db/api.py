@@ -91,6 +91,12 @@ def retry_on_deadlock(fn: F) -> F:
                           reraise=True)(fn)
 
 
+def core(s: Session | Connection) -> Connection:
+    """The Core connection under ``s``: a session's (its transaction's), or ``s`` itself,
+    for object-layer functions that take either."""
+    return s.connection() if isinstance(s, Session) else s
+
+
 class Database:
     """One engine and its session factory."""
 

@@ -273,7 +273,7 @@ class EntryCreateTask(task.Task):
         row), as Cinder's quota reserve is."""
         from stackling.volume.decision_records import record_zone
 
-        with self.cloud.db.writer() as s:
+        with self.cloud.db.writer_connection() as s:     # all Core
             quota.consume_in(self.cloud, s, context.project_id, quota_deltas, quota_limits)
             volume_id = vol_obj.add(
                 s, project_id=context.project_id, user_id=context.user_id, size=size,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, case, delete, select, update
 
-from stackling.db.api import retry_on_deadlock
+from stackling.db.api import core, retry_on_deadlock
 from stackling.db.models import utcnow
 from stackling.db.models_volume import (Group, Quota, QuotaUsage, Reservation, Snapshot, Volume,
                                         VolumeType)
@@ -186,7 +186,7 @@ def ensure_usages(s: Session, project_id: str, resources) -> None:
     if not rows:
         return
     table = QuotaUsage.__table__
-    dialect = s.get_bind().dialect.name
+    dialect = core(s).dialect.name
     if dialect == "mysql":
         from sqlalchemy.dialects.mysql import insert as mysql_insert
 
@@ -238,7 +238,7 @@ def _add(s: Session, changes: list[dict]) -> None:
     """Apply the usage ``changes`` (one statement, executed for each)."""
     if changes:
         now = utcnow()
-        s.connection().execute(_ADD, [{**c, "now": now} for c in changes])
+        core(s).execute(_ADD, [{**c, "now": now} for c in changes])
 
 
 def expiry(cloud: Cloud) -> dt.datetime:
