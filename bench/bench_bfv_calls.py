@@ -1,6 +1,7 @@
 """Boot from volume: the interpreter's work per boot, counted (issue 14).
 
-Run: python bench/bench_bfv_calls.py [--boots 40] [--top 0]   (needs yappi: pip install -e ".[bench]")
+Run: python bench/bench_bfv_calls.py [--boots 40] [--top 0]
+(needs yappi: ``pip install -e ".[bench]"``)
 
 Timings on a shared VM move by a factor of two from one run to the next; the number of
 function calls a boot makes does not (the same tree gives the same count). An in-process
