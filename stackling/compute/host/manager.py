@@ -242,12 +242,10 @@ class ComputeManager(LifecycleManager, ExternalEventsManager):
                                expected_task_state="block_device_mapping",
                                task_state="spawning")
             self.driver.spawn(inst)
-            power = self.driver.get_power_state(inst)
-            with cloud.db.writer_connection() as s:
-                instances.conditional_update(s, instance_uuid, expected_task_state="spawning",
-                                             vm_state="active", task_state=None,
-                                             power_state=power, launched_at=utcnow())
-                ev.succeeded_in(s)
+            instances.save(cloud, instance_uuid, expected_task_state="spawning",
+                           vm_state="active", task_state=None,
+                           power_state=self.driver.get_power_state(inst),
+                           launched_at=utcnow(), then=ev.succeeded_in)
         except (instances.InstanceNotFound, instances.UnexpectedDeletingTaskState):
             # "Instance disappeared during build": undo what this build did (Nova's
             # _shutdown_instance); the delete, waiting for this instance's lock, ends it.

@@ -30,6 +30,8 @@ from stackling.db.models_compute import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from stackling.cloud import Cloud
     from stackling.context import RequestContext
 
@@ -253,10 +255,14 @@ _LIVE = _FIELDS.where(_TABLE.c.deleted == 0)
 def visible_row(s, ctx: RequestContext, server_id: str) -> Row:
     """``get`` as a read-only row (attributes named as Instance's): for views that only
     read the instance (GET /servers/{id}, polled while a server builds)."""
-    row = s.execute(_LIVE, {"uuid": server_id}).first()
-    if row is None or (row.project_id != ctx.project_id and not ctx.is_admin):
+    return _visible(s.execute(_LIVE, {"uuid": server_id}).first(), ctx, server_id)
+
+
+def _visible(inst, ctx: RequestContext, server_id: str):
+    """``inst`` (a live instance or None) if ``ctx`` may see it; InstanceNotFound if not."""
+    if inst is None or (inst.project_id != ctx.project_id and not ctx.is_admin):
         raise InstanceNotFound(instance_id=server_id)
-    return row
+    return inst
 
 
 def get(s, ctx: RequestContext, server_id: str, metadata: bool = False) -> Instance:
@@ -265,12 +271,7 @@ def get(s, ctx: RequestContext, server_id: str, metadata: bool = False) -> Insta
     q = select(Instance).where(Instance.uuid == server_id, Instance.deleted == 0)
     if metadata:
         q = q.options(selectinload(Instance.metadata_items))
-    inst = s.scalar(q)
-    if inst is None:
-        raise InstanceNotFound(instance_id=server_id)
-    if inst.project_id != ctx.project_id and not ctx.is_admin:
-        raise InstanceNotFound(instance_id=server_id)
-    return inst
+    return _visible(s.scalar(q), ctx, server_id)
 
 
 _ANY = object()
@@ -345,11 +346,14 @@ def conditional_update(s: Session, instance_uuid: str, expected_task_state=_ANY,
 
 @retry_on_deadlock
 def save(cloud, instance_uuid: str, expected_task_state=_ANY, expected_vm_state=_ANY,
-         **values) -> None:
-    """``conditional_update`` in a transaction of its own."""
+         then: Callable[[Session], None] | None = None, **values) -> None:
+    """``conditional_update`` in a transaction of its own (retried whole on a deadlock);
+    ``then(s)``: the caller's writes that go with it, in the same transaction."""
     with cloud.db.writer_connection() as s:
         conditional_update(s, instance_uuid, expected_task_state, expected_vm_state,
                            **values)
+        if then is not None:
+            then(s)
 
 
 def mark_deleted(s: Session, instance_uuid: str, only_unscheduled: bool = False) -> bool:

@@ -104,8 +104,6 @@ def render(req: Request, s: Session, rows: list) -> list[dict]:
     ids = [p.id for p in rows]
     fixed: dict[str, list[dict]] = defaultdict(list)
     groups: dict[str, list[str]] = defaultdict(list)
-    if ids:
-        s.flush()    # a port created or changed in this session: its rows, for Core reads
     for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
         ports.fixed_ips_and_groups_of(s, chunk, fixed, groups)
     return [common.strip_admin(req, view(p, fixed[p.id], sorted(groups[p.id])), ATTRS)

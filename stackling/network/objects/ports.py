@@ -248,8 +248,8 @@ _GROUPS_OF = (select(_PORT_GROUPS.c.port_id, _PORT_GROUPS.c.security_group_id)
 def fixed_ips_and_groups_of(s: Session, port_ids: list[str], fixed: dict[str, list[dict]],
                             groups: dict[str, list[str]]) -> None:
     """Add these ports' fixed IPs (in ``ip_key`` order) and security group ids to
-    ``fixed`` and ``groups`` (by port id). Core reads do not autoflush: the caller's
-    session has written its changes first."""
+    ``fixed`` and ``groups`` (by port id). In a session, a Core read autoflushes first:
+    a port created or changed in it is read as it now is."""
     for a in s.execute(_FIXED_IPS_OF, {"ids": port_ids}):
         fixed[a.port_id].append({"subnet_id": a.subnet_id, "ip_address": a.ip_address})
     for link in s.execute(_GROUPS_OF, {"ids": port_ids}):
