@@ -31,11 +31,17 @@ class RequestContext:
     is_service: bool = False
 
     @property
-    def effective_roles(self) -> set[str]:
-        roles = set(self.roles)
-        for role in list(roles):
-            roles |= IMPLIED_ROLES.get(role, set())
-        return roles
+    def effective_roles(self) -> frozenset[str]:
+        """The roles with the ones they imply; worked out once per list of roles (a
+        request's policy checks ask several times)."""
+        key = tuple(self.roles)
+        known = self.__dict__.get("_effective")
+        if known is None or known[0] != key:
+            roles = set(key)
+            for role in key:
+                roles |= IMPLIED_ROLES.get(role, set())
+            known = self.__dict__["_effective"] = (key, frozenset(roles))
+        return known[1]
 
     @property
     def is_admin(self) -> bool:

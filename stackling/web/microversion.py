@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -30,9 +31,14 @@ class Version(NamedTuple):
     def matches(self, min_version: str | Version | None = None,
                 max_version: str | Version | None = None) -> bool:
         """True if min <= self <= max (either bound may be omitted)."""
-        lo = Version.parse(min_version) if isinstance(min_version, str) else min_version
-        hi = Version.parse(max_version) if isinstance(max_version, str) else max_version
+        lo = _bound(min_version) if isinstance(min_version, str) else min_version
+        hi = _bound(max_version) if isinstance(max_version, str) else max_version
         return (lo is None or self >= lo) and (hi is None or self <= hi)
+
+
+# The bounds handlers compare with are a few hundred constants ("2.47", "3.48"): each is
+# parsed once, not on every check (a request makes several).
+_bound = functools.lru_cache(maxsize=1024)(Version.parse)
 
 
 @dataclass(frozen=True)

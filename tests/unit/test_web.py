@@ -89,6 +89,59 @@ def test_strict_router_refuses_a_trailing_slash_except_on_public_routes():
                                                              "server_id": "abc"}
 
 
+def _linear(router, method, path):
+    """The route table read top to bottom: what the shape index must answer."""
+    allowed = set()
+    for route in router.routes:
+        m = route.regex.match(path)
+        if m:
+            handler = route.methods.get(method) or \
+                (route.methods.get("GET") if method == "HEAD" else None)
+            if handler is not None:
+                return route.template, handler, m.groupdict()
+            allowed.update(route.methods)
+    return ("405", ", ".join(sorted(allowed))) if allowed else ("404",)
+
+
+def _indexed(router, method, path):
+    try:
+        route, handler, params = router.match(method, path)
+    except exception.MethodNotAllowed as err:
+        return ("405", err.headers["Allow"])
+    except exception.NotFound:
+        return ("404",)
+    return route.template, handler, params
+
+
+def test_the_shape_index_answers_as_the_whole_table_read_in_order():
+    """Every route of every service, filled in with ids and with other routes' words,
+    with and without a trailing slash and a project id, under every method."""
+    from stackling.compute.api.routes import P, PUBLIC as CP, ROUTES as COMPUTE
+    from stackling.identity.routes import PUBLIC as IP, ROUTES as IDENTITY
+    from stackling.image.api import PUBLIC as GP, ROUTES as IMAGE
+    from stackling.network.api.routes import ROUTES as NETWORK, NeutronRouter
+    from stackling.volume.api.routes import PUBLIC as VP, ROUTES as VOLUME
+
+    routers = [Router(COMPUTE, project_prefix=P, public=CP, strict_slashes=True),
+               Router(VOLUME, project_prefix="/v3", public=VP), Router(IDENTITY, public=IP),
+               Router(IMAGE, public=GP), NeutronRouter(NETWORK, public=("/",))]
+    checked = 0
+    for router in routers:
+        words = sorted({seg for r in router.routes for seg in r.template.split("/")
+                        if seg and "{" not in seg})[:12] + ["x1", "detail", "action"]
+        for route in router.routes:
+            base = route.template.replace("{project_id}", "p1")
+            paths = {base.replace("{", "").replace("}", ""), base + "/",
+                     "/".join(["x1" if "{" in seg else seg for seg in base.split("/")])}
+            paths |= {base.rsplit("/", 1)[0] + "/" + w for w in words}
+            for path in paths:
+                for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+                    assert _indexed(router, method, path) == _linear(router, method, path), \
+                        (method, path)
+                    checked += 1
+    assert checked > 20_000
+
+
 def test_policy_roles_implied_and_owner():
     policy.register({"test:admin": policy.ADMIN, "test:own": policy.ADMIN_OR_OWNER_MEMBER,
                      "test:read": policy.READER})
