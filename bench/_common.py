@@ -15,6 +15,11 @@ from pathlib import Path
 # the base tree's cloud in-process that way: the checkout must not shadow it).
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+else:
+    # A cloud started as `python -m stackling` has its working directory first on
+    # sys.path, ahead of PYTHONPATH: run from this checkout, the "base" tree's cloud ran
+    # this checkout's code. Its children run from the measured tree instead.
+    os.chdir(os.environ["PYTHONPATH"].split(os.pathsep)[0])
 
 
 def machine() -> str:
