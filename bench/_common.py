@@ -18,8 +18,11 @@ if not os.environ.get("PYTHONPATH"):
 else:
     # A cloud started as `python -m stackling` has its working directory first on
     # sys.path, ahead of PYTHONPATH: run from this checkout, the "base" tree's cloud ran
-    # this checkout's code. Its children run from the measured tree instead.
-    os.chdir(os.environ["PYTHONPATH"].split(os.pathsep)[0])
+    # this checkout's code. Its children run from the measured tree instead (only when
+    # PYTHONPATH's first entry is a stackling tree: another PYTHONPATH leaves cwd alone).
+    _tree = Path(os.environ["PYTHONPATH"].split(os.pathsep)[0]).resolve()
+    if (_tree / "stackling" / "__init__.py").is_file():
+        os.chdir(_tree)
 
 
 def machine() -> str:
