@@ -65,6 +65,7 @@ def _authtoken(offset: int, user: str, section: str = "keystone_authtoken") -> s
 STUCK = 300.0       # seconds in BUILD after which a boot counts as failed (stuck)
 SPREAD_WORKERS = {"osapi_compute_workers": 2, "osapi_volume_workers": 1}
 SPREAD_POOL = "[database]\nmax_pool_size = 5\nmax_overflow = 10\n"
+NOTIFICATIONS = "[oslo_messaging_notifications]\ndriver = messagingv2\n"
 
 
 class Single(LiveCloud):
@@ -83,7 +84,7 @@ class Spread(LiveCloud):
     mode = "spread"
 
     def __init__(self, base: Path, offset: int, database_url: str, transport_url: str,
-                 workers: dict) -> None:
+                 workers: dict, notifications: bool = False) -> None:
         super().__init__(base, database_url=database_url, topology=TOPOLOGY_BFV)
         self.offset = offset
         # A virtual host of its own (tests/rabbit.py): control_exchange alone does not
@@ -93,6 +94,8 @@ class Spread(LiveCloud):
             f"osapi_compute_workers = {workers['osapi_compute_workers']}\n"
         cinder = SPREAD_COMMON.format(**fmt) + \
             f"osapi_volume_workers = {workers['osapi_volume_workers']}\n"
+        if notifications:   # Cinder's notifications on: the computes hear creations end
+            cinder += NOTIFICATIONS
         write_config(self.config_dir, fast_hash=False,
                      nova=nova + _authtoken(offset, "nova")
                      + _authtoken(offset, "neutron", "neutron"),
@@ -341,10 +344,11 @@ def run_mode(mode: str, offset: int, clients: list[int], boots: int, image_mb: i
     base = tempdir()
     databases = None
     stack = contextlib.ExitStack()
-    if mode == "spread":
+    if mode in ("spread", "spread-notify"):
         databases = _scratch_database(PG_ADMIN, "postgresql")
         url = stack.enter_context(rabbit.vhost("spreadbench"))
-        cloud = Spread(base, offset, next(databases), url, SPREAD_WORKERS)
+        cloud = Spread(base, offset, next(databases), url, SPREAD_WORKERS,
+                       notifications=mode == "spread-notify")
     else:
         cloud = Single(base, offset)
     t0 = time.perf_counter()

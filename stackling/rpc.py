@@ -29,6 +29,11 @@ class Transport(Protocol):
     def call(self, topic: str, method: str, timeout: float | None = None,
              **kwargs: Any) -> Any: ...
     def stop(self) -> None: ...
+    def notifies(self, project: str) -> bool: ...
+    def notify(self, project: str, publisher_id: str, event_type: str, payload: dict,
+               priority: str = "info") -> None: ...
+    def listen(self, project: str, event_types: tuple[str, ...],
+               callback: Callable[[str, dict], None], pool: str) -> bool: ...
 
 
 class InProcessTransport:
@@ -92,6 +97,20 @@ class InProcessTransport:
         fn = self._method(topic, method)
         result = fn(**json.loads(json.dumps(kwargs)))
         return json.loads(json.dumps(result))
+
+    # Notifications go over a broker only (stackling/seams/messaging.py); in one process
+    # the services wake each other through Cloud.notifier.
+
+    def notifies(self, project: str) -> bool:
+        return False
+
+    def notify(self, project: str, publisher_id: str, event_type: str, payload: dict,
+               priority: str = "info") -> None:
+        pass
+
+    def listen(self, project: str, event_types: tuple[str, ...],
+               callback: Callable[[str, dict], None], pool: str) -> bool:
+        return False
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait for the casts under way (tests use this to make workers synchronous)."""

@@ -65,3 +65,26 @@ def vhost(prefix: str = "stackling") -> Iterator[str]:
         yield f"{SHARED}{name}"
     finally:
         _ctl("delete_vhost", name)
+
+
+class Transports:
+    """OsloTransports as a project's config file would configure them (for tests of the
+    messaging seam): ``make(url, conf_text)``; ``stop()`` stops all made so far (before
+    their virtual hosts go)."""
+
+    def __init__(self, folder) -> None:
+        self.folder = folder
+        self.made: list = []
+
+    def make(self, url: str, conf_text: str):
+        from stackling.seams.messaging import OsloTransport
+
+        conf = self.folder / f"project{len(self.made) + 1}.conf"
+        conf.write_text(conf_text)
+        transport = OsloTransport(conf, url, "controller")
+        self.made.append(transport)
+        return transport
+
+    def stop(self) -> None:
+        while self.made:
+            self.made.pop().stop()

@@ -52,6 +52,8 @@ def start(cloud: Cloud) -> None:
         cloud.rpc.register(f"compute.{host.name}", mgr)
         # The hosts this process runs: their start-up repair (stackling.recovery).
         cloud.__dict__.setdefault("compute_managers", {})[host.name] = mgr
+    if hosts:
+        _hear_cinder(cloud, hosts[0].name)
     conductor = None
     for binary, topic in (("nova-scheduler", "scheduler"), ("nova-conductor", "conductor")):
         if not only.runs(binary):
@@ -61,6 +63,31 @@ def start(cloud: Cloud) -> None:
         conductor = conductor or conductor_mod.Conductor(cloud)
         cloud.rpc.register(topic, conductor)
     _seed_aggregate_hosts(cloud, fresh_hosts)
+
+
+# Cinder's notifications that end a volume's creation (stackling/volume/notifications.py).
+CREATION_ENDS = ("volume.create.end", "scheduler.create_volume")
+
+
+def _hear_cinder(cloud: Cloud, first_host: str) -> None:
+    """Over a broker, with Cinder's notifications on: hear the ends of volume creations,
+    so that a build waiting for its volume polls Cinder's API as soon as the creation
+    ended rather than at its interval (a deliberate difference: real Nova only polls;
+    doc/architecture.md). One queue per process, named after its first host: a restarted
+    process takes its queue back, and other consumers of the topic lose nothing."""
+    if not cloud.rpc.notifies("cinder"):
+        return
+    notifier = cloud.notifier
+
+    def heard(event_type: str, payload: dict) -> None:
+        volume_id = payload.get("volume_id")
+        if isinstance(volume_id, str):
+            if event_type == "volume.create.end":
+                notifier.heard_from_broker = True
+            notifier.changed(volume_id)
+
+    cloud.rpc.listen("cinder", CREATION_ENDS, heard,
+                     pool=f"nova-compute.{first_host}.volume-creations")
 
 
 def joined_hosts(cloud: Cloud) -> list:

@@ -6,6 +6,11 @@ a versioned API (namespace, version) that its servers expose and its clients ask
 The request context travels in oslo's context slot (a JSON dict: user, project, roles,
 request id, token), the arguments as JSON, never objects of the sender. Imported only
 when a transport_url is configured: oslo.messaging costs ~0.5 s of imports.
+
+Notifications: with ``[oslo_messaging_notifications] driver`` set (``messagingv2``), a
+project's services emit what the real ones emit (Cinder's ``volume.create.end``, ...) on
+its notification topics; ``listen`` consumes them in a pool of its own, so that another
+consumer of the topic (Ceilometer) still gets every message.
 """
 
 from __future__ import annotations
@@ -114,12 +119,16 @@ class OsloTransport:
         conf(args=[], project="stackling", default_config_files=files,
              default_config_dirs=[], use_env=False)
         _register_library_opts(conf)
+        self.conf = conf
+        self.url = url
         self.transport = om.get_rpc_transport(conf, url=url)
         self.exchange = conf.control_exchange
         self.default_server = default_server
         self.servers: list = []
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
+        self._notification_transport = None
+        self._notifier = None
 
     def _target(self, name: str, server: str | None):
         api = APIS[name]
@@ -167,12 +176,83 @@ class OsloTransport:
             client = client.prepare(timeout=timeout)
         return client.call(ctxt, method, **payload)
 
+    # -- notifications --------------------------------------------------------------------
+
+    # ``project`` in these: the same calls as ProjectTransports and InProcessTransport.
+
+    def notifies(self, project: str = "") -> bool:
+        """Whether ``[oslo_messaging_notifications] driver`` sends anything (noop does not)."""
+        return any(d != "noop" for d in self.conf.oslo_messaging_notifications.driver)
+
+    def _notifications(self):
+        """The notification transport: ``[oslo_messaging_notifications] transport_url``,
+        else the RPC broker (oslo.messaging's own fallback)."""
+        with self._lock:
+            if self._notification_transport is None:
+                url = self.conf.oslo_messaging_notifications.transport_url or self.url
+                self._notification_transport = self._om.get_notification_transport(
+                    self.conf, url=url)
+            return self._notification_transport
+
+    def notify(self, project: str, publisher_id: str, event_type: str, payload: dict,
+               priority: str = "info") -> None:
+        """Send one notification, if notifications are on; a broker error is logged, never
+        raised: the work it reports is done."""
+        if not self.notifies():
+            return
+        transport = self._notifications()
+        with self._lock:
+            if self._notifier is None:
+                self._notifier = self._om.Notifier(
+                    transport, serializer=self._om.JsonPayloadSerializer())
+            notifier = self._notifier
+        try:
+            getattr(notifier.prepare(publisher_id=publisher_id), priority)(
+                {}, event_type, json.loads(json.dumps(payload, default=str)))
+        except Exception:       # a lost notification only delays a waiter
+            LOG.exception("Failed to send notification %s", event_type)
+
+    def listen(self, project: str, event_types: tuple[str, ...], callback, pool: str
+               ) -> bool:
+        """Call ``callback(event_type, payload)`` for each notification of these types on
+        this project's notification topics (info and error), from a queue named ``pool``."""
+        endpoint = _NotificationEndpoint(event_types, callback)
+        targets = [self._om.Target(exchange=self.exchange, topic=topic)
+                   for topic in self.conf.oslo_messaging_notifications.topics]
+        listener = self._om.get_notification_listener(
+            self._notifications(), targets, [endpoint], executor="threading", pool=pool)
+        listener.start()
+        self.servers.append(listener)
+        LOG.info("Listening to %s on exchange %s (pool %s)", ", ".join(event_types),
+                 self.exchange, pool)
+        return True
+
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
         for server in self.servers:
             server.wait()
         self.transport.cleanup()
+        if self._notification_transport is not None:
+            self._notification_transport.cleanup()
+
+
+class _NotificationEndpoint:
+    """An oslo notification endpoint handing the chosen event types to a callback."""
+
+    def __init__(self, event_types: tuple[str, ...], callback) -> None:
+        self._types = frozenset(event_types)
+        self._callback = callback
+
+    def _handle(self, ctxt, publisher_id, event_type, payload, metadata) -> None:
+        if event_type in self._types and isinstance(payload, dict):
+            try:
+                self._callback(event_type, payload)
+            except Exception:   # never requeue a hint
+                LOG.exception("Notification %s from %s not handled", event_type,
+                              publisher_id)
+
+    info = error = _handle
 
 
 class ProjectTransports:
@@ -200,6 +280,16 @@ class ProjectTransports:
     def call(self, topic: str, method: str, timeout: float | None = None,
              **kwargs: Any) -> Any:
         return self._for(topic).call(topic, method, timeout=timeout, **kwargs)
+
+    def notify(self, project: str, publisher_id: str, event_type: str, payload: dict,
+               priority: str = "info") -> None:
+        getattr(self, project).notify(project, publisher_id, event_type, payload, priority)
+
+    def notifies(self, project: str) -> bool:
+        return getattr(self, project).notifies(project)
+
+    def listen(self, project: str, event_types: tuple[str, ...], callback, pool: str) -> bool:
+        return getattr(self, project).listen(project, event_types, callback, pool)
 
     def stop(self) -> None:
         for transport in {id(t): t for t in (self.nova, self.cinder, self.local)}.values():

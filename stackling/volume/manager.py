@@ -18,7 +18,7 @@ from stackling.db.api import retry_on_deadlock
 from stackling.db.models import Service, utcnow
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
 from stackling.storage import imagestore, volumefiles
-from stackling.volume import errors, nova
+from stackling.volume import errors, notifications, nova
 from stackling.volume.drivers.file import FileDriver
 from stackling.volume.group_manager import GroupOperations
 from stackling.volume.image_upload import ImageUploadOperations
@@ -115,6 +115,8 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
                 return
             size = row.size
         image = request_spec.get("image_meta")
+        created = False
+        notifications.volume_usage(self.cloud, volume_id, "create.start", self.spec.name)
         try:
             if request_spec.get("snapshot_id"):
                 self.driver.create_volume_from_snapshot(volume_id, request_spec["snapshot_id"],
@@ -135,21 +137,25 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
                         volume_id, path, image.get("disk_format") or "raw", size)
                 LOG.info("Volume %s created from image %s (%s)", volume_id, image["id"],
                          method)
-                self._finish(volume_id, row, {"bootable": True,
-                                              "glance_metadata": glance_metadata(image)})
+                created = self._finish(volume_id, row, {
+                    "bootable": True, "glance_metadata": glance_metadata(image)})
             else:
                 self.driver.create_volume(volume_id, size)
-                self._finish(volume_id, row, {})
+                created = self._finish(volume_id, row, {})
         except Exception as exc:
             self._failed(volume_id, request_spec, filter_properties, exc, image is not None)
         finally:
             # Wake in-process pollers (Nova's wait loop) now rather than at their interval.
             self.cloud.notifier.changed(volume_id)
+        if created:     # CreateVolumeOnFinishTask; other processes' pollers hear it
+            notifications.volume_usage(self.cloud, volume_id, "create.end", self.spec.name)
 
-    def _finish(self, volume_id: str, created: Row, extra: dict) -> None:
+    def _finish(self, volume_id: str, created: Row, extra: dict) -> bool:
         """creating/downloading → available; a volume deleted meanwhile loses its file."""
-        if not self._mark_available(volume_id, created, extra):
-            self.driver.delete_volume(volume_id)
+        if self._mark_available(volume_id, created, extra):
+            return True
+        self.driver.delete_volume(volume_id)
+        return False
 
     @retry_on_deadlock
     def _mark_available(self, volume_id: str, created: Row, extra: dict) -> bool:

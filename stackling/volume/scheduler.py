@@ -19,6 +19,7 @@ from stackling import decisions, servicegroup
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import Service
 from stackling.db.models_volume import Group, Volume, VolumeType
+from stackling.volume import notifications
 from stackling.volume.objects import backends, messages, quota
 from stackling.volume.objects import groups as grp_obj
 from stackling.volume.objects import volume as vol_obj
@@ -259,10 +260,10 @@ class SchedulerManager:
         ``creating`` for a waiting Nova build to time out on."""
         try:
             self._schedule(request_spec, filter_properties)
-        except Exception:
+        except Exception as exc:
             LOG.exception("Failed to schedule volume %s", request_spec.get("volume_id"))
             try:
-                self._error_out(request_spec)
+                self._error_out(request_spec, str(exc))
             except Exception:
                 LOG.exception("Failed to set volume %s to error",
                               request_spec.get("volume_id"))
@@ -309,7 +310,8 @@ class SchedulerManager:
             LOG.error("Failed to run task cinder.scheduler.flows.create_volume."
                       "ScheduleCreateVolumeTask;volume:create: No valid backend was found."
                       " No weighed backends available")
-            self._error_out(request_spec)
+            self._error_out(request_spec, "No valid backend was found. No weighed backends "
+                                          "available")
             return
         retry["backends"].append(chosen.name)
         self.cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{chosen.name}", "create_volume",
@@ -399,11 +401,12 @@ class SchedulerManager:
             self.cloud.rpc.cast(f"{backends.VOLUME_TOPIC}.{chosen.name}", "create_group",
                                 group_id=group_id)
 
-    def _error_out(self, spec: dict) -> None:
+    def _error_out(self, spec: dict, reason: str) -> None:
         if not vol_obj.set_status(self.cloud, spec["volume_id"], "creating", status="error",
                                   host=None):
             return
         self.cloud.notifier.changed(spec["volume_id"])
+        notifications.scheduler_error(self.cloud, spec, reason)
         messages.record(self.cloud, project_id=spec["project_id"],
                         request_id=spec.get("request_id"), resource_type="VOLUME",
                         resource_uuid=spec["volume_id"], action="001", detail="003")

@@ -40,6 +40,8 @@ block_device_allocate_retries_interval = 1
 cross_az_attach = False
 """
 CINDER = COMMON + "az_cache_duration = 1\n"
+# Cinder's notifications on: each nova-compute process hears its volumes' creations end.
+NOTIFICATIONS = "[oslo_messaging_notifications]\ndriver = messagingv2\n"
 SERVICES = {"keystone", "nova-api", "cinder-api", "glance-api", "neutron-server",
             "nova-scheduler", "nova-conductor", "nova-novncproxy", "cinder-scheduler",
             "nova-compute", "cinder-volume"}
@@ -55,7 +57,8 @@ class Spread(LiveCloud):
 
     def configure(self, backend_in_ag1: bool) -> None:
         fmt = {"rabbit": self.transport_url, "exchange": self.exchange}
-        cinder = CINDER.format(**fmt) + (BACKEND_IN_AG1 if backend_in_ag1 else "")
+        cinder = CINDER.format(**fmt) + (BACKEND_IN_AG1 if backend_in_ag1 else "") + \
+            NOTIFICATIONS
         # Nova binds ports as the neutron user, Cinder sends Nova events as the nova user.
         write_config(self.config_dir, nova=NOVA.format(**fmt) + _authtoken(self.offset, "nova")
                      + _authtoken(self.offset, "neutron", "neutron"),
@@ -163,8 +166,25 @@ def test_spread_processes_seed_scenario_dead_host_and_restart(spread, image):
     [att] = c.openstack_json("server", "volume", "list", "vm2")
     vol = c.openstack_json("volume", "show", att["Volume ID"])
     assert vol["status"] == "in-use" and vol["availability_zone"] == "ag1", vol
+    # Each compute process listens to Cinder's notifications on a queue of its own, and
+    # what was sent there was taken (RabbitMQ's own account).
+    queues = _queues(c)
+    for host in ("controller1", "controller2", "controller3"):
+        assert queues.get(f"nova-compute.{host}.volume-creations") == (0, 1), queues
 
     _dead_host_and_restart(c, image)
+
+
+def _queues(c: Spread) -> dict[str, tuple[int, int]]:
+    """name → (messages waiting, consumers) on the cloud's RabbitMQ virtual host."""
+    import subprocess
+
+    vhost = c.transport_url.rsplit("/", 1)[1]
+    out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name",
+                          "messages_ready", "consumers"], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    rows = [line.split("\t") for line in out.splitlines()]
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows if len(r) == 3 and r[1].isdigit()}
 
 
 def _dead_host_and_restart(c: Spread, image: str) -> None:

@@ -41,24 +41,14 @@ def transports(tmp_path):
     """make(url, exchange) -> an OsloTransport as cinder.conf of that cloud configures it."""
     if not rabbit.running():
         unavailable("RabbitMQ is not running on 127.0.0.1:5672")
-    from stackling.seams.messaging import OsloTransport
+    made = rabbit.Transports(tmp_path)
 
-    made = []
+    def make(url: str, exchange: str):
+        return made.make(url, f"[DEFAULT]\ncontrol_exchange = {exchange}\n")
 
-    def make(url: str, exchange: str) -> OsloTransport:
-        conf = tmp_path / f"cinder{len(made) + 1}.conf"
-        conf.write_text(f"[DEFAULT]\ncontrol_exchange = {exchange}\n")
-        t = OsloTransport(conf, url, "controller")
-        made.append(t)
-        return t
-
-    def stop() -> None:
-        while made:
-            made.pop().stop()
-
-    make.stop = stop
+    make.stop = made.stop
     yield make
-    stop()
+    made.stop()
 
 
 def _cast_and_settle(sender, topic: str, backends: list[Backend]) -> list[str]:

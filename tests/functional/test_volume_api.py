@@ -326,3 +326,46 @@ def test_types_and_default(api):
 
 def test_demo_cannot_list_services(cloud, demo):
     assert demo.get("volume", "/v3/os-services").status == 403
+
+
+def _capture_notifications(cloud) -> list[tuple]:
+    """Cinder's notifications as if cinder.conf turned them on: what would go over the
+    broker (stackling.seams.messaging.OsloTransport.notify), captured."""
+    sent: list[tuple] = []
+    cloud.rpc.notifies = lambda project: project == "cinder"
+    cloud.rpc.notify = lambda *args, priority="info": sent.append((*args, priority))
+    return sent
+
+
+def test_a_creation_notifies_its_start_and_end(cloud, api, tmp_path):
+    """volume.create.start, then volume.create.end with the available volume's usage."""
+    image, _ = _upload(api, tmp_path)
+    sent = _capture_notifications(cloud)
+    resp = create(api, imageRef=image["id"], name="noted")
+    settle(cloud)
+    vid = resp.json["volume"]["id"]
+    assert [(p, pub, ev, prio) for p, pub, ev, _, prio in sent] == [
+        ("cinder", "volume.controller2@file", "volume.create.start", "info"),
+        ("cinder", "volume.controller2@file", "volume.create.end", "info")]
+    start, end = sent[0][3], sent[1][3]
+    assert start["volume_id"] == end["volume_id"] == vid
+    assert start["status"] in ("creating", "downloading")
+    assert end["status"] == "available" and end["display_name"] == "noted"
+    assert end["tenant_id"] == api.project_id and end["size"] == 1
+    assert end["host"].startswith("controller2@file") and end["volume_attachment"] == []
+    assert {"volume_id": vid, "key": "image_id", "value": image["id"]} in \
+        end["glance_metadata"]
+
+
+def test_a_volume_no_backend_takes_is_a_scheduler_error_notification(cloud, api):
+    t = api.post("volume", "/v3/types", {"volume_type": {
+        "name": "nowhere", "extra_specs": {"volume_backend_name": "absent"}}}).json
+    sent = _capture_notifications(cloud)
+    vid = create(api, volume_type=t["volume_type"]["name"]).json["volume"]["id"]
+    settle(cloud)
+    [(project, publisher, event, payload, priority)] = sent
+    assert (project, event, priority) == ("cinder", "scheduler.create_volume", "error")
+    assert publisher.startswith("scheduler.")
+    assert payload["volume_id"] == vid and payload["state"] == "error"
+    assert payload["method"] == "create_volume"
+    assert payload["reason"].startswith("No valid backend was found.")

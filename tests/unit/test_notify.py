@@ -51,3 +51,54 @@ def test_a_change_wakes_only_the_waiters_of_its_key():
     n.changed("b")
     threads[2].join(2)
     assert woken == ["a", "a", "b"] and not n._waiters
+
+
+def test_a_change_of_an_unwatched_key_is_not_kept():
+    """A process hearing every volume's notices keeps nothing for volumes it never
+    waited for; a watcher's key goes when it is forgotten."""
+    n = ChangeNotifier()
+    n.changed("someone-elses-volume")
+    assert n._versions == {}
+    since = n.version("mine")
+    n.changed("mine")
+    assert n.wait("mine", since, timeout=0) is True
+    n.forget("mine")
+    assert n._versions == {}
+
+
+def test_nova_compute_hears_cinder_creation_ends():
+    """compute._hear_cinder: with Cinder's notifications on, the end of a creation wakes
+    the build waiting for that volume, and from then on the builds rely on it."""
+    from types import SimpleNamespace
+
+    from stackling import compute
+
+    class Rpc:
+        def __init__(self, on: bool) -> None:
+            self.on, self.listening = on, []
+
+        def notifies(self, project: str) -> bool:
+            return self.on and project == "cinder"
+
+        def listen(self, project, event_types, callback, pool) -> bool:
+            self.listening.append((project, event_types, callback, pool))
+            return True
+
+    off = SimpleNamespace(rpc=Rpc(False), notifier=ChangeNotifier())
+    compute._hear_cinder(off, "controller1")
+    assert off.rpc.listening == []
+
+    cloud = SimpleNamespace(rpc=Rpc(True), notifier=ChangeNotifier())
+    compute._hear_cinder(cloud, "controller1")
+    [(project, types, heard, pool)] = cloud.rpc.listening
+    assert project == "cinder" and pool == "nova-compute.controller1.volume-creations"
+    assert set(types) == {"volume.create.end", "scheduler.create_volume"}
+    since = cloud.notifier.version("vol-1")
+    heard("scheduler.create_volume", {"volume_id": "vol-1", "state": "error"})
+    assert cloud.notifier.wait("vol-1", since, timeout=0) is True
+    assert cloud.notifier.heard_from_broker is False     # an error says nothing of volumes
+    since = cloud.notifier.version("vol-1")
+    heard("volume.create.end", {"volume_id": "vol-1", "status": "available"})
+    assert cloud.notifier.wait("vol-1", since, timeout=0) is True
+    assert cloud.notifier.heard_from_broker is True
+    heard("volume.create.end", {"no": "volume id"})      # ignored, not an error

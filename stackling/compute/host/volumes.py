@@ -33,6 +33,15 @@ class VolumeNotCreated(exception.StacklingError):
 
 def await_created(cloud: Cloud, cinder: volume_api.CinderAPI, volume_id: str) -> dict:
     """``_await_block_device_map_created``: poll while creating/downloading, bounded."""
+    notifier = cloud.notifier
+    try:
+        return _await_created(cloud, cinder, volume_id, notifier)
+    finally:
+        notifier.forget(volume_id)
+
+
+def _await_created(cloud: Cloud, cinder: volume_api.CinderAPI, volume_id: str,
+                   notifier) -> dict:
     conf = cloud.config.nova
     start = time.monotonic()
     retries = conf.block_device_allocate_retries
@@ -40,7 +49,6 @@ def await_created(cloud: Cloud, cinder: volume_api.CinderAPI, volume_id: str) ->
     interval = conf.block_device_allocate_retries_interval
     status = "creating"
     attempt = 0
-    notifier = cloud.notifier
     for attempt in range(1, attempts + 1):
         seen = notifier.version(volume_id)
         volume = cinder.get(volume_id)
@@ -51,24 +59,25 @@ def await_created(cloud: Cloud, cinder: volume_api.CinderAPI, volume_id: str) ->
             LOG.warning("Volume id: %s finished being created but its status is %s.",
                         volume_id, status)
             break
-        # NOTE: wait for the volume to change (in-process notice from Cinder's workers)
-        # or for the interval, whichever comes first, then read it through the API again.
-        # Real Nova's option is whole seconds (default 3). An interval of 0 (tests,
-        # benchmarks) polls every 20 ms, unless this process runs Cinder's scheduler and
-        # every backend: then each end of a creation is notified, and a poll is sent only
-        # when the volume changed (or after a second, should a notice be missed), not
-        # 50 times a second per waiting build.
+        # NOTE: wait for the volume to change (a notice from Cinder's workers) or for the
+        # interval, whichever comes first, then read it through the API again. Real
+        # Nova's option is whole seconds (default 3). An interval of 0 (tests,
+        # benchmarks) polls every 20 ms, unless creations end with a notice here: then a
+        # poll is sent when the volume changed (or after a second, should a notice be
+        # missed), not 50 times a second per waiting build.
         notifier.wait(volume_id, seen, interval or (1.0 if _notified(cloud) else 0.02))
     raise VolumeNotCreated(volume_id=volume_id, seconds=int(time.monotonic() - start),
                            attempts=attempt, volume_status=status)
 
 
 def _notified(cloud: Cloud) -> bool:
-    """Whether Cinder's scheduler and all its backends run in this process, so that each
-    volume creation ends with an in-process notice (stackling/notify.py)."""
+    """Whether each volume creation ends with a notice in this process: Cinder's scheduler
+    and all its backends run here (stackling/notify.py), or this process has heard
+    Cinder's notifications over the broker (``volume.create.end``; they are on when
+    cinder.conf sets ``[oslo_messaging_notifications] driver``)."""
     only = cloud.only
-    return only.runs("cinder-scheduler") and only.runs("cinder-volume") and \
-        only.volume_backends is None
+    return (only.runs("cinder-scheduler") and only.runs("cinder-volume")
+            and only.volume_backends is None) or cloud.notifier.heard_from_broker
 
 
 class Builder:
