@@ -8,8 +8,11 @@ embedded default; PostgreSQL (psycopg) and MariaDB (PyMySQL) work by URL.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -81,14 +84,35 @@ def retry_on_disconnect(fn: F) -> F:
         reraise=True)(fn)
 
 
+DEADLOCK_ATTEMPTS = 20
+_DEADLOCK_FIRST_WAIT = 0.02
+
+
 def retry_on_deadlock(fn: F) -> F:
     """Run a whole transaction again on deadlock, as oslo.db's
     ``wrap_db_retry(retry_on_deadlock=True)`` does: a few attempts, growing jittered waits.
-    The wrapped function must open (and so redo) its own transaction."""
-    return tenacity.retry(retry=tenacity.retry_if_exception(is_retriable),
-                          stop=tenacity.stop_after_attempt(20),
-                          wait=tenacity.wait_random_exponential(multiplier=0.02, max=1.0),
-                          reraise=True)(fn)
+    The wrapped function must open (and so redo) its own transaction.
+
+    The first attempt is a plain call: tenacity's bookkeeping (a copy of the policy and
+    its state per call, ~17 µs) is paid only once a deadlock happened, on the writes of
+    every boot. The retries then run under tenacity, 20 attempts in all."""
+    again = tenacity.retry(
+        retry=tenacity.retry_if_exception(is_retriable),
+        stop=tenacity.stop_after_attempt(DEADLOCK_ATTEMPTS - 1),
+        wait=tenacity.wait_random_exponential(multiplier=_DEADLOCK_FIRST_WAIT, max=1.0),
+        reraise=True)(fn)
+
+    @functools.wraps(fn)
+    def first_then_retried(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:
+            if not is_retriable(error):
+                raise
+        time.sleep(random.uniform(0, _DEADLOCK_FIRST_WAIT))
+        return again(*args, **kwargs)
+
+    return first_then_retried   # type: ignore[return-value]
 
 
 def core(s: Session | Connection) -> Connection:

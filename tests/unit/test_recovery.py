@@ -95,3 +95,46 @@ def test_deadlocks_and_serialization_failures_are_retried(orig, retried):
 
 def test_other_errors_are_not_retried():
     assert not is_retriable(ValueError("no"))
+
+
+def test_retry_on_deadlock_reruns_a_deadlocked_transaction_up_to_twenty_times(monkeypatch):
+    from stackling.db.api import retry_on_deadlock
+
+    waits: list[float] = []
+    monkeypatch.setattr("time.sleep", waits.append)
+    deadlock = exc.OperationalError("UPDATE ...", {}, _Orig("deadlock detected",
+                                                            sqlstate="40P01"))
+    calls = []
+
+    @retry_on_deadlock
+    def twice_deadlocked(x):
+        calls.append(x)
+        if len(calls) <= 2:
+            raise deadlock
+        return x * 2
+
+    assert twice_deadlocked(21) == 42 and calls == [21, 21, 21]
+    assert len(waits) == 2 and all(0 <= w <= 0.02 for w in waits)
+
+    calls.clear()
+
+    @retry_on_deadlock
+    def wrong(x):
+        calls.append(x)
+        raise ValueError("not a deadlock")
+
+    with pytest.raises(ValueError):
+        wrong(1)
+    assert calls == [1]
+
+    calls.clear()
+
+    @retry_on_deadlock
+    def always(x):
+        calls.append(x)
+        raise deadlock
+
+    with pytest.raises(exc.OperationalError):
+        always(1)
+    assert len(calls) == 20
+    assert max(waits) <= 1.0
