@@ -1,11 +1,13 @@
 """Boot-from-volume throughput, one process on SQLite vs ``--spread`` on PostgreSQL +
 RabbitMQ, side by side in one run, with the CPU each process spends per boot (issue 14).
 
-Run: python bench/bench_spread.py [--modes sqlite,spread] [--clients 1,8,32] [--boots 64]
-         [--image-mb 8] [--poll 0.02] [--poll-mode shared|each] [--port-offset 7300]
+Run: python bench/bench_spread.py [--modes sqlite,spread,spread-notify] [--clients 1,8,32]
+         [--boots 64] [--image-mb 8] [--poll 0.02] [--poll-mode shared|each]
+         [--port-offset 7300]
 For each mode one cloud is started (`stackling start -d`, SQLite; or `stackling start
 --spread -d` on a scratch PostgreSQL database, a RabbitMQ virtual host of its own, two
-nova-api workers, pools of 5 + 10 connections per process), an image uploaded, quotas
+nova-api workers, pools of 5 + 10 connections per process; ``spread-notify`` also turns
+on Cinder's notifications, which the nova-compute processes hear), an image uploaded, quotas
 lifted, one boot made to warm up; then for each client count ``--boots`` boots from volume
 are split over the clients (each: POST /servers from a new 1 GiB volume made from the
 image, then wait until it left BUILD: by default one thread lists the servers in BUILD
