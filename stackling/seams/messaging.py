@@ -203,8 +203,10 @@ class OsloTransport:
         transport = self._notifications()
         with self._lock:
             if self._notifier is None:
+                # A few connection retries, not oslo's default of for ever: the work
+                # is done and committed; a lost notice only delays a waiter.
                 self._notifier = self._om.Notifier(
-                    transport, serializer=self._om.JsonPayloadSerializer())
+                    transport, serializer=self._om.JsonPayloadSerializer(), retry=2)
             notifier = self._notifier
         try:
             getattr(notifier.prepare(publisher_id=publisher_id), priority)(
