@@ -12,6 +12,10 @@ set in cinder.conf) are fed in here by the nova-compute process that hears them
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+
+# How many of the latest changed keys are remembered (changed_lately), watched or not.
+RECENT = 4096
 
 
 class ChangeNotifier:
@@ -28,6 +32,7 @@ class ChangeNotifier:
         self._lock = threading.Lock()
         self._versions: dict[str, int] = {}
         self._waiters: dict[str, list[threading.Event]] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
         # A notice came from another process (a Cinder notification over the broker):
         # pollers in this process may then rely on being woken.
         self.heard_from_broker = False
@@ -40,9 +45,20 @@ class ChangeNotifier:
         with self._lock:
             if key in self._versions:
                 self._versions[key] += 1
+            self._recent[key] = None
+            self._recent.move_to_end(key)
+            if len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
             waiters = self._waiters.pop(key, [])
         for event in waiters:
             event.set()
+
+    def changed_lately(self, key: str) -> bool:
+        """Whether ``key`` is among the last RECENT keys that changed: a watcher that
+        started after the key's id was known (a volume's, from its create) asks this
+        before it relies on waiting for a change."""
+        with self._lock:
+            return key in self._recent
 
     def wait(self, key: str, since: int, timeout: float) -> bool:
         """Block until ``key`` changed after version ``since`` or ``timeout`` passed."""

@@ -102,3 +102,19 @@ def test_nova_compute_hears_cinder_creation_ends():
     assert cloud.notifier.wait("vol-1", since, timeout=0) is True
     assert cloud.notifier.heard_from_broker is True
     heard("volume.create.end", {"no": "volume id"})      # ignored, not an error
+
+
+def test_the_latest_changes_are_remembered_watched_or_not(monkeypatch):
+    """A build learns its volume's id from the create: a creation that ended before the
+    build started watching is among the changes seen lately, so it polls at once."""
+    from stackling import notify
+
+    monkeypatch.setattr(notify, "RECENT", 3)
+    n = ChangeNotifier()
+    assert not n.changed_lately("vol-1")
+    n.changed("vol-1")
+    assert n.changed_lately("vol-1") and n._versions == {}
+    for key in ("vol-2", "vol-3", "vol-1", "vol-4"):
+        n.changed(key)
+    assert [k for k in ("vol-1", "vol-2", "vol-3", "vol-4") if n.changed_lately(k)] == \
+        ["vol-1", "vol-3", "vol-4"]

@@ -49,6 +49,15 @@ def _await_created(cloud: Cloud, cinder: volume_api.CinderAPI, volume_id: str,
     interval = conf.block_device_allocate_retries_interval
     status = "creating"
     attempt = 0
+    wait = interval or (1.0 if _notified(cloud) else 0.02)
+    if _notified(cloud):
+        # The end of this creation will be told here and has not been yet: the first
+        # poll goes when it is (or after the interval), rather than at once to find the
+        # volume "creating". (A change after version() is read wakes the wait; one
+        # before it is among the changes seen lately.)
+        seen = notifier.version(volume_id)
+        if not notifier.changed_lately(volume_id):
+            notifier.wait(volume_id, seen, wait)
     for attempt in range(1, attempts + 1):
         seen = notifier.version(volume_id)
         volume = cinder.get(volume_id)
@@ -65,7 +74,7 @@ def _await_created(cloud: Cloud, cinder: volume_api.CinderAPI, volume_id: str,
         # benchmarks) polls every 20 ms, unless creations end with a notice here: then a
         # poll is sent when the volume changed (or after a second, should a notice be
         # missed), not 50 times a second per waiting build.
-        notifier.wait(volume_id, seen, interval or (1.0 if _notified(cloud) else 0.02))
+        notifier.wait(volume_id, seen, wait)
     raise VolumeNotCreated(volume_id=volume_id, seconds=int(time.monotonic() - start),
                            attempts=attempt, volume_status=status)
 
