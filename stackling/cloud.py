@@ -157,7 +157,8 @@ class Cloud:
             from stackling.seams import http
 
             if authtoken_configured(getattr(self.config, project)):
-                found = http.HttpSender(self._session(project), self.region)
+                found = http.HttpSender(self._session(project), self.region,
+                                        retries=_retries(self.config, project))
             elif self.only.partial:
                 raise seams.SelectionError(
                     f"{project} services in their own process reach other APIs over HTTP: "
@@ -236,3 +237,20 @@ class Cloud:
                 area.stop(self)
         self.rpc.stop()
         self.db.dispose()
+
+
+def _retries(config, project: str) -> dict:
+    """How often ``project`` sends a call that got no answer again, by target API, with
+    the services' own options: Nova's cinderclient and neutronclient (keystoneauth's
+    ``connect_retries``), Nova's and Cinder's Glance clients (their own 1 s loop)."""
+    from stackling.seams.http import Retries
+
+    if project == "nova":
+        nova = config.nova
+        return {"volume": Retries(nova.cinder.http_retries),
+                "network": Retries(nova.neutron.http_retries),
+                "image": Retries(nova.glance.num_retries, first_wait=1.0, factor=1.0)}
+    if project == "cinder":
+        return {"image": Retries(config.cinder.glance_num_retries, first_wait=1.0,
+                                 factor=1.0)}
+    return {}

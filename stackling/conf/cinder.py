@@ -41,6 +41,8 @@ DEFAULT_OPTS = [
     cfg.IntOpt("reservation_expire", default=86400),
     # cinder/api/common.py
     cfg.IntOpt("osapi_max_limit", default=1000),
+    # cinder/image/glance.py: retries of a Glance call that got no answer
+    cfg.IntOpt("glance_num_retries", default=3, min=0),
 ]
 
 # Options a backend section ([lvm1] ...) understands; [backend_defaults] supplies defaults.

@@ -44,8 +44,12 @@ CINDER_OPTS = [
     cfg.BoolOpt("cross_az_attach", default=True),
     cfg.StrOpt("catalog_info", default="volumev3::publicURL"),
     cfg.StrOpt("os_region_name"),
-    cfg.IntOpt("http_retries", default=3),
+    cfg.IntOpt("http_retries", default=3, min=0),
 ]
+
+# nova/conf/neutron.py, nova/conf/glance.py: retries of a call that got no answer
+NEUTRON_OPTS = [cfg.IntOpt("http_retries", default=3, min=0)]
+GLANCE_OPTS = [cfg.IntOpt("num_retries", default=3, min=0)]
 
 QUOTA_OPTS = [
     # nova/conf/quota.py
@@ -84,6 +88,8 @@ API_OPTS = [
 def register(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(DEFAULT_OPTS)
     conf.register_opts(CINDER_OPTS, group="cinder")
+    conf.register_opts(NEUTRON_OPTS, group="neutron")
+    conf.register_opts(GLANCE_OPTS, group="glance")
     conf.register_opts(QUOTA_OPTS, group="quota")
     conf.register_opts(FILTER_SCHEDULER_OPTS, group="filter_scheduler")
     conf.register_opts(SCHEDULER_OPTS, group="scheduler")

@@ -21,8 +21,10 @@ import logging
 import os
 import platform
 import tempfile
+import time
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,13 +52,32 @@ class InProcessSender:
         return req.get_response(self.cloud.apps[service])
 
 
+@dataclass(frozen=True)
+class Retries:
+    """How often a caller sends a request again when it got no answer (refused, dropped,
+    timed out): keystoneauth's ``connect_retries`` (waits of 0.5 s doubling, at most
+    60 s: Nova's ``[cinder]``/``[neutron] http_retries``) or a client's own loop (1 s:
+    Nova's ``[glance] num_retries``, Cinder's ``glance_num_retries``)."""
+
+    count: int = 0
+    first_wait: float = 0.5
+    factor: float = 2.0
+
+    def wait(self, attempt: int) -> float:
+        """The pause before the retry ``attempt`` (1, 2, ...)."""
+        return min(self.first_wait * self.factor ** (attempt - 1), 60.0)
+
+
 class HttpSender:
     # requests' adapter: no retry of a request that reached the server, no redirects
+    # (the caller's own retries of a request that got no answer: ``retries``)
     _RETRIES = urllib3.Retry(0, read=False, redirect=False, raise_on_status=False)
 
-    def __init__(self, session, region: str | None = None, pool_size: int = 32) -> None:
+    def __init__(self, session, region: str | None = None, pool_size: int = 32,
+                 retries: dict[str, Retries] | None = None) -> None:
         self.session = session
         self.region = region
+        self.retries = retries or {}
         self._roots: dict[str, tuple[str, urllib3.HTTPConnectionPool]] = {}
         # one pool of keep-alive connections per endpoint, as requests' HTTPAdapter keeps
         # (its default is 10; a nova-compute runs up to max_concurrent_builds at once)
@@ -84,11 +105,24 @@ class HttpSender:
         headers["X-Service-Token"] = self.session.get_token()
         headers.setdefault("User-Agent", self._agent)
         root, pool = self._endpoint(service)
-        try:
-            resp = pool.urlopen(req.method, req.path_qs, body=req.body or None,
-                                headers=headers, retries=self._RETRIES, redirect=False)
-        except urllib3.exceptions.HTTPError as exc:
-            raise _connect_failure(root + req.path_qs, exc) from exc
+        policy = self.retries.get(service, _NO_RETRIES)
+        attempt = 0
+        while True:
+            try:
+                resp = pool.urlopen(req.method, req.path_qs, body=req.body or None,
+                                    headers=headers, retries=self._RETRIES, redirect=False)
+                break
+            except urllib3.exceptions.HTTPError as exc:
+                failure = _connect_failure(root + req.path_qs, exc)
+                attempt += 1
+                if attempt > policy.count or not _retriable(failure):
+                    raise failure from exc
+                # keystoneauth's warning; a kept-alive connection the server had just
+                # closed is the usual cause, and the pool opens a new one
+                delay = policy.wait(attempt)
+                LOG.warning("Failure: %s. Retrying in %.1fs. %d retries left.", failure,
+                            delay, policy.count - attempt + 1)
+                time.sleep(delay)
         if LOG.isEnabledFor(logging.DEBUG):
             LOG.debug("%s %s%s: %s", req.method, root, req.path_qs, resp.status)
         out = webob.Response(status=resp.status, body=resp.data)
@@ -97,6 +131,16 @@ class HttpSender:
             if k.lower() not in _HOP_HEADERS:
                 out.headers[k] = answer[k]     # repeated headers joined, as requests does
         return out
+
+
+_NO_RETRIES = Retries()
+
+
+def _retriable(failure: Exception) -> bool:
+    """keystoneauth's RetriableConnectionFailure: no connection or no answer; not TLS."""
+    from keystoneauth1 import exceptions
+
+    return isinstance(failure, exceptions.RetriableConnectionFailure)
 
 
 def _connect_failure(url: str, exc: Exception) -> Exception:
@@ -135,11 +179,27 @@ class HttpImageData:
         self.sender = sender
         self.chunk = chunk
 
+    def _get(self, url: str):
+        """GET with Cinder's glance client retries (``glance_num_retries``, 1 s apart)
+        when Glance gave no answer."""
+        from keystoneauth1 import exceptions
+
+        policy = self.sender.retries.get("image", _NO_RETRIES)
+        for attempt in range(1, policy.count + 2):
+            try:
+                return self.sender.session.get(url, stream=True, raise_exc=False)
+            except exceptions.RetriableConnectionFailure as exc:
+                if attempt > policy.count:
+                    raise
+                LOG.warning("Error contacting glance server for 'data', retrying (attempt "
+                            "%d of %d): %s", attempt, policy.count + 1, exc)
+                time.sleep(policy.wait(attempt))
+        raise AssertionError("unreachable")
+
     @contextlib.contextmanager
     def local_file(self, image_id: str, scratch_dir: Path) -> Iterator[Path]:
-        session = self.sender.session
         url = f"{self.sender.root('image')}/v2/images/{urllib.parse.quote(image_id)}/file"
-        resp = session.get(url, stream=True, raise_exc=False)
+        resp = self._get(url)
         if resp.status_code != 200:
             resp.close()
             raise imagestore.ImageNotStored(
