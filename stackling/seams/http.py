@@ -67,6 +67,26 @@ class Retries:
         """The pause before the retry ``attempt`` (1, 2, ...)."""
         return min(self.first_wait * self.factor ** (attempt - 1), 60.0)
 
+    def call(self, send, what: str):
+        """``send()`` until it gets an answer, or raise its last failure: keystoneauth's
+        RetriableConnectionFailure (no connection or no answer; not TLS)."""
+        from keystoneauth1 import exceptions
+
+        attempt = 0
+        while True:
+            try:
+                return send()
+            except exceptions.RetriableConnectionFailure as failure:
+                attempt += 1
+                if attempt > self.count:
+                    raise
+                # keystoneauth's warning; a kept-alive connection the server had just
+                # closed is the usual cause, and the pool opens a new one
+                delay = self.wait(attempt)
+                LOG.warning("%s: %s. Retrying in %.1fs. %d retries left.", what, failure,
+                            delay, self.count - attempt + 1)
+                time.sleep(delay)
+
 
 class HttpSender:
     # requests' adapter: no retry of a request that reached the server, no redirects
@@ -105,24 +125,15 @@ class HttpSender:
         headers["X-Service-Token"] = self.session.get_token()
         headers.setdefault("User-Agent", self._agent)
         root, pool = self._endpoint(service)
-        policy = self.retries.get(service, _NO_RETRIES)
-        attempt = 0
-        while True:
+
+        def send() -> urllib3.BaseHTTPResponse:
             try:
-                resp = pool.urlopen(req.method, req.path_qs, body=req.body or None,
+                return pool.urlopen(req.method, req.path_qs, body=req.body or None,
                                     headers=headers, retries=self._RETRIES, redirect=False)
-                break
             except urllib3.exceptions.HTTPError as exc:
-                failure = _connect_failure(root + req.path_qs, exc)
-                attempt += 1
-                if attempt > policy.count or not _retriable(failure):
-                    raise failure from exc
-                # keystoneauth's warning; a kept-alive connection the server had just
-                # closed is the usual cause, and the pool opens a new one
-                delay = policy.wait(attempt)
-                LOG.warning("Failure: %s. Retrying in %.1fs. %d retries left.", failure,
-                            delay, policy.count - attempt + 1)
-                time.sleep(delay)
+                raise _connect_failure(root + req.path_qs, exc) from exc
+
+        resp = self.retries.get(service, _NO_RETRIES).call(send, "Failure")
         if LOG.isEnabledFor(logging.DEBUG):
             LOG.debug("%s %s%s: %s", req.method, root, req.path_qs, resp.status)
         out = webob.Response(status=resp.status, body=resp.data)
@@ -134,13 +145,6 @@ class HttpSender:
 
 
 _NO_RETRIES = Retries()
-
-
-def _retriable(failure: Exception) -> bool:
-    """keystoneauth's RetriableConnectionFailure: no connection or no answer; not TLS."""
-    from keystoneauth1 import exceptions
-
-    return isinstance(failure, exceptions.RetriableConnectionFailure)
 
 
 def _connect_failure(url: str, exc: Exception) -> Exception:
@@ -182,19 +186,9 @@ class HttpImageData:
     def _get(self, url: str):
         """GET with Cinder's glance client retries (``glance_num_retries``, 1 s apart)
         when Glance gave no answer."""
-        from keystoneauth1 import exceptions
-
-        policy = self.sender.retries.get("image", _NO_RETRIES)
-        for attempt in range(1, policy.count + 2):
-            try:
-                return self.sender.session.get(url, stream=True, raise_exc=False)
-            except exceptions.RetriableConnectionFailure as exc:
-                if attempt > policy.count:
-                    raise
-                LOG.warning("Error contacting glance server for 'data', retrying (attempt "
-                            "%d of %d): %s", attempt, policy.count + 1, exc)
-                time.sleep(policy.wait(attempt))
-        raise AssertionError("unreachable")
+        return self.sender.retries.get("image", _NO_RETRIES).call(
+            lambda: self.sender.session.get(url, stream=True, raise_exc=False),
+            "Error contacting glance server for 'data'")
 
     @contextlib.contextmanager
     def local_file(self, image_id: str, scratch_dir: Path) -> Iterator[Path]:

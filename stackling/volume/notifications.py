@@ -11,6 +11,7 @@ soon as its creation ended (stackling/compute/__init__.py).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select
@@ -20,6 +21,8 @@ from stackling.db.models_volume import Volume, VolumeAttachment
 
 if TYPE_CHECKING:
     from stackling.cloud import Cloud
+
+LOG = logging.getLogger(__name__)
 
 _VOLUMES, _ATTACHMENTS = Volume.__table__, VolumeAttachment.__table__
 _VOLUME = select(_VOLUMES).where(_VOLUMES.c.id == bindparam("id"))
@@ -57,14 +60,21 @@ def volume_payload(row, attachments: list) -> dict:
 
 
 def volume_usage(cloud: Cloud, volume_id: str, suffix: str, host: str) -> None:
-    """``volume.<suffix>`` (``create.start``, ``create.end``) from ``volume.<host>``."""
+    """``volume.<suffix>`` (``create.start``, ``create.end``) from ``volume.<host>``. Never
+    raises: a notice that cannot be read or sent must not fail (or leave ``creating``)
+    the volume whose work it reports."""
     if not cloud.rpc.notifies("cinder"):
         return
-    with cloud.db.reader_connection() as s:
-        row = s.execute(_VOLUME, {"id": volume_id}).first()
-        if row is None:
-            return
-        attachments = s.execute(_ATTACHED, {"id": volume_id}).all()
+    try:
+        with cloud.db.reader_connection() as s:
+            row = s.execute(_VOLUME, {"id": volume_id}).first()
+            if row is None:
+                return
+            attachments = s.execute(_ATTACHED, {"id": volume_id}).all()
+    except Exception:
+        LOG.exception("Could not read volume %s for its volume.%s notification",
+                      volume_id, suffix)
+        return
     cloud.rpc.notify("cinder", f"volume.{host}", f"volume.{suffix}",
                      volume_payload(row, attachments))
 

@@ -369,3 +369,19 @@ def test_a_volume_no_backend_takes_is_a_scheduler_error_notification(cloud, api)
     assert payload["volume_id"] == vid and payload["state"] == "error"
     assert payload["method"] == "create_volume"
     assert payload["reason"].startswith("No valid backend was found.")
+
+
+def test_a_notification_that_cannot_be_read_does_not_fail_the_volume(cloud, api,
+                                                                      monkeypatch):
+    """volume_usage reads the volume for its payload; a database error there is logged
+    and the creation goes on (no volume left ``creating``)."""
+    from sqlalchemy import text
+
+    from stackling.volume import notifications
+
+    sent = _capture_notifications(cloud)
+    monkeypatch.setattr(notifications, "_VOLUME", text("SELECT * FROM no_such_table"))
+    vid = create(api, name="unread").json["volume"]["id"]
+    settle(cloud)
+    assert show(api, vid)["status"] == "available"
+    assert sent == []

@@ -49,8 +49,9 @@ def _await_created(cloud: Cloud, cinder: volume_api.CinderAPI, volume_id: str,
     interval = conf.block_device_allocate_retries_interval
     status = "creating"
     attempt = 0
-    wait = interval or (1.0 if _notified(cloud) else 0.02)
-    if _notified(cloud):
+    notified = _notified(cloud)
+    wait = interval or (1.0 if notified else 0.02)
+    if notified:
         # The end of this creation will be told here and has not been yet: the first
         # poll goes when it is (or after the interval), rather than at once to find the
         # volume "creating". (A change after version() is read wakes the wait; one
