@@ -1,14 +1,21 @@
 """Boot-from-volume throughput, one process on SQLite vs ``--spread`` on PostgreSQL +
 RabbitMQ, side by side in one run, with the CPU each process spends per boot (issue 14).
 
-Run: python bench/bench_spread.py [--modes sqlite,spread,spread-notify] [--clients 1,8,32]
+Run: python bench/bench_spread.py [--modes sqlite,spread,spread-notify,spread-direct]
+         [--clients 1,8,32]
          [--boots 64] [--image-mb 8] [--poll 0.02] [--poll-mode shared|each]
-         [--port-offset 7300]
+         [--warmup 64] [--port-offset 7300]
+(the clouds' data directories go under $TMPDIR: point it at an XFS mount to have the
+file backend clone images by reflink instead of copying them)
 For each mode one cloud is started (`stackling start -d`, SQLite; or `stackling start
 --spread -d` on a scratch PostgreSQL database, a RabbitMQ virtual host of its own, two
 nova-api workers, pools of 5 + 10 connections per process; ``spread-notify`` also turns
-on Cinder's notifications, which the nova-compute processes hear), an image uploaded, quotas
-lifted, one boot made to warm up; then for each client count ``--boots`` boots from volume
+on Cinder's notifications, which the nova-compute processes hear; ``spread-direct`` on top
+of that has Glance show each image's location, ``show_image_direct_url``, and cinder-volume
+read it, ``allowed_direct_url_schemes = file``), an image uploaded, quotas
+lifted, ``--warmup`` boots made one after the other, not counted (imports, caches, pools, and
+the machine's own first use of memory: on a fresh VM the first phase cost up to 3–5 times
+the CPU per boot of the later ones); then for each client count ``--boots`` boots from volume
 are split over the clients (each: POST /servers from a new 1 GiB volume made from the
 image, then wait until it left BUILD: by default one thread lists the servers in BUILD
 every ``--poll`` seconds for all clients, ``--poll-mode each`` has every client GET its
@@ -26,6 +33,7 @@ import contextlib
 import json
 import signal
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -86,7 +94,7 @@ class Spread(LiveCloud):
     mode = "spread"
 
     def __init__(self, base: Path, offset: int, database_url: str, transport_url: str,
-                 workers: dict, notifications: bool = False) -> None:
+                 workers: dict, notifications: bool = False, direct: bool = False) -> None:
         super().__init__(base, database_url=database_url, topology=TOPOLOGY_BFV)
         self.offset = offset
         # A virtual host of its own (tests/rabbit.py): control_exchange alone does not
@@ -96,6 +104,8 @@ class Spread(LiveCloud):
             f"osapi_compute_workers = {workers['osapi_compute_workers']}\n"
         cinder = SPREAD_COMMON.format(**fmt) + \
             f"osapi_volume_workers = {workers['osapi_volume_workers']}\n"
+        if direct:   # cinder-volume reads the image's file rather than GET .../file
+            cinder += "allowed_direct_url_schemes = file\n"
         if notifications:   # Cinder's notifications on: the computes hear creations end
             cinder += NOTIFICATIONS
         write_config(self.config_dir, fast_hash=False,
@@ -105,6 +115,9 @@ class Spread(LiveCloud):
                      + _authtoken(offset, "nova", "nova"))
         for project, file in (("glance", "glance-api.conf"), ("neutron", "neutron.conf")):
             (self.config_dir / file).write_text(_authtoken(offset, project))
+        if direct:
+            with open(self.config_dir / "glance-api.conf", "a") as f:
+                f.write("[DEFAULT]\nshow_image_direct_url = true\n")
         # 13 processes on a PostgreSQL of 100 connections shared with other clouds (the
         # default 10 kept by each made "too many clients already"): 5 kept each (3 made
         # the API workers open and close connections per request under load), 10 more.
@@ -342,15 +355,16 @@ def _delete_all(cloud: LiveCloud, tok: str, project_id: str, sids: list[str]) ->
 
 
 def run_mode(mode: str, offset: int, clients: list[int], boots: int, image_mb: int,
-             poll: float, shared: bool) -> list[dict]:
+             poll: float, shared: bool, warmup: int = 1) -> list[dict]:
     base = tempdir()
     databases = None
     stack = contextlib.ExitStack()
-    if mode in ("spread", "spread-notify"):
+    if mode in ("spread", "spread-notify", "spread-direct"):
         databases = _scratch_database(PG_ADMIN, "postgresql")
         url = stack.enter_context(rabbit.vhost("spreadbench"))
         cloud = Spread(base, offset, next(databases), url, SPREAD_WORKERS,
-                       notifications=mode == "spread-notify")
+                       notifications=mode in ("spread-notify", "spread-direct"),
+                       direct=mode == "spread-direct")
     else:
         cloud = Single(base, offset)
     t0 = time.perf_counter()
@@ -367,8 +381,8 @@ def run_mode(mode: str, offset: int, clients: list[int], boots: int, image_mb: i
             "PUT", f"/v3/{project_id}/os-quota-sets/{project_id}", {"quota_set": {
                 "volumes": -1, "gigabytes": -1}})
         meter = CpuMeter(cloud)
-        # one warm-up boot (imports, caches, connection pools), not counted
-        phase(cloud, tok, img, project_id, 1, 1, poll, meter, shared)
+        # warm-up boots (imports, caches, connection pools, memory), not counted
+        phase(cloud, tok, img, project_id, 1, max(1, warmup), poll, meter, shared)
         out = []
         for n in clients:
             r = phase(cloud, tok, img, project_id, n, boots, poll, meter, shared)
@@ -386,13 +400,24 @@ def run_mode(mode: str, offset: int, clients: list[int], boots: int, image_mb: i
         stack.close()
 
 
+def _fstype(path: str) -> str:
+    """The filesystem type under ``path`` (the longest mount point above it)."""
+    best, kind = "", "unknown"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        _, mount, fstype = line.split()[:3]
+        if (path == mount or path.startswith(mount.rstrip("/") + "/")) and len(mount) > len(best):
+            best, kind = mount, fstype
+    return kind
+
+
 def report(results: list[dict], args) -> None:
     print("### Boot from volume: one process on SQLite vs --spread on PostgreSQL + "
           "RabbitMQ\n")
     print(f"Machine: {machine()}; load average before the run: {args.load}\n")
     print(f"`python bench/bench_spread.py --modes {args.modes} --clients {args.clients} "
           f"--boots {args.boots} --image-mb {args.image_mb} --poll {args.poll} "
-          f"--poll-mode {args.poll_mode}`\n")
+          f"--poll-mode {args.poll_mode} --warmup {args.warmup}`; data directories under "
+          f"{tempfile.gettempdir()} ({_fstype(tempfile.gettempdir())})\n")
     print("| mode | clients | boots | failed | boots/s | p50 ms | p99 ms | CPU per boot "
           "(all processes) | left after delete |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -435,6 +460,8 @@ def main() -> None:
     ap.add_argument("--poll-mode", choices=["shared", "each"], default="shared",
                     help="shared: one lister of the servers in BUILD for all clients; "
                          "each: every client GETs its server every --poll seconds")
+    ap.add_argument("--warmup", type=int, default=64,
+                    help="boots at one client before the measured phases, not counted")
     ap.add_argument("--port-offset", type=int, default=7300)
     args = ap.parse_args()
     args.load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -442,7 +469,7 @@ def main() -> None:
     results = []
     for i, mode in enumerate(args.modes.split(",")):
         results += run_mode(mode, args.port_offset + 100 * i, clients, args.boots,
-                            args.image_mb, args.poll, args.poll_mode == "shared")
+                            args.image_mb, args.poll, args.poll_mode == "shared", args.warmup)
     report(results, args)
 
 
