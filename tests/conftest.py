@@ -15,7 +15,8 @@ MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
 
 @pytest.fixture
 def cloud_factory(tmp_path):
-    """make(nova=..., cinder=..., stackling=..., topology=..., database_url=...) -> Cloud."""
+    """make(nova=..., cinder=..., stackling=..., topology=..., database_url=...,
+    glance=...) -> Cloud."""
     clouds = []
 
     def make(**kwargs):

@@ -54,20 +54,23 @@ def unavailable(reason: str) -> NoReturn:
 
 
 def write_config(config_dir: Path, nova: str = "", cinder: str = "", stackling: str = "",
-                 fast_hash: bool = True) -> None:
+                 fast_hash: bool = True, glance: str | None = None) -> None:
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "nova.conf").write_text(nova)
     (config_dir / "cinder.conf").write_text(cinder)
+    if glance is not None:
+        (config_dir / "glance-api.conf").write_text(glance)
     extra = "\n[identity]\npassword_hash_rounds = 4\n" if fast_hash and \
         "password_hash_rounds" not in stackling else ""
     (config_dir / "stackling.conf").write_text(stackling + extra)
 
 
 def make_cloud(base: Path, nova: str = "", cinder: str = "", stackling: str = "",
-               topology: str | None = None, database_url: str | None = None) -> Cloud:
+               topology: str | None = None, database_url: str | None = None,
+               glance: str | None = None) -> Cloud:
     """A started in-process cloud (no ports bound): call its apps through ApiClient."""
     config_dir = base / "etc"
-    write_config(config_dir, nova, cinder, stackling)
+    write_config(config_dir, nova, cinder, stackling, glance=glance)
     topology_file = None
     if topology is not None:
         topology_file = base / "topology.yaml"

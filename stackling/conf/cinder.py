@@ -43,6 +43,9 @@ DEFAULT_OPTS = [
     cfg.IntOpt("osapi_max_limit", default=1000),
     # cinder/image/glance.py: retries of a Glance call that got no answer
     cfg.IntOpt("glance_num_retries", default=3, min=0),
+    # cinder/image/glance.py: the schemes of an image's direct_url that cinder-volume
+    # reads itself instead of downloading the data from glance-api ("file")
+    cfg.ListOpt("allowed_direct_url_schemes", default=[]),
 ]
 
 # Options a backend section ([lvm1] ...) understands; [backend_defaults] supplies defaults.

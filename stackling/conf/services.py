@@ -49,12 +49,18 @@ LIBRARY_SECTIONS = ("oslo_messaging_rabbit", "oslo_messaging_notifications",
 
 # glance/common/wsgi.py, neutron/conf/service.py: the API's processes. The services'
 # defaults are the CPU count; ours 1 (`stackling start --spread`).
-GLANCE_OPTS = [cfg.IntOpt("workers", default=1, min=1)]
+GLANCE_OPTS = [
+    cfg.IntOpt("workers", default=1, min=1),
+    # glance/common/config.py: show each image's store location (``direct_url``) to
+    # every user who can see the image; off by default, as it exposes store paths.
+    cfg.BoolOpt("show_image_direct_url", default=False),
+]
 NEUTRON_OPTS = [cfg.IntOpt("api_workers", default=1, min=1)]
 
 
 def register_glance(conf: cfg.ConfigOpts) -> None:
-    """glance-api.conf: the API's workers and its [keystone_authtoken]."""
+    """glance-api.conf: the API's workers, ``show_image_direct_url`` and its
+    [keystone_authtoken]."""
     conf.register_opts(GLANCE_OPTS)
     register_authtoken(conf)
 

@@ -8,6 +8,7 @@ sha512 ``os_hash_value``); downloads are streamed from the file, with ``Range`` 
 from __future__ import annotations
 
 import logging
+import pathlib
 import re
 import uuid
 import weakref
@@ -91,7 +92,9 @@ def _ts(value) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
-def view(row: Image) -> dict:
+def view(row: Image, store_root: pathlib.Path | None = None) -> dict:
+    """The image as Glance shows it; ``store_root`` (show_image_direct_url, see
+    _store_root) adds ``direct_url``, the store location of an image that has data."""
     out = {
         "id": row.id, "name": row.name, "status": row.status, "visibility": row.visibility,
         "protected": row.protected, "os_hidden": row.os_hidden, "checksum": row.checksum,
@@ -103,9 +106,18 @@ def view(row: Image) -> dict:
         "tags": list(row.tags or []), "self": f"/v2/images/{row.id}",
         "file": f"/v2/images/{row.id}/file", "schema": "/v2/schemas/image",
     }
+    if store_root is not None and row.status in ("active", "deactivated"):
+        out["direct_url"] = (store_root / row.id).as_uri()
     for key, value in (row.properties or {}).items():
         out.setdefault(key, value)
     return out
+
+
+def _store_root(cloud: Cloud) -> pathlib.Path | None:
+    """Where the locations of ``direct_url`` point, when glance-api.conf's
+    ``show_image_direct_url`` is on (filesystem store: ``file://<dir>/<image id>``)."""
+    return store(cloud).root.absolute() if cloud.config.glance.show_image_direct_url \
+        else None
 
 
 # -- access ----------------------------------------------------------------------------
@@ -257,7 +269,7 @@ def show_image(req: Request, image_id: str):
     with req.app.cloud.db.reader_connection() as s:
         row = s.execute(_SHOW, {"image_id": image_id}).first()
         _check_found(s, req, row, image_id)
-        return json_response(view(row))
+        return json_response(view(row, _store_root(req.app.cloud)))
 
 
 def _bool_param(value: str) -> bool | None:
@@ -317,7 +329,8 @@ def list_images(req: Request):
                 rows.append(r)
             elif _visible(req, r):
                 rows.append(r)
-    images = [view(r) for r in rows]
+    root = _store_root(req.app.cloud)
+    images = [view(r, root) for r in rows]
     visibility = params.get("visibility")
     if visibility and visibility != "all":
         images = [i for i in images if i["visibility"] == visibility]
@@ -436,7 +449,7 @@ def update_image(req: Request, image_id: str):
                 raise exception.BadRequest(f"Invalid operation: `{kind}`.")
         row.updated_at = utcnow()
         s.flush()
-        return json_response(view(row))
+        return json_response(view(row, _store_root(req.app.cloud)))
 
 
 def _unsupported_patch(ctype: str) -> exception.StacklingError:

@@ -176,6 +176,22 @@ class StoreImageData:
         yield path
 
 
+def direct_file(image: dict, schemes: list[str]) -> Path | None:
+    """The local file of an image's ``direct_url`` (shown by Glance with
+    ``show_image_direct_url``) when cinder.conf's ``allowed_direct_url_schemes`` has
+    ``file``: Cinder then reads the location itself rather than downloading the data from
+    glance-api (cinder/image/glance.py ``download``). None otherwise, and when no such
+    file is on this machine (a volume host elsewhere): the data is then downloaded."""
+    url = image.get("direct_url")
+    if "file" not in schemes or not isinstance(url, str):
+        return None
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+        return None
+    path = Path(urllib.parse.unquote(parsed.path))
+    return path if path.is_file() else None
+
+
 class HttpImageData:
     """Stream ``GET /v2/images/{id}/file`` into a scratch file (deleted after use)."""
 

@@ -8,6 +8,7 @@ scheduler_max_attempts); image and source errors go straight to ``error``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from stackling import exception
 from stackling.db.api import retry_on_deadlock
 from stackling.db.models import Service, utcnow
 from stackling.db.models_volume import Snapshot, Volume, VolumeAttachment, VolumeType
+from stackling.seams import http
 from stackling.storage import imagestore, volumefiles
 from stackling.volume import errors, notifications, nova
 from stackling.volume.drivers.file import FileDriver
@@ -129,10 +131,15 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
                 if not vol_obj.set_status(self.cloud, volume_id, "creating",
                                           status="downloading"):
                     return   # deleted (or reset) before the download began
-                # The image-data seam: Glance's store file (shared data dir) or
+                # The file of the image's direct_url (allowed_direct_url_schemes), else
+                # the image-data seam: Glance's store file (shared data dir) or
                 # GET /v2/images/{id}/file into a scratch file in the data dir.
-                with self.cloud.image_data.local_file(
-                        image["id"], self.cloud.settings.data_dir / "image-downloads") as path:
+                direct = http.direct_file(
+                    image, self.cloud.config.cinder.allowed_direct_url_schemes)
+                with contextlib.nullcontext(direct) if direct else \
+                        self.cloud.image_data.local_file(
+                            image["id"], self.cloud.settings.data_dir / "image-downloads") \
+                        as path:
                     method = self.driver.create_volume_from_image(
                         volume_id, path, image.get("disk_format") or "raw", size)
                 LOG.info("Volume %s created from image %s (%s)", volume_id, image["id"],

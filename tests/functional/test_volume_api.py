@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from stackling import servicegroup
 from stackling.db.models_volume import QuotaUsage, Reservation, Volume
-from tests.helpers import settle
+from stackling.image import images
+from tests.helpers import ApiClient, settle
 
 MV = {"OpenStack-API-Version": "volume 3.71"}
 SECOND_BACKEND = """[DEFAULT]
@@ -223,6 +224,61 @@ def test_volume_from_qcow2_image(cloud, api, tmp_path):
     # by name too
     assert create(api, imageRef="img-qcow2").status == 202
     settle(cloud)
+
+
+class _SeamCalls:
+    """The cloud's image-data seam, recording which images it was asked for."""
+
+    def __init__(self, seam) -> None:
+        self.seam, self.asked = seam, []
+
+    def local_file(self, image_id, scratch_dir):
+        self.asked.append(image_id)
+        return self.seam.local_file(image_id, scratch_dir)
+
+
+DIRECT = {"cinder": "[DEFAULT]\nallowed_direct_url_schemes = file\n",
+          "glance": "[DEFAULT]\nshow_image_direct_url = true\n"}
+
+
+def test_volume_from_image_reads_the_direct_url_file(cloud_factory, tmp_path):
+    """Glance shows the store location (show_image_direct_url) and cinder.conf allows the
+    file scheme: cinder-volume reads that file, glance-api is not asked for the data."""
+    cloud = cloud_factory(**DIRECT)
+    api = ApiClient(cloud)
+    image, raw = _upload(api, tmp_path, "raw")
+    shown = api.get("image", f"/v2/images/{image['id']}").json
+    location = images.store(cloud).path(image["id"]).absolute()
+    assert shown["direct_url"] == location.as_uri() and location.read_bytes() == raw
+    assert api.get("image", "/v2/images").json["images"][0]["direct_url"] == \
+        location.as_uri()
+    seam = cloud._image_data = _SeamCalls(cloud.image_data)
+    vid = create(api, imageRef=image["id"]).json["volume"]["id"]
+    settle(cloud)
+    vol = show(api, vid)
+    assert vol["status"] == "available" and seam.asked == []
+    assert "direct_url" not in vol["volume_image_metadata"]
+    with open(cloud.rpc.endpoint("cinder-volume.controller2@file").driver.path(vid),
+              "rb") as f:
+        assert f.read(len(raw)) == raw
+    # an image without data has no location: no direct_url
+    queued = api.post("image", "/v2/images", {"name": "empty", "disk_format": "raw",
+                                              "container_format": "bare"}).json
+    assert "direct_url" not in queued
+    assert "direct_url" not in api.get("image", f"/v2/images/{queued['id']}").json
+
+
+def test_volume_from_image_downloads_without_direct_url(cloud_factory, tmp_path):
+    """Glance's default hides the location: the data comes through the image-data seam
+    even where cinder.conf allows the file scheme."""
+    cloud = cloud_factory(cinder=DIRECT["cinder"])
+    api = ApiClient(cloud)
+    image, raw = _upload(api, tmp_path, "raw")
+    assert "direct_url" not in api.get("image", f"/v2/images/{image['id']}").json
+    seam = cloud._image_data = _SeamCalls(cloud.image_data)
+    vid = create(api, imageRef=image["id"]).json["volume"]["id"]
+    settle(cloud)
+    assert show(api, vid)["status"] == "available" and seam.asked == [image["id"]]
 
 
 def test_image_bigger_than_volume(cloud, api, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from keystoneauth1 import exceptions as ksa_exceptions
 
 from stackling import clients
-from stackling.seams.http import HttpSender
+from stackling.seams.http import HttpSender, direct_file
 
 
 class FakeSession:
@@ -213,3 +213,21 @@ def test_image_data_is_fetched_again_when_glance_gave_no_answer(tmp_path, monkey
             HttpImageData(Sender(3)).local_file("img", tmp_path):
         pass
     assert waits == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_direct_file_only_for_an_allowed_local_file(tmp_path):
+    """cinder-volume reads a direct_url itself only when the file scheme is allowed, the
+    location is on this machine and the file is there; otherwise it downloads."""
+    data = tmp_path / "images dir" / "3f1c"
+    data.parent.mkdir()
+    data.write_bytes(b"disk")
+    image = {"id": "3f1c", "direct_url": data.as_uri()}
+    assert "%20" in image["direct_url"]
+    assert direct_file(image, ["file"]) == data
+    assert direct_file(image, []) is None
+    assert direct_file(image, ["http", "rbd"]) is None
+    assert direct_file({"id": "3f1c"}, ["file"]) is None
+    assert direct_file({"direct_url": "rbd://fsid/images/3f1c/snap"}, ["file"]) is None
+    assert direct_file({"direct_url": f"file://otherhost{data}"}, ["file"]) is None
+    assert direct_file({"direct_url": (tmp_path / "gone").as_uri()}, ["file"]) is None
+    assert direct_file({"direct_url": data.parent.as_uri()}, ["file"]) is None
