@@ -18,6 +18,7 @@ import uuid
 
 import pytest
 
+from stackling.spread import SPREAD_DIR
 from tests import rabbit
 from tests.conftest import PG_ADMIN, _scratch_database
 from tests.e2e.test_two_processes import (BACKEND_IN_AG1, _authtoken, _boot, _state,
@@ -42,6 +43,9 @@ cross_az_attach = False
 CINDER = COMMON + "az_cache_duration = 1\n"
 # Cinder's notifications on: each nova-compute process hears its volumes' creations end.
 NOTIFICATIONS = "[oslo_messaging_notifications]\ndriver = messagingv2\n"
+# Glance shows each image's store file and cinder-volume reads it (no download).
+DIRECT_URL = {"cinder": "allowed_direct_url_schemes = file\n",
+              "glance": "[DEFAULT]\nshow_image_direct_url = true\n"}
 SERVICES = {"keystone", "nova-api", "cinder-api", "glance-api", "neutron-server",
             "nova-scheduler", "nova-conductor", "nova-novncproxy", "cinder-scheduler",
             "nova-compute", "cinder-volume"}
@@ -57,8 +61,8 @@ class Spread(LiveCloud):
 
     def configure(self, backend_in_ag1: bool) -> None:
         fmt = {"rabbit": self.transport_url, "exchange": self.exchange}
-        cinder = CINDER.format(**fmt) + (BACKEND_IN_AG1 if backend_in_ag1 else "") + \
-            NOTIFICATIONS
+        cinder = CINDER.format(**fmt) + DIRECT_URL["cinder"] + \
+            (BACKEND_IN_AG1 if backend_in_ag1 else "") + NOTIFICATIONS
         # Nova binds ports as the neutron user, Cinder sends Nova events as the nova user.
         write_config(self.config_dir, nova=NOVA.format(**fmt) + _authtoken(self.offset, "nova")
                      + _authtoken(self.offset, "neutron", "neutron"),
@@ -66,6 +70,8 @@ class Spread(LiveCloud):
                      + _authtoken(self.offset, "nova", "nova"))
         for project, file in (("glance", "glance-api.conf"), ("neutron", "neutron.conf")):
             (self.config_dir / file).write_text(_authtoken(self.offset, project))
+        with open(self.config_dir / "glance-api.conf", "a") as f:
+            f.write(DIRECT_URL["glance"])
 
     def start(self) -> None:
         r = self.stackling("start", "--spread", "-d")
@@ -166,6 +172,13 @@ def test_spread_processes_seed_scenario_dead_host_and_restart(spread, image):
     [att] = c.openstack_json("server", "volume", "list", "vm2")
     vol = c.openstack_json("volume", "show", att["Volume ID"])
     assert vol["status"] == "in-use" and vol["availability_zone"] == "ag1", vol
+    # The volume was filled from glance-api's store file (direct_url), not downloaded:
+    # cinder-volume never made its download dir.
+    # (the CLI shows direct_url among the image's properties)
+    direct = c.openstack_json("image", "show", image)["properties"]["direct_url"]
+    children = c.data_dir / SPREAD_DIR
+    assert direct.startswith((children / "glance-api" / "images").as_uri() + "/"), direct
+    assert not (children / "cinder-volume-controller2@file" / "image-downloads").exists()
     # Each compute process listens to Cinder's notifications on a queue of its own, and
     # what was sent there was taken (RabbitMQ's own account).
     queues = _queues(c)
