@@ -109,6 +109,17 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
 
     # -- volumes -------------------------------------------------------------------------
 
+    def _image_file(self, image: dict):
+        """The image's bytes as a local file: the file of its ``direct_url`` where
+        cinder.conf allows the scheme and the file is here, else the image-data seam
+        (Glance's store file in a shared data dir, or GET /v2/images/{id}/file into a
+        scratch file of this data dir, deleted after use)."""
+        direct = http.direct_file(image, self.cloud.config.cinder.allowed_direct_url_schemes)
+        if direct is not None:
+            return contextlib.nullcontext(direct)
+        return self.cloud.image_data.local_file(
+            image["id"], self.cloud.settings.data_dir / "image-downloads")
+
     def create_volume(self, volume_id: str, request_spec: dict,
                       filter_properties: dict) -> None:
         with self.cloud.db.reader_connection() as s:
@@ -131,15 +142,7 @@ class VolumeManager(GroupOperations, ImageUploadOperations):
                 if not vol_obj.set_status(self.cloud, volume_id, "creating",
                                           status="downloading"):
                     return   # deleted (or reset) before the download began
-                # The file of the image's direct_url (allowed_direct_url_schemes), else
-                # the image-data seam: Glance's store file (shared data dir) or
-                # GET /v2/images/{id}/file into a scratch file in the data dir.
-                direct = http.direct_file(
-                    image, self.cloud.config.cinder.allowed_direct_url_schemes)
-                with contextlib.nullcontext(direct) if direct else \
-                        self.cloud.image_data.local_file(
-                            image["id"], self.cloud.settings.data_dir / "image-downloads") \
-                        as path:
+                with self._image_file(image) as path:
                     method = self.driver.create_volume_from_image(
                         volume_id, path, image.get("disk_format") or "raw", size)
                 LOG.info("Volume %s created from image %s (%s)", volume_id, image["id"],
