@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stackling.db.models import Base, TimestampMixin, new_uuid, utcnow
@@ -31,6 +41,9 @@ class VolumeType(TimestampMixin, Base):
 
 class Volume(TimestampMixin, Base):
     __tablename__ = "volume"
+    # host with size: the scheduler sums the sizes per backend (and per backend again,
+    # under the backend's lock, to claim it) from the index alone, not the table's rows
+    __table_args__ = (Index("ix_volume_host_size", "host", "size"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     project_id: Mapped[str] = mapped_column(String(255), index=True)
     user_id: Mapped[str | None] = mapped_column(String(255))
@@ -42,7 +55,7 @@ class Volume(TimestampMixin, Base):
     attach_status: Mapped[str] = mapped_column(String(255), default="detached")
     migration_status: Mapped[str | None] = mapped_column(String(255))
     availability_zone: Mapped[str | None] = mapped_column(String(255))
-    host: Mapped[str | None] = mapped_column(String(255), index=True)
+    host: Mapped[str | None] = mapped_column(String(255))
     volume_type_id: Mapped[str | None] = mapped_column(ForeignKey("volume_type.id"))
     snapshot_id: Mapped[str | None] = mapped_column(String(36))
     source_volid: Mapped[str | None] = mapped_column(String(36))

@@ -273,7 +273,7 @@ def test_volume_from_image_downloads_without_direct_url(cloud_factory, tmp_path)
     even where cinder.conf allows the file scheme."""
     cloud = cloud_factory(cinder=DIRECT["cinder"])
     api = ApiClient(cloud)
-    image, raw = _upload(api, tmp_path, "raw")
+    image, _ = _upload(api, tmp_path, "raw")
     assert "direct_url" not in api.get("image", f"/v2/images/{image['id']}").json
     seam = cloud._image_data = _SeamCalls(cloud.image_data)
     vid = create(api, imageRef=image["id"]).json["volume"]["id"]
@@ -441,3 +441,20 @@ def test_a_notification_that_cannot_be_read_does_not_fail_the_volume(cloud, api,
     settle(cloud)
     assert show(api, vid)["status"] == "available"
     assert sent == []
+
+
+def test_scheduler_sums_sizes_from_the_host_size_index(cloud):
+    """Every scheduling sums what each backend holds, and a claim sums its backend again
+    under the backend's lock: both from the (host, size) index alone (SQLite's plan), so
+    neither reads the volume rows, however many volumes there are."""
+    from stackling.volume import scheduler
+
+    with cloud.db.reader_connection() as c:
+        for stmt, params in ((scheduler._SIZE_BY_HOST, {}), (scheduler._HELD, {
+                "host": "controller2@file", "pools": "controller2@file#%"})):
+            sql = str(stmt.compile(c, compile_kwargs={"render_postcompile": True}))
+            plan = [row[-1] for row in c.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {sql}", tuple(params.values())).all()]
+            reads = [step for step in plan if step.startswith(("SCAN volume", "SEARCH volume"))]
+            assert reads and all("USING COVERING INDEX ix_volume_host_size" in step
+                                 for step in reads), plan
