@@ -23,7 +23,10 @@ server), the phase timed from the first POST to the last ACTIVE, and the servers
 (untimed) before the next count. A boot still in BUILD after 300 s counts as failed.
 CPU (user + system, psutil) of every process of the cloud, of this database's PostgreSQL
 backends, of RabbitMQ and of this client is read around each phase and printed per boot,
-by process. Prints markdown.
+by process, with the whole machine's busy cores (/proc/stat: what exited during the phase
+included, such as PostgreSQL backends of connections closed) and the new PostgreSQL
+sessions per boot (``pg_stat_database.sessions``: connections opened to the cloud's
+database). Prints markdown.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ import uuid
 from pathlib import Path
 
 import psutil
+import sqlalchemy as sa
 from _common import machine, pct, tempdir
 from bench_bfv import upload
 from bench_compute import TOPOLOGY, Client, _project_id, token
@@ -119,8 +123,9 @@ class Spread(LiveCloud):
             with open(self.config_dir / "glance-api.conf", "a") as f:
                 f.write("[DEFAULT]\nshow_image_direct_url = true\n")
         # 13 processes on a PostgreSQL of 100 connections shared with other clouds (the
-        # default 10 kept by each made "too many clients already"): 5 kept each (3 made
-        # the API workers open and close connections per request under load), 10 more.
+        # default 10 kept by each made "too many clients already"): 5 kept each, 10 more
+        # (a checkout waits a moment for a kept one before it opens one of these:
+        # stackling/db/api.py PatientPool).
         with open(self.config_dir / "stackling.conf", "a") as f:
             f.write(SPREAD_POOL)
 
@@ -182,6 +187,27 @@ class CpuMeter:
         self.database = cloud.database_url.rsplit("/", 1)[1] if cloud.database_url \
             else None
         self._pg: dict[int, float] = {}
+        self._admin = sa.create_engine(PG_ADMIN, poolclass=sa.pool.NullPool) \
+            if self.database else None
+
+    def machine(self) -> tuple[float, float]:
+        """(busy, all) CPU time of the whole machine so far, in ticks of all its cores
+        (/proc/stat; idle and iowait are not busy)."""
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+    def sessions(self) -> int:
+        """Sessions opened to the cloud's database so far (PostgreSQL 14+); 0 on SQLite."""
+        if self._admin is None:
+            return 0
+        with self._admin.connect() as conn:
+            return conn.exec_driver_sql(
+                "SELECT sessions FROM pg_stat_database WHERE datname = %(db)s",
+                {"db": self.database}).scalar_one()
+
+    def close(self) -> None:
+        if self._admin is not None:
+            self._admin.dispose()
 
     def read(self) -> dict[str, float]:
         out = {name: _cpu(procs) for name, procs in self.groups.items()}
@@ -312,12 +338,14 @@ def phase(cloud: LiveCloud, tok: str, img: str, project_id: str, clients: int, b
     for t in threads:
         t.start()
     before = meter.read()
+    machine0, sessions0 = meter.machine(), meter.sessions()
     start.wait()
     t0 = time.perf_counter()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
     after = meter.read()
+    machine1, sessions1 = meter.machine(), meter.sessions()
     if poller:
         poller.close()
     cpu = {name: after[name] - before[name] for name in after if name != PG}
@@ -328,6 +356,9 @@ def phase(cloud: LiveCloud, tok: str, img: str, project_id: str, clients: int, b
     return {"left": left, "clients": clients, "n": n, "failed": len(errors), "wall": wall,
             "rate": n / wall if wall else 0.0, "p50": pct(times, 50) * 1000,
             "p99": pct(times, 99) * 1000, "cpu": cpu,
+            "machine_cores": (machine1[0] - machine0[0]) / max(1, machine1[1] - machine0[1])
+            * psutil.cpu_count(),
+            "sessions": (sessions1 - sessions0) / n if n else float("nan"),
             "first_error": errors[0] if errors else ""}
 
 
@@ -392,6 +423,7 @@ def run_mode(mode: str, offset: int, clients: list[int], boots: int, image_mb: i
                   f"p50 {r['p50']:.0f} ms, failed {r['failed']} {r['first_error'][:200]}, "
                   f"left after delete {r['left']} -->",
                   file=sys.stderr, flush=True)
+        meter.close()
         return out
     finally:
         cloud.stop()
@@ -445,8 +477,13 @@ def report(results: list[dict], args) -> None:
             print(f"| {name} | " + " | ".join(
                 f"{g[name] / r['n'] * 1000:.1f}" if r["n"] else "–"
                 for g, r in zip(grouped, rows)) + " |")
-        print("| wall CPU use (cores busy) | " + " | ".join(
+        print("| these processes, cores busy (psutil) | " + " | ".join(
             f"{sum(r['cpu'].values()) / r['wall']:.2f}" for r in rows) + " |")
+        print("| whole machine, cores busy (/proc/stat) | " + " | ".join(
+            f"{r['machine_cores']:.2f}" for r in rows) + " |")
+        if any(r["sessions"] for r in rows):
+            print("| new PostgreSQL sessions per boot | " + " | ".join(
+                f"{r['sessions']:.2f}" for r in rows) + " |")
 
 
 def main() -> None:

@@ -54,3 +54,84 @@ def test_server_pool_takes_oslo_db_options(tmp_path):
     defaults = conf.load(tmp_path / "none").stackling.database
     assert (defaults.max_pool_size, defaults.max_overflow, defaults.pool_timeout) == \
         (10, 20, 30)
+
+
+class _Counted:
+    """A DB-API connection stand-in that counts how many were opened."""
+
+    opened = 0
+
+    def __init__(self) -> None:
+        type(self).opened += 1
+
+    def rollback(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _patient(pool_size: int, max_overflow: int, wait: float):
+    from stackling.db.api import PatientPool
+
+    class Pool(PatientPool):
+        overflow_wait = wait
+
+    _Counted.opened = 0
+    return Pool(_Counted, pool_size=pool_size, max_overflow=max_overflow, timeout=5)
+
+
+def test_patient_pool_waits_for_a_kept_connection_before_opening_another():
+    """Every kept connection out: the next checkout gets the one given back meanwhile,
+    and no overflow connection is opened (QueuePool would open one at once)."""
+    pool = _patient(1, 5, wait=5.0)
+    first = pool.connect()
+    threading.Timer(0.2, first.close).start()
+    second = pool.connect()
+    assert _Counted.opened == 1
+    assert pool.checkedout() == 1 and pool.overflow() == 0
+    second.close()
+
+
+def test_patient_pool_opens_an_overflow_connection_after_the_wait():
+    """Nobody gives one back (a thread holding a connection wants a second): an overflow
+    connection is opened once the wait is over, not after pool_timeout."""
+    pool = _patient(1, 5, wait=0.1)
+    first = pool.connect()
+    with pool_clock() as elapsed:
+        second = pool.connect()
+    assert 0.1 <= elapsed() < 2.0
+    assert _Counted.opened == 2 and pool.overflow() == 1
+    second.close()
+    first.close()
+
+
+def test_patient_pool_fills_its_kept_connections_without_waiting():
+    """While fewer than max_pool_size are open, a checkout opens one at once."""
+    pool = _patient(3, 5, wait=5.0)
+    with pool_clock() as elapsed:
+        held = [pool.connect() for _ in range(3)]
+    assert elapsed() < 1.0 and _Counted.opened == 3
+    for c in held:
+        c.close()
+
+
+def test_server_pool_is_patient(tmp_path):
+    """PostgreSQL and MariaDB engines use it; SQLite keeps its unbounded pool."""
+    from stackling.db.api import PatientPool
+
+    for url in ("postgresql+psycopg://u@127.0.0.1:1/x", "mysql+pymysql://u@127.0.0.1:1/x"):
+        assert isinstance(Database(url).engine.pool, PatientPool), url
+    db = Database(f"sqlite:///{tmp_path}/pool.db")
+    assert not isinstance(db.engine.pool, PatientPool)
+    db.dispose()
+
+
+@contextlib.contextmanager
+def pool_clock():
+    import time
+
+    t0 = time.monotonic()
+    end: list[float] = []
+    yield lambda: (end[0] if end else time.monotonic()) - t0
+    end.append(time.monotonic())
