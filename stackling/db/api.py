@@ -142,7 +142,8 @@ class PatientPool(QueuePool):
     def _do_get(self):
         # _overflow counts the connections open beyond max_pool_size (negative while
         # the pool is still filling); read without its lock: a hint, not a guarantee.
-        if self._overflow >= 0 and self._max_overflow != 0:
+        # max_pool_size 0 keeps every connection (no overflow to spare): nothing to wait.
+        if self._overflow >= 0 and self._max_overflow != 0 and self._pool.maxsize > 0:
             try:
                 return self._pool.get(True, self.overflow_wait)
             except sqla_queue.Empty:

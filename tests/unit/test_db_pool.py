@@ -116,6 +116,17 @@ def test_patient_pool_fills_its_kept_connections_without_waiting():
         c.close()
 
 
+def test_patient_pool_of_size_zero_never_waits():
+    """max_pool_size 0 (SQLAlchemy: no limit, every connection kept): a checkout with
+    none idle opens one at once."""
+    pool = _patient(0, 5, wait=5.0)
+    with pool_clock() as elapsed:
+        held = [pool.connect() for _ in range(3)]
+    assert elapsed() < 1.0 and _Counted.opened == 3
+    for c in held:
+        c.close()
+
+
 def test_server_pool_is_patient(tmp_path):
     """PostgreSQL and MariaDB engines use it; SQLite keeps its unbounded pool."""
     from stackling.db.api import PatientPool
