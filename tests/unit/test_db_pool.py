@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
+import pytest
 from sqlalchemy import text
 
 from stackling.db.api import Database
@@ -106,20 +107,11 @@ def test_patient_pool_opens_an_overflow_connection_after_the_wait():
     first.close()
 
 
-def test_patient_pool_fills_its_kept_connections_without_waiting():
-    """While fewer than max_pool_size are open, a checkout opens one at once."""
-    pool = _patient(3, 5, wait=5.0)
-    with pool_clock() as elapsed:
-        held = [pool.connect() for _ in range(3)]
-    assert elapsed() < 1.0 and _Counted.opened == 3
-    for c in held:
-        c.close()
-
-
-def test_patient_pool_of_size_zero_never_waits():
-    """max_pool_size 0 (SQLAlchemy: no limit, every connection kept): a checkout with
-    none idle opens one at once."""
-    pool = _patient(0, 5, wait=5.0)
+@pytest.mark.parametrize("pool_size", [3, 0])
+def test_patient_pool_opens_at_once_what_it_may_keep(pool_size):
+    """While fewer than max_pool_size are open, a checkout opens one at once; so does
+    every checkout of a pool of size 0 (SQLAlchemy: no limit, every connection kept)."""
+    pool = _patient(pool_size, 5, wait=5.0)
     with pool_clock() as elapsed:
         held = [pool.connect() for _ in range(3)]
     assert elapsed() < 1.0 and _Counted.opened == 3
