@@ -191,6 +191,37 @@ def test_sparse_copy_fallbacks_match(tmp_path, raw_image):
     assert extents[0][0] == 0 and sum(n for _, n in extents) <= 3 * MiB
 
 
+@pytest.mark.parametrize("size", [3 * MiB, 3 * MiB + 1000, 5000])
+def test_direct_copy_matches_and_keeps_holes(tmp_path, size):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    with open(src, "wb") as f:   # data, a 1 MiB hole, data up to an unaligned end
+        f.write(_pattern(min(size, MiB)))
+        if size > 2 * MiB:
+            f.seek(2 * MiB)
+            f.write(_pattern(size - 2 * MiB, seed=3))
+    dst.touch()
+    if not volumefiles.VolumeFiles(tmp_path / "v").supports_direct_io():
+        pytest.skip("tmp's filesystem refuses O_DIRECT")
+    fd = os.open(dst, os.O_WRONLY | os.O_DIRECT)
+    try:
+        with open(src, "rb") as fsrc:
+            volumefiles.direct_copy(fsrc.fileno(), fd)
+    finally:
+        os.close(fd)
+    assert dst.read_bytes() == src.read_bytes()
+    assert _allocated(dst) <= _allocated(src) + 4096
+
+
+def test_copy_without_direct_io_matches(vols, raw_image, monkeypatch):
+    """A filesystem that refuses O_DIRECT (tmpfs before Linux 6.6) gets the buffered copy."""
+    monkeypatch.setattr(volumefiles, "_probe_direct", lambda folder: False)
+    monkeypatch.setattr(vols, "supports_reflink", lambda: False)
+    assert vols.create_from_image("v1", raw_image, "raw", 1) == "copy"
+    assert not vols.supports_direct_io()
+    assert vols.read("v1", 0, 3 * MiB) == raw_image.read_bytes()
+    assert _allocated(vols.path("v1")) <= _allocated(raw_image) + MiB
+
+
 def test_capacity_and_ids(vols):
     cap = vols.capacity()
     assert 0 < cap.free_gb <= cap.total_gb
