@@ -2,7 +2,8 @@
 
 A copy writes with O_DIRECT where the filesystem takes it, as Cinder's LVM driver writes
 volume data (``dd oflag=direct``, "to avoid thrashing the system buffer cache"): the bytes
-go to the disk, not into dirty page cache that the kernel must write back later.
+go to the disk, not into dirty page cache that the kernel must write back later. A
+conversion runs ``qemu-img convert -t none`` there, as Cinder does onto a block device.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class VolumeFiles:
             if disk_format in formats.RAW_FAMILY:
                 method = self._clone_or_copy(image_path, tmp)
             else:
-                method = _convert(image_path, formats.QEMU_FORMATS[disk_format], tmp)
+                method = _convert(image_path, formats.QEMU_FORMATS[disk_format], tmp,
+                                  self.supports_direct_io())
             _grow_to(tmp, size_gb)
         return method
 
@@ -245,9 +247,9 @@ def _check_image(path: pathlib.Path, disk_format: str) -> formats.ImageInfo:
     return info
 
 
-def _convert(src: pathlib.Path, qemu_format: str, dst: pathlib.Path) -> str:
+def _convert(src: pathlib.Path, qemu_format: str, dst: pathlib.Path, direct: bool) -> str:
     try:
-        return convert.to_raw(src, qemu_format, dst)
+        return convert.to_raw(src, qemu_format, dst, direct)
     except convert.ConversionError as exc:
         raise ImageConversionError(exc.message, exc.stderr, exc.returncode) from None
 

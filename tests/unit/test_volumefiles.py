@@ -113,11 +113,22 @@ def test_image_larger_than_volume_refused(vols, tmp_path):
 
 
 @needs_qemu_img
-def test_from_qcow2_image_converts_to_raw(vols, raw_image, tmp_path):
+@pytest.mark.parametrize("direct", [True, False], ids=["O_DIRECT", "buffered"])
+def test_from_qcow2_image_converts_to_raw(vols, raw_image, tmp_path, monkeypatch, direct):
     qcow = tmp_path / "image.qcow2"
     subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2",
                     str(raw_image), str(qcow)], check=True)
+    if not direct:
+        monkeypatch.setattr(volumefiles, "_probe_direct", lambda folder: False)
+    elif not vols.supports_direct_io():
+        pytest.skip("tmp's filesystem refuses O_DIRECT")
+    commands = []
+    real_run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: commands.append(cmd)
+                        or real_run(cmd, **kw))
     assert vols.create_from_image("v1", qcow, "qcow2", 1) == "qemu-img"
+    assert ("-t" in commands[0] and commands[0][commands[0].index("-t") + 1] == "none") \
+        is direct
     assert vols.size("v1") == GiB
     assert vols.read("v1", 0, 3 * MiB) == raw_image.read_bytes()
 
