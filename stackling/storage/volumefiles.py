@@ -2,7 +2,7 @@
 
 A copy writes with O_DIRECT where the filesystem takes it, as Cinder's LVM driver writes
 volume data (``dd oflag=direct``, "to avoid thrashing the system buffer cache"): the bytes
-go to the disk, not into dirty page cache that the kernel must write back later. A
+go to the device, not into dirty page cache that the kernel must write back later. A
 conversion runs ``qemu-img convert -t none`` there, as Cinder does onto a block device.
 """
 
