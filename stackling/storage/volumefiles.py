@@ -153,7 +153,7 @@ class VolumeFiles:
         return self._reflink
 
     def supports_direct_io(self) -> bool:
-        """Whether files here can be opened with O_DIRECT (not on tmpfs; probed once)."""
+        """Whether files here take O_DIRECT (tmpfs before Linux 6.6 does not); probed once."""
         if self._direct is None:
             self._direct = _probe_direct(self.root)
         return self._direct
@@ -278,7 +278,7 @@ def _probe_direct(folder: pathlib.Path) -> bool:
         try:
             fd = os.open(pathlib.Path(tmp, "a"), os.O_WRONLY | os.O_CREAT | os.O_DIRECT)
         except OSError as exc:
-            if exc.errno == errno.EINVAL:   # the filesystem refuses O_DIRECT (tmpfs)
+            if exc.errno == errno.EINVAL:   # the filesystem refuses O_DIRECT
                 return False
             raise
         try:
