@@ -174,16 +174,13 @@ class VolumeFiles:
         return method
 
     def _clone_or_copy(self, src: pathlib.Path, dst: pathlib.Path) -> str:
+        direct = self.supports_direct_io()
         with open(src, "rb") as fsrc:
-            with open(dst, "r+b") as fdst:
-                if self.supports_reflink() and _reflink(fsrc.fileno(), fdst.fileno()):
-                    return "reflink"
-                if not self.supports_direct_io():
-                    sparse_copy(fsrc.fileno(), fdst.fileno())
-                    return "copy"
-            fd = os.open(dst, os.O_WRONLY | os.O_DIRECT)
+            fd = os.open(dst, os.O_WRONLY | (os.O_DIRECT if direct else 0))
             try:
-                direct_copy(fsrc.fileno(), fd)
+                if self.supports_reflink() and _reflink(fsrc.fileno(), fd):
+                    return "reflink"
+                (direct_copy if direct else sparse_copy)(fsrc.fileno(), fd)
             finally:
                 os.close(fd)
         return "copy"
@@ -274,22 +271,18 @@ def _probe_reflink(folder: pathlib.Path) -> bool:
 
 
 def _probe_direct(folder: pathlib.Path) -> bool:
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".direct-probe-") as tmp:
+    with (tempfile.TemporaryDirectory(dir=folder, prefix=".direct-probe-") as tmp,
+          mmap.mmap(-1, _DIRECT_ALIGN) as buf):
         try:
             fd = os.open(pathlib.Path(tmp, "a"), os.O_WRONLY | os.O_CREAT | os.O_DIRECT)
-        except OSError as exc:
-            if exc.errno == errno.EINVAL:   # the filesystem refuses O_DIRECT
-                return False
-            raise
-        try:
-            with mmap.mmap(-1, _DIRECT_ALIGN) as buf:
+            try:
                 os.pwrite(fd, buf, 0)
+            finally:
+                os.close(fd)
         except OSError as exc:
-            if exc.errno == errno.EINVAL:
-                return False
-            raise
-        finally:
-            os.close(fd)
+            if exc.errno != errno.EINVAL:   # EINVAL: the filesystem refuses O_DIRECT
+                raise
+            return False
     return True
 
 
